@@ -1,0 +1,61 @@
+// The front door: the fast paths of malloc and free, inlined into the exported
+// symbols (preload/) and into the hak_* API (alloc.cc).
+//
+// Call tree (the map a newcomer needs):
+//
+//   malloc(n) -> AllocInline(n)
+//     n <= 1 MiB: c = SizeToClass(n)                       size_classes.h
+//                 tls_heap->tiny.TryPop(c)  -- hit: done   pools/tiny/thread_cache.h
+//                 AllocSmallSlow(c)                        alloc.cc
+//                   first call of a thread: SetUpThreadHeap thread_heap.cc
+//                   ThreadCache::Refill(c)                 thread_cache.cc
+//                     revived slabs, partial slabs, AcquireSpan (new span)
+//     n >  1 MiB: AllocLarge(n) -> large::Alloc (big cache, else mmap)
+//
+//   free(p) -> FreeInline(p)
+//     e = RangeMap::Lookup(p)                              range_map.h
+//     SuperSlab: slab = superslab->SlabOf(p)
+//                owner == this thread: push on the bin (flush half if over limit)
+//                else: push on the slab's remote list
+//     otherwise: FreeOther(p, e): nullptr, Large, or an invalid pointer (reported)
+#ifndef HAKMEM_CORE_FRONT_DOOR_H_
+#define HAKMEM_CORE_FRONT_DOOR_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
+#include "core/range_map.h"
+#include "core/size_classes.h"
+#include "core/thread_heap.h"
+#include "pools/tiny/slab.h"
+
+namespace hakmem {
+
+// Slow paths (alloc.cc). Each sets errno = ENOMEM when it returns nullptr.
+ABSL_ATTRIBUTE_NOINLINE void* AllocSmallSlow(int size_class);
+ABSL_ATTRIBUTE_NOINLINE void* AllocLarge(size_t size);
+ABSL_ATTRIBUTE_NOINLINE void FreeOther(void* p, uintptr_t range_entry);
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
+  if (ABSL_PREDICT_TRUE(size <= kMaxSmallSize)) {
+    const int c = SizeToClass(size);
+    if (void* p = tls_heap->tiny.TryPop(c); ABSL_PREDICT_TRUE(p != nullptr)) return p;
+    return AllocSmallSlow(c);
+  }
+  return AllocLarge(size);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
+  const uintptr_t e = RangeMap::Lookup(p);
+  if (ABSL_PREDICT_TRUE(RangeMap::KindOf(e) == RangeKind::kSuperSlab)) {
+    tls_heap->tiny.Free(RangeMap::MetaOf<tiny::SuperSlab>(e)->SlabOf(p), p);
+    return;
+  }
+  FreeOther(p, e);
+}
+
+}  // namespace hakmem
+
+#endif  // HAKMEM_CORE_FRONT_DOOR_H_

@@ -1,0 +1,74 @@
+#include "core/stats.h"
+
+#include <cstring>
+
+#include "core/invalid_free.h"
+#include "core/log.h"
+#include "core/os.h"
+#include "core/thread_heap.h"
+#include "pools/large/large_tier.h"
+#include "pools/tiny/superslab_manager.h"
+
+namespace hakmem {
+namespace {
+
+void AddHeap(const Heap& h, void* arg) {
+  Stats* s = static_cast<Stats*>(arg);
+  const tiny::CacheCounters& k = h.tiny.counters();
+  uint64_t refills = 0;
+  for (int c = 0; c < kNumClasses; ++c) {
+    const uint64_t allocs = k.allocs[c].Read();
+    (c < kTinyClassCount ? s->tiny_allocs : s->mid_allocs) += allocs;
+    refills += k.refills[c].Read();
+  }
+  s->refills += refills;
+  s->flushes += k.flushes.Read();
+  s->remote_frees += k.remote_frees.Read();
+}
+
+}  // namespace
+
+void GetStats(Stats* out) {
+  Stats s;
+  std::memset(&s, 0, sizeof(s));
+  ForEachHeap(AddHeap, &s);
+  // Every allocation that did not need a refill was a thread-cache hit.
+  const uint64_t small = s.tiny_allocs + s.mid_allocs;
+  s.cache_hits = small > s.refills ? small - s.refills : 0;
+  s.remote_frees += tiny::OrphanRemoteFrees();
+  const large::LargeStats l = large::GetLargeStats();
+  s.large_allocs = l.allocs;
+  s.large_cache_hits = l.cache_hits;
+  s.bytes_large_cached = l.cached_bytes;
+  s.invalid_frees = InvalidFreeCount();
+  s.superslabs_mapped = tiny::LiveSuperSlabs();
+  s.bytes_mapped = OsBytesMapped();
+  const HeapCounts heaps = GetHeapCounts();
+  s.threads_created = heaps.created;
+  s.threads_exited = heaps.exited;
+  *out = s;
+}
+
+void PrintStats(int fd) {
+  Stats s;
+  GetStats(&s);
+  const uint64_t small = s.tiny_allocs + s.mid_allocs;
+  // Hit rate in hundredths of a percent.
+  const uint64_t hit_bp = small ? s.cache_hits * 10000 / small : 0;
+  LogLine(fd).Str("hakmem stats");
+  LogLine(fd).Str("  tiny allocs (<= 1 KiB):      ").Dec(s.tiny_allocs);
+  LogLine(fd).Str("  mid allocs (1 KiB - 1 MiB):  ").Dec(s.mid_allocs);
+  LogLine(fd).Str("  thread-cache hits:           ").Dec(s.cache_hits).Str(" (").Fixed(hit_bp, 2).Str("%)");
+  LogLine(fd).Str("  thread-cache refills:        ").Dec(s.refills);
+  LogLine(fd).Str("  thread-cache flushes:        ").Dec(s.flushes);
+  LogLine(fd).Str("  remote frees:                ").Dec(s.remote_frees);
+  LogLine(fd).Str("  large allocs (> 1 MiB):      ").Dec(s.large_allocs);
+  LogLine(fd).Str("  large big-cache hits:        ").Dec(s.large_cache_hits);
+  LogLine(fd).Str("  invalid frees:               ").Dec(s.invalid_frees);
+  LogLine(fd).Str("  superslabs mapped:           ").Dec(s.superslabs_mapped);
+  LogLine(fd).Str("  bytes mapped:                ").Dec(s.bytes_mapped);
+  LogLine(fd).Str("  bytes in big cache:          ").Dec(s.bytes_large_cached);
+  LogLine(fd).Str("  thread heaps created/exited: ").Dec(s.threads_created).Str("/").Dec(s.threads_exited);
+}
+
+}  // namespace hakmem

@@ -1,0 +1,154 @@
+#include "core/thread_heap.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+
+#include "core/config.h"
+#include "core/meta_pool.h"
+#include "core/stats.h"
+#include "pools/large/large_tier.h"
+#include "pools/tiny/superslab_manager.h"
+#include "sync/spin_lock.h"
+
+namespace hakmem {
+
+constinit Heap g_placeholder_heap{};
+__thread Heap* tls_heap __attribute__((tls_model("initial-exec"))) = &g_placeholder_heap;
+
+namespace {
+
+// Lock order (fork takes them all): g_heaps_lock, then the SuperSlab locks,
+// then the large-tier locks.
+constinit sync::SpinLock g_heaps_lock;
+constinit MetaPool<Heap> g_heap_records;
+Heap* g_all_heaps = nullptr;
+Heap* g_free_heaps = nullptr;
+uint64_t g_heaps_created = 0;
+uint64_t g_heaps_exited = 0;
+
+pthread_key_t g_exit_key;
+std::atomic<bool> g_exit_key_ready{false};
+
+// 0: nothing done; 1: one thread is setting up; 2: allocation works;
+// 3: fork handlers registered too.
+std::atomic<int> g_init_stage{0};
+
+void TearDownThreadHeap(void* arg) {
+  Heap* h = static_cast<Heap*>(arg);
+  // From here on this thread's frees go the remote way; an allocation made by
+  // a later TLS destructor sets up a heap again.
+  tls_heap = &g_placeholder_heap;
+  h->tiny.Drain();
+  sync::SpinLockHolder hold(&g_heaps_lock);
+  h->live = false;
+  h->next_free = g_free_heaps;
+  g_free_heaps = h;
+  ++g_heaps_exited;
+}
+
+void PrepareFork() {
+  g_heaps_lock.Lock();
+  g_heap_records.lock().Lock();
+  tiny::LockSuperSlabsForFork();
+  large::LockForFork();
+}
+
+void ParentAfterFork() {
+  large::UnlockAfterFork(false);
+  tiny::UnlockSuperSlabsAfterFork(false);
+  g_heap_records.lock().Unlock();
+  g_heaps_lock.Unlock();
+}
+
+void ChildAfterFork() {
+  large::UnlockAfterFork(true);
+  tiny::UnlockSuperSlabsAfterFork(true);
+  g_heap_records.lock().ResetAfterFork();
+  g_heaps_lock.ResetAfterFork();
+  // Only the forking thread survives. Other threads' heaps may have been in
+  // the middle of an update: keep them out of circulation for good.
+  for (Heap* h = g_all_heaps; h != nullptr; h = h->next_all) {
+    if (h->live && h != tls_heap) {
+      h->live = false;
+      h->orphaned = true;
+    }
+  }
+}
+
+void InitSlow() {
+  int expected = 0;
+  if (!g_init_stage.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    // Another thread is in stage 1, which allocates nothing and is short.
+    while (g_init_stage.load(std::memory_order_acquire) < 2) sched_yield();
+    return;
+  }
+  LoadConfig();  // may find no environ this early; the constructor retries
+  if (pthread_key_create(&g_exit_key, TearDownThreadHeap) == 0) {
+    g_exit_key_ready.store(true, std::memory_order_release);
+  }
+  g_init_stage.store(2, std::memory_order_release);
+  // May allocate (glibc grows its handler list): allocation works by now.
+  pthread_atfork(PrepareFork, ParentAfterFork, ChildAfterFork);
+  g_init_stage.store(3, std::memory_order_release);
+}
+
+__attribute__((constructor)) void InitAtLoad() {
+  EnsureGlobalInit();
+  LoadConfig();
+}
+
+__attribute__((destructor)) void ReportAtExit() {
+  if (GetConfig().stats) PrintStats(2);
+}
+
+}  // namespace
+
+void EnsureGlobalInit() {
+  if (ABSL_PREDICT_TRUE(g_init_stage.load(std::memory_order_acquire) >= 2)) return;
+  InitSlow();
+}
+
+Heap* SetUpThreadHeap() {
+  EnsureGlobalInit();
+  Heap* h;
+  {
+    sync::SpinLockHolder hold(&g_heaps_lock);
+    h = g_free_heaps;
+    if (h != nullptr) g_free_heaps = h->next_free;
+  }
+  if (h == nullptr) {
+    h = g_heap_records.New();
+    if (h == nullptr) return nullptr;
+    h->tiny.Init();
+    sync::SpinLockHolder hold(&g_heaps_lock);
+    h->next_all = g_all_heaps;
+    g_all_heaps = h;
+    ++g_heaps_created;
+  }
+  h->live = true;
+  h->next_free = nullptr;
+  // Publish before pthread_setspecific: glibc may calloc there for high key
+  // numbers, and that allocation must find this heap, not recurse.
+  tls_heap = h;
+  if (g_exit_key_ready.load(std::memory_order_acquire)) pthread_setspecific(g_exit_key, h);
+  return h;
+}
+
+void DrainExitedHeaps() {
+  sync::SpinLockHolder hold(&g_heaps_lock);
+  for (Heap* h = g_free_heaps; h != nullptr; h = h->next_free) h->tiny.Drain();
+}
+
+void ForEachHeap(void (*fn)(const Heap&, void*), void* arg) {
+  sync::SpinLockHolder hold(&g_heaps_lock);
+  for (Heap* h = g_all_heaps; h != nullptr; h = h->next_all) fn(*h, arg);
+}
+
+HeapCounts GetHeapCounts() {
+  sync::SpinLockHolder hold(&g_heaps_lock);
+  return HeapCounts{g_heaps_created, g_heaps_exited};
+}
+
+}  // namespace hakmem

@@ -1,0 +1,53 @@
+// The per-thread heap: what one thread allocates from without locks. A thread
+// reaches it through one initial-exec TLS pointer that starts at a constant,
+// empty placeholder heap; the placeholder's empty caches send the first
+// allocation down the slow path, which sets up a real heap (no "initialised?"
+// test on the fast path).
+//
+// Heaps are never freed. At thread exit (pthread key destructor) a heap's
+// caches are drained and the heap, with any slabs still holding live blocks,
+// joins a free pool; the next new thread adopts it. In a fork child the heaps
+// of the parent's other threads are orphaned (their state may have been
+// mid-update when fork ran) and never reused.
+#ifndef HAKMEM_CORE_THREAD_HEAP_H_
+#define HAKMEM_CORE_THREAD_HEAP_H_
+
+#include "pools/tiny/thread_cache.h"
+
+namespace hakmem {
+
+struct Heap {
+  tiny::ThreadCache tiny;  // first: the fast paths index into it
+  Heap* next_all;          // every heap ever created (stats)
+  Heap* next_free;         // the free pool
+  bool live;               // owned by a running thread
+  bool orphaned;           // lost to a fork; never reused
+};
+
+extern Heap g_placeholder_heap;
+extern __thread Heap* tls_heap __attribute__((tls_model("initial-exec")));
+
+// Slow path of a thread's first allocation: global start-up if needed, then a
+// heap from the free pool or a new one. nullptr if the OS refuses memory.
+Heap* SetUpThreadHeap();
+
+// One-time process set-up (configuration, thread-exit key, fork handlers).
+// Cheap once done; safe to re-enter from an allocation it triggers.
+void EnsureGlobalInit();
+
+// Drains the caches of heaps whose threads have exited (their remote frees)
+// and releases slabs left empty. For malloc_trim.
+void DrainExitedHeaps();
+
+// Calls fn(heap, arg) for every heap, under the heap registry lock.
+void ForEachHeap(void (*fn)(const Heap&, void*), void* arg);
+
+struct HeapCounts {
+  uint64_t created;
+  uint64_t exited;
+};
+HeapCounts GetHeapCounts();
+
+}  // namespace hakmem
+
+#endif  // HAKMEM_CORE_THREAD_HEAP_H_

@@ -1,0 +1,49 @@
+// The Large tier: requests above 1 MiB (and over-aligned ones) get their own
+// 2 MiB-aligned mapping, registered in the range map. Freed mappings go to a
+// "big cache" of buckets by mapped size (2 MiB steps up to 128 MiB), so a free
+// followed by a malloc of a similar size skips mmap, munmap and the page
+// faults of fresh memory. The cache holds at most HAKMEM_LARGE_CACHE_BYTES;
+// past that, and on malloc_trim, mappings go back to the OS.
+#ifndef HAKMEM_POOLS_LARGE_LARGE_TIER_H_
+#define HAKMEM_POOLS_LARGE_LARGE_TIER_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace hakmem::large {
+
+struct LargeBlock {
+  LargeBlock* next;          // bucket link while cached
+  char* base;                // start of the mapping == the user pointer
+  size_t map_size;           // bytes mapped (multiple of 2 MiB)
+  size_t usable;             // bytes the program may use (page multiple)
+  bool cacheable;            // false for mappings aligned beyond 2 MiB
+  bool dirty;                // has been handed out before (not known zero)
+  std::atomic<bool> in_use;  // false while cached: a free then is a double free
+};
+
+// A block of at least `size` bytes aligned to `alignment` (a power of two).
+// *zeroed tells whether the memory is known to be zero (fresh from the OS).
+void* Alloc(size_t size, size_t alignment, bool* zeroed);
+// Frees p, whose range-map entry named `block`. Reports foreign, interior and
+// double frees instead of acting on them.
+void Free(LargeBlock* block, void* p);
+// Grows or shrinks in place when the mapping allows; false otherwise.
+bool ResizeInPlace(LargeBlock* block, size_t new_size);
+// Unmaps every cached mapping. Returns the bytes released.
+size_t Trim();
+
+struct LargeStats {
+  uint64_t allocs;
+  uint64_t cache_hits;
+  uint64_t cached_bytes;
+};
+LargeStats GetLargeStats();
+
+void LockForFork();
+void UnlockAfterFork(bool in_child);
+
+}  // namespace hakmem::large
+
+#endif  // HAKMEM_POOLS_LARGE_LARGE_TIER_H_

@@ -1,0 +1,282 @@
+#include "pools/tiny/thread_cache.h"
+
+#include "core/config.h"
+#include "core/invalid_free.h"
+#include "core/range_map.h"
+#include "pools/tiny/superslab_manager.h"
+#include "sync/block_link.h"
+
+namespace hakmem::tiny {
+namespace {
+
+using sync::FreeBlockLink;
+
+std::atomic<uint64_t> g_orphan_remote_frees{0};
+
+// ceil(2^42 / size): Slab::BlockIndex divides by multiplying (exact for
+// offsets below 2 MiB and sizes up to 1 MiB).
+uint64_t DivMagic(uint32_t size) { return ((uint64_t{1} << 42) + size - 1) / size; }
+
+void PushFront(SlabList& l, Slab* s) {
+  s->prev = nullptr;
+  s->next = l.head;
+  if (l.head) l.head->prev = s;
+  else l.tail = s;
+  l.head = s;
+}
+
+void PushBack(SlabList& l, Slab* s) {
+  s->next = nullptr;
+  s->prev = l.tail;
+  if (l.tail) l.tail->next = s;
+  else l.head = s;
+  l.tail = s;
+}
+
+void Remove(SlabList& l, Slab* s) {
+  if (s->prev) s->prev->next = s->next;
+  else l.head = s->next;
+  if (s->next) s->next->prev = s->prev;
+  else l.tail = s->prev;
+  s->prev = s->next = nullptr;
+}
+
+Slab* OwnedSlabOf(void* p) {
+  return RangeMap::MetaOf<SuperSlab>(RangeMap::Lookup(p))->SlabOf(p);
+}
+
+}  // namespace
+
+void CountOrphanRemoteFree() { g_orphan_remote_frees.fetch_add(1, std::memory_order_relaxed); }
+uint64_t OrphanRemoteFrees() { return g_orphan_remote_frees.load(std::memory_order_relaxed); }
+
+void ThreadCache::Init() {
+  const uint32_t refill_max = GetConfig().tiny_refill_max;
+  for (int c = 0; c < kNumClasses; ++c) {
+    // A refill moves about 64 KiB worth of blocks, at most HAKMEM_TINY_REFILL_MAX;
+    // the bin flushes half when it holds more than two refills.
+    uint32_t batch = static_cast<uint32_t>(kUnitSize / ClassSize(c));
+    if (batch > refill_max) batch = refill_max;
+    if (batch == 0) batch = 1;
+    batch_[c] = batch;
+    bins_[c].limit = 2 * batch;
+  }
+  initialized_ = true;
+}
+
+void* ThreadCache::Refill(int c) {
+  if (ABSL_PREDICT_FALSE(revived_mask_.load(std::memory_order_relaxed) & (uint64_t{1} << c))) {
+    ReviveParked(c);
+  }
+  const uint32_t want = batch_[c];
+  uint32_t got = 0;
+  Slab* s = partial_[c].head;
+  while (s != nullptr) {
+    got = TakeBatch(s, c, want);
+    if (got != 0) break;
+    Slab* next = s->next;
+    Park(s);
+    // Park keeps the slab in the partial queue if a remote free raced in.
+    if (s->queue == SlabQueue::kFull) s = next;
+  }
+  if (got == 0) {
+    s = NewSlab(c);
+    if (s == nullptr) return nullptr;
+    TakeBatch(s, c, want);
+  }
+  counters_.refills[c].Add(1);
+  return TryPop(c);
+}
+
+uint32_t ThreadCache::TakeBatch(Slab* s, int c, uint32_t want) {
+  if (s->local_free == nullptr) DrainRemote(s);
+  Bin& b = bins_[c];
+  void* head = b.head;
+  uint32_t n = 0;
+  while (n < want && s->local_free != nullptr) {
+    void* p = s->local_free;
+    s->local_free = *static_cast<void**>(p);
+    *static_cast<void**>(p) = head;
+    head = p;
+    ++n;
+  }
+  if (n < want && s->bump < s->bump_end) {
+    // Carve never-used blocks in address order: the first popped is the lowest.
+    const size_t avail = static_cast<size_t>(s->bump_end - s->bump) / s->block_size;
+    const uint32_t k = static_cast<uint32_t>(avail < want - n ? avail : want - n);
+    char* first = s->bump;
+    char* p = first;
+    for (uint32_t i = 1; i < k; ++i, p += s->block_size) {
+      *reinterpret_cast<void**>(p) = p + s->block_size;
+    }
+    *reinterpret_cast<void**>(p) = head;
+    head = first;
+    s->bump = p + s->block_size;
+    n += k;
+  }
+  b.head = head;
+  b.count += n;
+  s->used += n;
+  return n;
+}
+
+void ThreadCache::DrainRemote(Slab* s) {
+  void* chain = s->remote.TakeAll();
+  if (chain == nullptr) return;
+  uint32_t n = 1;
+  void* tail = chain;
+  for (void* next; (next = FreeBlockLink::Next(tail)) != nullptr; tail = next) ++n;
+  FreeBlockLink::SetNext(tail, s->local_free);
+  s->local_free = chain;
+  s->used -= n;
+}
+
+void ThreadCache::Park(Slab* s) {
+  const int c = s->size_class;
+  Remove(partial_[c], s);
+  PushBack(full_[c], s);
+  s->queue = SlabQueue::kFull;
+  s->parked_full.store(true, std::memory_order_seq_cst);
+  // Pairs with the fence in FreeRemote: either we see its push here, or it
+  // sees parked_full and revives the slab (slab.h).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!s->remote.Empty() && s->parked_full.exchange(false, std::memory_order_acq_rel)) Unpark(s);
+}
+
+void ThreadCache::Unpark(Slab* s) {
+  const int c = s->size_class;
+  Remove(full_[c], s);
+  PushFront(partial_[c], s);
+  s->queue = SlabQueue::kPartial;
+}
+
+void ThreadCache::ReviveParked(int c) {
+  revived_mask_.fetch_and(~(uint64_t{1} << c), std::memory_order_acq_rel);
+  for (Slab* s = full_[c].head; s != nullptr;) {
+    Slab* next = s->next;
+    if (!s->parked_full.load(std::memory_order_acquire)) Unpark(s);
+    s = next;
+  }
+}
+
+Slab* ThreadCache::NewSlab(int c) {
+  const ClassInfo& info = kClassInfo[c];
+  Slab* s = AcquireSpan(info.span_units);
+  if (s == nullptr) return nullptr;
+  s->start = s->superslab->base + size_t{s->first_unit} * kUnitSize;
+  s->block_size = info.size;
+  s->capacity = info.capacity;
+  s->div_magic = DivMagic(info.size);
+  s->bump = s->start;
+  s->bump_end = s->start + size_t{info.capacity} * info.size;
+  s->local_free = nullptr;
+  s->used = 0;
+  s->size_class = static_cast<uint8_t>(c);
+  s->parked_full.store(false, std::memory_order_relaxed);
+  s->queue = SlabQueue::kPartial;
+  PushFront(partial_[c], s);
+  s->owner.store(this, std::memory_order_release);
+  return s;
+}
+
+void ThreadCache::Release(Slab* s) {
+  Remove(s->queue == SlabQueue::kFull ? full_[s->size_class] : partial_[s->size_class], s);
+  s->queue = SlabQueue::kNone;
+  s->owner.store(nullptr, std::memory_order_relaxed);
+  ReleaseSpan(s);
+}
+
+void ThreadCache::MaybeRelease(Slab* s) {
+  // The current slab stays even when empty: it would be needed again at once.
+  if (s->used == 0 && s != partial_[s->size_class].head) Release(s);
+}
+
+void ThreadCache::ReturnToSlab(void* p) {
+  Slab* s = OwnedSlabOf(p);
+  *static_cast<void**>(p) = s->local_free;
+  s->local_free = p;
+  --s->used;
+  if (s->queue == SlabQueue::kFull) {
+    // It has a free block again. A racing remote free may also have revived
+    // it; ReviveParked then finds it already gone from the full queue.
+    s->parked_full.store(false, std::memory_order_relaxed);
+    Unpark(s);
+    // Unpark put it at the head; let the slab we were using stay current.
+    Slab* head = partial_[s->size_class].head;
+    if (head == s && s->next != nullptr) {
+      Remove(partial_[s->size_class], s);
+      PushBack(partial_[s->size_class], s);
+    }
+  }
+  MaybeRelease(s);
+}
+
+void ThreadCache::Flush(int c) {
+  Bin& b = bins_[c];
+  const uint32_t keep = b.limit / 2;
+  void* last_kept = b.head;
+  for (uint32_t i = 1; i < keep; ++i) last_kept = *static_cast<void**>(last_kept);
+  void* rest = *static_cast<void**>(last_kept);
+  *static_cast<void**>(last_kept) = nullptr;
+  b.count = keep;
+  while (rest != nullptr) {
+    void* next = *static_cast<void**>(rest);
+    ReturnToSlab(rest);
+    rest = next;
+  }
+  counters_.flushes.Add(1);
+}
+
+void ThreadCache::FreeRemote(Slab* slab, void* p) {
+  if (ABSL_PREDICT_FALSE(!slab->IsBlockStart(p))) {
+    ReportInvalidFree(p, BadFree::kInterior);
+    return;
+  }
+  if (slab->remote.Push(p)) {
+    // First block since the owner last drained: the slab may be parked.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (slab->parked_full.load(std::memory_order_relaxed) &&
+        slab->parked_full.exchange(false, std::memory_order_acq_rel)) {
+      // Caches are never freed, so the owner pointer stays valid memory even
+      // if that thread has exited; a stale bit only causes a spare scan.
+      ThreadCache* owner = slab->owner.load(std::memory_order_acquire);
+      if (owner != nullptr) {
+        owner->revived_mask_.fetch_or(uint64_t{1} << slab->size_class, std::memory_order_release);
+      }
+    }
+  }
+  if (initialized_) counters_.remote_frees.Add(1);
+  else CountOrphanRemoteFree();
+}
+
+void ThreadCache::ReportBadFree(Slab* slab, void* p) {
+  ReportInvalidFree(p, slab->IsBlockStart(p) ? BadFree::kDouble : BadFree::kInterior);
+}
+
+void ThreadCache::Drain() {
+  for (int c = 0; c < kNumClasses; ++c) {
+    Bin& b = bins_[c];
+    while (b.head != nullptr) {
+      void* p = b.head;
+      b.head = *static_cast<void**>(p);
+      ReturnToSlab(p);
+    }
+    b.count = 0;
+    revived_mask_.fetch_and(~(uint64_t{1} << c), std::memory_order_acq_rel);
+    for (SlabList* list : {&partial_[c], &full_[c]}) {
+      for (Slab* s = list->head; s != nullptr;) {
+        Slab* next = s->next;
+        DrainRemote(s);
+        if (s->used == 0) {
+          Release(s);
+        } else if (s->queue == SlabQueue::kFull && s->local_free != nullptr) {
+          s->parked_full.store(false, std::memory_order_relaxed);
+          Unpark(s);  // the next owner must see its free blocks
+        }
+        s = next;
+      }
+    }
+  }
+}
+
+}  // namespace hakmem::tiny

@@ -1,0 +1,128 @@
+// The per-thread front of the slab pool: one singly linked free list (a "bin")
+// per size class, refilled in batches from slabs this cache owns.
+//
+//   malloc fast path:  TryPop(c)      pop the bin head              (no atomics)
+//   malloc slow path:  Refill(c)      revived slabs -> partial slabs -> new span
+//   free, own slab:    FreeLocal()    push on the bin; flush half when over limit
+//   free, other slab:  FreeRemote()   push on the slab's MPSC remote list
+//
+// Invariant: every block in a bin belongs to a slab this cache owns, so a block
+// can always be returned to its slab by the owner without synchronisation.
+// A cache is never destroyed: when its thread exits it is emptied (Drain) and
+// kept with its remaining slabs for the next thread to adopt (see core/).
+#ifndef HAKMEM_POOLS_TINY_THREAD_CACHE_H_
+#define HAKMEM_POOLS_TINY_THREAD_CACHE_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
+#include "core/size_classes.h"
+#include "pools/tiny/slab.h"
+
+namespace hakmem::tiny {
+
+// A counter written only by its owning thread and read by anyone: relaxed
+// load + store (a plain add on x86, no lock prefix), never torn.
+struct OwnerCounter {
+  uint64_t value;
+  void Add(uint64_t n) {
+    __atomic_store_n(&value, __atomic_load_n(&value, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+  }
+  uint64_t Read() const { return __atomic_load_n(&value, __ATOMIC_RELAXED); }
+};
+
+struct CacheCounters {
+  OwnerCounter allocs[kNumClasses];  // every allocation served, hit or miss
+  OwnerCounter refills[kNumClasses];
+  OwnerCounter flushes;
+  OwnerCounter remote_frees;         // frees this thread sent to other owners
+};
+
+struct SlabList {
+  Slab* head;
+  Slab* tail;
+};
+
+class ThreadCache {
+ public:
+  // A cache in zeroed memory is the "empty placeholder": every bin is empty, it
+  // owns no slab, and Init() has not run. Init prepares a real one.
+  void Init();
+
+  // Fast path: a block of class c from the bin, or nullptr.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void* TryPop(int c) {
+    Bin& b = bins_[c];
+    void* p = b.head;
+    if (ABSL_PREDICT_FALSE(p == nullptr)) return nullptr;
+    b.head = *static_cast<void**>(p);
+    --b.count;
+    counters_.allocs[c].Add(1);
+    return p;
+  }
+
+  // Slow path: refills bin c and pops a block; nullptr if out of memory.
+  ABSL_ATTRIBUTE_NOINLINE void* Refill(int c);
+
+  // Frees p, a block of `slab`. The owner keeps it in its bin; any other
+  // thread hands it to the owner through the slab's remote list.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(Slab* slab, void* p) {
+    if (ABSL_PREDICT_TRUE(slab->owner.load(std::memory_order_relaxed) == this)) {
+      Bin& b = bins_[slab->size_class];
+      if (ABSL_PREDICT_FALSE(!slab->IsBlockStart(p) || p == b.head)) return ReportBadFree(slab, p);
+      *static_cast<void**>(p) = b.head;
+      b.head = p;
+      if (ABSL_PREDICT_FALSE(++b.count > b.limit)) Flush(slab->size_class);
+      return;
+    }
+    FreeRemote(slab, p);
+  }
+
+  // Thread exit: every bin goes back to its slabs, remote frees are drained and
+  // slabs left with no live block are returned to the SuperSlab manager.
+  void Drain();
+
+  const CacheCounters& counters() const { return counters_; }
+
+ private:
+  struct Bin {
+    void* head;
+    uint32_t count;
+    uint32_t limit;
+  };
+
+  ABSL_ATTRIBUTE_NOINLINE void Flush(int c);
+  ABSL_ATTRIBUTE_NOINLINE void FreeRemote(Slab* slab, void* p);
+  ABSL_ATTRIBUTE_NOINLINE void ReportBadFree(Slab* slab, void* p);
+
+  // Moves up to `want` free blocks of `slab` to bin c; returns how many.
+  uint32_t TakeBatch(Slab* slab, int c, uint32_t want);
+  // Returns one block to its slab (owner side), releasing the slab if it empties.
+  void ReturnToSlab(void* p);
+  Slab* NewSlab(int c);
+  void Park(Slab* slab);
+  void Unpark(Slab* slab);
+  void ReviveParked(int c);
+  void MaybeRelease(Slab* slab);
+  void Release(Slab* slab);
+  static void DrainRemote(Slab* slab);
+
+  Bin bins_[kNumClasses] = {};
+  SlabList partial_[kNumClasses] = {};   // slabs that may have free blocks; head first
+  SlabList full_[kNumClasses] = {};    // parked slabs
+  uint32_t batch_[kNumClasses] = {};
+  // Bit c: some parked slab of class c received a remote free (set by freeing
+  // threads, cleared by the owner before it looks).
+  std::atomic<uint64_t> revived_mask_{0};
+  bool initialized_ = false;              // false only in the placeholder
+  CacheCounters counters_ = {};
+};
+
+// Frees from threads that have no cache of their own yet are counted here.
+void CountOrphanRemoteFree();
+uint64_t OrphanRemoteFrees();
+
+}  // namespace hakmem::tiny
+
+#endif  // HAKMEM_POOLS_TINY_THREAD_CACHE_H_
