@@ -8,9 +8,11 @@
 //
 // Full slabs: when the owner finds a slab with no free block it parks it
 // (`parked_full` = true) and stops looking at it. The first remote free into a
-// parked slab (the push that finds `remote` empty) un-parks it and posts the
-// slab on the owner's `revived` list, so the owner sees it again without ever
-// scanning full slabs. Both sides use seq_cst on the flag and the list head,
+// parked slab (the push that finds `remote` empty) un-parks it and sets the
+// slab's class bit in the owner's revived mask, so the owner re-queues it on
+// its next refill of that class without ever scanning full slabs otherwise.
+// No list link is kept in the slab for this: a slab can be released and reused
+// by another owner while a late notifier still holds a stale pointer to it. Both sides use seq_cst on the flag and the list head,
 // so the owner's "park, then re-check remote" and the freer's "push, then check
 // flag" cannot both miss each other.
 #ifndef HAKMEM_POOLS_TINY_SLAB_H_
@@ -32,30 +34,28 @@ struct SuperSlab;
 enum class SlabQueue : uint8_t { kNone, kPartial, kFull };
 
 struct Slab {
-  // First word: link in the owner's `revived` list (a RemoteFreeList of slabs,
-  // which keeps its link in the first word of each element).
-  void* revive_link;
-
-  // --- owner side ---
-  void* local_free;      // free blocks known to the owner
-  char* bump;            // next never-used block
-  char* bump_end;        // end of the last whole block
+  // --- read by every free (first cache line): constant while the slab is live ---
+  std::atomic<ThreadCache*> owner;
   char* start;           // first block
-  uint32_t used;         // blocks out of the slab (in a thread cache or the program)
+  uint64_t div_magic;    // ceil(2^42 / block_size): offset -> block index
   uint32_t capacity;
   uint32_t block_size;
   uint8_t size_class;
   uint8_t first_unit;
   uint8_t units;
-  SlabQueue queue;
+  SlabQueue queue;       // owner side
+  std::atomic<bool> parked_full;
+
+  // --- owner side ---
+  void* local_free;      // free blocks known to the owner
+  char* bump;            // next never-used block
+  char* bump_end;        // end of the last whole block
+  uint32_t used;         // blocks out of the slab (in a thread cache or the program)
   Slab* prev;            // in the owner's per-class queue
   Slab* next;
   SuperSlab* superslab;
-  uint64_t div_magic;    // ceil(2^42 / block_size): offset -> block index
 
-  // --- shared ---
-  std::atomic<ThreadCache*> owner;
-  std::atomic<bool> parked_full;
+  // --- written by other threads: its own line ---
   alignas(sync::kCacheLineSize) sync::RemoteFreeList remote;
 
   // Index of the block at byte `offset` from `start`, exact for offset < 2 MiB.
@@ -86,8 +86,6 @@ struct SuperSlab {
     return &slabs[span_of_unit[unit]];
   }
 };
-
-static_assert(offsetof(Slab, revive_link) == 0, "revived list keeps its link in word 0");
 
 }  // namespace hakmem::tiny
 
