@@ -17,7 +17,7 @@ void AddHeap(const Heap& h, void* arg) {
   const tiny::CacheCounters& k = h.tiny.counters();
   uint64_t refills = 0;
   for (int c = 0; c < kNumClasses; ++c) {
-    const uint64_t allocs = k.allocs[c].Read();
+    const uint64_t allocs = h.tiny.allocs(c);
     (c < kTinyClassCount ? s->tiny_allocs : s->mid_allocs) += allocs;
     refills += k.refills[c].Read();
   }

@@ -77,13 +77,12 @@ struct SuperSlab {
   uint32_t free_units;                   // bitmap: bit u set = unit u is free
   SuperSlab* next;                       // manager's list
   SuperSlab* prev;
-  uint8_t span_of_unit[kUnitsPerSuperSlab];  // unit -> first unit of its span
+  Slab* slab_of_unit[kUnitsPerSuperSlab];  // unit -> the Slab of its span
   Slab slabs[kUnitsPerSuperSlab];        // indexed by a span's first unit
 
-  Slab* SlabOf(const void* p) {
-    const size_t unit = (reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(base)) >>
-                        kUnitShift;
-    return &slabs[span_of_unit[unit]];
+  // The SuperSlab is 2 MiB aligned, so p's unit comes from p's own bits.
+  Slab* SlabOf(const void* p) const {
+    return slab_of_unit[(reinterpret_cast<uintptr_t>(p) >> kUnitShift) & (kUnitsPerSuperSlab - 1)];
   }
 };
 

@@ -77,8 +77,8 @@ Slab* CarveLocked(SuperSlab* ss, uint32_t first, uint32_t units) {
   if (ss->free_units == kAllUnits) --g_empty_count;
   ss->free_units &= ~bits;
   if (ss->free_units == 0) UnlinkLocked(ss);
-  for (uint32_t u = first; u < first + units; ++u) ss->span_of_unit[u] = static_cast<uint8_t>(first);
   Slab* slab = &ss->slabs[first];
+  for (uint32_t u = first; u < first + units; ++u) ss->slab_of_unit[u] = slab;
   slab->superslab = ss;
   slab->first_unit = static_cast<uint8_t>(first);
   slab->units = static_cast<uint8_t>(units);

@@ -34,7 +34,6 @@ struct OwnerCounter {
 };
 
 struct CacheCounters {
-  OwnerCounter allocs[kNumClasses];  // every allocation served, hit or miss
   OwnerCounter refills[kNumClasses];
   OwnerCounter flushes;
   OwnerCounter remote_frees;         // frees this thread sent to other owners
@@ -58,7 +57,7 @@ class ThreadCache {
     if (ABSL_PREDICT_FALSE(p == nullptr)) return nullptr;
     b.head = *static_cast<void**>(p);
     --b.count;
-    counters_.allocs[c].Add(1);
+    b.allocs.Add(1);  // same cache line as head: nearly free
     return p;
   }
 
@@ -84,13 +83,18 @@ class ThreadCache {
   void Drain();
 
   const CacheCounters& counters() const { return counters_; }
+  // Allocations served from class c (hits and misses alike).
+  uint64_t allocs(int c) const { return bins_[c].allocs.Read(); }
 
  private:
   struct Bin {
     void* head;
     uint32_t count;
     uint32_t limit;
+    OwnerCounter allocs;
+    uint64_t unused;  // pads a bin to 32 bytes: two per cache line
   };
+  static_assert(sizeof(Bin) == 32);
 
   ABSL_ATTRIBUTE_NOINLINE void Flush(int c);
   ABSL_ATTRIBUTE_NOINLINE void FreeRemote(Slab* slab, void* p);
