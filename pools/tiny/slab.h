@@ -51,6 +51,7 @@ struct Slab {
   char* bump;            // next never-used block
   char* bump_end;        // end of the last whole block
   uint32_t used;         // blocks out of the slab (in a thread cache or the program)
+  uint32_t local_count;  // blocks on local_free
   Slab* prev;            // in the owner's per-class queue
   Slab* next;
   SuperSlab* superslab;

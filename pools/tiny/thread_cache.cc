@@ -55,7 +55,7 @@ void ThreadCache::Init() {
   for (int c = 0; c < kNumClasses; ++c) {
     // A refill moves about 64 KiB worth of blocks, at most HAKMEM_TINY_REFILL_MAX;
     // the bin flushes half when it holds more than two refills.
-    uint32_t batch = static_cast<uint32_t>(kUnitSize / ClassSize(c));
+    uint32_t batch = static_cast<uint32_t>(4 * kUnitSize / ClassSize(c));
     if (batch > refill_max) batch = refill_max;
     if (batch == 0) batch = 1;
     batch_[c] = batch;
@@ -91,14 +91,24 @@ void* ThreadCache::Refill(int c) {
 uint32_t ThreadCache::TakeBatch(Slab* s, int c, uint32_t want) {
   if (s->local_free == nullptr) DrainRemote(s);
   Bin& b = bins_[c];
-  void* head = b.head;
   uint32_t n = 0;
-  while (n < want && s->local_free != nullptr) {
-    void* p = s->local_free;
-    s->local_free = *static_cast<void**>(p);
-    *static_cast<void**>(p) = head;
-    head = p;
-    ++n;
+  if (b.head == nullptr && s->local_count <= b.limit) {
+    // The whole free list becomes the bin in O(1): no walk over cold blocks.
+    b.head = s->local_free;
+    n = s->local_count;
+    s->local_free = nullptr;
+    s->local_count = 0;
+  } else {
+    void* head = b.head;
+    while (n < want && s->local_free != nullptr) {
+      void* p = s->local_free;
+      s->local_free = *static_cast<void**>(p);
+      *static_cast<void**>(p) = head;
+      head = p;
+      ++n;
+    }
+    s->local_count -= n;
+    b.head = head;
   }
   if (n < want && s->bump < s->bump_end) {
     // Carve never-used blocks in address order: the first popped is the lowest.
@@ -109,18 +119,18 @@ uint32_t ThreadCache::TakeBatch(Slab* s, int c, uint32_t want) {
     for (uint32_t i = 1; i < k; ++i, p += s->block_size) {
       *reinterpret_cast<void**>(p) = p + s->block_size;
     }
-    *reinterpret_cast<void**>(p) = head;
-    head = first;
+    *reinterpret_cast<void**>(p) = b.head;
+    b.head = first;
     s->bump = p + s->block_size;
     n += k;
   }
-  b.head = head;
   b.count += n;
   s->used += n;
   return n;
 }
 
 void ThreadCache::DrainRemote(Slab* s) {
+  if (s->remote.Empty()) return;  // a plain load; the exchange is a locked instruction
   void* chain = s->remote.TakeAll();
   if (chain == nullptr) return;
   uint32_t n = 1;
@@ -128,6 +138,7 @@ void ThreadCache::DrainRemote(Slab* s) {
   for (void* next; (next = FreeBlockLink::Next(tail)) != nullptr; tail = next) ++n;
   FreeBlockLink::SetNext(tail, s->local_free);
   s->local_free = chain;
+  s->local_count += n;
   s->used -= n;
 }
 
@@ -170,6 +181,7 @@ Slab* ThreadCache::NewSlab(int c) {
   s->bump = s->start;
   s->bump_end = s->start + size_t{info.capacity} * info.size;
   s->local_free = nullptr;
+  s->local_count = 0;
   s->used = 0;
   s->size_class = static_cast<uint8_t>(c);
   s->parked_full.store(false, std::memory_order_relaxed);
@@ -195,6 +207,7 @@ void ThreadCache::ReturnToSlab(void* p) {
   Slab* s = OwnedSlabOf(p);
   *static_cast<void**>(p) = s->local_free;
   s->local_free = p;
+  ++s->local_count;
   --s->used;
   if (s->queue == SlabQueue::kFull) {
     // It has a free block again. A racing remote free may also have revived

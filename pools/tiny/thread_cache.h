@@ -55,7 +55,10 @@ class ThreadCache {
     Bin& b = bins_[c];
     void* p = b.head;
     if (ABSL_PREDICT_FALSE(p == nullptr)) return nullptr;
-    b.head = *static_cast<void**>(p);
+    void* next = *static_cast<void**>(p);
+    b.head = next;
+    // The next pop of this class reads next's link: start that miss now.
+    __builtin_prefetch(next, 1, 3);
     --b.count;
     b.allocs.Add(1);  // same cache line as head: nearly free
     return p;
