@@ -24,10 +24,10 @@ void* hak_alloc(size_t size);
 // Zeroed memory for n * size bytes; nullptr + ENOMEM if the product overflows.
 void* hak_calloc(size_t n, size_t size);
 void hak_free(void* p);
-// C realloc: p == nullptr acts as hak_alloc(size); size == 0 with p != nullptr
-// frees p and returns a fresh minimal block (glibc returns NULL there; we keep
-// the pointer-returning behaviour that realloc(NULL, 0) has). On failure p is
-// untouched and nullptr + ENOMEM is returned.
+// C realloc: p == nullptr acts as hak_alloc(size) (so realloc(NULL, 0) gives a
+// pointer); size == 0 with p != nullptr frees p and returns nullptr without
+// touching errno, as glibc does. On failure p is untouched and nullptr + ENOMEM
+// is returned.
 void* hak_realloc(void* p, size_t size);
 // alignment must be a power of two (callers validate); any power of two up to
 // at least 4 MiB is honoured.

@@ -25,7 +25,7 @@ constinit sync::SpinLock g_heaps_lock;
 constinit MetaPool<Heap> g_heap_records;
 Heap* g_all_heaps = nullptr;
 Heap* g_free_heaps = nullptr;
-uint64_t g_heaps_created = 0;
+uint64_t g_heaps_set_up = 0;  // new or adopted
 uint64_t g_heaps_exited = 0;
 
 pthread_key_t g_exit_key;
@@ -116,7 +116,10 @@ Heap* SetUpThreadHeap() {
   {
     sync::SpinLockHolder hold(&g_heaps_lock);
     h = g_free_heaps;
-    if (h != nullptr) g_free_heaps = h->next_free;
+    if (h != nullptr) {
+      g_free_heaps = h->next_free;
+      ++g_heaps_set_up;
+    }
   }
   if (h == nullptr) {
     h = g_heap_records.New();
@@ -125,7 +128,7 @@ Heap* SetUpThreadHeap() {
     sync::SpinLockHolder hold(&g_heaps_lock);
     h->next_all = g_all_heaps;
     g_all_heaps = h;
-    ++g_heaps_created;
+    ++g_heaps_set_up;
   }
   h->live = true;
   h->next_free = nullptr;
@@ -148,7 +151,7 @@ void ForEachHeap(void (*fn)(const Heap&, void*), void* arg) {
 
 HeapCounts GetHeapCounts() {
   sync::SpinLockHolder hold(&g_heaps_lock);
-  return HeapCounts{g_heaps_created, g_heaps_exited};
+  return HeapCounts{g_heaps_set_up, g_heaps_exited};
 }
 
 }  // namespace hakmem

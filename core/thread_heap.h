@@ -43,7 +43,7 @@ void DrainExitedHeaps();
 void ForEachHeap(void (*fn)(const Heap&, void*), void* arg);
 
 struct HeapCounts {
-  uint64_t created;
+  uint64_t created;  // heaps set up for a thread, new or adopted
   uint64_t exited;
 };
 HeapCounts GetHeapCounts();

@@ -1,0 +1,117 @@
+// The C++ half of hakmem's export layer: all 20 replaceable operator new/delete
+// forms ([new.delete]), so no allocation made by C++ code reaches another
+// allocator and no block is freed by one it did not come from.
+//
+//   new        (size)                     throws std::bad_alloc
+//   new        (size, nothrow)            nullptr on failure
+//   new        (size, align)              throws
+//   new        (size, align, nothrow)     nullptr on failure
+//   ...and the same four for new[]; delete/delete[] plain, nothrow, sized,
+//   aligned, aligned + nothrow, sized + aligned (12 forms), all hak_free.
+//
+// Failure path ([new.delete.single]): while the allocation fails, call the
+// installed std::new_handler and retry; with none installed, throw bad_alloc
+// (nothrow forms: return nullptr, also when the handler throws bad_alloc).
+// The fast paths inline the core's (core/front_door.h); the loop is out of line.
+#include <cstddef>
+#include <new>
+
+#include "absl/base/optimization.h"
+#include "core/front_door.h"
+#include "core/hakmem.h"
+
+#define HAKMEM_EXPORT_CXX __attribute__((visibility("default")))
+
+namespace {
+
+// alignment 0 = a plain allocation (the inlined fast path).
+inline void* Allocate(size_t size, size_t alignment) {
+  return alignment == 0 ? hakmem::AllocInline(size)
+                        : hakmem::hak_alloc_aligned(alignment, size);
+}
+
+// The first attempt failed: run the new_handler loop. alignment 0 = plain.
+[[gnu::noinline]] void* NewSlow(size_t size, size_t alignment) {
+  for (;;) {
+    std::new_handler handler = std::get_new_handler();
+    if (handler == nullptr) throw std::bad_alloc();
+    handler();
+    if (void* p = Allocate(size, alignment)) return p;
+  }
+}
+
+[[gnu::noinline]] void* NewNothrowSlow(size_t size, size_t alignment) noexcept {
+  try {
+    return NewSlow(size, alignment);
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
+}
+
+inline void* New(size_t size, size_t alignment) {
+  void* p = Allocate(size, alignment);
+  if (ABSL_PREDICT_TRUE(p != nullptr)) return p;
+  return NewSlow(size, alignment);
+}
+
+inline void* NewNothrow(size_t size, size_t alignment) noexcept {
+  void* p = Allocate(size, alignment);
+  if (ABSL_PREDICT_TRUE(p != nullptr)) return p;
+  return NewNothrowSlow(size, alignment);
+}
+
+}  // namespace
+
+HAKMEM_EXPORT_CXX void* operator new(size_t size) { return New(size, 0); }
+HAKMEM_EXPORT_CXX void* operator new[](size_t size) { return New(size, 0); }
+HAKMEM_EXPORT_CXX void* operator new(size_t size, const std::nothrow_t&) noexcept {
+  return NewNothrow(size, 0);
+}
+HAKMEM_EXPORT_CXX void* operator new[](size_t size, const std::nothrow_t&) noexcept {
+  return NewNothrow(size, 0);
+}
+HAKMEM_EXPORT_CXX void* operator new(size_t size, std::align_val_t alignment) {
+  return New(size, static_cast<size_t>(alignment));
+}
+HAKMEM_EXPORT_CXX void* operator new[](size_t size, std::align_val_t alignment) {
+  return New(size, static_cast<size_t>(alignment));
+}
+HAKMEM_EXPORT_CXX void* operator new(size_t size, std::align_val_t alignment,
+                                     const std::nothrow_t&) noexcept {
+  return NewNothrow(size, static_cast<size_t>(alignment));
+}
+HAKMEM_EXPORT_CXX void* operator new[](size_t size, std::align_val_t alignment,
+                                       const std::nothrow_t&) noexcept {
+  return NewNothrow(size, static_cast<size_t>(alignment));
+}
+
+HAKMEM_EXPORT_CXX void operator delete(void* p) noexcept { hakmem::FreeInline(p); }
+HAKMEM_EXPORT_CXX void operator delete[](void* p) noexcept { hakmem::FreeInline(p); }
+HAKMEM_EXPORT_CXX void operator delete(void* p, const std::nothrow_t&) noexcept {
+  hakmem::FreeInline(p);
+}
+HAKMEM_EXPORT_CXX void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  hakmem::FreeInline(p);
+}
+HAKMEM_EXPORT_CXX void operator delete(void* p, size_t) noexcept { hakmem::FreeInline(p); }
+HAKMEM_EXPORT_CXX void operator delete[](void* p, size_t) noexcept { hakmem::FreeInline(p); }
+HAKMEM_EXPORT_CXX void operator delete(void* p, std::align_val_t) noexcept {
+  hakmem::FreeInline(p);
+}
+HAKMEM_EXPORT_CXX void operator delete[](void* p, std::align_val_t) noexcept {
+  hakmem::FreeInline(p);
+}
+HAKMEM_EXPORT_CXX void operator delete(void* p, std::align_val_t,
+                                       const std::nothrow_t&) noexcept {
+  hakmem::FreeInline(p);
+}
+HAKMEM_EXPORT_CXX void operator delete[](void* p, std::align_val_t,
+                                         const std::nothrow_t&) noexcept {
+  hakmem::FreeInline(p);
+}
+HAKMEM_EXPORT_CXX void operator delete(void* p, size_t, std::align_val_t) noexcept {
+  hakmem::FreeInline(p);
+}
+HAKMEM_EXPORT_CXX void operator delete[](void* p, size_t, std::align_val_t) noexcept {
+  hakmem::FreeInline(p);
+}

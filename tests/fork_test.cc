@@ -1,0 +1,138 @@
+// fork in a multi-threaded program: while other threads hammer the allocator
+// (any of its locks may be held at the moment of the fork), the child must
+// find a working, unlocked allocator. A child that deadlocks is killed by its
+// own alarm and the test fails instead of hanging.
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "core/hakmem.h"
+#include "gtest/gtest.h"
+
+namespace {
+
+using hakmem::hak_alloc;
+using hakmem::hak_alloc_aligned;
+using hakmem::hak_free;
+using hakmem::hak_realloc;
+
+// Allocates, frees and reallocs across every tier until told to stop; some
+// blocks are handed to the other hammer threads through `shared`.
+void Hammer(std::atomic<bool>* stop, std::atomic<void*>* shared, size_t nshared,
+            unsigned seed) {
+  std::vector<void*> mine(64, nullptr);
+  uint64_t x = seed * 2654435761u + 1;
+  while (!stop->load(std::memory_order_relaxed)) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    void*& slot = mine[x % mine.size()];
+    const size_t size = (x >> 8) % 100 == 0 ? (1u << 20) + (x >> 20) % 65536
+                                             : 16 + (x >> 8) % 20000;
+    switch ((x >> 40) % 4) {
+      case 0:
+        hak_free(slot);
+        slot = hak_alloc(size);
+        if (slot) static_cast<char*>(slot)[0] = 1;
+        break;
+      case 1:
+        slot = hak_realloc(slot, size);
+        break;
+      case 2:
+        slot = shared[(x >> 24) % nshared].exchange(slot, std::memory_order_acq_rel);
+        break;
+      default:
+        hak_free(slot);
+        slot = nullptr;
+    }
+  }
+  for (void* p : mine) hak_free(p);
+}
+
+// The child's work: every tier, an aligned block, a realloc chain; 0 if all
+// blocks held what was written.
+int ChildWork() {
+  alarm(20);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 2000; ++i) {
+    const size_t size = 1 + static_cast<size_t>(i) * 97 % 40000;
+    auto* p = static_cast<unsigned char*>(hak_alloc(size));
+    if (p == nullptr) return 2;
+    memset(p, i & 0xff, size);
+    blocks.push_back(p);
+  }
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const size_t size = 1 + i * 97 % 40000;
+    auto* p = static_cast<unsigned char*>(blocks[i]);
+    if (p[0] != (i & 0xff) || p[size - 1] != (i & 0xff)) return 3;
+    hak_free(p);
+  }
+  void* big = hak_alloc(4 << 20);
+  void* aligned = hak_alloc_aligned(1 << 16, 1000);
+  if (big == nullptr || aligned == nullptr) return 4;
+  memset(big, 1, 4 << 20);
+  hak_free(big);
+  hak_free(aligned);
+  void* r = nullptr;
+  for (size_t n = 8; n < (2u << 20); n *= 3) r = hak_realloc(r, n);
+  hak_free(r);
+  return 0;
+}
+
+TEST(Fork, ChildOfBusyMultiThreadedParentAllocates) {
+  std::atomic<bool> stop{false};
+  std::vector<std::atomic<void*>> shared(32);
+  for (auto& s : shared) s.store(nullptr);
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < 3; ++t) {
+    threads.emplace_back(Hammer, &stop, shared.data(), shared.size(), t + 1);
+  }
+  for (int i = 0; i < 30; ++i) {
+    usleep(2000);
+    const pid_t pid = fork();
+    ASSERT_NE(pid, -1);
+    if (pid == 0) _exit(ChildWork());
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status))
+        << "child " << i << " killed by signal " << WTERMSIG(status)
+        << (WTERMSIG(status) == SIGALRM ? " (deadlocked)" : "");
+    ASSERT_EQ(WEXITSTATUS(status), 0) << "child " << i;
+    // The parent keeps allocating after every fork too.
+    void* p = hak_alloc(1000);
+    ASSERT_NE(p, nullptr);
+    hak_free(p);
+  }
+  stop.store(true);
+  for (auto& t : threads) t.join();
+  for (auto& s : shared) hak_free(s.exchange(nullptr));
+}
+
+// A child that forks again (the atfork state must be reusable in the child).
+TEST(Fork, GrandchildAllocates) {
+  const pid_t pid = fork();
+  ASSERT_NE(pid, -1);
+  if (pid == 0) {
+    alarm(20);
+    void* p = hak_alloc(100);
+    const pid_t inner = fork();
+    if (inner == 0) _exit(ChildWork());
+    int status = 0;
+    if (inner < 0 || waitpid(inner, &status, 0) != inner) _exit(10);
+    hak_free(p);
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 11);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+}  // namespace
