@@ -1,0 +1,54 @@
+// Memory goes back to the OS measurably: resident set size falls after large
+// frees (at once) and after small frees (on malloc_trim).
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "core/hakmem.h"
+#include "gtest/gtest.h"
+
+namespace hakmem {
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+
+size_t ResidentBytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  const int got = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return got == 2 ? resident * static_cast<size_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+TEST(Rss, DropsAfterALargeFree) {
+  const size_t kBytes = 96 * kMiB;  // above the default big-cache limit (32 MiB)
+  char* p = static_cast<char*>(hak_alloc(kBytes));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 1, kBytes);
+  const size_t high = ResidentBytes();
+  hak_free(p);
+  const size_t low = ResidentBytes();
+  EXPECT_GT(high - low, 80 * kMiB) << "high " << high << " low " << low;
+}
+
+TEST(Rss, DropsAfterSmallFreesAndTrim) {
+  std::vector<void*> blocks;
+  const size_t kBlock = 512;
+  for (size_t i = 0; i < 128 * kMiB / kBlock; ++i) {
+    void* p = hak_alloc(kBlock);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 2, kBlock);
+    blocks.push_back(p);
+  }
+  const size_t high = ResidentBytes();
+  for (void* p : blocks) hak_free(p);
+  hak_trim(0);
+  const size_t low = ResidentBytes();
+  EXPECT_GT(high - low, 100 * kMiB) << "high " << high << " low " << low;
+}
+
+}  // namespace
+}  // namespace hakmem
