@@ -1,0 +1,328 @@
+// The head-to-head runner: runs a workload (bench/workload) under hakmem and
+// under every peer allocator on the machine, each in its own child process via
+// LD_PRELOAD, interleaved (A B C D E, A B C D E, ... for --rounds rounds), checks
+// that each child's malloc really is the allocator asked for, measures peak RSS
+// (wait4), and prints a table (or markdown, or JSON) with medians and hakmem's
+// ratios. bench/README.md has the flags, the presets and the JSON schema.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_split.h"
+#include "bench/runner/allocators.h"
+#include "bench/runner/child.h"
+#include "bench/runner/report.h"
+#include "tools/cpp/runfiles/runfiles.h"
+
+ABSL_FLAG(std::string, preset, "",
+          "mid_1t | mid_4t | tiny_1t | tiny_4t | large | larson | xthread | all (comma list)");
+ABSL_FLAG(std::string, workload, "", "mid | tiny | large | larson | xthread (instead of --preset)");
+ABSL_FLAG(std::string, threads, "", "thread counts, comma list (default: the preset's, or 1)");
+ABSL_FLAG(double, seconds, 2.0, "timed phase of each workload run");
+ABSL_FLAG(uint64_t, ops, 0, "if > 0, ops per thread instead of --seconds");
+ABSL_FLAG(uint64_t, min_size, 0, "smallest request (0: the workload's default)");
+ABSL_FLAG(uint64_t, max_size, 0, "largest request (0: the workload's default)");
+ABSL_FLAG(uint64_t, slots, 0, "live blocks per thread (0: the workload's default)");
+ABSL_FLAG(uint64_t, seed, 1, "workload seed");
+ABSL_FLAG(std::string, touch, "", "ends | pages | lines (default: the workload's, pages)");
+ABSL_FLAG(uint64_t, larson_round_ops, 0, "larson: ops per thread before a hand-over");
+ABSL_FLAG(int, rounds, 5, "interleaved rounds per allocator");
+ABSL_FLAG(std::string, allocators, "", "only these (comma list of hakmem,glibc,mimalloc,jemalloc,tcmalloc)");
+ABSL_FLAG(std::string, hakmem, "", "path of libhakmem.so (default: the Bazel runfile)");
+ABSL_FLAG(std::string, workload_bin, "", "path of the workload program (default: the runfile)");
+ABSL_FLAG(std::string, format, "table", "table | markdown | json (stdout)");
+ABSL_FLAG(std::string, json_out, "", "also write the JSON report to this file");
+ABSL_FLAG(std::string, markdown_out, "", "also write the markdown report to this file");
+ABSL_FLAG(bool, profile, false, "also run hakmem once under gperftools' CPU profiler");
+ABSL_FLAG(std::string, profile_dir, "", "where profiles go (default: the working directory)");
+ABSL_FLAG(double, timeout, 0, "kill a child after this many seconds (0: 10 x --seconds + 60)");
+ABSL_FLAG(bool, list_presets, false, "print the presets and exit");
+
+namespace hakmem_bench {
+namespace {
+
+constexpr char kProfiler[] = "/usr/lib/x86_64-linux-gnu/libprofiler.so.0";
+
+struct Preset {
+  const char* name;
+  const char* workload;
+  std::vector<int> threads;
+};
+const std::vector<Preset> kPresets = {
+    {"mid_1t", "mid", {1}},       {"mid_4t", "mid", {4}},   {"tiny_1t", "tiny", {1}},
+    {"tiny_4t", "tiny", {4}},     {"large", "large", {1, 2}}, {"larson", "larson", {4}},
+    {"xthread", "xthread", {2}},
+};
+
+// A path the user gave relative to where they ran `bazel run` from.
+std::string UserPath(const std::string& p) {
+  if (p.empty() || p[0] == '/') return p;
+  const char* wd = getenv("BUILD_WORKING_DIRECTORY");
+  return wd != nullptr ? std::string(wd) + "/" + p : p;
+}
+
+bool WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+  f.close();
+  if (!f) fprintf(stderr, "runner: cannot write %s\n", path.c_str());
+  return static_cast<bool>(f);
+}
+
+std::vector<int> ParseThreads(const std::string& s, bool* ok) {
+  std::vector<int> out;
+  for (absl::string_view part : absl::StrSplit(s, ',', absl::SkipEmpty())) {
+    const int n = atoi(std::string(part).c_str());
+    if (n < 1) *ok = false;
+    out.push_back(n);
+  }
+  return out;
+}
+
+// The experiments the flags ask for, in order and without repeats; false (with
+// a message) if the flags are inconsistent. Without --preset and --workload, a
+// binary named after a preset (bazel-bin/bench/mid_4t run directly, without the
+// target's args) runs that preset.
+bool PlanExperiments(const std::string& argv0, std::vector<Experiment>* plan) {
+  std::string preset = absl::GetFlag(FLAGS_preset);
+  const std::string workload = absl::GetFlag(FLAGS_workload);
+  if (preset.empty() && workload.empty()) {
+    const std::string base = argv0.substr(argv0.rfind('/') + 1);
+    for (const auto& p : kPresets) {
+      if (base == p.name) preset = base;
+    }
+  }
+  bool ok = true;
+  const std::vector<int> threads = ParseThreads(absl::GetFlag(FLAGS_threads), &ok);
+  if (!ok) return fprintf(stderr, "runner: bad --threads\n"), false;
+  auto add = [&](const std::string& w, const std::vector<int>& counts) {
+    for (int t : threads.empty() ? counts : threads) {
+      Experiment e;
+      e.workload = w;
+      e.threads = t;
+      e.name = w + "_" + std::to_string(t) + "t";
+      const bool seen = std::any_of(plan->begin(), plan->end(),
+                                    [&](const Experiment& p) { return p.name == e.name; });
+      if (!seen) plan->push_back(e);
+    }
+  };
+  if (!preset.empty() && !workload.empty()) {
+    return fprintf(stderr, "runner: give --preset or --workload, not both\n"), false;
+  }
+  if (!workload.empty()) add(workload, {1});
+  for (absl::string_view name : absl::StrSplit(preset, ',', absl::SkipEmpty())) {
+    bool found = false;
+    for (const auto& p : kPresets) {
+      if (name == p.name || name == "all") {
+        add(p.workload, p.threads);
+        found = true;
+      }
+    }
+    if (!found) return fprintf(stderr, "runner: unknown preset %s\n", std::string(name).c_str()), false;
+  }
+  if (plan->empty()) return fprintf(stderr, "runner: give --preset or --workload\n"), false;
+  return true;
+}
+
+std::vector<std::string> WorkloadArgs(const std::string& bin, const Experiment& e) {
+  std::vector<std::string> a = {bin, "--workload=" + e.workload,
+                                "--threads=" + std::to_string(e.threads),
+                                "--seconds=" + std::to_string(absl::GetFlag(FLAGS_seconds)),
+                                "--seed=" + std::to_string(absl::GetFlag(FLAGS_seed))};
+  auto opt = [&](const char* name, uint64_t v) {
+    if (v != 0) a.push_back(std::string("--") + name + "=" + std::to_string(v));
+  };
+  opt("ops", absl::GetFlag(FLAGS_ops));
+  opt("min_size", absl::GetFlag(FLAGS_min_size));
+  opt("max_size", absl::GetFlag(FLAGS_max_size));
+  opt("slots", absl::GetFlag(FLAGS_slots));
+  opt("larson_round_ops", absl::GetFlag(FLAGS_larson_round_ops));
+  if (!absl::GetFlag(FLAGS_touch).empty()) a.push_back("--touch=" + absl::GetFlag(FLAGS_touch));
+  return a;
+}
+
+// Turns what a child did into a Run: ok only if it exited 0, reported a clean
+// result, and its malloc was the allocator under test.
+Run Judge(const Allocator& a, const ChildResult& c, int round) {
+  Run r;
+  r.round = round;
+  r.wall_s = c.wall_s;
+  r.peak_rss_kib = c.peak_rss_kib;
+  auto field = [&](const char* k) {
+    const auto it = c.fields.find(k);
+    return it == c.fields.end() ? std::string() : it->second;
+  };
+  r.malloc_lib = field("malloc_lib");
+  r.ops_per_sec = atof(field("ops_per_sec").c_str());
+  r.ops = strtoull(field("ops").c_str(), nullptr, 10);
+  r.elapsed_s = atof(field("elapsed_s").c_str());
+  r.self_peak_rss_kib = strtoull(field("self_peak_rss_kib").c_str(), nullptr, 10);
+  if (!c.error.empty()) {
+    r.error = c.error;
+  } else if (c.timed_out) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "timed out after %.1f s (--timeout)", c.wall_s);
+    r.error = buf;
+  } else if (c.signal != 0) {
+    r.error = std::string("killed by signal ") + std::to_string(c.signal) + " (" +
+              strsignal(c.signal) + ")";
+  } else if (!c.has_result_line) {
+    r.error = "no result line (exit code " + std::to_string(c.exit_code) + ")";
+  } else if (std::string bad = CheckIdentity(a, c.fields); !bad.empty()) {
+    r.error = "refused: " + bad;
+  } else if (field("status") != "ok") {
+    r.error = "workload status=" + field("status") + " (" + field("errors") + " bad blocks)";
+  } else if (c.exit_code != 0) {
+    r.error = "exit code " + std::to_string(c.exit_code);
+  } else {
+    r.ok = true;
+  }
+  return r;
+}
+
+ChildSpec SpecFor(const std::string& bin, const Experiment& e, const Allocator& a) {
+  ChildSpec spec;
+  spec.argv = WorkloadArgs(bin, e);
+  spec.preload = a.preload;
+  const double t = absl::GetFlag(FLAGS_timeout);
+  spec.timeout_s = t > 0 ? t : 10 * absl::GetFlag(FLAGS_seconds) + 60;
+  return spec;
+}
+
+// One extra hakmem run under the CPU profiler (not counted in the results).
+void Profile(const std::string& bin, Experiment* e, const Allocator& hakmem) {
+  if (access(kProfiler, R_OK) != 0) {
+    fprintf(stderr, "runner: --profile needs %s (libgoogle-perftools-dev)\n", kProfiler);
+    return;
+  }
+  std::string dir = UserPath(absl::GetFlag(FLAGS_profile_dir));
+  if (dir.empty()) dir = UserPath(".");
+  const std::string path = RealPath(dir) + "/hakmem_" + e->name + ".prof";
+  ChildSpec spec = SpecFor(bin, *e, hakmem);
+  spec.preload = hakmem.preload + ":" + kProfiler;
+  spec.extra_env["CPUPROFILE"] = path;
+  if (getenv("CPUPROFILE_FREQUENCY") == nullptr) spec.extra_env["CPUPROFILE_FREQUENCY"] = "1000";
+  fprintf(stderr, "[%s] profiling hakmem -> %s\n", e->name.c_str(), path.c_str());
+  unlink(path.c_str());  // so an old profile is never taken for this run's
+  const Run r = Judge(hakmem, RunChild(spec), 0);
+  if (!r.ok) {
+    fprintf(stderr, "runner: profile run failed: %s\n", r.error.c_str());
+  } else if (access(path.c_str(), R_OK) != 0) {
+    fprintf(stderr, "runner: the profiler wrote no %s\n", path.c_str());
+  } else {
+    e->profile_path = path;
+    fprintf(stderr, "[%s] view: google-pprof --text %s %s\n", e->name.c_str(), bin.c_str(),
+            path.c_str());
+  }
+}
+
+int Main(const char* argv0) {
+  if (absl::GetFlag(FLAGS_list_presets)) {
+    for (const auto& p : kPresets) {
+      printf("%s: --workload=%s --threads=", p.name, p.workload);
+      for (size_t i = 0; i < p.threads.size(); ++i) printf("%s%d", i ? "," : "", p.threads[i]);
+      printf("\n");
+    }
+    return 0;
+  }
+  const std::string format = absl::GetFlag(FLAGS_format);
+  if (format != "table" && format != "markdown" && format != "json") {
+    return fprintf(stderr, "runner: --format must be table, markdown or json\n"), 2;
+  }
+  Report report;
+  report.rounds = absl::GetFlag(FLAGS_rounds);
+  if (report.rounds < 1) return fprintf(stderr, "runner: --rounds must be >= 1\n"), 2;
+  if (!PlanExperiments(argv0, &report.experiments)) return 2;
+
+  // The workload and libhakmem.so come from this target's runfiles unless given.
+  std::string err;
+  std::unique_ptr<bazel::tools::cpp::runfiles::Runfiles> rf(
+      bazel::tools::cpp::runfiles::Runfiles::Create(argv0, &err));
+  auto runfile = [&](const char* rpath) {
+    const std::string p = rf ? rf->Rlocation(rpath) : "";
+    return !p.empty() && access(p.c_str(), R_OK) == 0 ? RealPath(p) : std::string();
+  };
+  std::string bin = UserPath(absl::GetFlag(FLAGS_workload_bin));
+  if (bin.empty()) bin = runfile("hakmem/bench/workload");
+  if (bin.empty() || access(bin.c_str(), X_OK) != 0) {
+    return fprintf(stderr, "runner: no workload program (--workload_bin)\n"), 2;
+  }
+  std::string hakmem = UserPath(absl::GetFlag(FLAGS_hakmem));
+  if (hakmem.empty()) hakmem = runfile("hakmem/preload/libhakmem.so");
+
+  std::vector<std::string> only;
+  for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_allocators), ',', absl::SkipEmpty())) {
+    only.emplace_back(s);
+  }
+  std::vector<Skipped> skipped;
+  const std::vector<Allocator> allocators = FindAllocators(hakmem, only, &skipped, &err);
+  if (!err.empty()) return fprintf(stderr, "runner: %s\n", err.c_str()), 2;
+  for (const auto& s : skipped) {
+    if (s.reason.rfind("not selected", 0) == 0) continue;
+    // hakmem is what the run is about: without it there is nothing to compare.
+    if (s.name == "hakmem") return fprintf(stderr, "runner: hakmem %s\n", s.reason.c_str()), 2;
+    fprintf(stderr, "runner: skipping %s: %s\n", s.name.c_str(), s.reason.c_str());
+  }
+  if (allocators.empty()) return fprintf(stderr, "runner: no allocator to run\n"), 2;
+
+  bool all_ok = true;
+  for (auto& e : report.experiments) {
+    e.skipped = skipped;
+    for (const auto& a : allocators) e.results.push_back({a, {}});
+    for (int round = 1; round <= report.rounds; ++round) {
+      for (auto& ar : e.results) {
+        const ChildResult c = RunChild(SpecFor(bin, e, ar.allocator));
+        const Run r = Judge(ar.allocator, c, round);
+        if (e.config.empty() && c.has_result_line) {
+          for (const char* k : {"seconds", "ops_limit", "min_size", "max_size", "slots", "seed",
+                                "touch", "larson_round_ops"}) {
+            if (c.fields.count(k)) e.config[k] = c.fields.at(k);
+          }
+        }
+        if (r.ok) {
+          fprintf(stderr, "[%s %d/%d] %-9s %10.3f Mops/s  %8.1f MiB  (%.1f s)\n", e.name.c_str(),
+                  round, report.rounds, ar.allocator.name.c_str(), r.ops_per_sec / 1e6,
+                  r.peak_rss_kib / 1024.0, r.wall_s);
+        } else {
+          all_ok = false;
+          fprintf(stderr, "[%s %d/%d] %-9s FAILED: %s\n", e.name.c_str(), round, report.rounds,
+                  ar.allocator.name.c_str(), r.error.c_str());
+        }
+        ar.runs.push_back(r);
+      }
+    }
+    if (absl::GetFlag(FLAGS_profile) && allocators.front().subject) {
+      Profile(bin, &e, allocators.front());
+    }
+  }
+
+  const std::string json = FormatJson(report);
+  const std::string markdown = FormatMarkdown(report);
+  const std::string text = format == "json" ? json : format == "markdown" ? markdown : FormatTable(report);
+  fputs(text.c_str(), stdout);
+  fflush(stdout);
+  if (!absl::GetFlag(FLAGS_json_out).empty()) {
+    all_ok &= WriteFile(UserPath(absl::GetFlag(FLAGS_json_out)), json);
+  }
+  if (!absl::GetFlag(FLAGS_markdown_out).empty()) {
+    all_ok &= WriteFile(UserPath(absl::GetFlag(FLAGS_markdown_out)), markdown);
+  }
+  return all_ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace hakmem_bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return hakmem_bench::Main(argv[0]);
+}

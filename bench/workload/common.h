@@ -1,0 +1,173 @@
+// Shared pieces of the workload programs: configuration, a seeded generator, the
+// "touch and verify" discipline every block goes through, and the timed-run
+// scaffolding (start barrier, stop flag, per-thread results).
+//
+// Everything here calls plain malloc/free so that LD_PRELOAD decides which
+// allocator is measured. Nothing on the measured path takes a lock.
+#ifndef HAKMEM_BENCH_WORKLOAD_COMMON_H_
+#define HAKMEM_BENCH_WORKLOAD_COMMON_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace hakmem_bench {
+
+// How much of each new block the workload writes.
+enum class Touch {
+  kEnds,   // first 8 bytes and the last byte only
+  kPages,  // kEnds plus one byte in every 4 KiB page (every page gets faulted in)
+  kLines,  // kEnds plus one byte in every 64-byte cache line
+};
+
+struct Config {
+  std::string workload;
+  int threads = 1;
+  double seconds = 2.0;
+  uint64_t ops = 0;  // > 0: every thread (or larson chain) runs exactly this many ops
+  size_t min_size = 0;
+  size_t max_size = 0;
+  size_t slots = 0;  // live blocks per thread (xthread: queue capacity per direction)
+  uint64_t seed = 1;
+  Touch touch = Touch::kPages;
+  uint64_t larson_round_ops = 0;  // larson: ops a thread runs before handing over
+};
+
+// What a workload run produced; the caller prints it.
+struct Outcome {
+  uint64_t ops = 0;          // replacements (one free + one malloc each)
+  double elapsed_s = 0;      // from the start barrier to the last thread's end
+  uint64_t handoffs = 0;     // larson: slot arrays handed to a new thread
+  uint64_t errors = 0;       // corrupted tags or misaligned blocks seen
+};
+
+// splitmix64 seeding + xorshift64*; cheap and good enough for picking sizes and
+// slots. Deterministic for a given seed and stream.
+class Rng {
+ public:
+  Rng(uint64_t seed, uint64_t stream) {
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull + stream * 0xBF58476D1CE4E5B9ull + 1;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    state_ = (z ^ (z >> 31)) | 1;
+  }
+  uint64_t Next() {
+    state_ ^= state_ >> 12;
+    state_ ^= state_ << 25;
+    state_ ^= state_ >> 27;
+    return state_ * 0x2545F4914F6CDD1Dull;
+  }
+  // Uniform in [0, n) without a division (Lemire's multiply-shift).
+  uint64_t Below(uint64_t n) {
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(Next()) * n) >> 64);
+  }
+  size_t Size(size_t lo, size_t hi) { return lo + Below(hi - lo + 1); }
+
+ private:
+  uint64_t state_;
+};
+
+// One live block: where it is and how big it was asked to be.
+struct Block {
+  char* p = nullptr;
+  size_t size = 0;
+};
+
+inline uint64_t TagFor(size_t size) { return 0x6B61686D656D0000ull ^ (size * 0x9E3779B1ull); }
+
+// Writes the tag (first min(8, size) bytes; the last byte too when size > 8)
+// and, per the touch mode, one byte per page or cache line. Returns false if
+// the block is misaligned.
+inline bool TouchBlock(char* p, size_t size, Touch touch) {
+  const uint64_t tag = TagFor(size);
+  __builtin_memcpy(p, &tag, size < 8 ? size : 8);
+  if (size > 8) p[size - 1] = static_cast<char>(tag);
+  if (touch != Touch::kEnds) {
+    const size_t step = touch == Touch::kPages ? 4096 : 64;
+    for (size_t off = step; off < size - 1; off += step) p[off] = static_cast<char>(off);
+  }
+  // malloc's blocks of 16 bytes or more must be aligned for max_align_t.
+  return size < 16 || (reinterpret_cast<uintptr_t>(p) & 15) == 0;
+}
+
+// True if the tag written by TouchBlock is still intact.
+inline bool CheckBlock(const char* p, size_t size) {
+  const uint64_t tag = TagFor(size);
+  uint64_t got = 0;
+  __builtin_memcpy(&got, p, size < 8 ? size : 8);
+  const uint64_t mask = size >= 8 ? ~0ull : ((1ull << (8 * size)) - 1);
+  return (got & mask) == (tag & mask) && (size <= 8 || p[size - 1] == static_cast<char>(tag));
+}
+
+// malloc + touch; aborts on out-of-memory (a benchmark cannot go on without it).
+inline Block NewBlock(Rng& rng, const Config& cfg, uint64_t* errors) {
+  Block b;
+  b.size = rng.Size(cfg.min_size, cfg.max_size);
+  b.p = static_cast<char*>(malloc(b.size));
+  if (b.p == nullptr) {
+    fprintf(stderr, "workload: malloc(%zu) returned NULL\n", b.size);
+    abort();
+  }
+  if (!TouchBlock(b.p, b.size, cfg.touch)) ++*errors;
+  return b;
+}
+
+// verify + free.
+inline void FreeBlock(const Block& b, uint64_t* errors) {
+  if (b.p == nullptr) return;
+  if (!CheckBlock(b.p, b.size)) ++*errors;
+  free(b.p);
+}
+
+// Replaces one live block: the operation every workload counts.
+inline void Replace(Block& b, Rng& rng, const Config& cfg, uint64_t* errors) {
+  FreeBlock(b, errors);
+  b = NewBlock(rng, cfg, errors);
+}
+
+using Clock = std::chrono::steady_clock;
+
+inline double SecondsBetween(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Start/stop signals shared by the threads of a run. Threads wait on `go`, then
+// run until `stop` (timed mode) or until their op budget is spent (--ops).
+struct RunControl {
+  alignas(64) std::atomic<int> ready{0};
+  alignas(64) std::atomic<bool> go{false};
+  alignas(64) std::atomic<bool> stop{false};
+  Clock::time_point start;
+
+  void WaitForGo() {
+    ready.fetch_add(1, std::memory_order_acq_rel);
+    while (!go.load(std::memory_order_acquire)) __builtin_ia32_pause();
+  }
+  // Called by the main thread: waits until `n` threads are ready, starts the
+  // clock, and in timed mode sleeps for the run time and raises `stop`.
+  void StartAndTime(int n, const Config& cfg);
+};
+
+// Per-thread counters, padded so threads never share a line.
+struct alignas(64) ThreadResult {
+  uint64_t ops = 0;
+  uint64_t errors = 0;
+  uint64_t handoffs = 0;
+  Clock::time_point end;
+};
+
+// Folds the per-thread results into an Outcome (elapsed = last end - start).
+Outcome Collect(const RunControl& ctl, const ThreadResult* results, int n);
+
+// The workloads (one file each).
+Outcome RunSlots(const Config& cfg);    // mid, tiny, large
+Outcome RunLarson(const Config& cfg);   // larson
+Outcome RunXthread(const Config& cfg);  // xthread
+
+}  // namespace hakmem_bench
+
+#endif  // HAKMEM_BENCH_WORKLOAD_COMMON_H_

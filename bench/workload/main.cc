@@ -1,0 +1,129 @@
+// The workload program that the head-to-head runner starts once per allocator
+// and round (bench/README.md describes each workload). Run alone it is an
+// ordinary benchmark: `bazel run //bench:workload -- --workload=mid --threads=4`.
+//
+// It prints exactly one line on stdout, space-separated key=value pairs after a
+// fixed first word (values escaped with %XX, see identify.h):
+//   hakmem_bench_result workload=mid threads=4 seconds=2 ops_limit=0 min_size=2048
+//     max_size=32768 slots=256 seed=1 touch=pages larson_round_ops=0 ops=...
+//     elapsed_s=... ops_per_sec=... handoffs=0 errors=0 self_peak_rss_kib=...
+//     malloc_lib=/lib/x86_64-linux-gnu/libc.so.6 free_lib=... direct_malloc_lib=...
+//     status=ok
+// status is "ok", or "corrupt" when a block's tag changed or a block was
+// misaligned (exit code 3). Bad flags: a message on stderr and exit code 2.
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "bench/workload/common.h"
+#include "bench/workload/identify.h"
+
+ABSL_FLAG(std::string, workload, "mid", "mid | tiny | large | larson | xthread");
+ABSL_FLAG(int, threads, 1, "worker threads (larson: chains; xthread: an even number)");
+ABSL_FLAG(double, seconds, 2.0, "run time of the timed phase");
+ABSL_FLAG(uint64_t, ops, 0, "if > 0, run exactly this many ops per thread instead of --seconds");
+ABSL_FLAG(uint64_t, min_size, 0, "smallest request in bytes (0: the workload's default)");
+ABSL_FLAG(uint64_t, max_size, 0, "largest request in bytes (0: the workload's default)");
+ABSL_FLAG(uint64_t, slots, 0, "live blocks per thread; xthread: queue capacity (0: default)");
+ABSL_FLAG(uint64_t, seed, 1, "seed of the size and slot choices");
+ABSL_FLAG(std::string, touch, "pages", "ends | pages | lines: what of each new block is written");
+ABSL_FLAG(uint64_t, larson_round_ops, 0, "larson: ops before a hand-over (0: 100 x slots)");
+
+namespace hakmem_bench {
+namespace {
+
+struct WorkloadDefaults {
+  const char* name;
+  size_t min_size;
+  size_t max_size;
+  size_t slots;
+  Outcome (*run)(const Config&);
+};
+
+constexpr WorkloadDefaults kWorkloads[] = {
+    {"mid", 2 << 10, 32 << 10, 256, RunSlots},
+    {"tiny", 8, 1 << 10, 1024, RunSlots},
+    {"large", 64 << 10, 4 << 20, 16, RunSlots},
+    {"larson", 8, 1000, 1000, RunLarson},
+    {"xthread", 8, 4 << 10, 256, RunXthread},
+};
+
+const char* TouchName(Touch t) {
+  return t == Touch::kEnds ? "ends" : t == Touch::kLines ? "lines" : "pages";
+}
+
+int Fail(const std::string& msg) {
+  fprintf(stderr, "workload: %s\n", msg.c_str());
+  return 2;
+}
+
+int Main() {
+  Config cfg;
+  cfg.workload = absl::GetFlag(FLAGS_workload);
+  const WorkloadDefaults* w = nullptr;
+  for (const auto& d : kWorkloads) {
+    if (cfg.workload == d.name) w = &d;
+  }
+  if (w == nullptr) return Fail("unknown --workload=" + cfg.workload);
+  cfg.threads = absl::GetFlag(FLAGS_threads);
+  cfg.seconds = absl::GetFlag(FLAGS_seconds);
+  cfg.ops = absl::GetFlag(FLAGS_ops);
+  cfg.min_size = absl::GetFlag(FLAGS_min_size);
+  cfg.max_size = absl::GetFlag(FLAGS_max_size);
+  cfg.slots = absl::GetFlag(FLAGS_slots);
+  cfg.seed = absl::GetFlag(FLAGS_seed);
+  cfg.larson_round_ops = absl::GetFlag(FLAGS_larson_round_ops);
+  if (cfg.min_size == 0) cfg.min_size = w->min_size;
+  if (cfg.max_size == 0) cfg.max_size = w->max_size;
+  if (cfg.slots == 0) cfg.slots = w->slots;
+  if (cfg.larson_round_ops == 0) cfg.larson_round_ops = 100 * cfg.slots;
+  const std::string touch = absl::GetFlag(FLAGS_touch);
+  if (touch == "ends") {
+    cfg.touch = Touch::kEnds;
+  } else if (touch == "lines") {
+    cfg.touch = Touch::kLines;
+  } else if (touch != "pages") {
+    return Fail("--touch must be ends, pages or lines");
+  }
+  if (cfg.threads < 1 || cfg.threads > 1024) return Fail("--threads must be in 1..1024");
+  if (cfg.workload == "xthread" && cfg.threads % 2 != 0) {
+    return Fail("xthread runs pairs of threads: --threads must be even");
+  }
+  if (cfg.ops == 0 && !(cfg.seconds > 0)) return Fail("--seconds must be > 0");
+  if (cfg.min_size < 1 || cfg.min_size > cfg.max_size) {
+    return Fail("need 1 <= --min_size <= --max_size");
+  }
+  if (cfg.slots < 1) return Fail("--slots must be >= 1");
+
+  // Identify first: if the allocator is not the expected one, the runner
+  // still learns which one it was.
+  const AllocatorIdentity id = IdentifyAllocator();
+  const Outcome out = w->run(cfg);
+  const double ops_per_sec = out.elapsed_s > 0 ? static_cast<double>(out.ops) / out.elapsed_s : 0;
+
+  printf(
+      "hakmem_bench_result workload=%s threads=%d seconds=%g ops_limit=%llu min_size=%zu "
+      "max_size=%zu slots=%zu seed=%llu touch=%s larson_round_ops=%llu ops=%llu "
+      "elapsed_s=%.6f ops_per_sec=%.1f handoffs=%llu errors=%llu self_peak_rss_kib=%llu "
+      "malloc_lib=%s free_lib=%s direct_malloc_lib=%s status=%s\n",
+      cfg.workload.c_str(), cfg.threads, cfg.seconds, static_cast<unsigned long long>(cfg.ops),
+      cfg.min_size, cfg.max_size, cfg.slots, static_cast<unsigned long long>(cfg.seed),
+      TouchName(cfg.touch),
+      static_cast<unsigned long long>(cfg.workload == "larson" ? cfg.larson_round_ops : 0),
+      static_cast<unsigned long long>(out.ops), out.elapsed_s, ops_per_sec,
+      static_cast<unsigned long long>(out.handoffs), static_cast<unsigned long long>(out.errors),
+      static_cast<unsigned long long>(PeakRssKib()), EscapeValue(id.malloc_lib).c_str(),
+      EscapeValue(id.free_lib).c_str(), EscapeValue(id.direct_lib).c_str(),
+      out.errors == 0 ? "ok" : "corrupt");
+  fflush(stdout);
+  return out.errors == 0 ? 0 : 3;
+}
+
+}  // namespace
+}  // namespace hakmem_bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return hakmem_bench::Main();
+}

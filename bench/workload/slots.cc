@@ -1,0 +1,58 @@
+// The slot workloads: mid, tiny, large.
+//
+// Every thread owns `slots` live blocks. It fills them (untimed), waits at the
+// start barrier, then repeats one operation until the run ends: pick a random
+// slot, verify and free its block, malloc a new block of a uniformly random size
+// in [min_size, max_size], touch it, put it in the slot. All frees are by the
+// allocating thread. The workloads differ only in their size range and slot count
+// (defaults in main.cc).
+#include <thread>
+#include <vector>
+
+#include "bench/workload/common.h"
+
+namespace hakmem_bench {
+namespace {
+
+void SlotThread(const Config& cfg, int index, RunControl* ctl, ThreadResult* result) {
+  Rng rng(cfg.seed, static_cast<uint64_t>(index));
+  uint64_t errors = 0;
+  // The slot array itself comes from the allocator under test too, like any
+  // program's bookkeeping; it is allocated once, before the clock starts.
+  auto* blocks = static_cast<Block*>(calloc(cfg.slots, sizeof(Block)));
+  for (size_t i = 0; i < cfg.slots; ++i) blocks[i] = NewBlock(rng, cfg, &errors);
+
+  ctl->WaitForGo();
+  uint64_t ops = 0;
+  if (cfg.ops > 0) {
+    for (; ops < cfg.ops; ++ops) Replace(blocks[rng.Below(cfg.slots)], rng, cfg, &errors);
+  } else {
+    while (!ctl->stop.load(std::memory_order_relaxed)) {
+      Replace(blocks[rng.Below(cfg.slots)], rng, cfg, &errors);
+      ++ops;
+    }
+  }
+  result->end = Clock::now();
+  result->ops = ops;
+
+  for (size_t i = 0; i < cfg.slots; ++i) FreeBlock(blocks[i], &errors);
+  free(blocks);
+  result->errors = errors;
+}
+
+}  // namespace
+
+Outcome RunSlots(const Config& cfg) {
+  RunControl ctl;
+  std::vector<ThreadResult> results(cfg.threads);
+  std::vector<std::thread> threads;
+  threads.reserve(cfg.threads);
+  for (int i = 0; i < cfg.threads; ++i) {
+    threads.emplace_back(SlotThread, std::cref(cfg), i, &ctl, &results[i]);
+  }
+  ctl.StartAndTime(cfg.threads, cfg);
+  for (auto& t : threads) t.join();
+  return Collect(ctl, results.data(), cfg.threads);
+}
+
+}  // namespace hakmem_bench
