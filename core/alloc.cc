@@ -6,7 +6,9 @@
 #include "core/front_door.h"
 #include "core/hakmem.h"
 #include "core/invalid_free.h"
+#include "core/pool_policy.h"
 #include "pools/large/large_tier.h"
+#include "pools/tiny/page_cache.h"
 #include "pools/tiny/superslab_manager.h"
 
 namespace hakmem {
@@ -23,26 +25,43 @@ void* AllocLargeAligned(size_t size, size_t alignment, bool* zeroed) {
   return p != nullptr ? p : NoMemory();
 }
 
-// Smallest class whose blocks are all aligned to `alignment` (<= 64 KiB) and
-// hold `size` bytes: spans start 64 KiB aligned, so a class that is a multiple
-// of the alignment keeps every block aligned. Power-of-two classes exist up to
-// 1 MiB, so the search always ends.
+// Smallest class whose blocks hold `size` bytes and are a multiple of
+// `alignment` (<= 64 KiB): uncoloured spans start 64 KiB aligned, so such a
+// class keeps every block aligned. Power-of-two classes exist up to 1 MiB, so
+// the search always ends.
 int AlignedClass(size_t size, size_t alignment) {
   int c = SizeToClass(size < alignment ? alignment : size);
   while (ClassSize(c) % alignment != 0) ++c;
   return c;
 }
 
+// The calling thread's heap, set up on its first allocation; nullptr if the
+// OS refuses memory for it.
+Heap* ThreadHeap() {
+  Heap* h = tls_heap;
+  return h != &g_placeholder_heap ? h : SetUpThreadHeap();
+}
+
+void* RefillOrFail(Heap* h, int c) {
+  void* p = h->tiny.Refill(c);
+  return p != nullptr ? p : NoMemory();
+}
+
+// A block of exactly class c (aligned requests: no W_MAX borrowing, a larger
+// class may not keep the alignment).
 void* AllocClass(int c) {
   if (void* p = tls_heap->tiny.TryPop(c)) return p;
-  return AllocSmallSlow(c);
+  Heap* h = ThreadHeap();
+  if (h == nullptr) return NoMemory();
+  if (void* p = h->tiny.TryPop(c)) return p;
+  return RefillOrFail(h, c);
 }
 
 // Usable bytes of a block hakmem owns, 0 for anything else.
 size_t UsableSize(const void* p, uintptr_t e) {
   switch (RangeMap::KindOf(e)) {
     case RangeKind::kSuperSlab:
-      return RangeMap::MetaOf<tiny::SuperSlab>(e)->SlabOf(p)->block_size;
+      return RangeMap::MetaOf<tiny::SuperSlab>(e)->SlabOf(p)->UsableFrom(p);
     case RangeKind::kLarge:
       return RangeMap::MetaOf<large::LargeBlock>(e)->usable;
     default:
@@ -52,15 +71,17 @@ size_t UsableSize(const void* p, uintptr_t e) {
 
 }  // namespace
 
-void* AllocSmallSlow(int c) {
-  Heap* h = tls_heap;
-  if (h == &g_placeholder_heap) {
-    h = SetUpThreadHeap();
-    if (h == nullptr) return NoMemory();
-    if (void* p = h->tiny.TryPop(c)) return p;
+void* AllocSmallSlow(size_t size, int c) {
+  Heap* h = ThreadHeap();
+  if (h == nullptr) return NoMemory();
+  if (void* p = h->tiny.TryPop(c)) return p;
+  // W_MAX: before refilling, a cached block of a larger class will do if it
+  // wastes little enough (class size <= W_MAX x request).
+  const uint64_t limit = uint64_t{PoolPolicy::WmaxX100(TierOfClass(c))} * (size == 0 ? 1 : size);
+  for (int d = c + 1; d < kNumClasses && uint64_t{ClassSize(d)} * 100 <= limit; ++d) {
+    if (void* p = h->tiny.TryPopBorrowed(d)) return p;
   }
-  void* p = h->tiny.Refill(c);
-  return p != nullptr ? p : NoMemory();
+  return RefillOrFail(h, c);
 }
 
 void* AllocLarge(size_t size) {
@@ -97,9 +118,24 @@ void* hak_calloc(size_t n, size_t size) {
   return p;
 }
 
+// Coloured classes start their blocks at a 64-byte multiple, so a stricter
+// alignment is found inside a block with room for it; the slab remembers the
+// block so free() of the aligned pointer finds the block again.
+void* AllocAlignedInside(size_t size, size_t alignment) {
+  char* p = static_cast<char*>(AllocClass(SizeToClass(size + alignment - 64)));
+  if (p == nullptr) return nullptr;
+  char* q = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(p) + alignment - 1) & ~(alignment - 1));
+  if (q != p) RangeMap::MetaOf<tiny::SuperSlab>(RangeMap::Lookup(p))->SlabOf(p)->MarkAligned(p);
+  return q;
+}
+
 void* hak_alloc_aligned(size_t alignment, size_t size) {
   if (alignment <= 8) return AllocInline(size);
-  if (alignment <= kUnitSize && size <= kMaxSmallSize) return AllocClass(AlignedClass(size, alignment));
+  if (alignment <= kUnitSize && size <= kMaxSmallSize) {
+    const int c = AlignedClass(size, alignment);
+    if (kClassInfo[c].colors == 1 || alignment <= 64) return AllocClass(c);
+    if (size + alignment - 64 <= kMaxSmallSize) return AllocAlignedInside(size, alignment);
+  }
   bool zeroed;
   return AllocLargeAligned(size < kMaxSmallSize ? kMaxSmallSize + 1 : size, alignment, &zeroed);
 }
@@ -136,7 +172,9 @@ size_t hak_usable_size(const void* p) {
 }
 
 int hak_trim(size_t /*pad*/) {
+  tls_heap->tiny.FlushRemote();
   DrainExitedHeaps();
+  tiny::ReleaseIdleSpans();
   const size_t released = large::Trim() + tiny::TrimSuperSlabs();
   return released != 0 ? 1 : 0;
 }

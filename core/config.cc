@@ -13,7 +13,8 @@ Config g_config;
 std::atomic<bool> g_loaded{false};
 
 // One row per variable: how to parse it and where it goes.
-enum class Type { kFlag, kCount, kBytes, kInvalidFreeMode };
+// kRatio: a decimal like "1.4", stored x100 (140).
+enum class Type { kFlag, kCount, kBytes, kRatio, kInvalidFreeMode };
 struct Setting {
   const char* name;
   Type type;
@@ -33,6 +34,15 @@ const Setting kSettings[] = {
      &Config::large_cache_bytes},
     {"HAKMEM_SUPERSLAB_CACHE", Type::kCount, 0, 64, &Config::superslab_cache, nullptr},
     {"HAKMEM_INVALID_FREE", Type::kInvalidFreeMode, 0, 2, &Config::invalid_free, nullptr},
+    {"HAKMEM_POOL_REFILL_BATCH", Type::kCount, 1, 4, &Config::pool_refill_batch, nullptr},
+    {"HAKMEM_CAP_MID", Type::kCount, 0, 4096, &Config::cap_mid, nullptr},
+    {"HAKMEM_CAP_MIN_MID", Type::kCount, 0, 4096, &Config::cap_min_mid, nullptr},
+    {"HAKMEM_CAP_MAX_MID", Type::kCount, 1, 4096, &Config::cap_max_mid, nullptr},
+    {"HAKMEM_CAP_LARGE", Type::kCount, 0, 4096, &Config::cap_large, nullptr},
+    {"HAKMEM_WMAX_MID", Type::kRatio, 100, 400, &Config::wmax_mid, nullptr},
+    {"HAKMEM_WMAX_LARGE", Type::kRatio, 100, 400, &Config::wmax_large, nullptr},
+    {"HAKMEM_POOL_RETAIN_BYTES", Type::kBytes, 0, kMaxBytes, nullptr,
+     &Config::pool_retain_bytes},
 };
 
 bool StrEq(const char* a, const char* b) {
@@ -59,6 +69,31 @@ bool ParseNumber(const char* s, bool allow_suffix, uint64_t* out) {
   return true;
 }
 
+// "1", "1.4", "1.25" -> 100, 140, 125 (two decimals at most).
+bool ParseRatio(const char* s, uint64_t* out) {
+  uint64_t whole = 0;
+  const char* p = s;
+  for (; *p >= '0' && *p <= '9'; ++p) {
+    if (whole > 1000) return false;
+    whole = whole * 10 + static_cast<uint64_t>(*p - '0');
+  }
+  if (p == s) return false;
+  uint64_t frac = 0;
+  if (*p == '.') {
+    ++p;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9'; ++p, ++digits) {
+      if (digits >= 2) return false;
+      frac = frac * 10 + static_cast<uint64_t>(*p - '0');
+    }
+    if (digits == 0) return false;
+    if (digits == 1) frac *= 10;
+  }
+  if (*p != '\0') return false;
+  *out = whole * 100 + frac;
+  return true;
+}
+
 bool ParseValue(const Setting& s, const char* text, uint64_t* out) {
   if (s.type == Type::kInvalidFreeMode) {
     if (StrEq(text, "warn")) return *out = 0, true;
@@ -66,7 +101,22 @@ bool ParseValue(const Setting& s, const char* text, uint64_t* out) {
     if (StrEq(text, "quiet")) return *out = 2, true;
     return false;
   }
-  return ParseNumber(text, s.type == Type::kBytes, out) && *out >= s.min && *out <= s.max;
+  const bool ok = s.type == Type::kRatio ? ParseRatio(text, out)
+                                        : ParseNumber(text, s.type == Type::kBytes, out);
+  return ok && *out >= s.min && *out <= s.max;
+}
+
+void PutValue(LogLine& line, const Setting& s, const Config& c) {
+  if (s.type == Type::kInvalidFreeMode) {
+    const char* names[] = {"warn", "abort", "quiet"};
+    line.Str(names[c.invalid_free < 3 ? c.invalid_free : 0]);
+  } else if (s.type == Type::kRatio) {
+    line.Fixed(c.*(s.u32), 2);
+  } else if (s.u32) {
+    line.Dec(c.*(s.u32));
+  } else {
+    line.Dec(c.*(s.u64));
+  }
 }
 
 void Warn(const Setting& s, const char* text, const Config& defaults) {
@@ -74,13 +124,14 @@ void Warn(const Setting& s, const char* text, const Config& defaults) {
   line.Str("hakmem: warning: ").Str(s.name).Str("=").Str(text).Str(" is invalid (");
   if (s.type == Type::kInvalidFreeMode) {
     line.Str("expected warn, abort or quiet");
+  } else if (s.type == Type::kRatio) {
+    line.Str("expected ").Fixed(s.min, 2).Str("..").Fixed(s.max, 2);
   } else {
     line.Str("expected ").Dec(s.min).Str("..").Dec(s.max);
     if (s.type == Type::kBytes) line.Str(", optional K/M/G suffix");
   }
   line.Str("); using the default ");
-  if (s.u32) line.Dec(defaults.*(s.u32));
-  if (s.u64) line.Dec(defaults.*(s.u64));
+  PutValue(line, s, defaults);
 }
 
 // Value text for "NAME=value" if the entry names `name`, else nullptr.
@@ -92,6 +143,22 @@ const char* Match(const char* entry, const char* name) {
 }  // namespace
 
 const Config& GetConfig() { return g_config; }
+
+bool ConfigLoaded() { return g_loaded.load(std::memory_order_acquire); }
+
+// Settings that must agree with each other: one warning, then safe defaults.
+static void CheckConsistency(Config* c) {
+  const Config d;
+  if (c->cap_min_mid > c->cap_max_mid) {
+    LogLine().Str("hakmem: warning: HAKMEM_CAP_MIN_MID=").Dec(c->cap_min_mid)
+        .Str(" exceeds HAKMEM_CAP_MAX_MID=").Dec(c->cap_max_mid).Str("; using the defaults ")
+        .Dec(d.cap_min_mid).Str("..").Dec(d.cap_max_mid);
+    c->cap_min_mid = d.cap_min_mid;
+    c->cap_max_mid = d.cap_max_mid;
+  }
+  if (c->cap_mid < c->cap_min_mid) c->cap_mid = c->cap_min_mid;
+  if (c->cap_mid > c->cap_max_mid) c->cap_mid = c->cap_max_mid;
+}
 
 void ParseConfig(char* const* env, Config* out) {
   const Config defaults;
@@ -112,6 +179,7 @@ void ParseConfig(char* const* env, Config* out) {
       }
     }
   }
+  CheckConsistency(out);
 }
 
 bool LoadConfig() {
@@ -136,14 +204,7 @@ void PrintConfig(int fd) {
   for (const Setting& s : kSettings) {
     LogLine line(fd);
     line.Str("hakmem:   ").Str(s.name).Str("=");
-    if (s.type == Type::kInvalidFreeMode) {
-      const char* names[] = {"warn", "abort", "quiet"};
-      line.Str(names[g_config.invalid_free < 3 ? g_config.invalid_free : 0]);
-    } else if (s.u32) {
-      line.Dec(g_config.*(s.u32));
-    } else {
-      line.Dec(g_config.*(s.u64));
-    }
+    PutValue(line, s, g_config);
   }
 }
 

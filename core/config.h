@@ -18,6 +18,15 @@ struct Config {
   uint64_t large_cache_bytes = uint64_t{32} << 20;  // HAKMEM_LARGE_CACHE_BYTES
   uint32_t superslab_cache = 2;    // HAKMEM_SUPERSLAB_CACHE: empty SuperSlabs kept
   uint32_t invalid_free = 0;       // HAKMEM_INVALID_FREE: warn | abort | quiet
+  // Mid (1-32 KiB) and L2.5 (32 KiB-1 MiB) pages ("spans"), docs/ENV_VARS.md.
+  uint32_t pool_refill_batch = 2;  // HAKMEM_POOL_REFILL_BATCH: spans per refill
+  uint32_t cap_mid = 64;           // HAKMEM_CAP_MID: idle spans kept per Mid class
+  uint32_t cap_min_mid = 8;        // HAKMEM_CAP_MIN_MID
+  uint32_t cap_max_mid = 2048;     // HAKMEM_CAP_MAX_MID
+  uint32_t cap_large = 16;         // HAKMEM_CAP_LARGE: idle spans kept per L2.5 class
+  uint32_t wmax_mid = 140;         // HAKMEM_WMAX_MID (x100): 1.40
+  uint32_t wmax_large = 130;       // HAKMEM_WMAX_LARGE (x100): 1.30
+  uint64_t pool_retain_bytes = uint64_t{16} << 20;  // HAKMEM_POOL_RETAIN_BYTES
 };
 
 // The configuration in force. Defaults until LoadConfig has run.
@@ -26,6 +35,7 @@ const Config& GetConfig();
 // Parses the environment (idempotent; the first call that finds `environ` set
 // wins). Returns false if `environ` was not available yet.
 bool LoadConfig();
+bool ConfigLoaded();
 
 // Test hook: parse from an explicit NULL-terminated "NAME=value" array into
 // *out (starting from defaults). Warnings go to stderr as in LoadConfig.

@@ -6,10 +6,12 @@
 //   malloc(n) -> AllocInline(n)
 //     n <= 1 MiB: c = SizeToClass(n)                       size_classes.h
 //                 tls_heap->tiny.TryPop(c)  -- hit: done   pools/tiny/thread_cache.h
-//                 AllocSmallSlow(c)                        alloc.cc
+//                 AllocSmallSlow(n, c)                     alloc.cc
 //                   first call of a thread: SetUpThreadHeap thread_heap.cc
+//                   W_MAX: a larger class's cached block   pool_policy.h
 //                   ThreadCache::Refill(c)                 thread_cache.cc
-//                     revived slabs, partial slabs, AcquireSpan (new span)
+//                     revived slabs, partial slabs, idle spans
+//                     (page_cache.h), then new spans (superslab_manager.h)
 //     n >  1 MiB: AllocLarge(n) -> large::Alloc (big cache, else mmap)
 //
 //   free(p) -> FreeInline(p)
@@ -34,7 +36,7 @@
 namespace hakmem {
 
 // Slow paths (alloc.cc). Each sets errno = ENOMEM when it returns nullptr.
-ABSL_ATTRIBUTE_NOINLINE void* AllocSmallSlow(int size_class);
+ABSL_ATTRIBUTE_NOINLINE void* AllocSmallSlow(size_t size, int size_class);
 ABSL_ATTRIBUTE_NOINLINE void* AllocLarge(size_t size);
 ABSL_ATTRIBUTE_NOINLINE void FreeOther(void* p, uintptr_t range_entry);
 
@@ -42,7 +44,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
   if (ABSL_PREDICT_TRUE(size <= kMaxSmallSize)) {
     const int c = SizeToClass(size);
     if (void* p = tls_heap->tiny.TryPop(c); ABSL_PREDICT_TRUE(p != nullptr)) return p;
-    return AllocSmallSlow(c);
+    return AllocSmallSlow(size, c);
   }
   return AllocLarge(size);
 }

@@ -28,6 +28,7 @@ inline constexpr size_t kSuperSlabSize = size_t{1} << kSuperSlabShift;
 inline constexpr size_t kUnitsPerSuperSlab = kSuperSlabSize / kUnitSize;  // 32
 
 inline constexpr size_t kTinyMaxSize = 1024;         // Tiny tier upper bound
+inline constexpr size_t kMidMaxSize = 32 * 1024;     // Mid tier upper bound (L2.5 above)
 inline constexpr size_t kMaxSmallSize = size_t{1} << 20;  // slab pool upper bound
 
 namespace size_class_internal {
@@ -55,28 +56,50 @@ struct ClassInfo {
   uint32_t size;        // block size in bytes
   uint8_t span_units;   // span length in 64 KiB units
   uint32_t capacity;    // blocks per span
+  uint8_t colors;       // distinct 64-byte start offsets a span may take (1: none)
 };
 
 namespace size_class_internal {
 
+// Classes above this are cache-coloured: each span starts its blocks at a
+// 64-byte multiple inside the span's slack, chosen per span. Without it every
+// block of a 4 KiB-multiple class starts at the same page offset, and a
+// program touching the first bytes of many blocks (headers, page after page)
+// hammers one L1/L2 set. Tiny blocks are small enough to spread by themselves.
+inline constexpr size_t kColorAbove = 1024;
+inline constexpr uint32_t kMaxColors = 64;
+
 constexpr ClassInfo MakeClassInfo(int c) {
   const size_t size = ClassSizeAt(c);
-  // Want at least 8 blocks per span (or as many as a whole SuperSlab allows),
-  // and a tail waste of at most 1/8 of the span; take the shortest such span.
+  // Want at least 8 blocks per span (16 for coloured classes, so giving one
+  // block up to colouring costs little), or as many as a whole SuperSlab
+  // allows, and a tail waste of at most 1/8 of the span; the shortest such span.
   const size_t max_blocks = kSuperSlabSize / size;
-  const size_t want = max_blocks < 8 ? max_blocks : 8;
-  size_t best_units = kUnitsPerSuperSlab;
-  for (size_t units = 1; units <= kUnitsPerSuperSlab; ++units) {
-    const size_t bytes = units * kUnitSize;
+  const size_t target = size > kColorAbove ? 16 : 8;
+  const size_t want = max_blocks < target ? max_blocks : target;
+  size_t units = kUnitsPerSuperSlab;
+  for (size_t u = 1; u <= kUnitsPerSuperSlab; ++u) {
+    const size_t bytes = u * kUnitSize;
     const size_t blocks = bytes / size;
-    if (blocks < want) continue;
-    if ((bytes - blocks * size) * 8 <= bytes) {
-      best_units = units;
+    if (blocks >= want && (bytes - blocks * size) * 8 <= bytes) {
+      units = u;
       break;
     }
   }
-  return ClassInfo{static_cast<uint32_t>(size), static_cast<uint8_t>(best_units),
-                   static_cast<uint32_t>(best_units * kUnitSize / size)};
+  const size_t bytes = units * kUnitSize;
+  size_t capacity = bytes / size;
+  size_t colors = 1;
+  if (size > kColorAbove) {
+    size_t tail = bytes - capacity * size;
+    if (tail < 64 && capacity >= 16) {  // no slack: one block becomes the slack
+      --capacity;
+      tail += size;
+    }
+    colors = tail / 64 + 1;
+    if (colors > kMaxColors) colors = kMaxColors;
+  }
+  return ClassInfo{static_cast<uint32_t>(size), static_cast<uint8_t>(units),
+                   static_cast<uint32_t>(capacity), static_cast<uint8_t>(colors)};
 }
 
 constexpr std::array<ClassInfo, kNumClasses> MakeClassTable() {
@@ -118,6 +141,14 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int SizeToClass(size_t size) {
 
 inline constexpr size_t ClassSize(int c) { return kClassInfo[c].size; }
 
+// The tiers of the slab pool, by class (docs/ARCHITECTURE.md).
+enum class Tier : uint8_t { kTiny, kMid, kL25 };
+inline constexpr Tier TierOfClass(int c) {
+  return ClassSize(c) <= kTinyMaxSize ? Tier::kTiny
+         : ClassSize(c) <= kMidMaxSize ? Tier::kMid
+                                       : Tier::kL25;
+}
+
 namespace size_class_internal {
 constexpr bool CheckTable() {
   for (int c = 0; c < kNumClasses; ++c) {
@@ -131,7 +162,15 @@ constexpr bool CheckTable() {
     }
     const size_t span = size_t{ci.span_units} * kUnitSize;
     if (ci.capacity < 2) return false;
-    if ((span - size_t{ci.capacity} * ci.size) * 8 > span) return false;  // tail <= 12.5%
+    // Tail waste <= 12.5%, or one block given up to colouring out of >= 16.
+    const size_t tail = span - size_t{ci.capacity} * ci.size;
+    if (tail * 8 > span && !(ci.colors > 1 && (tail - ci.size) * 8 <= span && ci.capacity >= 15))
+      return false;
+    // Colour offsets stay inside the span.
+    if ((size_t{ci.colors} - 1) * 64 > tail) return false;
+    // Coloured classes keep at most 64 blocks per span: one word of
+    // "aligned block" bits per slab (Slab::aligned_blocks).
+    if (ci.colors > 1 && ci.capacity > 64) return false;
   }
   return kClassInfo[kNumClasses - 1].size == kMaxSmallSize;
 }

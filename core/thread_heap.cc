@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/meta_pool.h"
+#include "core/pool_policy.h"
 #include "core/stats.h"
 #include "pools/large/large_tier.h"
 #include "pools/tiny/superslab_manager.h"
@@ -85,6 +86,7 @@ void InitSlow() {
     return;
   }
   LoadConfig();  // may find no environ this early; the constructor retries
+  PoolPolicy::Init();
   if (pthread_key_create(&g_exit_key, TearDownThreadHeap) == 0) {
     g_exit_key_ready.store(true, std::memory_order_release);
   }
@@ -96,7 +98,10 @@ void InitSlow() {
 
 __attribute__((constructor)) void InitAtLoad() {
   EnsureGlobalInit();
-  LoadConfig();
+  if (!ConfigLoaded()) {  // the first allocation came before environ was set
+    LoadConfig();
+    PoolPolicy::Init();
+  }
 }
 
 __attribute__((destructor)) void ReportAtExit() {

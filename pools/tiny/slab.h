@@ -34,6 +34,9 @@ struct SuperSlab;
 enum class SlabQueue : uint8_t { kNone, kPartial, kFull };
 
 struct Slab {
+  // First word: link in the idle-span stacks (page_cache.h; TaggedStack keeps
+  // its link in the first word of each element).
+  void* idle_link;
   // --- read by every free (first cache line): constant while the slab is live ---
   std::atomic<ThreadCache*> owner;
   char* start;           // first block
@@ -52,6 +55,9 @@ struct Slab {
   char* bump_end;        // end of the last whole block
   uint32_t used;         // blocks out of the slab (in a thread cache or the program)
   uint32_t local_count;  // blocks on local_free
+  // Bit i: block i was handed out at an aligned address inside it (coloured
+  // classes only, whose spans hold <= 64 blocks; see AlignedBase).
+  std::atomic<uint64_t> aligned_blocks;
   Slab* prev;            // in the owner's per-class queue
   Slab* next;
   SuperSlab* superslab;
@@ -62,6 +68,26 @@ struct Slab {
   // Index of the block at byte `offset` from `start`, exact for offset < 2 MiB.
   uint32_t BlockIndex(uintptr_t offset) const {
     return static_cast<uint32_t>((offset * div_magic) >> 42);
+  }
+  // The start of the block containing p, if p was handed out as an aligned
+  // pointer inside it (and forgets that, so a second free is caught); else nullptr.
+  void* TakeAlignedBase(const void* p) {
+    const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(start);
+    const uint32_t idx = BlockIndex(off);
+    if (idx >= capacity || idx >= 64) return nullptr;
+    const uint64_t bit = uint64_t{1} << idx;
+    if ((aligned_blocks.fetch_and(~bit, std::memory_order_acq_rel) & bit) == 0) return nullptr;
+    return start + size_t{idx} * block_size;
+  }
+  // Marks the block starting at `block` as handed out at an interior address.
+  void MarkAligned(const void* block) {
+    const uintptr_t off = reinterpret_cast<uintptr_t>(block) - reinterpret_cast<uintptr_t>(start);
+    aligned_blocks.fetch_or(uint64_t{1} << BlockIndex(off), std::memory_order_relaxed);
+  }
+  // Bytes from p to the end of its block.
+  size_t UsableFrom(const void* p) const {
+    const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(start);
+    return block_size - (off - uintptr_t{BlockIndex(off)} * block_size);
   }
   // True if p is the start of a block of this slab (not interior, not past the end).
   bool IsBlockStart(const void* p) const {
@@ -76,6 +102,7 @@ struct Slab {
 struct SuperSlab {
   char* base;                            // 2 MiB aligned
   uint32_t free_units;                   // bitmap: bit u set = unit u is free
+  uint32_t resident_free;                // free units whose pages are still resident
   SuperSlab* next;                       // manager's list
   SuperSlab* prev;
   Slab* slab_of_unit[kUnitsPerSuperSlab];  // unit -> the Slab of its span
@@ -86,6 +113,8 @@ struct SuperSlab {
     return slab_of_unit[(reinterpret_cast<uintptr_t>(p) >> kUnitShift) & (kUnitsPerSuperSlab - 1)];
   }
 };
+
+static_assert(offsetof(Slab, idle_link) == 0, "idle stacks keep their link in word 0");
 
 }  // namespace hakmem::tiny
 

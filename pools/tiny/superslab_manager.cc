@@ -21,6 +21,13 @@ constinit MetaPool<SuperSlab> g_headers;
 SuperSlab* g_with_space = nullptr;
 uint32_t g_empty_count = 0;
 std::atomic<uint64_t> g_live{0};
+// Free units with resident pages, over all SuperSlabs (written under g_lock,
+// read without it as a hint).
+std::atomic<uint64_t> g_resident_free_units{0};
+
+uint32_t SpanBits(uint32_t first, uint32_t units) {
+  return units == 32 ? kAllUnits : ((1u << units) - 1) << first;
+}
 
 void LinkLocked(SuperSlab* ss) {
   ss->prev = nullptr;
@@ -55,6 +62,7 @@ SuperSlab* MapSuperSlab() {
   }
   ss->base = base;
   ss->free_units = kAllUnits;
+  ss->resident_free = 0;  // fresh pages are not resident until touched
   // Publish the header in the range map last: its fields are set.
   if (!RangeMap::Register(base, kSuperSlabSize, RangeKind::kSuperSlab, ss)) {
     g_headers.Delete(ss);
@@ -66,6 +74,7 @@ SuperSlab* MapSuperSlab() {
 }
 
 void UnmapSuperSlab(SuperSlab* ss) {
+  g_resident_free_units.fetch_sub(__builtin_popcount(ss->resident_free), std::memory_order_relaxed);
   RangeMap::Unregister(ss->base, kSuperSlabSize);
   OsUnmap(ss->base, kSuperSlabSize);
   g_headers.Delete(ss);
@@ -73,9 +82,12 @@ void UnmapSuperSlab(SuperSlab* ss) {
 }
 
 Slab* CarveLocked(SuperSlab* ss, uint32_t first, uint32_t units) {
-  const uint32_t bits = units == 32 ? kAllUnits : ((1u << units) - 1) << first;
+  const uint32_t bits = SpanBits(first, units);
   if (ss->free_units == kAllUnits) --g_empty_count;
   ss->free_units &= ~bits;
+  g_resident_free_units.fetch_sub(__builtin_popcount(ss->resident_free & bits),
+                                  std::memory_order_relaxed);
+  ss->resident_free &= ~bits;
   if (ss->free_units == 0) UnlinkLocked(ss);
   Slab* slab = &ss->slabs[first];
   for (uint32_t u = first; u < first + units; ++u) ss->slab_of_unit[u] = slab;
@@ -85,40 +97,61 @@ Slab* CarveLocked(SuperSlab* ss, uint32_t first, uint32_t units) {
   return slab;
 }
 
+// One span from the SuperSlabs already mapped, or nullptr.
+Slab* CarveFromMappedLocked(uint32_t units) {
+  // Prefer partly used SuperSlabs so empty ones can go back to the OS.
+  SuperSlab* empty = nullptr;
+  for (SuperSlab* ss = g_with_space; ss != nullptr; ss = ss->next) {
+    if (ss->free_units == kAllUnits) {
+      if (empty == nullptr) empty = ss;
+      continue;
+    }
+    const int first = FindRun(ss->free_units, units);
+    if (first >= 0) return CarveLocked(ss, static_cast<uint32_t>(first), units);
+  }
+  return empty != nullptr ? CarveLocked(empty, 0, units) : nullptr;
+}
+
 }  // namespace
 
-Slab* AcquireSpan(uint32_t units) {
+uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max) {
+  uint32_t got = 0;
   {
     sync::SpinLockHolder hold(&g_lock);
-    // Prefer partly used SuperSlabs so empty ones can go back to the OS.
-    SuperSlab* empty = nullptr;
-    for (SuperSlab* ss = g_with_space; ss != nullptr; ss = ss->next) {
-      if (ss->free_units == kAllUnits) {
-        if (empty == nullptr) empty = ss;
-        continue;
-      }
-      const int first = FindRun(ss->free_units, units);
-      if (first >= 0) return CarveLocked(ss, static_cast<uint32_t>(first), units);
-    }
-    if (empty != nullptr) return CarveLocked(empty, 0, units);
+    while (got < max && (out[got] = CarveFromMappedLocked(units)) != nullptr) ++got;
   }
-  // Map outside the lock: mmap is slow and may be called by many threads.
-  SuperSlab* ss = MapSuperSlab();
-  if (ss == nullptr) return nullptr;
-  sync::SpinLockHolder hold(&g_lock);
-  LinkLocked(ss);
-  ++g_empty_count;
-  return CarveLocked(ss, 0, units);
+  // A new SuperSlab only when nothing mapped had room: a batch is a
+  // convenience, not a reason to map more.
+  while (got == 0) {
+    // Map outside the lock: mmap is slow and other threads need the lock.
+    SuperSlab* ss = MapSuperSlab();
+    if (ss == nullptr) break;
+    sync::SpinLockHolder hold(&g_lock);
+    LinkLocked(ss);
+    ++g_empty_count;
+    while (got < max && (out[got] = CarveFromMappedLocked(units)) != nullptr) ++got;
+  }
+  return got;
 }
 
 void ReleaseSpan(Slab* slab) {
   SuperSlab* ss = slab->superslab;
   const uint32_t first = slab->first_unit;
   const uint32_t units = slab->units;
-  const uint32_t bits = units == 32 ? kAllUnits : ((1u << units) - 1) << first;
+  const uint32_t bits = SpanBits(first, units);
+  // Over the retain limit the pages go back to the OS now, before the span is
+  // marked free (after that another thread may carve and use it).
+  const uint64_t limit_units = GetConfig().pool_retain_bytes / kUnitSize;
+  const bool decommit =
+      g_resident_free_units.load(std::memory_order_relaxed) + units > limit_units;
+  if (decommit) OsDecommit(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize);
   sync::SpinLockHolder hold(&g_lock);
   if (ss->free_units == 0) LinkLocked(ss);
   ss->free_units |= bits;
+  if (!decommit) {
+    ss->resident_free |= bits;
+    g_resident_free_units.fetch_add(units, std::memory_order_relaxed);
+  }
   if (ss->free_units != kAllUnits) return;
   if (g_empty_count < GetConfig().superslab_cache) {
     ++g_empty_count;
@@ -141,15 +174,22 @@ size_t TrimSuperSlabs() {
       released += kSuperSlabSize;
     } else {
       for (uint32_t u = 0; u < 32; ++u) {
-        if (ss->free_units & (1u << u)) {
+        if (ss->resident_free & (1u << u)) {
           OsDecommit(ss->base + u * kUnitSize, kUnitSize);
           released += kUnitSize;
         }
       }
+      g_resident_free_units.fetch_sub(__builtin_popcount(ss->resident_free),
+                                      std::memory_order_relaxed);
+      ss->resident_free = 0;
     }
     ss = next;
   }
   return released;
+}
+
+uint64_t ResidentFreeBytes() {
+  return g_resident_free_units.load(std::memory_order_relaxed) * kUnitSize;
 }
 
 uint64_t LiveSuperSlabs() { return g_live.load(std::memory_order_relaxed); }

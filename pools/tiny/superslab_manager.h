@@ -12,14 +12,18 @@
 
 namespace hakmem::tiny {
 
-// A span of `units` free units, its Slab record reset and owned by nobody
-// (the caller initialises it). nullptr if the OS refuses memory.
-Slab* AcquireSpan(uint32_t units);
-// Gives a span back. Its blocks must all be free.
+// Up to `max` spans of `units` free units each, owned by nobody (the caller
+// formats them), taken under one lock. Returns how many (0: the OS refused).
+uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max);
+// Gives a span back. Its blocks must all be free. Free units stay resident up
+// to HAKMEM_POOL_RETAIN_BYTES in all; beyond that a released span's pages are
+// decommitted (MADV_DONTNEED) before it is marked free.
 void ReleaseSpan(Slab* slab);
-// Decommits every free unit and unmaps every empty SuperSlab. Returns the
-// number of bytes given back to the OS.
+// Decommits every resident free unit and unmaps every empty SuperSlab.
+// Returns the number of bytes given back to the OS.
 size_t TrimSuperSlabs();
+// Bytes of free units whose pages are still resident.
+uint64_t ResidentFreeBytes();
 
 uint64_t LiveSuperSlabs();
 

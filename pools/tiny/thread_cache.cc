@@ -3,6 +3,8 @@
 #include "core/config.h"
 #include "core/invalid_free.h"
 #include "core/range_map.h"
+#include "core/pool_policy.h"
+#include "pools/tiny/page_cache.h"
 #include "pools/tiny/superslab_manager.h"
 #include "sync/block_link.h"
 
@@ -50,7 +52,12 @@ Slab* OwnedSlabOf(void* p) {
 void CountOrphanRemoteFree() { g_orphan_remote_frees.fetch_add(1, std::memory_order_relaxed); }
 uint64_t OrphanRemoteFrees() { return g_orphan_remote_frees.load(std::memory_order_relaxed); }
 
+namespace {
+std::atomic<uint32_t> g_next_shard{0};
+}  // namespace
+
 void ThreadCache::Init() {
+  shard_ = g_next_shard.fetch_add(1, std::memory_order_relaxed) % kPageCacheShards;
   const uint32_t refill_max = GetConfig().tiny_refill_max;
   for (int c = 0; c < kNumClasses; ++c) {
     // A refill moves about 64 KiB worth of blocks, at most HAKMEM_TINY_REFILL_MAX;
@@ -65,6 +72,7 @@ void ThreadCache::Init() {
 }
 
 void* ThreadCache::Refill(int c) {
+  FlushRemote();  // a thread that allocates never sits on others' blocks for long
   if (ABSL_PREDICT_FALSE(revived_mask_.load(std::memory_order_relaxed) & (uint64_t{1} << c))) {
     ReviveParked(c);
   }
@@ -170,32 +178,66 @@ void ThreadCache::ReviveParked(int c) {
   }
 }
 
-Slab* ThreadCache::NewSlab(int c) {
+namespace {
+
+// Lays out a span fresh from the SuperSlab manager for class c, its blocks
+// starting at this span's colour (size_classes.h: kColorAbove).
+void Format(Slab* s, int c) {
   const ClassInfo& info = kClassInfo[c];
-  Slab* s = AcquireSpan(info.span_units);
-  if (s == nullptr) return nullptr;
-  s->start = s->superslab->base + size_t{s->first_unit} * kUnitSize;
+  char* span = s->superslab->base + size_t{s->first_unit} * kUnitSize;
+  const uint64_t hash = (reinterpret_cast<uintptr_t>(span) >> kUnitShift) * 0x9E3779B97F4A7C15ull;
+  s->start = span + ((hash >> 32) % info.colors) * 64;
   s->block_size = info.size;
   s->capacity = info.capacity;
   s->div_magic = DivMagic(info.size);
+  s->aligned_blocks.store(0, std::memory_order_relaxed);
   s->bump = s->start;
   s->bump_end = s->start + size_t{info.capacity} * info.size;
   s->local_free = nullptr;
   s->local_count = 0;
   s->used = 0;
   s->size_class = static_cast<uint8_t>(c);
-  s->parked_full.store(false, std::memory_order_relaxed);
-  s->queue = SlabQueue::kPartial;
-  PushFront(partial_[c], s);
-  s->owner.store(this, std::memory_order_release);
-  return s;
+}
+
+}  // namespace
+
+Slab* ThreadCache::NewSlab(int c) {
+  // A refill takes up to HAKMEM_POOL_REFILL_BATCH spans at once, never more
+  // than the class's CAP, idle ones first. Tiny spans hold hundreds of blocks,
+  // so Tiny takes one.
+  uint32_t want = 1;
+  if (TierOfClass(c) != Tier::kTiny) {
+    want = GetConfig().pool_refill_batch;
+    const uint32_t cap = PoolPolicy::Cap(c);
+    if (want > cap) want = cap > 0 ? cap : 1;
+  }
+  Slab* spans[kMaxRefillBatch];
+  uint32_t n = TakeIdleSpans(c, shard_, spans, want);
+  if (n != 0) {
+    counters_.spans_reused[c].Add(n);
+  } else {
+    n = AcquireSpans(kClassInfo[c].span_units, spans, want);
+    if (n == 0) return nullptr;
+    for (uint32_t i = 0; i < n; ++i) Format(spans[i], c);
+    counters_.spans_new[c].Add(n);
+  }
+  // The first span ends up at the head of the partial queue: the current one.
+  for (uint32_t i = n; i-- > 0;) {
+    Slab* s = spans[i];
+    s->parked_full.store(false, std::memory_order_relaxed);
+    s->queue = SlabQueue::kPartial;
+    PushFront(partial_[c], s);
+    s->owner.store(this, std::memory_order_release);
+  }
+  return spans[0];
 }
 
 void ThreadCache::Release(Slab* s) {
   Remove(s->queue == SlabQueue::kFull ? full_[s->size_class] : partial_[s->size_class], s);
   s->queue = SlabQueue::kNone;
   s->owner.store(nullptr, std::memory_order_relaxed);
-  ReleaseSpan(s);
+  // An idle span keeps its class layout and free list for the next refill.
+  if (!PutIdleSpan(s, shard_)) ReleaseSpan(s);
 }
 
 void ThreadCache::MaybeRelease(Slab* s) {
@@ -240,33 +282,78 @@ void ThreadCache::Flush(int c) {
   counters_.flushes.Add(1);
 }
 
+namespace {
+
+// Hands a chain of blocks of `slab` to its owner (slab.h: parking protocol).
+void PushRemote(Slab* slab, void* first, void* last) {
+  if (!slab->remote.PushChain(first, last)) return;
+  // First blocks since the owner last drained: the slab may be parked.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (slab->parked_full.load(std::memory_order_relaxed) &&
+      slab->parked_full.exchange(false, std::memory_order_acq_rel)) {
+    // Caches are never freed, so the owner pointer stays valid memory even
+    // if that thread has exited; a stale bit only causes a spare scan.
+    ThreadCache* owner = slab->owner.load(std::memory_order_acquire);
+    if (owner != nullptr) owner->NoteRevived(slab->size_class);
+  }
+}
+
+}  // namespace
+
+void ThreadCache::NoteRevived(int c) {
+  revived_mask_.fetch_or(uint64_t{1} << c, std::memory_order_release);
+}
+
 void ThreadCache::FreeRemote(Slab* slab, void* p) {
   if (ABSL_PREDICT_FALSE(!slab->IsBlockStart(p))) {
-    ReportInvalidFree(p, BadFree::kInterior);
+    void* base = slab->TakeAlignedBase(p);
+    if (base == nullptr) {
+      ReportInvalidFree(p, BadFree::kInterior);
+      return;
+    }
+    p = base;
+  }
+  if (!initialized_) {  // the shared placeholder holds no state: push now
+    PushRemote(slab, p, p);
+    CountOrphanRemoteFree();
     return;
   }
-  if (slab->remote.Push(p)) {
-    // First block since the owner last drained: the slab may be parked.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (slab->parked_full.load(std::memory_order_relaxed) &&
-        slab->parked_full.exchange(false, std::memory_order_acq_rel)) {
-      // Caches are never freed, so the owner pointer stays valid memory even
-      // if that thread has exited; a stale bit only causes a spare scan.
-      ThreadCache* owner = slab->owner.load(std::memory_order_acquire);
-      if (owner != nullptr) {
-        owner->revived_mask_.fetch_or(uint64_t{1} << slab->size_class, std::memory_order_release);
-      }
-    }
+  counters_.remote_frees.Add(1);
+  // Consecutive frees into one foreign slab (a consumer freeing what one
+  // producer allocated) are chained here and pushed with a single CAS.
+  if (pending_slab_ == slab) {
+    *static_cast<void**>(p) = pending_head_;
+    pending_head_ = p;
+    if (++pending_count_ >= kRemoteBatch) FlushRemote();
+    return;
   }
-  if (initialized_) counters_.remote_frees.Add(1);
-  else CountOrphanRemoteFree();
+  FlushRemote();
+  *static_cast<void**>(p) = nullptr;
+  pending_slab_ = slab;
+  pending_head_ = pending_tail_ = p;
+  pending_count_ = 1;
+}
+
+void ThreadCache::FlushRemote() {
+  if (pending_slab_ == nullptr) return;
+  PushRemote(pending_slab_, pending_head_, pending_tail_);
+  pending_slab_ = nullptr;
+  pending_head_ = pending_tail_ = nullptr;
+  pending_count_ = 0;
 }
 
 void ThreadCache::ReportBadFree(Slab* slab, void* p) {
-  ReportInvalidFree(p, slab->IsBlockStart(p) ? BadFree::kDouble : BadFree::kInterior);
+  if (slab->IsBlockStart(p)) {
+    ReportInvalidFree(p, BadFree::kDouble);
+  } else if (void* base = slab->TakeAlignedBase(p)) {
+    Free(slab, base);  // an aligned pointer inside its block
+  } else {
+    ReportInvalidFree(p, BadFree::kInterior);
+  }
 }
 
 void ThreadCache::Drain() {
+  FlushRemote();
   for (int c = 0; c < kNumClasses; ++c) {
     Bin& b = bins_[c];
     while (b.head != nullptr) {

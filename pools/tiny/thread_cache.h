@@ -35,6 +35,9 @@ struct OwnerCounter {
 
 struct CacheCounters {
   OwnerCounter refills[kNumClasses];
+  OwnerCounter spans_reused[kNumClasses];  // refills served by idle spans
+  OwnerCounter spans_new[kNumClasses];     // spans taken from the SuperSlab manager
+  OwnerCounter borrowed[kNumClasses];      // blocks of c served to smaller requests
   OwnerCounter flushes;
   OwnerCounter remote_frees;         // frees this thread sent to other owners
 };
@@ -57,10 +60,15 @@ class ThreadCache {
     if (ABSL_PREDICT_FALSE(p == nullptr)) return nullptr;
     void* next = *static_cast<void**>(p);
     b.head = next;
-    // The next pop of this class reads next's link: start that miss now.
-    __builtin_prefetch(next, 1, 3);
     --b.count;
     b.allocs.Add(1);  // same cache line as head: nearly free
+    return p;
+  }
+
+  // A block of class c taken for a smaller request (W_MAX): counted apart.
+  void* TryPopBorrowed(int c) {
+    void* p = TryPop(c);
+    if (p != nullptr) counters_.borrowed[c].Add(1);
     return p;
   }
 
@@ -85,6 +93,11 @@ class ThreadCache {
   // slabs left with no live block are returned to the SuperSlab manager.
   void Drain();
 
+  // Frees this thread chained for other owners are pushed to them now.
+  void FlushRemote();
+  // Called by a freeing thread: a parked slab of class c got a remote free.
+  void NoteRevived(int c);
+
   const CacheCounters& counters() const { return counters_; }
   // Allocations served from class c (hits and misses alike).
   uint64_t allocs(int c) const { return bins_[c].allocs.Read(); }
@@ -101,6 +114,8 @@ class ThreadCache {
 
   ABSL_ATTRIBUTE_NOINLINE void Flush(int c);
   ABSL_ATTRIBUTE_NOINLINE void FreeRemote(Slab* slab, void* p);
+  static constexpr uint32_t kRemoteBatch = 32;     // blocks per chained remote push
+  static constexpr uint32_t kMaxRefillBatch = 4;   // HAKMEM_POOL_REFILL_BATCH max
   ABSL_ATTRIBUTE_NOINLINE void ReportBadFree(Slab* slab, void* p);
 
   // Moves up to `want` free blocks of `slab` to bin c; returns how many.
@@ -122,7 +137,13 @@ class ThreadCache {
   // Bit c: some parked slab of class c received a remote free (set by freeing
   // threads, cleared by the owner before it looks).
   std::atomic<uint64_t> revived_mask_{0};
-  bool initialized_ = false;              // false only in the placeholder
+  bool initialized_ = false;  // false only in the placeholder
+  uint32_t shard_ = 0;        // idle-span shard of this cache
+  // Remote frees being chained for one foreign slab (FreeRemote).
+  Slab* pending_slab_ = nullptr;
+  void* pending_head_ = nullptr;
+  void* pending_tail_ = nullptr;
+  uint32_t pending_count_ = 0;
   CacheCounters counters_ = {};
 };
 
