@@ -79,7 +79,7 @@ void* AllocSmallSlow(size_t size, int c) {
   // wastes little enough (class size <= W_MAX x request).
   const uint64_t limit = uint64_t{PoolPolicy::WmaxX100(TierOfClass(c))} * (size == 0 ? 1 : size);
   for (int d = c + 1; d < kNumClasses && uint64_t{ClassSize(d)} * 100 <= limit; ++d) {
-    if (void* p = h->tiny.TryPopBorrowed(d)) return p;
+    if (void* p = h->tiny.TryPopBorrowed(d, size)) return p;
   }
   return RefillOrFail(h, c);
 }

@@ -5,8 +5,10 @@
 #include "core/invalid_free.h"
 #include "core/log.h"
 #include "core/os.h"
+#include "core/pool_policy.h"
 #include "core/thread_heap.h"
 #include "pools/large/large_tier.h"
+#include "pools/tiny/page_cache.h"
 #include "pools/tiny/superslab_manager.h"
 
 namespace hakmem {
@@ -26,7 +28,35 @@ void AddHeap(const Heap& h, void* arg) {
   s->remote_frees += k.remote_frees.Read();
 }
 
+struct ClassSum {
+  int c;
+  ClassStats* out;
+};
+
+void AddHeapClass(const Heap& h, void* arg) {
+  const ClassSum* sum = static_cast<const ClassSum*>(arg);
+  const tiny::CacheCounters& k = h.tiny.counters();
+  const int c = sum->c;
+  ClassStats* s = sum->out;
+  s->allocs += h.tiny.allocs(c);
+  s->refills += k.refills[c].Read();
+  s->spans_reused += k.spans_reused[c].Read();
+  s->spans_new += k.spans_new[c].Read();
+  s->borrowed += k.borrowed[c].Read();
+  s->borrowed_waste += k.borrowed_waste[c].Read();
+}
+
 }  // namespace
+
+void GetClassStats(int c, ClassStats* out) {
+  ClassStats s;
+  std::memset(&s, 0, sizeof(s));
+  ClassSum sum{c, &s};
+  ForEachHeap(AddHeapClass, &sum);
+  s.idle_spans = tiny::IdleSpans(c);
+  s.cap = PoolPolicy::Cap(c);
+  *out = s;
+}
 
 void GetStats(Stats* out) {
   Stats s;

@@ -29,6 +29,20 @@ struct Stats {
 };
 
 void GetStats(Stats* out);
+
+// Per size class of the slab pool (Tiny, Mid, L2.5), summed over all thread
+// heaps: what ACE and the learner read. Monotonic counters, except the last two.
+struct ClassStats {
+  uint64_t allocs;          // blocks handed out from this class (hits and misses)
+  uint64_t refills;         // thread-cache misses that refilled from slabs
+  uint64_t spans_reused;    // spans a refill took from the idle stacks (CAP hits)
+  uint64_t spans_new;       // spans a refill took from the SuperSlab manager (CAP misses)
+  uint64_t borrowed;        // blocks of this class served to smaller requests (W_MAX)
+  uint64_t borrowed_waste;  // bytes beyond the request in those blocks
+  uint64_t idle_spans;      // idle spans held now
+  uint64_t cap;             // current CAP
+};
+void GetClassStats(int size_class, ClassStats* out);
 // Writes a human-readable report to fd (uses no malloc).
 void PrintStats(int fd);
 

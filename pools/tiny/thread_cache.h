@@ -38,6 +38,7 @@ struct CacheCounters {
   OwnerCounter spans_reused[kNumClasses];  // refills served by idle spans
   OwnerCounter spans_new[kNumClasses];     // spans taken from the SuperSlab manager
   OwnerCounter borrowed[kNumClasses];      // blocks of c served to smaller requests
+  OwnerCounter borrowed_waste[kNumClasses];  // their bytes beyond the request
   OwnerCounter flushes;
   OwnerCounter remote_frees;         // frees this thread sent to other owners
 };
@@ -65,10 +66,14 @@ class ThreadCache {
     return p;
   }
 
-  // A block of class c taken for a smaller request (W_MAX): counted apart.
-  void* TryPopBorrowed(int c) {
+  // A block of class c taken for a smaller request of `size` bytes (W_MAX):
+  // counted apart, with the bytes it wastes beyond the request.
+  void* TryPopBorrowed(int c, size_t size) {
     void* p = TryPop(c);
-    if (p != nullptr) counters_.borrowed[c].Add(1);
+    if (p != nullptr) {
+      counters_.borrowed[c].Add(1);
+      counters_.borrowed_waste[c].Add(ClassSize(c) - size);
+    }
     return p;
   }
 
