@@ -39,12 +39,18 @@ class RemoteFreeList {
 
   // Pushes a chain first -> ... -> last already linked through first words
   // (last's link is overwritten). Same return value as Push.
+  //
+  // The successful CAS is seq_cst (free on x86, where every locked
+  // instruction is a full barrier), so a caller may follow a push with a
+  // seq_cst load of some flag and pair it with a consumer that stores that flag
+  // seq_cst and then checks NonEmptyOrdered(): one of the two always sees the
+  // other (the Dekker pattern), with no separate fence.
   bool PushChain(void* first, void* last) {
     void* head = head_.load(std::memory_order_relaxed);
     do {
       FreeBlockLink::SetNext(last, head);
     } while (!head_.compare_exchange_weak(
-        head, first, std::memory_order_release, std::memory_order_relaxed));
+        head, first, std::memory_order_seq_cst, std::memory_order_relaxed));
     return head == nullptr;
   }
 
@@ -56,6 +62,11 @@ class RemoteFreeList {
   // racing with it may or may not be seen. Take with TakeAll to be sure.
   bool Empty() const {
     return head_.load(std::memory_order_relaxed) == nullptr;
+  }
+
+  // Empty() as a seq_cst load: the consumer's side of the pattern above.
+  bool EmptyOrdered() const {
+    return head_.load(std::memory_order_seq_cst) == nullptr;
   }
 
  private:

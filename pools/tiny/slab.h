@@ -64,6 +64,10 @@ struct Slab {
 
   // --- written by other threads: its own line ---
   alignas(sync::kCacheLineSize) sync::RemoteFreeList remote;
+  // Blocks pushed on `remote` since the owner last took it: an estimate
+  // (added after each push), for the bin's count when the owner takes the
+  // list whole without walking it.
+  std::atomic<uint32_t> remote_count;
 
   // Index of the block at byte `offset` from `start`, exact for offset < 2 MiB.
   uint32_t BlockIndex(uintptr_t offset) const {

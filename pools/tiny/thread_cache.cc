@@ -43,7 +43,7 @@ void Remove(SlabList& l, Slab* s) {
   s->prev = s->next = nullptr;
 }
 
-Slab* OwnedSlabOf(void* p) {
+Slab* SlabOf(void* p) {
   return RangeMap::MetaOf<SuperSlab>(RangeMap::Lookup(p))->SlabOf(p);
 }
 
@@ -72,7 +72,6 @@ void ThreadCache::Init() {
 }
 
 void* ThreadCache::Refill(int c) {
-  FlushRemote();  // a thread that allocates never sits on others' blocks for long
   if (ABSL_PREDICT_FALSE(revived_mask_.load(std::memory_order_relaxed) & (uint64_t{1} << c))) {
     ReviveParked(c);
   }
@@ -97,10 +96,21 @@ void* ThreadCache::Refill(int c) {
 }
 
 uint32_t ThreadCache::TakeBatch(Slab* s, int c, uint32_t want) {
-  if (s->local_free == nullptr) DrainRemote(s);
   Bin& b = bins_[c];
+  if (s->local_free == nullptr && b.head == nullptr && !s->remote.Empty()) {
+    // Remote frees become the bin as they are. They count as used in the bin
+    // just as on the remote list, so `used` does not change and the chain need
+    // not be walked (its blocks sit in other cores' caches: a walk would miss
+    // on every one of them before the program does).
+    void* chain = s->remote.TakeAll();
+    if (chain != nullptr) {
+      b.head = chain;
+      b.count += static_cast<int32_t>(s->remote_count.exchange(0, std::memory_order_relaxed));
+      return 1;
+    }
+  }
   uint32_t n = 0;
-  if (b.head == nullptr && s->local_count <= b.limit) {
+  if (b.head == nullptr && s->local_count <= static_cast<uint32_t>(b.limit)) {
     // The whole free list becomes the bin in O(1): no walk over cold blocks.
     b.head = s->local_free;
     n = s->local_count;
@@ -132,7 +142,7 @@ uint32_t ThreadCache::TakeBatch(Slab* s, int c, uint32_t want) {
     s->bump = p + s->block_size;
     n += k;
   }
-  b.count += n;
+  b.count += static_cast<int32_t>(n);
   s->used += n;
   return n;
 }
@@ -148,6 +158,7 @@ void ThreadCache::DrainRemote(Slab* s) {
   s->local_free = chain;
   s->local_count += n;
   s->used -= n;
+  s->remote_count.store(0, std::memory_order_relaxed);  // counted exactly here
 }
 
 void ThreadCache::Park(Slab* s) {
@@ -155,11 +166,12 @@ void ThreadCache::Park(Slab* s) {
   Remove(partial_[c], s);
   PushBack(full_[c], s);
   s->queue = SlabQueue::kFull;
+  // Dekker with PushRemote (seq_cst store here, seq_cst push there): either we
+  // see its push now, or it sees parked_full and revives the slab (slab.h).
   s->parked_full.store(true, std::memory_order_seq_cst);
-  // Pairs with the fence in FreeRemote: either we see its push here, or it
-  // sees parked_full and revives the slab (slab.h).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (!s->remote.Empty() && s->parked_full.exchange(false, std::memory_order_acq_rel)) Unpark(s);
+  if (!s->remote.EmptyOrdered() && s->parked_full.exchange(false, std::memory_order_acq_rel)) {
+    Unpark(s);
+  }
 }
 
 void ThreadCache::Unpark(Slab* s) {
@@ -246,7 +258,11 @@ void ThreadCache::MaybeRelease(Slab* s) {
 }
 
 void ThreadCache::ReturnToSlab(void* p) {
-  Slab* s = OwnedSlabOf(p);
+  Slab* s = SlabOf(p);
+  if (s->owner.load(std::memory_order_relaxed) != this) {
+    QueueRemote(s, p);
+    return;
+  }
   *static_cast<void**>(p) = s->local_free;
   s->local_free = p;
   ++s->local_count;
@@ -268,12 +284,16 @@ void ThreadCache::ReturnToSlab(void* p) {
 
 void ThreadCache::Flush(int c) {
   Bin& b = bins_[c];
-  const uint32_t keep = b.limit / 2;
+  // Keep the newest half; the count may be an estimate, so stop at the end.
+  const int32_t keep = b.limit / 2;
   void* last_kept = b.head;
-  for (uint32_t i = 1; i < keep; ++i) last_kept = *static_cast<void**>(last_kept);
+  int32_t kept = 1;
+  for (void* next; kept < keep && (next = *static_cast<void**>(last_kept)) != nullptr; ++kept) {
+    last_kept = next;
+  }
   void* rest = *static_cast<void**>(last_kept);
   *static_cast<void**>(last_kept) = nullptr;
-  b.count = keep;
+  b.count = kept;
   while (rest != nullptr) {
     void* next = *static_cast<void**>(rest);
     ReturnToSlab(rest);
@@ -285,11 +305,13 @@ void ThreadCache::Flush(int c) {
 namespace {
 
 // Hands a chain of blocks of `slab` to its owner (slab.h: parking protocol).
-void PushRemote(Slab* slab, void* first, void* last) {
-  if (!slab->remote.PushChain(first, last)) return;
-  // First blocks since the owner last drained: the slab may be parked.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (slab->parked_full.load(std::memory_order_relaxed) &&
+void PushRemote(Slab* slab, void* first, void* last, uint32_t n) {
+  const bool was_empty = slab->remote.PushChain(first, last);
+  slab->remote_count.fetch_add(n, std::memory_order_relaxed);
+  if (!was_empty) return;
+  // First blocks since the owner last drained: the slab may be parked. The
+  // push was seq_cst; so is this load (the other half of Park's check).
+  if (slab->parked_full.load(std::memory_order_seq_cst) &&
       slab->parked_full.exchange(false, std::memory_order_acq_rel)) {
     // Caches are never freed, so the owner pointer stays valid memory even
     // if that thread has exited; a stale bit only causes a spare scan.
@@ -304,7 +326,14 @@ void ThreadCache::NoteRevived(int c) {
   revived_mask_.fetch_or(uint64_t{1} << c, std::memory_order_release);
 }
 
-void ThreadCache::FreeRemote(Slab* slab, void* p) {
+void ThreadCache::FreeForeign(Slab* slab, void* p) {
+  if (initialized_) {
+    counters_.foreign_frees.Add(1);
+    PushBin(slab, p);
+    return;
+  }
+  // The shared placeholder (a thread that never allocated) holds nothing:
+  // the block goes straight back to its owner.
   if (ABSL_PREDICT_FALSE(!slab->IsBlockStart(p))) {
     void* base = slab->TakeAlignedBase(p);
     if (base == nullptr) {
@@ -313,33 +342,43 @@ void ThreadCache::FreeRemote(Slab* slab, void* p) {
     }
     p = base;
   }
-  if (!initialized_) {  // the shared placeholder holds no state: push now
-    PushRemote(slab, p, p);
-    CountOrphanRemoteFree();
-    return;
-  }
+  PushRemote(slab, p, p, 1);
+  CountOrphanRemoteFree();
+}
+
+void ThreadCache::QueueRemote(Slab* slab, void* p) {
   counters_.remote_frees.Add(1);
-  // Consecutive frees into one foreign slab (a consumer freeing what one
-  // producer allocated) are chained here and pushed with a single CAS.
-  if (pending_slab_ == slab) {
-    *static_cast<void**>(p) = pending_head_;
-    pending_head_ = p;
-    if (++pending_count_ >= kRemoteBatch) FlushRemote();
-    return;
+  // Blocks for one foreign slab are chained here and pushed with a single
+  // CAS. A thread holds at most kPendingMaxBytes of others' blocks this way;
+  // it pushes them all when it reaches that, and when it exits or trims.
+  const uintptr_t key = reinterpret_cast<uintptr_t>(slab) / sizeof(Slab);
+  PendingChain& chain = pending_[(key * 0x9E3779B97F4A7C15ull) >> 59];
+  static_assert(kPendingSlots == 32, "the slot index takes the hash's top 5 bits");
+  if (chain.slab == slab) {
+    *static_cast<void**>(p) = chain.head;
+    chain.head = p;
+    ++chain.count;
+  } else {
+    if (chain.slab != nullptr) PushPending(chain);
+    *static_cast<void**>(p) = nullptr;
+    chain = PendingChain{slab, p, p, 1};
   }
-  FlushRemote();
-  *static_cast<void**>(p) = nullptr;
-  pending_slab_ = slab;
-  pending_head_ = pending_tail_ = p;
-  pending_count_ = 1;
+  pending_bytes_ += slab->block_size;
+  if (chain.count >= kRemoteBatch) PushPending(chain);
+  if (pending_bytes_ >= kPendingMaxBytes) FlushRemote();
+}
+
+void ThreadCache::PushPending(PendingChain& chain) {
+  PushRemote(chain.slab, chain.head, chain.tail, chain.count);
+  pending_bytes_ -= chain.count * chain.slab->block_size;
+  chain = PendingChain{};
 }
 
 void ThreadCache::FlushRemote() {
-  if (pending_slab_ == nullptr) return;
-  PushRemote(pending_slab_, pending_head_, pending_tail_);
-  pending_slab_ = nullptr;
-  pending_head_ = pending_tail_ = nullptr;
-  pending_count_ = 0;
+  for (PendingChain& chain : pending_) {
+    if (chain.slab != nullptr) PushPending(chain);
+  }
+  pending_bytes_ = 0;
 }
 
 void ThreadCache::ReportBadFree(Slab* slab, void* p) {
@@ -353,15 +392,16 @@ void ThreadCache::ReportBadFree(Slab* slab, void* p) {
 }
 
 void ThreadCache::Drain() {
-  FlushRemote();
-  for (int c = 0; c < kNumClasses; ++c) {
-    Bin& b = bins_[c];
+  for (Bin& b : bins_) {
     while (b.head != nullptr) {
       void* p = b.head;
       b.head = *static_cast<void**>(p);
       ReturnToSlab(p);
     }
     b.count = 0;
+  }
+  FlushRemote();  // other owners' blocks from the bins, and any chained before
+  for (int c = 0; c < kNumClasses; ++c) {
     revived_mask_.fetch_and(~(uint64_t{1} << c), std::memory_order_acq_rel);
     for (SlabList* list : {&partial_[c], &full_[c]}) {
       for (Slab* s = list->head; s != nullptr;) {

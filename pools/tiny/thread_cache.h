@@ -3,11 +3,13 @@
 //
 //   malloc fast path:  TryPop(c)      pop the bin head              (no atomics)
 //   malloc slow path:  Refill(c)      revived slabs -> partial slabs -> new span
-//   free, own slab:    FreeLocal()    push on the bin; flush half when over limit
-//   free, other slab:  FreeRemote()   push on the slab's MPSC remote list
+//   free:              Free()         push on the bin; flush half when over limit
+//   flush, own slab:   ReturnToSlab   push on the slab's local free list
+//   flush, other slab: QueueRemote    chained push on the slab's MPSC remote list
 //
-// Invariant: every block in a bin belongs to a slab this cache owns, so a block
-// can always be returned to its slab by the owner without synchronisation.
+// Invariant: every block in a bin counts as used by its slab, whoever owns the
+// slab; returning it (ReturnToSlab) is a plain push for an own slab and a
+// chained push on the slab's remote list for another owner's.
 // A cache is never destroyed: when its thread exits it is emptied (Drain) and
 // kept with its remaining slabs for the next thread to adopt (see core/).
 #ifndef HAKMEM_POOLS_TINY_THREAD_CACHE_H_
@@ -40,7 +42,8 @@ struct CacheCounters {
   OwnerCounter borrowed[kNumClasses];      // blocks of c served to smaller requests
   OwnerCounter borrowed_waste[kNumClasses];  // their bytes beyond the request
   OwnerCounter flushes;
-  OwnerCounter remote_frees;         // frees this thread sent to other owners
+  OwnerCounter remote_frees;         // blocks this thread sent back to other owners
+  OwnerCounter foreign_frees;        // frees of other owners' blocks into this cache
 };
 
 struct SlabList {
@@ -80,18 +83,16 @@ class ThreadCache {
   // Slow path: refills bin c and pops a block; nullptr if out of memory.
   ABSL_ATTRIBUTE_NOINLINE void* Refill(int c);
 
-  // Frees p, a block of `slab`. The owner keeps it in its bin; any other
-  // thread hands it to the owner through the slab's remote list.
+  // Frees p, a block of `slab`, into this thread's bin: no atomic operation,
+  // whoever owns the slab. A block of another owner goes back to that owner
+  // only when the bin overflows or the thread exits (ReturnToSlab), so blocks
+  // that travel between threads are reused where they are freed.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(Slab* slab, void* p) {
     if (ABSL_PREDICT_TRUE(slab->owner.load(std::memory_order_relaxed) == this)) {
-      Bin& b = bins_[slab->size_class];
-      if (ABSL_PREDICT_FALSE(!slab->IsBlockStart(p) || p == b.head)) return ReportBadFree(slab, p);
-      *static_cast<void**>(p) = b.head;
-      b.head = p;
-      if (ABSL_PREDICT_FALSE(++b.count > b.limit)) Flush(slab->size_class);
+      PushBin(slab, p);
       return;
     }
-    FreeRemote(slab, p);
+    FreeForeign(slab, p);
   }
 
   // Thread exit: every bin goes back to its slabs, remote frees are drained and
@@ -108,18 +109,33 @@ class ThreadCache {
   uint64_t allocs(int c) const { return bins_[c].allocs.Read(); }
 
  private:
+  // `count` is exact for blocks the owner moved itself and an estimate for a
+  // chain of remote frees taken whole (TakeBatch), so it is signed and only
+  // steers flushing; nothing relies on it matching the list.
   struct Bin {
     void* head;
-    uint32_t count;
-    uint32_t limit;
+    int32_t count;
+    int32_t limit;
     OwnerCounter allocs;
     uint64_t unused;  // pads a bin to 32 bytes: two per cache line
   };
   static_assert(sizeof(Bin) == 32);
 
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void PushBin(Slab* slab, void* p) {
+    Bin& b = bins_[slab->size_class];
+    if (ABSL_PREDICT_FALSE(!slab->IsBlockStart(p) || p == b.head)) return ReportBadFree(slab, p);
+    *static_cast<void**>(p) = b.head;
+    b.head = p;
+    if (ABSL_PREDICT_FALSE(++b.count > b.limit)) Flush(slab->size_class);
+  }
+
   ABSL_ATTRIBUTE_NOINLINE void Flush(int c);
-  ABSL_ATTRIBUTE_NOINLINE void FreeRemote(Slab* slab, void* p);
+  ABSL_ATTRIBUTE_NOINLINE void FreeForeign(Slab* slab, void* p);
+  // Chains p for its owner's remote list (pending_), pushing when due.
+  void QueueRemote(Slab* slab, void* p);
   static constexpr uint32_t kRemoteBatch = 32;     // blocks per chained remote push
+  static constexpr uint32_t kPendingSlots = 32;    // foreign slabs chained at once
+  static constexpr uint32_t kPendingMaxBytes = 1 << 20;  // then everything is pushed
   static constexpr uint32_t kMaxRefillBatch = 4;   // HAKMEM_POOL_REFILL_BATCH max
   ABSL_ATTRIBUTE_NOINLINE void ReportBadFree(Slab* slab, void* p);
 
@@ -144,11 +160,19 @@ class ThreadCache {
   std::atomic<uint64_t> revived_mask_{0};
   bool initialized_ = false;  // false only in the placeholder
   uint32_t shard_ = 0;        // idle-span shard of this cache
-  // Remote frees being chained for one foreign slab (FreeRemote).
-  Slab* pending_slab_ = nullptr;
-  void* pending_head_ = nullptr;
-  void* pending_tail_ = nullptr;
-  uint32_t pending_count_ = 0;
+  // Blocks being chained per foreign slab (QueueRemote), in a small
+  // direct-mapped table: frees into one slab are pushed together even when
+  // frees into other slabs come in between.
+  struct PendingChain {
+    Slab* slab;
+    void* head;
+    void* tail;
+    uint32_t count;
+  };
+  // Pushes one pending chain and empties its slot.
+  void PushPending(PendingChain& chain);
+  PendingChain pending_[kPendingSlots] = {};
+  uint32_t pending_bytes_ = 0;
   CacheCounters counters_ = {};
 };
 
