@@ -15,7 +15,7 @@ struct Config {
   uint32_t stats = 0;              // HAKMEM_STATS: print counters at exit
   uint32_t tiny_use_superslab = 1; // HAKMEM_TINY_USE_SUPERSLAB: accepted; 0 is ignored
   uint32_t tiny_refill_max = 96;   // HAKMEM_TINY_REFILL_MAX: blocks per Tiny refill
-  uint64_t large_cache_bytes = uint64_t{32} << 20;  // HAKMEM_LARGE_CACHE_BYTES
+  uint64_t large_cache_bytes = uint64_t{64} << 20;  // HAKMEM_LARGE_CACHE_BYTES
   uint32_t superslab_cache = 2;    // HAKMEM_SUPERSLAB_CACHE: empty SuperSlabs kept
   uint32_t invalid_free = 0;       // HAKMEM_INVALID_FREE: warn | abort | quiet
   // Mid (1-32 KiB) and L2.5 (32 KiB-1 MiB) pages ("spans"), docs/ENV_VARS.md.

@@ -95,9 +95,12 @@ void Free(LargeBlock* b, void* p) {
     ReportInvalidFree(p, BadFree::kDouble);
     return;
   }
-  if (b->cacheable) {
+  // One mapping of more than 1/8 of the cache is not churn but a big buffer:
+  // it goes back at once, so RSS drops when a program frees it.
+  const uint64_t limit = GetConfig().large_cache_bytes;
+  if (b->cacheable && b->map_size <= limit / 8) {
     sync::SpinLockHolder hold(&g_lock);
-    if (g_cached_bytes + b->map_size <= GetConfig().large_cache_bytes) {
+    if (g_cached_bytes + b->map_size <= limit) {
       const size_t units = UnitsOf(b->map_size);
       b->next = g_bucket[units];
       g_bucket[units] = b;

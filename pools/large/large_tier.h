@@ -2,7 +2,8 @@
 // 2 MiB-aligned mapping, registered in the range map. Freed mappings go to a
 // "big cache" of buckets by mapped size (2 MiB steps up to 128 MiB), so a free
 // followed by a malloc of a similar size skips mmap, munmap and the page
-// faults of fresh memory. The cache holds at most HAKMEM_LARGE_CACHE_BYTES;
+// faults of fresh memory. The cache holds at most HAKMEM_LARGE_CACHE_BYTES,
+// and no single mapping above an eighth of that (a big buffer, not churn);
 // past that, and on malloc_trim, mappings go back to the OS.
 #ifndef HAKMEM_POOLS_LARGE_LARGE_TIER_H_
 #define HAKMEM_POOLS_LARGE_LARGE_TIER_H_
