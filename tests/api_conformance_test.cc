@@ -21,6 +21,7 @@
 
 #include "core/hakmem.h"
 #include "gtest/gtest.h"
+#include "tests/byte_patterns.h"
 
 extern "C" {
 void cfree(void* p);
@@ -35,6 +36,10 @@ int __posix_memalign(void** memptr, size_t alignment, size_t size);
 }
 
 namespace {
+
+using hakmem::test::AllZero;
+using hakmem::test::FillPattern;
+using hakmem::test::HasPattern;
 
 using hakmem::hak_owns;
 
@@ -62,26 +67,6 @@ const size_t kSizes[] = {1,     8,     16,    17,     100,     1024,    1025,
                          4096,  32768, 32769, 200000, 1 << 20, (1 << 20) + 1,
                          6 << 20};
 
-void Fill(void* p, size_t n, unsigned seed) {
-  auto* b = static_cast<unsigned char*>(p);
-  for (size_t i = 0; i < n; ++i) b[i] = static_cast<unsigned char>(seed + i * 13);
-}
-
-bool Holds(const void* p, size_t n, unsigned seed) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; ++i) {
-    if (b[i] != static_cast<unsigned char>(seed + i * 13)) return false;
-  }
-  return true;
-}
-
-bool AllZero(const void* p, size_t n) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; ++i) {
-    if (b[i] != 0) return false;
-  }
-  return true;
-}
 
 // Start-up: a constructor that runs before main allocates through every kind
 // of entry point (static initialisation order puts this before gtest's own).
@@ -280,11 +265,11 @@ TEST(Realloc, GrowAndShrinkPreserveContents) {
       SCOPED_TRACE(testing::Message() << from << " -> " << to);
       void* p = Use(malloc(from));
       ASSERT_NE(p, nullptr);
-      Fill(p, from, 1);
+      FillPattern(p, from, 1);
       void* q = Use(realloc(p, to));
       ASSERT_NE(q, nullptr);
       EXPECT_GE(malloc_usable_size(q), to);
-      EXPECT_TRUE(Holds(q, from < to ? from : to, 1));
+      EXPECT_TRUE(HasPattern(q, from < to ? from : to, 1));
       free(q);
     }
   }
@@ -292,27 +277,27 @@ TEST(Realloc, GrowAndShrinkPreserveContents) {
 
 TEST(Realloc, FailureKeepsTheBlock) {
   void* p = Use(malloc(300));
-  Fill(p, 300, 2);
+  FillPattern(p, 300, 2);
   errno = 0;
   EXPECT_EQ(Use(realloc(p, Opaque(SIZE_MAX - 10))), nullptr);
   EXPECT_EQ(errno, ENOMEM);
   p = Use(p);  // still ours: the failed call did not free it
-  EXPECT_TRUE(Holds(p, 300, 2));
+  EXPECT_TRUE(HasPattern(p, 300, 2));
   free(p);
 }
 
 TEST(Reallocarray, OverflowFailsAndKeepsTheBlock) {
   void* p = Use(malloc(100));
-  Fill(p, 100, 3);
+  FillPattern(p, 100, 3);
   errno = 0;
   EXPECT_EQ(Use(reallocarray(p, Opaque(SIZE_MAX / 2), 3)), nullptr);
   EXPECT_EQ(errno, ENOMEM);
   p = Use(p);  // still ours: the failed call did not free it
-  EXPECT_TRUE(Holds(p, 100, 3));
+  EXPECT_TRUE(HasPattern(p, 100, 3));
   void* q = Use(reallocarray(p, 1000, 10));
   ASSERT_NE(q, nullptr);
   EXPECT_GE(malloc_usable_size(q), 10000u);
-  EXPECT_TRUE(Holds(q, 100, 3));
+  EXPECT_TRUE(HasPattern(q, 100, 3));
   free(q);
   void* r = Use(reallocarray(nullptr, 10, 10));
   EXPECT_NE(r, nullptr);

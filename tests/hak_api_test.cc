@@ -11,8 +11,13 @@
 #include "core/hakmem.h"
 #include "core/stats.h"
 #include "gtest/gtest.h"
+#include "tests/byte_patterns.h"
 
 namespace {
+
+using hakmem::test::AllZero;
+using hakmem::test::FillPattern;
+using hakmem::test::HasPattern;
 
 using hakmem::hak_alloc;
 using hakmem::hak_alloc_aligned;
@@ -29,26 +34,6 @@ const size_t kSizes[] = {1,     8,         15,        16,          17,
                          20000, 32 * 1024, 32 * 1024 + 1, 100000,  1 << 20,
                          (1 << 20) + 1, 5 << 20};
 
-void FillPattern(void* p, size_t n, unsigned seed) {
-  auto* b = static_cast<unsigned char*>(p);
-  for (size_t i = 0; i < n; ++i) b[i] = static_cast<unsigned char>(seed + i * 7);
-}
-
-bool HasPattern(const void* p, size_t n, unsigned seed) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; ++i) {
-    if (b[i] != static_cast<unsigned char>(seed + i * 7)) return false;
-  }
-  return true;
-}
-
-bool AllZero(const void* p, size_t n) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; ++i) {
-    if (b[i] != 0) return false;
-  }
-  return true;
-}
 
 TEST(HakApi, AllocZeroGivesUniqueFreeablePointers) {
   void* a = hak_alloc(0);
