@@ -91,6 +91,22 @@ symbols)  # the .so exports exactly the malloc family and operator new/delete
   echo "[$CASE] ok: $(wc -l <"$actual") symbols, needs: $(echo $needed)"
   ;;
 
+perl)  # hashes and strings; output equal to the glibc run
+  prog='my %h; $h{$_} = "v" x ($_ % 50) for 1 .. 200000;
+        my $n = 0; $n += length($h{$_}) for keys %h; print scalar(keys %h), " $n\n";'
+  perl -e "$prog" >ref.txt
+  hak perl -e "$prog" >out.txt || fail "perl exited with $?"
+  diff -u ref.txt out.txt || fail "output differs from the glibc run"
+  expect_stats 1
+  ;;
+
+java)  # the JVM: native threads, JIT compiler threads, signals
+  # (java comes with the JDK that Debian's bazel-bootstrap depends on)
+  hak java -Xshare:off "${DATA[0]}" >out.txt || fail "java exited with $?"
+  grep -qx 'java workload ok 420000' out.txt || fail "unexpected output: $(cat out.txt)"
+  expect_stats 1
+  ;;
+
 python)  # dicts and strings; output equal to the glibc run
   /usr/bin/python3 "${DATA[0]}" >ref.txt
   hak /usr/bin/python3 "${DATA[0]}" >out.txt || fail "python3 exited with $?"

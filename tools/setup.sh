@@ -13,7 +13,7 @@ PACKAGES=(
   libgoogle-perftools-dev google-perftools  # tcmalloc (peer), profiler
   libmimalloc-dev libjemalloc-dev           # peers for head-to-head runs
   python3 python3-matplotlib gnuplot-nox    # charts (/usr/bin/python3)
-  sqlite3 git                 # programs run under LD_PRELOAD by the tests
+  sqlite3 git default-jdk-headless  # programs run under LD_PRELOAD by the tests
 )
 
 installed() {
