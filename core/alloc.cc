@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "core/background.h"
 #include "core/front_door.h"
 #include "core/hakmem.h"
 #include "core/invalid_free.h"
@@ -44,6 +45,9 @@ Heap* ThreadHeap() {
 
 void* RefillOrFail(Heap* h, int c) {
   void* p = h->tiny.Refill(c);
+  // After the refill: this thread's cache is consistent and no lock is held,
+  // so a background start-up (the learner's thread) may allocate.
+  NoteRefillForBackground();
   return p != nullptr ? p : NoMemory();
 }
 

@@ -13,8 +13,10 @@ Config g_config;
 std::atomic<bool> g_loaded{false};
 
 // One row per variable: how to parse it and where it goes.
-// kRatio: a decimal like "1.4", stored x100 (140).
-enum class Type { kFlag, kCount, kBytes, kRatio, kInvalidFreeMode };
+// kRatio: a decimal like "1.4", stored x100 (140). kFraction: "0.65" or
+// "0.005", stored x10000 (6500, 50). kRatioList: "1.4,1.6" (kRatio each, at
+// least one, at most kMaxRatioList). kPath: any text of 1..kMaxPathLen bytes.
+enum class Type { kFlag, kCount, kBytes, kRatio, kFraction, kInvalidFreeMode, kRatioList, kPath };
 struct Setting {
   const char* name;
   Type type;
@@ -22,6 +24,8 @@ struct Setting {
   uint64_t max;
   uint32_t Config::*u32;
   uint64_t Config::*u64;
+  RatioList Config::*list = nullptr;
+  PathText Config::*path = nullptr;
 };
 
 constexpr uint64_t kMaxBytes = uint64_t{1} << 40;
@@ -43,6 +47,21 @@ const Setting kSettings[] = {
     {"HAKMEM_WMAX_LARGE", Type::kRatio, 100, 400, &Config::wmax_large, nullptr},
     {"HAKMEM_POOL_RETAIN_BYTES", Type::kBytes, 0, kMaxBytes, nullptr,
      &Config::pool_retain_bytes},
+    // The learner; ranges as in the C version's tables (shared/reference).
+    {"HAKMEM_LEARN", Type::kFlag, 0, 1, &Config::learn, nullptr},
+    {"HAKMEM_LEARN_WINDOW_MS", Type::kCount, 500, 5000, &Config::learn_window_ms, nullptr},
+    {"HAKMEM_LEARN_MIN_SAMPLES", Type::kCount, 64, 1024, &Config::learn_min_samples, nullptr},
+    {"HAKMEM_TARGET_HIT_MID", Type::kFraction, 5000, 9000, &Config::target_hit_mid, nullptr},
+    {"HAKMEM_CAP_STEP_MID", Type::kCount, 1, 16, &Config::cap_step_mid, nullptr},
+    {"HAKMEM_CAP_DWELL_SEC_MID", Type::kCount, 1, 10, &Config::cap_dwell_sec_mid, nullptr},
+    {"HAKMEM_WMAX_LEARN", Type::kFlag, 0, 1, &Config::wmax_learn, nullptr},
+    {"HAKMEM_WMAX_CANDIDATES_MID", Type::kRatioList, 100, 400, nullptr, nullptr,
+     &Config::wmax_candidates_mid},
+    {"HAKMEM_WMAX_CANARY", Type::kFlag, 0, 1, &Config::wmax_canary, nullptr},
+    {"HAKMEM_WMAX_TRIAL_SEC", Type::kCount, 3, 15, &Config::wmax_trial_sec, nullptr},
+    {"HAKMEM_WMAX_ADOPT_PCT", Type::kFraction, 50, 500, &Config::wmax_adopt, nullptr},
+    {"HAKMEM_LEARN_LOG", Type::kPath, 1, kMaxPathLen, nullptr, nullptr, nullptr,
+     &Config::learn_log},
 };
 
 bool StrEq(const char* a, const char* b) {
@@ -69,8 +88,9 @@ bool ParseNumber(const char* s, bool allow_suffix, uint64_t* out) {
   return true;
 }
 
-// "1", "1.4", "1.25" -> 100, 140, 125 (two decimals at most).
-bool ParseRatio(const char* s, uint64_t* out) {
+// A decimal scaled by 10^decimals, stopping at `end` (a NUL or a ','):
+// "1", "1.4", "1.25" -> 100, 140, 125 with two decimals; "0.005" -> 50 with four.
+bool ParseDecimal(const char* s, int decimals, char end, uint64_t* out, const char** rest) {
   uint64_t whole = 0;
   const char* p = s;
   for (; *p >= '0' && *p <= '9'; ++p) {
@@ -79,18 +99,50 @@ bool ParseRatio(const char* s, uint64_t* out) {
   }
   if (p == s) return false;
   uint64_t frac = 0;
+  int digits = 0;
   if (*p == '.') {
     ++p;
-    int digits = 0;
     for (; *p >= '0' && *p <= '9'; ++p, ++digits) {
-      if (digits >= 2) return false;
+      if (digits >= decimals) return false;
       frac = frac * 10 + static_cast<uint64_t>(*p - '0');
     }
     if (digits == 0) return false;
-    if (digits == 1) frac *= 10;
   }
-  if (*p != '\0') return false;
-  *out = whole * 100 + frac;
+  if (*p != '\0' && *p != end) return false;
+  uint64_t scale = 1;
+  for (int i = 0; i < decimals; ++i) scale *= 10;
+  for (; digits < decimals; ++digits) frac *= 10;
+  *out = whole * scale + frac;
+  if (rest != nullptr) *rest = p;
+  return true;
+}
+
+bool ParseRatio(const char* s, uint64_t* out) { return ParseDecimal(s, 2, '\0', out, nullptr); }
+
+// "1.4,1.6,1.7" into a fixed array: every entry in [min, max], 1..kMaxRatioList
+// of them, no empty entry.
+bool ParseRatioList(const char* s, uint64_t min, uint64_t max, RatioList* out) {
+  RatioList list = {};
+  for (const char* p = s;;) {
+    uint64_t v;
+    if (list.count == kMaxRatioList || !ParseDecimal(p, 2, ',', &v, &p)) return false;
+    if (v < min || v > max) return false;
+    list.x100[list.count++] = static_cast<uint32_t>(v);
+    if (*p == '\0') break;
+    ++p;  // the ','
+  }
+  *out = list;
+  return true;
+}
+
+bool ParsePath(const char* s, PathText* out) {
+  size_t n = 0;
+  while (s[n] != '\0') {
+    if (n == kMaxPathLen) return false;
+    ++n;
+  }
+  if (n == 0) return false;
+  for (size_t i = 0; i <= n; ++i) out->text[i] = s[i];
   return true;
 }
 
@@ -101,9 +153,29 @@ bool ParseValue(const Setting& s, const char* text, uint64_t* out) {
     if (StrEq(text, "quiet")) return *out = 2, true;
     return false;
   }
-  const bool ok = s.type == Type::kRatio ? ParseRatio(text, out)
-                                        : ParseNumber(text, s.type == Type::kBytes, out);
+  bool ok;
+  if (s.type == Type::kRatio) {
+    ok = ParseRatio(text, out);
+  } else if (s.type == Type::kFraction) {
+    ok = ParseDecimal(text, 4, '\0', out, nullptr);
+  } else {
+    ok = ParseNumber(text, s.type == Type::kBytes, out);
+  }
   return ok && *out >= s.min && *out <= s.max;
+}
+
+// Parses `text` into the setting's field of *out; false if it is invalid.
+bool ParseInto(const Setting& s, const char* text, Config* out) {
+  if (s.type == Type::kRatioList) return ParseRatioList(text, s.min, s.max, &(out->*(s.list)));
+  if (s.type == Type::kPath) return ParsePath(text, &(out->*(s.path)));
+  uint64_t v;
+  if (!ParseValue(s, text, &v)) return false;
+  if (s.u32) {
+    out->*(s.u32) = static_cast<uint32_t>(v);
+  } else {
+    out->*(s.u64) = v;
+  }
+  return true;
 }
 
 void PutValue(LogLine& line, const Setting& s, const Config& c) {
@@ -112,6 +184,17 @@ void PutValue(LogLine& line, const Setting& s, const Config& c) {
     line.Str(names[c.invalid_free < 3 ? c.invalid_free : 0]);
   } else if (s.type == Type::kRatio) {
     line.Fixed(c.*(s.u32), 2);
+  } else if (s.type == Type::kFraction) {
+    line.Fixed(c.*(s.u32), 4);
+  } else if (s.type == Type::kRatioList) {
+    const RatioList& l = c.*(s.list);
+    for (uint32_t i = 0; i < l.count; ++i) {
+      if (i > 0) line.Str(",");
+      line.Fixed(l.x100[i], 2);
+    }
+  } else if (s.type == Type::kPath) {
+    const char* t = (c.*(s.path)).text;
+    line.Str(t[0] != '\0' ? t : "(none)");
   } else if (s.u32) {
     line.Dec(c.*(s.u32));
   } else {
@@ -126,6 +209,13 @@ void Warn(const Setting& s, const char* text, const Config& defaults) {
     line.Str("expected warn, abort or quiet");
   } else if (s.type == Type::kRatio) {
     line.Str("expected ").Fixed(s.min, 2).Str("..").Fixed(s.max, 2);
+  } else if (s.type == Type::kFraction) {
+    line.Str("expected ").Fixed(s.min, 4).Str("..").Fixed(s.max, 4);
+  } else if (s.type == Type::kRatioList) {
+    line.Str("expected 1..").Dec(kMaxRatioList).Str(" comma-separated values in ")
+        .Fixed(s.min, 2).Str("..").Fixed(s.max, 2);
+  } else if (s.type == Type::kPath) {
+    line.Str("expected a path of 1..").Dec(s.max).Str(" bytes");
   } else {
     line.Str("expected ").Dec(s.min).Str("..").Dec(s.max);
     if (s.type == Type::kBytes) line.Str(", optional K/M/G suffix");
@@ -169,14 +259,7 @@ void ParseConfig(char* const* env, Config* out) {
     for (const Setting& s : kSettings) {
       const char* text = Match(*e, s.name);
       if (text == nullptr) continue;
-      uint64_t v;
-      if (!ParseValue(s, text, &v)) {
-        Warn(s, text, defaults);
-      } else if (s.u32) {
-        out->*(s.u32) = static_cast<uint32_t>(v);
-      } else {
-        out->*(s.u64) = v;
-      }
+      if (!ParseInto(s, text, out)) Warn(s, text, defaults);
     }
   }
   CheckConsistency(out);

@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "core/background.h"
 #include "core/config.h"
 #include "core/meta_pool.h"
 #include "core/pool_policy.h"
@@ -20,7 +21,8 @@ __thread Heap* tls_heap __attribute__((tls_model("initial-exec"))) = &g_placehol
 
 namespace {
 
-// Lock order (fork takes them all): g_heaps_lock, then the SuperSlab locks,
+// Lock order (fork takes them all): a background component's lock (the
+// learner's, core/background.h), g_heaps_lock, then the SuperSlab locks,
 // then the large-tier locks.
 constinit sync::SpinLock g_heaps_lock;
 constinit MetaPool<Heap> g_heap_records;
@@ -50,6 +52,9 @@ void TearDownThreadHeap(void* arg) {
 }
 
 void PrepareFork() {
+  // A background component's lock comes first: it takes core's locks while
+  // holding its own (core/background.h).
+  if (const BackgroundHooks* b = Background()) b->prepare_fork();
   g_heaps_lock.Lock();
   g_heap_records.lock().Lock();
   tiny::LockSuperSlabsForFork();
@@ -61,6 +66,7 @@ void ParentAfterFork() {
   tiny::UnlockSuperSlabsAfterFork(false);
   g_heap_records.lock().Unlock();
   g_heaps_lock.Unlock();
+  if (const BackgroundHooks* b = Background()) b->parent_after_fork();
 }
 
 void ChildAfterFork() {
@@ -76,6 +82,7 @@ void ChildAfterFork() {
       h->orphaned = true;
     }
   }
+  if (const BackgroundHooks* b = Background()) b->child_after_fork();
 }
 
 void InitSlow() {
@@ -105,7 +112,12 @@ __attribute__((constructor)) void InitAtLoad() {
 }
 
 __attribute__((destructor)) void ReportAtExit() {
-  if (GetConfig().stats) PrintStats(2);
+  const BackgroundHooks* b = Background();
+  if (b != nullptr) b->at_exit();  // the learner stops before the counters are read
+  if (GetConfig().stats) {
+    PrintStats(2);
+    if (b != nullptr) b->print_stats(2);
+  }
 }
 
 }  // namespace

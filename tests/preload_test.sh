@@ -6,7 +6,7 @@
 #    starts with "hakmem stats" to stderr at exit; no block = not preloaded.
 #
 # Usage: preload_test.sh LIBHAKMEM_SO CASE [DATA...]
-# CASE: symbols | python | sort | gcc | sqlite | git | fork | stress
+# CASE: symbols | python | sort | gcc | sqlite | git | fork | stress | learner
 set -euo pipefail
 
 LIB="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
@@ -187,6 +187,19 @@ stress)  # the multi-thread stress workload on malloc/free/realloc
   out="$(hak "${DATA[0]}")" || fail "stress exited with $?"
   [[ "$out" == "stress ok" ]] || fail "printed '$out'"
   expect_stats 1
+  ;;
+
+learner)  # HAKMEM_LEARN=1 in a real program: lazy start, windows, a fork, a clean exit
+  out="$(HAKMEM_LEARN=1 HAKMEM_LEARN_WINDOW_MS=500 HAKMEM_LEARN_LOG="$WORK/learn.csv" \
+    hak timeout 120 /usr/bin/python3 "${DATA[0]}")" || fail "python3 exited with $?"
+  [[ "$out" == "learner workload ok" ]] || fail "printed '$out'"
+  expect_stats 1
+  windows="$(sed -n 's/^hakmem learner: \([0-9]*\) windows.*/\1/p' "$ERR" | head -n 1)"
+  [[ -n "$windows" && "$windows" -ge 1 ]] || fail "the learner ran no window"
+  head -n 1 "$WORK/learn.csv" | grep -q '^time_ms,kind,class,class_size,cap,new_cap,wmax,' ||
+    fail "no CSV header in HAKMEM_LEARN_LOG"
+  grep -q ',cap,' "$WORK/learn.csv" || fail "no per-class rows in HAKMEM_LEARN_LOG"
+  echo "[$CASE] ok: the learner ran $windows windows"
   ;;
 
 *)

@@ -24,10 +24,12 @@
 #include "tools/cpp/runfiles/runfiles.h"
 
 ABSL_FLAG(std::string, preset, "",
-          "mid_1t | mid_4t | tiny_1t | tiny_4t | large | larson | xthread | all (comma list)");
-ABSL_FLAG(std::string, workload, "", "mid | tiny | large | larson | xthread (instead of --preset)");
+          "mid_1t | mid_4t | tiny_1t | tiny_4t | large | larson | xthread | phase | all "
+          "(comma list)");
+ABSL_FLAG(std::string, workload, "",
+          "mid | tiny | large | larson | xthread | phase (instead of --preset)");
 ABSL_FLAG(std::string, threads, "", "thread counts, comma list (default: the preset's, or 1)");
-ABSL_FLAG(double, seconds, 2.0, "timed phase of each workload run");
+ABSL_FLAG(double, seconds, 2.0, "timed phase of each workload run (the phase preset: 15)");
 ABSL_FLAG(uint64_t, ops, 0, "if > 0, ops per thread instead of --seconds");
 ABSL_FLAG(uint64_t, min_size, 0, "smallest request (0: the workload's default)");
 ABSL_FLAG(uint64_t, max_size, 0, "largest request (0: the workload's default)");
@@ -56,12 +58,25 @@ struct Preset {
   const char* name;
   const char* workload;
   std::vector<int> threads;
+  double seconds = 0;  // the run length this preset needs; 0: --seconds
 };
 const std::vector<Preset> kPresets = {
     {"mid_1t", "mid", {1}},       {"mid_4t", "mid", {4}},   {"tiny_1t", "tiny", {1}},
     {"tiny_4t", "tiny", {4}},     {"large", "large", {1, 2}}, {"larson", "larson", {4}},
     {"xthread", "xthread", {2}},
+    // One whole cycle of the phase schedule (bench/workload/phase.cc), long
+    // enough for the learner's windows and dwell to act in each phase.
+    {"phase", "phase", {1}, 15.0},
 };
+
+// Whether --seconds was on the command line (this Abseil keeps
+// CommandLineFlag::IsSpecifiedOnCommandLine private, so main() looks).
+bool g_seconds_given = false;
+
+// A preset's own run length applies unless --seconds is on the command line.
+double SecondsFor(double preset_seconds) {
+  return preset_seconds > 0 && !g_seconds_given ? preset_seconds : absl::GetFlag(FLAGS_seconds);
+}
 
 // A path the user gave relative to where they ran `bazel run` from.
 std::string UserPath(const std::string& p) {
@@ -104,11 +119,12 @@ bool PlanExperiments(const std::string& argv0, std::vector<Experiment>* plan) {
   bool ok = true;
   const std::vector<int> threads = ParseThreads(absl::GetFlag(FLAGS_threads), &ok);
   if (!ok) return fprintf(stderr, "runner: bad --threads\n"), false;
-  auto add = [&](const std::string& w, const std::vector<int>& counts) {
+  auto add = [&](const std::string& w, const std::vector<int>& counts, double seconds) {
     for (int t : threads.empty() ? counts : threads) {
       Experiment e;
       e.workload = w;
       e.threads = t;
+      e.seconds = SecondsFor(seconds);
       e.name = w + "_" + std::to_string(t) + "t";
       const bool seen = std::any_of(plan->begin(), plan->end(),
                                     [&](const Experiment& p) { return p.name == e.name; });
@@ -118,12 +134,12 @@ bool PlanExperiments(const std::string& argv0, std::vector<Experiment>* plan) {
   if (!preset.empty() && !workload.empty()) {
     return fprintf(stderr, "runner: give --preset or --workload, not both\n"), false;
   }
-  if (!workload.empty()) add(workload, {1});
+  if (!workload.empty()) add(workload, {1}, 0);
   for (absl::string_view name : absl::StrSplit(preset, ',', absl::SkipEmpty())) {
     bool found = false;
     for (const auto& p : kPresets) {
       if (name == p.name || name == "all") {
-        add(p.workload, p.threads);
+        add(p.workload, p.threads, p.seconds);
         found = true;
       }
     }
@@ -136,7 +152,7 @@ bool PlanExperiments(const std::string& argv0, std::vector<Experiment>* plan) {
 std::vector<std::string> WorkloadArgs(const std::string& bin, const Experiment& e) {
   std::vector<std::string> a = {bin, "--workload=" + e.workload,
                                 "--threads=" + std::to_string(e.threads),
-                                "--seconds=" + std::to_string(absl::GetFlag(FLAGS_seconds)),
+                                "--seconds=" + std::to_string(e.seconds),
                                 "--seed=" + std::to_string(absl::GetFlag(FLAGS_seed))};
   auto opt = [&](const char* name, uint64_t v) {
     if (v != 0) a.push_back(std::string("--") + name + "=" + std::to_string(v));
@@ -194,7 +210,7 @@ ChildSpec SpecFor(const std::string& bin, const Experiment& e, const Allocator& 
   spec.argv = WorkloadArgs(bin, e);
   spec.preload = a.preload;
   const double t = absl::GetFlag(FLAGS_timeout);
-  spec.timeout_s = t > 0 ? t : 10 * absl::GetFlag(FLAGS_seconds) + 60;
+  spec.timeout_s = t > 0 ? t : 10 * e.seconds + 60;
   return spec;
 }
 
@@ -230,6 +246,7 @@ int Main(const char* argv0) {
     for (const auto& p : kPresets) {
       printf("%s: --workload=%s --threads=", p.name, p.workload);
       for (size_t i = 0; i < p.threads.size(); ++i) printf("%s%d", i ? "," : "", p.threads[i]);
+      if (p.seconds > 0) printf(" --seconds=%g", p.seconds);
       printf("\n");
     }
     return 0;
@@ -323,6 +340,13 @@ int Main(const char* argv0) {
 }  // namespace hakmem_bench
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") break;
+    if (a.rfind("--seconds", 0) == 0 || a.rfind("-seconds", 0) == 0) {
+      hakmem_bench::g_seconds_given = true;
+    }
+  }
   absl::ParseCommandLine(argc, argv);
   return hakmem_bench::Main(argv[0]);
 }

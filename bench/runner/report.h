@@ -34,6 +34,7 @@ struct Experiment {
   std::string name;  // e.g. mid_4t
   std::string workload;
   int threads = 1;
+  double seconds = 0;  // timed phase per run; 0: --seconds
   // The effective workload configuration, as the workload itself reported it.
   std::map<std::string, std::string> config;
   std::vector<AllocatorRuns> results;

@@ -35,6 +35,7 @@ struct Config {
   uint64_t seed = 1;
   Touch touch = Touch::kPages;
   uint64_t larson_round_ops = 0;  // larson: ops a thread runs before handing over
+  uint64_t phase_ms = 3000;       // phase: the unit of the phase lengths (phase.cc)
 };
 
 // What a workload run produced; the caller prints it.
@@ -167,6 +168,7 @@ Outcome Collect(const RunControl& ctl, const ThreadResult* results, int n);
 Outcome RunSlots(const Config& cfg);    // mid, tiny, large
 Outcome RunLarson(const Config& cfg);   // larson
 Outcome RunXthread(const Config& cfg);  // xthread
+Outcome RunPhases(const Config& cfg);   // phase
 
 }  // namespace hakmem_bench
 

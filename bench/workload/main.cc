@@ -19,7 +19,7 @@
 #include "bench/workload/common.h"
 #include "bench/workload/identify.h"
 
-ABSL_FLAG(std::string, workload, "mid", "mid | tiny | large | larson | xthread");
+ABSL_FLAG(std::string, workload, "mid", "mid | tiny | large | larson | xthread | phase");
 ABSL_FLAG(int, threads, 1, "worker threads (larson: chains; xthread: an even number)");
 ABSL_FLAG(double, seconds, 2.0, "run time of the timed phase");
 ABSL_FLAG(uint64_t, ops, 0, "if > 0, run exactly this many ops per thread instead of --seconds");
@@ -29,6 +29,7 @@ ABSL_FLAG(uint64_t, slots, 0, "live blocks per thread; xthread: queue capacity (
 ABSL_FLAG(uint64_t, seed, 1, "seed of the size and slot choices");
 ABSL_FLAG(std::string, touch, "pages", "ends | pages | lines: what of each new block is written");
 ABSL_FLAG(uint64_t, larson_round_ops, 0, "larson: ops before a hand-over (0: 100 x slots)");
+ABSL_FLAG(uint64_t, phase_ms, 3000, "phase: a build phase's length in ms (a cycle is 5 x this)");
 
 namespace hakmem_bench {
 namespace {
@@ -47,6 +48,8 @@ constexpr WorkloadDefaults kWorkloads[] = {
     {"large", 64 << 10, 4 << 20, 16, RunSlots},
     {"larson", 8, 1000, 1000, RunLarson},
     {"xthread", 8, 4 << 10, 256, RunXthread},
+    // Sizes as reported; each phase has its own range (phase.cc).
+    {"phase", 1 << 10, 32 << 10, 8192, RunPhases},
 };
 
 const char* TouchName(Touch t) {
@@ -74,6 +77,8 @@ int Main() {
   cfg.slots = absl::GetFlag(FLAGS_slots);
   cfg.seed = absl::GetFlag(FLAGS_seed);
   cfg.larson_round_ops = absl::GetFlag(FLAGS_larson_round_ops);
+  cfg.phase_ms = absl::GetFlag(FLAGS_phase_ms);
+  if (cfg.phase_ms < 2) return Fail("--phase_ms must be >= 2");
   if (cfg.min_size == 0) cfg.min_size = w->min_size;
   if (cfg.max_size == 0) cfg.max_size = w->max_size;
   if (cfg.slots == 0) cfg.slots = w->slots;

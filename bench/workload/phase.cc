@@ -1,0 +1,127 @@
+// The phase workload: a program whose behaviour changes while it runs, as a
+// batch job's does between stages. Each thread cycles through four phases,
+// switching on the clock, and in each one replaces random blocks of its live
+// set as the slot workloads do (slots.cc), with the phase's size range and
+// number of live blocks:
+//
+//   phase   sizes          live blocks        length          (defaults)
+//   build-A 2 - 8 KiB      --slots            1.0 x phase_ms  8192 blocks, ~40 MiB
+//   lull    1 - 2 KiB      --slots / 16       1.5 x phase_ms    512 blocks, <1 MiB
+//   build-C 12 - 32 KiB    --slots / 4        1.0 x phase_ms  2048 blocks, ~44 MiB
+//   lull    1 - 2 KiB      --slots / 16       1.5 x phase_ms
+//
+// A build phase grows a large live set in one group of Mid classes; the lull
+// after it frees nearly all of it and allocates only small blocks; the next
+// build phase uses other classes. An allocator that keeps the emptied pages
+// of a class for that class alone carries build-A's memory into build-C's
+// peak; one that hands them back (or on to other classes) does not. The
+// live set shrinks at once when a phase starts (the slots beyond the new count
+// are freed) and grows as the replacements fill empty slots.
+//
+// --phase_ms (default 3000) sets the lengths: one cycle takes 5 x phase_ms,
+// 15 s by default, which is what the `phase` preset runs. --min_size and
+// --max_size are not used.
+#include <thread>
+#include <vector>
+
+#include "bench/workload/common.h"
+
+namespace hakmem_bench {
+namespace {
+
+struct Phase {
+  size_t min_size;
+  size_t max_size;
+  size_t slots_div;    // live blocks = --slots / slots_div
+  uint32_t length_x2;  // length in half phase_ms units
+};
+
+constexpr Phase kPhases[] = {
+    {2 << 10, 8 << 10, 1, 2},
+    {1 << 10, 2 << 10, 16, 3},
+    {12 << 10, 32 << 10, 4, 2},
+    {1 << 10, 2 << 10, 16, 3},
+};
+constexpr int kNumPhases = sizeof(kPhases) / sizeof(kPhases[0]);
+
+uint64_t CycleHalves() {
+  uint64_t n = 0;
+  for (const Phase& p : kPhases) n += p.length_x2;
+  return n;
+}
+
+// The phase in force `ms` milliseconds into the run.
+int PhaseAt(uint64_t ms, uint64_t phase_ms) {
+  const uint64_t half = phase_ms / 2 > 0 ? phase_ms / 2 : 1;
+  uint64_t t = (ms / half) % CycleHalves();
+  for (int i = 0; i < kNumPhases; ++i) {
+    if (t < kPhases[i].length_x2) return i;
+    t -= kPhases[i].length_x2;
+  }
+  return 0;
+}
+
+size_t SlotsOf(const Config& cfg, int phase) {
+  const size_t n = cfg.slots / kPhases[phase].slots_div;
+  return n > 0 ? n : 1;
+}
+
+void PhaseThread(const Config& cfg, int index, RunControl* ctl, ThreadResult* result) {
+  Rng rng(cfg.seed, static_cast<uint64_t>(index));
+  uint64_t errors = 0;
+  // One Config per phase (the size range NewBlock draws from), made before
+  // the clock starts.
+  std::vector<Config> per_phase(kNumPhases, cfg);
+  for (int i = 0; i < kNumPhases; ++i) {
+    per_phase[i].min_size = kPhases[i].min_size;
+    per_phase[i].max_size = kPhases[i].max_size;
+  }
+  auto* blocks = static_cast<Block*>(calloc(cfg.slots, sizeof(Block)));
+  int phase = 0;
+  size_t live = SlotsOf(cfg, phase);
+  for (size_t i = 0; i < live; ++i) blocks[i] = NewBlock(rng, per_phase[phase], &errors);
+
+  ctl->WaitForGo();
+  uint64_t ops = 0;
+  for (;;) {
+    if (cfg.ops > 0 ? ops >= cfg.ops : ctl->stop.load(std::memory_order_relaxed)) break;
+    if ((ops & 255) == 0) {
+      const uint64_t ms = static_cast<uint64_t>(SecondsBetween(ctl->start, Clock::now()) * 1000);
+      const int now = PhaseAt(ms, cfg.phase_ms);
+      if (now != phase) {
+        phase = now;
+        const size_t want = SlotsOf(cfg, phase);
+        for (size_t i = want; i < live; ++i) {  // the live set shrinks at once
+          FreeBlock(blocks[i], &errors);
+          blocks[i] = Block();
+        }
+        live = want;  // and grows as replacements fill the empty slots
+      }
+    }
+    Replace(blocks[rng.Below(live)], rng, per_phase[phase], &errors);
+    ++ops;
+  }
+  result->end = Clock::now();
+  result->ops = ops;
+
+  for (size_t i = 0; i < cfg.slots; ++i) FreeBlock(blocks[i], &errors);
+  free(blocks);
+  result->errors = errors;
+}
+
+}  // namespace
+
+Outcome RunPhases(const Config& cfg) {
+  RunControl ctl;
+  std::vector<ThreadResult> results(cfg.threads);
+  std::vector<std::thread> threads;
+  threads.reserve(cfg.threads);
+  for (int i = 0; i < cfg.threads; ++i) {
+    threads.emplace_back(PhaseThread, std::cref(cfg), i, &ctl, &results[i]);
+  }
+  ctl.StartAndTime(cfg.threads, cfg);
+  for (auto& t : threads) t.join();
+  return Collect(ctl, results.data(), cfg.threads);
+}
+
+}  // namespace hakmem_bench

@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""A/B of hakmem settings: one workload under LD_PRELOAD=libhakmem.so, with two
+(or more) sets of environment variables, interleaved (A B A B ...), medians.
+
+Usage:
+  /usr/bin/python3 tools/ab_env.py [--rounds 5] [--lib PATH] [--bin PATH] \
+      --variant learn0:HAKMEM_LEARN=0 --variant learn1:HAKMEM_LEARN=1 \
+      [--markdown OUT.md] -- --workload=mid --threads=1 --seconds=2
+
+Each variant is NAME:VAR=VALUE[,VAR=VALUE...]. Everything after `--` goes to
+the workload program (bench/workload, bench/README.md). `{round}` in a value is
+replaced by the round number (e.g. HAKMEM_LEARN_LOG=/tmp/learn_{round}.csv).
+Each run must report status=ok with malloc resolved to the preloaded library,
+or the tool stops. Peak RSS is the child's own VmHWM (self_peak_rss_kib in its
+result line; it agrees with the runner's wait4 figure within a few hundred KiB). The head-to-head runner (bench/runner) compares allocators; this
+compares settings of one allocator.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse_variant(text):
+    name, _, assignments = text.partition(":")
+    env = {}
+    for a in filter(None, assignments.split(",")):
+        key, _, value = a.partition("=")
+        env[key] = value
+    return name, env
+
+
+def run_once(lib, binary, args, env_extra, rnd):
+    env = dict(os.environ)
+    for k, v in env_extra.items():
+        env[k] = v.replace("{round}", str(rnd))
+    env["LD_PRELOAD"] = lib
+    start = time.monotonic()
+    proc = subprocess.Popen([binary] + args, env=env, stdout=subprocess.PIPE, text=True)
+    out, _ = proc.communicate()
+    wall = time.monotonic() - start
+    fields = {}
+    for line in out.splitlines():
+        if line.startswith("hakmem_bench_result "):
+            for kv in line.split()[1:]:
+                k, _, v = kv.partition("=")
+                fields[k] = v
+    if fields.get("status") != "ok" or proc.returncode != 0:
+        sys.exit(f"ab_env: run failed (exit {proc.returncode}): {out}")
+    if os.path.realpath(fields.get("malloc_lib", "")) != os.path.realpath(lib):
+        sys.exit(f"ab_env: malloc resolved to {fields.get('malloc_lib')}, not {lib}")
+    return float(fields["ops_per_sec"]), int(fields["self_peak_rss_kib"]), wall
+
+
+def main():
+    argv = sys.argv[1:]
+    workload_args = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, workload_args = argv[:i], argv[i + 1:]
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--lib", default=os.path.join(ROOT, "bazel-bin/preload/libhakmem.so"))
+    p.add_argument("--bin", default=os.path.join(ROOT, "bazel-bin/bench/workload"))
+    p.add_argument("--variant", action="append", required=True)
+    p.add_argument("--markdown", default="")
+    a = p.parse_args(argv)
+    variants = [parse_variant(v) for v in a.variant]
+    lib = os.path.realpath(a.lib)
+    results = {name: [] for name, _ in variants}
+    for rnd in range(1, a.rounds + 1):
+        for name, env in variants:
+            ops, rss, wall = run_once(lib, a.bin, workload_args, env, rnd)
+            results[name].append((ops, rss))
+            print(f"[{rnd}/{a.rounds}] {name:12s} {ops / 1e6:9.3f} Mops/s {rss / 1024:8.1f} MiB ({wall:.1f} s)",
+                  file=sys.stderr)
+    base_name = variants[0][0]
+    base_ops = statistics.median(o for o, _ in results[base_name])
+    base_rss = statistics.median(r for _, r in results[base_name])
+    lines = [
+        "workload: `" + " ".join(workload_args) + f"`, {a.rounds} interleaved rounds, medians",
+        "",
+        "| variant | env | Mops/s median | min | max | peak RSS MiB (median) | ops/s vs "
+        + base_name + " | RSS vs " + base_name + " |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, env in variants:
+        ops = [o for o, _ in results[name]]
+        rss = [r for _, r in results[name]]
+        med_ops = statistics.median(ops)
+        med_rss = statistics.median(rss)
+        env_text = " ".join(f"{k}={v}" for k, v in env.items())
+        lines.append(
+            f"| {name} | `{env_text}` | {med_ops / 1e6:.3f} | {min(ops) / 1e6:.3f} | {max(ops) / 1e6:.3f} "
+            f"| {med_rss / 1024:.1f} | {med_ops / base_ops:.3f}x | {med_rss / base_rss:.3f}x |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
