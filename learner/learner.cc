@@ -19,6 +19,7 @@
 #include "learner/learn_log.h"
 #include "pools/tiny/page_cache.h"
 #include "pools/tiny/superslab_manager.h"
+#include "pools/tiny/thread_cache.h"
 #include "sync/spin_lock.h"
 
 namespace hakmem::learner {
@@ -126,7 +127,12 @@ void BeginLearning() {
   g_began.store(true, std::memory_order_relaxed);
 }
 
+// Classes released for want of demand and still without requests.
+uint64_t g_quiet_mask = 0;
+
 void StepCaps(const AceSnapshot& win, uint64_t time_ms, uint32_t wmax_now) {
+  uint64_t released = 0;  // classes released for want of demand in this window
+  uint64_t idle = 0;      // classes with no request in this window
   for (int c = 0; c < kNumClasses; ++c) {
     if (!IsMid(c)) continue;
     const AceClass& a = win.cls[c];
@@ -140,12 +146,20 @@ void StepCaps(const AceSnapshot& win, uint64_t time_ms, uint32_t wmax_now) {
       PoolPolicy::SetCap(c, step.decision.new_cap);
       ReleaseIdleAbove(c, PoolPolicy::Cap(c));
       g_cap_changes.fetch_add(1, std::memory_order_relaxed);
+      if (step.decision.reason == CapReason::kRelease) released |= uint64_t{1} << c;
     }
+    if (a.requests == 0) idle |= uint64_t{1} << c;
     if (a.requests > 0 || a.idle_spans > 0 || step.decision.changed()) {
       g_log.CapRow(time_ms, c, a, w.idle_max, wmax_now, step.decision);
     }
     g_idle_max[c] = a.idle_spans;
   }
+  // Their blocks cached in thread bins still pin spans: ask the threads to
+  // hand them back at their next refill, then the spans can go. The request
+  // names every class that is still quiet, so a thread that refills late
+  // misses none; a class in use again drops out of it.
+  g_quiet_mask = (g_quiet_mask & idle) | released;
+  if (released != 0) tiny::RequestBinFlush(g_quiet_mask);
 }
 
 void StepWmaxTier(const AceSnapshot& win, uint64_t time_ms) {

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "pools/tiny/page_cache.h"
 #include "pools/tiny/superslab_manager.h"
+#include "pools/tiny/thread_cache.h"
 
 namespace hakmem {
 namespace {
@@ -77,6 +78,33 @@ TEST(SpanPolicy, ResidentFreeUnitsStayWithinTheRetainLimit) {
   Churn(c, 60);
   EXPECT_LE(tiny::ResidentFreeBytes(), GetConfig().pool_retain_bytes);
   PoolPolicy::SetCap(c, GetConfig().cap_large);
+}
+
+}  // namespace
+}  // namespace hakmem
+
+namespace hakmem {
+namespace {
+
+TEST(SpanPolicy, ABinFlushRequestHandsQuietClassesBack) {
+  // Fill the bins of a class, then ask for it to be flushed: at the next
+  // refill (of another class) its blocks go back and its spans become idle.
+  const int quiet = SizeToClass(6000);
+  const int busy = SizeToClass(300);
+  std::vector<void*> v;
+  for (int i = 0; i < 100; ++i) v.push_back(hak_alloc(6000));
+  for (void* p : v) hak_free(p);  // into this thread's bin (up to its limit)
+  ClassStats before;
+  GetClassStats(quiet, &before);
+  tiny::RequestBinFlush(uint64_t{1} << quiet);
+  // Force a refill of the busy class: allocate past whatever its bin holds.
+  std::vector<void*> w;
+  for (int i = 0; i < 2000; ++i) w.push_back(hak_alloc(300));
+  ClassStats after;
+  GetClassStats(quiet, &after);
+  EXPECT_GT(after.idle_spans, before.idle_spans);
+  for (void* p : w) hak_free(p);
+  tiny::RequestBinFlush(0);
 }
 
 }  // namespace

@@ -49,6 +49,40 @@ Slab* SlabOf(void* p) {
 
 }  // namespace
 
+namespace {
+std::atomic<uint64_t> g_flush_epoch{0};
+std::atomic<uint64_t> g_flush_mask{0};
+}  // namespace
+
+void RequestBinFlush(uint64_t class_mask) {
+  g_flush_mask.store(class_mask, std::memory_order_relaxed);
+  g_flush_epoch.fetch_add(1, std::memory_order_release);
+}
+
+void ThreadCache::FlushRequestedBins(int refilling) {
+  flush_epoch_seen_ = g_flush_epoch.load(std::memory_order_acquire);
+  const uint64_t mask = g_flush_mask.load(std::memory_order_relaxed);
+  for (int c = 0; c < kNumClasses; ++c) {
+    // The class being refilled is in use right now, whatever was asked.
+    if (c != refilling && (mask & (uint64_t{1} << c)) != 0) DrainClass(c);
+  }
+}
+
+void ThreadCache::DrainClass(int c) {
+  Bin& b = bins_[c];
+  while (b.head != nullptr) {
+    void* p = b.head;
+    b.head = *static_cast<void**>(p);
+    ReturnToSlab(p);
+  }
+  b.count = 0;
+  for (Slab* s = partial_[c].head; s != nullptr;) {
+    Slab* next = s->next;
+    if (s->used == 0) Release(s);  // the current slab too: the class is quiet
+    s = next;
+  }
+}
+
 void CountOrphanRemoteFree() { g_orphan_remote_frees.fetch_add(1, std::memory_order_relaxed); }
 uint64_t OrphanRemoteFrees() { return g_orphan_remote_frees.load(std::memory_order_relaxed); }
 
@@ -72,6 +106,9 @@ void ThreadCache::Init() {
 }
 
 void* ThreadCache::Refill(int c) {
+  if (ABSL_PREDICT_FALSE(g_flush_epoch.load(std::memory_order_relaxed) != flush_epoch_seen_)) {
+    FlushRequestedBins(c);
+  }
   if (ABSL_PREDICT_FALSE(revived_mask_.load(std::memory_order_relaxed) & (uint64_t{1} << c))) {
     ReviveParked(c);
   }

@@ -130,6 +130,10 @@ class ThreadCache {
   }
 
   ABSL_ATTRIBUTE_NOINLINE void Flush(int c);
+  // Empties bin c and releases its class's spans left with no live block.
+  void DrainClass(int c);
+  // Honours a RequestBinFlush this cache has not seen yet.
+  void FlushRequestedBins(int refilling);
   ABSL_ATTRIBUTE_NOINLINE void FreeForeign(Slab* slab, void* p);
   // Chains p for its owner's remote list (pending_), pushing when due.
   void QueueRemote(Slab* slab, void* p);
@@ -160,6 +164,7 @@ class ThreadCache {
   std::atomic<uint64_t> revived_mask_{0};
   bool initialized_ = false;  // false only in the placeholder
   uint32_t shard_ = 0;        // idle-span shard of this cache
+  uint64_t flush_epoch_seen_ = 0;  // last RequestBinFlush honoured
   // Blocks being chained per foreign slab (QueueRemote), in a small
   // direct-mapped table: frees into one slab are pushed together even when
   // frees into other slabs come in between.
@@ -175,6 +180,12 @@ class ThreadCache {
   uint32_t pending_bytes_ = 0;
   CacheCounters counters_ = {};
 };
+
+// Asks every thread cache to hand back the blocks in its bins of the classes
+// in `class_mask` (bit c: class c) at its next refill, releasing the spans
+// that empties: for classes the learner found quiet, whose cached blocks would
+// otherwise pin their spans. Replaces the previous request.
+void RequestBinFlush(uint64_t class_mask);
 
 // Frees from threads that have no cache of their own yet are counted here.
 void CountOrphanRemoteFree();
