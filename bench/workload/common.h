@@ -13,7 +13,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace hakmem_bench {
 
@@ -163,6 +166,23 @@ struct alignas(64) ThreadResult {
 
 // Folds the per-thread results into an Outcome (elapsed = last end - start).
 Outcome Collect(const RunControl& ctl, const ThreadResult* results, int n);
+
+// Runs cfg.threads threads of `body(cfg, index, &ctl, &result)`, times them
+// and collects their results: the frame of every workload whose threads are
+// independent of each other.
+template <class Body>
+Outcome RunIndependentThreads(const Config& cfg, Body body) {
+  RunControl ctl;
+  std::vector<ThreadResult> results(cfg.threads);
+  std::vector<std::thread> threads;
+  threads.reserve(cfg.threads);
+  for (int i = 0; i < cfg.threads; ++i) {
+    threads.emplace_back(body, std::cref(cfg), i, &ctl, &results[i]);
+  }
+  ctl.StartAndTime(cfg.threads, cfg);
+  for (auto& t : threads) t.join();
+  return Collect(ctl, results.data(), cfg.threads);
+}
 
 // The workloads (one file each).
 Outcome RunSlots(const Config& cfg);    // mid, tiny, large

@@ -111,17 +111,6 @@ void PhaseThread(const Config& cfg, int index, RunControl* ctl, ThreadResult* re
 
 }  // namespace
 
-Outcome RunPhases(const Config& cfg) {
-  RunControl ctl;
-  std::vector<ThreadResult> results(cfg.threads);
-  std::vector<std::thread> threads;
-  threads.reserve(cfg.threads);
-  for (int i = 0; i < cfg.threads; ++i) {
-    threads.emplace_back(PhaseThread, std::cref(cfg), i, &ctl, &results[i]);
-  }
-  ctl.StartAndTime(cfg.threads, cfg);
-  for (auto& t : threads) t.join();
-  return Collect(ctl, results.data(), cfg.threads);
-}
+Outcome RunPhases(const Config& cfg) { return RunIndependentThreads(cfg, PhaseThread); }
 
 }  // namespace hakmem_bench

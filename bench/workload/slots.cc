@@ -42,17 +42,6 @@ void SlotThread(const Config& cfg, int index, RunControl* ctl, ThreadResult* res
 
 }  // namespace
 
-Outcome RunSlots(const Config& cfg) {
-  RunControl ctl;
-  std::vector<ThreadResult> results(cfg.threads);
-  std::vector<std::thread> threads;
-  threads.reserve(cfg.threads);
-  for (int i = 0; i < cfg.threads; ++i) {
-    threads.emplace_back(SlotThread, std::cref(cfg), i, &ctl, &results[i]);
-  }
-  ctl.StartAndTime(cfg.threads, cfg);
-  for (auto& t : threads) t.join();
-  return Collect(ctl, results.data(), cfg.threads);
-}
+Outcome RunSlots(const Config& cfg) { return RunIndependentThreads(cfg, SlotThread); }
 
 }  // namespace hakmem_bench
