@@ -167,6 +167,17 @@ struct alignas(64) ThreadResult {
 // Folds the per-thread results into an Outcome (elapsed = last end - start).
 Outcome Collect(const RunControl& ctl, const ThreadResult* results, int n);
 
+// Ends a thread's timed run over its slot array: records the end time and the
+// op count, then frees every live block (checking it) and the array itself.
+inline void FinishSlots(Block* blocks, size_t slots, uint64_t ops, uint64_t errors,
+                        ThreadResult* result) {
+  result->end = Clock::now();
+  result->ops = ops;
+  for (size_t i = 0; i < slots; ++i) FreeBlock(blocks[i], &errors);
+  free(blocks);
+  result->errors = errors;
+}
+
 // Runs cfg.threads threads of `body(cfg, index, &ctl, &result)`, times them
 // and collects their results: the frame of every workload whose threads are
 // independent of each other.

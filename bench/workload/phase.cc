@@ -101,12 +101,7 @@ void PhaseThread(const Config& cfg, int index, RunControl* ctl, ThreadResult* re
     Replace(blocks[rng.Below(live)], rng, per_phase[phase], &errors);
     ++ops;
   }
-  result->end = Clock::now();
-  result->ops = ops;
-
-  for (size_t i = 0; i < cfg.slots; ++i) FreeBlock(blocks[i], &errors);
-  free(blocks);
-  result->errors = errors;
+  FinishSlots(blocks, cfg.slots, ops, errors, result);
 }
 
 }  // namespace

@@ -32,12 +32,7 @@ void SlotThread(const Config& cfg, int index, RunControl* ctl, ThreadResult* res
       ++ops;
     }
   }
-  result->end = Clock::now();
-  result->ops = ops;
-
-  for (size_t i = 0; i < cfg.slots; ++i) FreeBlock(blocks[i], &errors);
-  free(blocks);
-  result->errors = errors;
+  FinishSlots(blocks, cfg.slots, ops, errors, result);
 }
 
 }  // namespace
