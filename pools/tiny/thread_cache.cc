@@ -364,11 +364,6 @@ void ThreadCache::NoteRevived(int c) {
 }
 
 void ThreadCache::FreeForeign(Slab* slab, void* p) {
-  if (initialized_) {
-    counters_.foreign_frees.Add(1);
-    PushBin(slab, p);
-    return;
-  }
   // The shared placeholder (a thread that never allocated) holds nothing:
   // the block goes straight back to its owner.
   if (ABSL_PREDICT_FALSE(!slab->IsBlockStart(p))) {

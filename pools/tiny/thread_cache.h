@@ -43,7 +43,6 @@ struct CacheCounters {
   OwnerCounter borrowed_waste[kNumClasses];  // their bytes beyond the request
   OwnerCounter flushes;
   OwnerCounter remote_frees;         // blocks this thread sent back to other owners
-  OwnerCounter foreign_frees;        // frees of other owners' blocks into this cache
 };
 
 struct SlabList {
@@ -88,7 +87,9 @@ class ThreadCache {
   // only when the bin overflows or the thread exits (ReturnToSlab), so blocks
   // that travel between threads are reused where they are freed.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(Slab* slab, void* p) {
-    if (ABSL_PREDICT_TRUE(slab->owner.load(std::memory_order_relaxed) == this)) {
+    // Only the shared placeholder (a thread that never allocated) may not
+    // keep blocks; every real cache takes any owner's block.
+    if (ABSL_PREDICT_TRUE(slab->owner.load(std::memory_order_relaxed) == this || initialized_)) {
       PushBin(slab, p);
       return;
     }
