@@ -407,10 +407,12 @@ void ThreadCache::PushPending(PendingChain& chain) {
 }
 
 void ThreadCache::FlushRemote() {
+  // PushPending keeps pending_bytes_ exact, and a cache with nothing pending
+  // (the shared placeholder, when a thread that never allocated calls
+  // malloc_trim) is not written at all.
   for (PendingChain& chain : pending_) {
     if (chain.slab != nullptr) PushPending(chain);
   }
-  pending_bytes_ = 0;
 }
 
 void ThreadCache::ReportBadFree(Slab* slab, void* p) {
