@@ -1,13 +1,25 @@
-# Compiler options for the allocator's own code (not tests or benchmarks).
-# -fno-builtin: gcc would otherwise turn malloc+memset into a call to calloc
-# inside our own calloc (infinite recursion). Which symbols libhakmem.so
-# exports is decided by preload/exports.lds, not here, so tests can link the
-# components dynamically.
-HAKMEM_COPTS = [
+"""Compiler options every hakmem target carries itself, so that a workspace
+that links hakmem builds it right with its own flags (no .bazelrc of ours)."""
+
+# C++20, for hakmem's own code, tests and benchmarks.
+CXX_STD = ["-std=c++20"]
+
+# The allocator's own code (not tests or benchmarks):
+# -fno-builtin-*: gcc would otherwise turn malloc+memset into a call to calloc
+#   inside our own calloc (infinite recursion).
+# -O2 when the workspace builds in Bazel's default mode (fastbuild, which
+#   does not optimise): an allocator linked into a program is judged by its
+#   speed whatever mode the program is built in; -c dbg keeps it debuggable.
+# Which symbols libhakmem.so exports is decided by preload/exports.lds, not
+# here, so tests can link the components dynamically.
+HAKMEM_COPTS = CXX_STD + [
     "-fno-builtin-malloc",
     "-fno-builtin-calloc",
     "-fno-builtin-free",
     "-fno-builtin-realloc",
     "-fno-plt",
     "-ftls-model=initial-exec",
-]
+] + select({
+    "//:fastbuild": ["-O2"],
+    "//conditions:default": [],
+})

@@ -4,12 +4,12 @@
 #include <cstring>
 
 #include "core/background.h"
+#include "core/base/invalid_free.h"
 #include "core/front_door.h"
 #include "core/hakmem.h"
-#include "core/invalid_free.h"
-#include "core/pool_policy.h"
 #include "pools/large/large_tier.h"
-#include "pools/tiny/page_cache.h"
+#include "pools/mid/idle_spans.h"
+#include "pools/mid/mid_pool.h"
 #include "pools/tiny/superslab_manager.h"
 
 namespace hakmem {
@@ -79,11 +79,10 @@ void* AllocSmallSlow(size_t size, int c) {
   Heap* h = ThreadHeap();
   if (h == nullptr) return NoMemory();
   if (void* p = h->tiny.TryPop(c)) return p;
-  // W_MAX: before refilling, a cached block of a larger class will do if it
-  // wastes little enough (class size <= W_MAX x request).
-  const uint64_t limit = uint64_t{PoolPolicy::WmaxX100(TierOfClass(c))} * (size == 0 ? 1 : size);
-  for (int d = c + 1; d < kNumClasses && uint64_t{ClassSize(d)} * 100 <= limit; ++d) {
-    if (void* p = h->tiny.TryPopBorrowed(d, size)) return p;
+  // W_MAX (Mid and L2.5): before refilling, a cached block of a larger class
+  // will do if it wastes little enough.
+  if (TierOfClass(c) != Tier::kTiny) {
+    if (void* p = mid::TryBorrow(h->tiny, c, size)) return p;
   }
   return RefillOrFail(h, c);
 }
@@ -178,7 +177,7 @@ size_t hak_usable_size(const void* p) {
 int hak_trim(size_t /*pad*/) {
   tls_heap->tiny.FlushRemote();
   DrainExitedHeaps();
-  tiny::ReleaseIdleSpans();
+  mid::ReleaseAllIdleSpans();
   const size_t released = large::Trim() + tiny::TrimSuperSlabs();
   return released != 0 ? 1 : 0;
 }

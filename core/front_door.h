@@ -4,21 +4,23 @@
 // Call tree (the map a newcomer needs):
 //
 //   malloc(n) -> AllocInline(n)
-//     n <= 1 MiB: c = SizeToClass(n)                       size_classes.h
+//     n <= 1 MiB: c = SizeToClass(n)                       core/base/size_classes.h
 //                 tls_heap->tiny.TryPop(c)  -- hit: done   pools/tiny/thread_cache.h
 //                 AllocSmallSlow(n, c)                     alloc.cc
 //                   first call of a thread: SetUpThreadHeap thread_heap.cc
-//                   W_MAX: a larger class's cached block   pool_policy.h
+//                   W_MAX: a larger class's cached block   pools/mid/mid_pool.h
 //                   ThreadCache::Refill(c)                 thread_cache.cc
 //                     revived slabs, partial slabs, idle spans
-//                     (page_cache.h), then new spans (superslab_manager.h)
+//                     (Mid/L2.5: pools/mid/idle_spans.h), then new spans
+//                     (pools/tiny/superslab_manager.h)
 //     n >  1 MiB: AllocLarge(n) -> large::Alloc (big cache, else mmap)
 //
 //   free(p) -> FreeInline(p)
-//     e = RangeMap::Lookup(p)                              range_map.h
+//     e = RangeMap::Lookup(p)                              core/base/range_map.h
 //     SuperSlab: slab = superslab->SlabOf(p)
-//                owner == this thread: push on the bin (flush half if over limit)
-//                else: push on the slab's remote list
+//                push on this thread's bin, whoever owns the slab (a thread
+//                with no heap yet: on the slab's remote list); over the
+//                bin's limit, flush half back to the owners' slabs
 //     otherwise: FreeOther(p, e): nullptr, Large, or an invalid pointer (reported)
 #ifndef HAKMEM_CORE_FRONT_DOOR_H_
 #define HAKMEM_CORE_FRONT_DOOR_H_
@@ -28,8 +30,8 @@
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
-#include "core/range_map.h"
-#include "core/size_classes.h"
+#include "core/base/range_map.h"
+#include "core/base/size_classes.h"
 #include "core/thread_heap.h"
 #include "pools/tiny/slab.h"
 

@@ -2,13 +2,13 @@
 
 #include <cstring>
 
-#include "core/invalid_free.h"
-#include "core/log.h"
-#include "core/os.h"
-#include "core/pool_policy.h"
+#include "core/base/invalid_free.h"
+#include "core/base/log.h"
+#include "core/base/os.h"
 #include "core/thread_heap.h"
 #include "pools/large/large_tier.h"
-#include "pools/tiny/page_cache.h"
+#include "pools/mid/idle_spans.h"
+#include "pools/mid/pool_policy.h"
 #include "pools/tiny/superslab_manager.h"
 
 namespace hakmem {
@@ -53,8 +53,8 @@ void GetClassStats(int c, ClassStats* out) {
   std::memset(&s, 0, sizeof(s));
   ClassSum sum{c, &s};
   ForEachHeap(AddHeapClass, &sum);
-  s.idle_spans = tiny::IdleSpans(c);
-  s.cap = PoolPolicy::Cap(c);
+  s.idle_spans = mid::IdleSpans(c);
+  s.cap = mid::PoolPolicy::Cap(c);
   *out = s;
 }
 

@@ -6,11 +6,11 @@
 #include <atomic>
 
 #include "core/background.h"
-#include "core/config.h"
-#include "core/meta_pool.h"
-#include "core/pool_policy.h"
+#include "core/base/config.h"
+#include "core/base/meta_pool.h"
 #include "core/stats.h"
 #include "pools/large/large_tier.h"
+#include "pools/mid/mid_pool.h"
 #include "pools/tiny/superslab_manager.h"
 #include "sync/spin_lock.h"
 
@@ -93,7 +93,7 @@ void InitSlow() {
     return;
   }
   LoadConfig();  // may find no environ this early; the constructor retries
-  PoolPolicy::Init();
+  mid::Init();
   if (pthread_key_create(&g_exit_key, TearDownThreadHeap) == 0) {
     g_exit_key_ready.store(true, std::memory_order_release);
   }
@@ -107,7 +107,7 @@ __attribute__((constructor)) void InitAtLoad() {
   EnsureGlobalInit();
   if (!ConfigLoaded()) {  // the first allocation came before environ was set
     LoadConfig();
-    PoolPolicy::Init();
+    mid::Init();
   }
 }
 

@@ -1,6 +1,6 @@
 #include "learner/ace.h"
 
-#include "core/log.h"
+#include "core/base/log.h"
 #include "core/stats.h"
 
 namespace hakmem::learner {

@@ -23,7 +23,7 @@
 
 #include <cstdint>
 
-#include "core/size_classes.h"
+#include "core/base/size_classes.h"
 
 namespace hakmem::learner {
 

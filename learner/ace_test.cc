@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "core/hakmem.h"
-#include "core/pool_policy.h"
 #include "gtest/gtest.h"
+#include "pools/mid/pool_policy.h"
 
 namespace hakmem::learner {
 namespace {
@@ -31,7 +31,7 @@ TEST(Ace, AWindowCountsTheRequestsOfItsClass) {
   EXPECT_GT(a.refills, 0u);
   EXPECT_GT(a.spans_reused + a.spans_new, 0u);
   EXPECT_EQ(BytesOut(c, a), 500u * ClassSize(c));
-  EXPECT_EQ(a.cap, PoolPolicy::Cap(c));
+  EXPECT_EQ(a.cap, mid::PoolPolicy::Cap(c));
   const int32_t cache_hit = CacheHitBp(a);
   EXPECT_GT(cache_hit, 5000);
   EXPECT_LE(cache_hit, 10000);

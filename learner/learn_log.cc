@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "core/base/log.h"
 
 namespace hakmem::learner {
 namespace {

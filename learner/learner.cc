@@ -12,13 +12,12 @@
 #include <atomic>
 
 #include "core/background.h"
-#include "core/config.h"
-#include "core/log.h"
-#include "core/pool_policy.h"
+#include "core/base/config.h"
+#include "core/base/log.h"
 #include "learner/ace.h"
 #include "learner/learn_log.h"
-#include "pools/tiny/page_cache.h"
-#include "pools/tiny/superslab_manager.h"
+#include "pools/mid/idle_spans.h"
+#include "pools/mid/pool_policy.h"
 #include "pools/tiny/thread_cache.h"
 #include "sync/spin_lock.h"
 
@@ -88,29 +87,20 @@ bool IsMid(int c) { return TierOfClass(c) == Tier::kMid; }
 // (which keeps their units resident up to HAKMEM_POOL_RETAIN_BYTES and
 // decommits the rest): lowering CAP alone only stops new spans from staying.
 void ReleaseIdleAbove(int c, uint32_t cap) {
-  uint64_t idle = tiny::IdleSpans(c);
-  while (idle > cap) {
-    tiny::Slab* batch[16];
-    const uint64_t want = idle - cap < 16 ? idle - cap : 16;
-    const uint32_t got = tiny::TakeIdleSpans(c, 0, batch, static_cast<uint32_t>(want));
-    if (got == 0) break;
-    for (uint32_t i = 0; i < got; ++i) tiny::ReleaseSpan(batch[i]);
-    g_spans_released.fetch_add(got, std::memory_order_relaxed);
-    idle = got < idle ? idle - got : 0;
-  }
+  g_spans_released.fetch_add(mid::ReleaseIdleAbove(c, cap), std::memory_order_relaxed);
 }
 
 // Ends a W_MAX trial in progress: the incumbent goes back in force.
 void RestoreIncumbentWmax() {
   if (g_began.load(std::memory_order_relaxed) && g_settings.wmax_learn) {
-    PoolPolicy::SetWmaxX100(Tier::kMid, g_wmax.arms[g_wmax.incumbent].wmax);
+    mid::PoolPolicy::SetWmaxX100(Tier::kMid, g_wmax.arms[g_wmax.incumbent].wmax);
   }
 }
 
 void SampleIdle() {
   for (int c = 0; c < kNumClasses; ++c) {
     if (!IsMid(c)) continue;
-    const uint64_t idle = tiny::IdleSpans(c);
+    const uint64_t idle = mid::IdleSpans(c);
     if (idle > g_idle_max[c]) g_idle_max[c] = idle;
   }
 }
@@ -119,10 +109,10 @@ void BeginLearning() {
   sync::SpinLockHolder hold(&g_pass_lock);
   ReadAce(&g_prev);
   for (int c = 0; c < kNumClasses; ++c) {
-    g_cap[c] = InitialCapState(PoolPolicy::Cap(c));
+    g_cap[c] = InitialCapState(mid::PoolPolicy::Cap(c));
     g_idle_max[c] = g_prev.cls[c].idle_spans;
   }
-  g_wmax = InitialWmaxState(g_settings.wmax, PoolPolicy::WmaxX100(Tier::kMid));
+  g_wmax = InitialWmaxState(g_settings.wmax, mid::PoolPolicy::WmaxX100(Tier::kMid));
   g_wmax_incumbent.store(g_settings.wmax_learn ? WmaxInForce(g_wmax) : 0, std::memory_order_relaxed);
   g_began.store(true, std::memory_order_relaxed);
 }
@@ -139,12 +129,12 @@ void StepCaps(const AceSnapshot& win, uint64_t time_ms, uint32_t wmax_now) {
     CapWindow w{a.requests, a.spans_reused, a.spans_new,
                 g_idle_max[c] > a.idle_spans ? g_idle_max[c] : a.idle_spans, a.idle_spans};
     CapState st = g_cap[c];
-    st.cap = PoolPolicy::Cap(c);  // follow a CAP set by anyone else (a test, a tool)
+    st.cap = mid::PoolPolicy::Cap(c);  // follow a CAP set by anyone else (a test, a tool)
     const CapStep step = StepCap(g_settings.cap, st, w);
     g_cap[c] = step.state;
     if (step.decision.changed()) {
-      PoolPolicy::SetCap(c, step.decision.new_cap);
-      ReleaseIdleAbove(c, PoolPolicy::Cap(c));
+      mid::PoolPolicy::SetCap(c, step.decision.new_cap);
+      ReleaseIdleAbove(c, mid::PoolPolicy::Cap(c));
       g_cap_changes.fetch_add(1, std::memory_order_relaxed);
       if (step.decision.reason == CapReason::kRelease) released |= uint64_t{1} << c;
     }
@@ -168,8 +158,8 @@ void StepWmaxTier(const AceSnapshot& win, uint64_t time_ms) {
   const WmaxWindow w{sum.requests, sum.refills, sum.spans_new, sum.borrowed_waste, bytes};
   const WmaxStep step = StepWmax(g_settings.wmax, g_wmax, w);
   g_wmax = step.state;
-  if (step.decision.wmax_next != PoolPolicy::WmaxX100(Tier::kMid)) {
-    PoolPolicy::SetWmaxX100(Tier::kMid, step.decision.wmax_next);
+  if (step.decision.wmax_next != mid::PoolPolicy::WmaxX100(Tier::kMid)) {
+    mid::PoolPolicy::SetWmaxX100(Tier::kMid, step.decision.wmax_next);
     g_wmax_changes.fetch_add(1, std::memory_order_relaxed);
   }
   g_wmax_incumbent.store(g_wmax.arms[g_wmax.incumbent].wmax, std::memory_order_relaxed);
@@ -183,7 +173,7 @@ void RunWindow(uint64_t time_ms) {
   AceSnapshot win;
   AceWindowOf(g_prev, cur, &win);
   g_prev = cur;
-  const uint32_t wmax_now = PoolPolicy::WmaxX100(Tier::kMid);
+  const uint32_t wmax_now = mid::PoolPolicy::WmaxX100(Tier::kMid);
   StepCaps(win, time_ms, wmax_now);
   if (g_settings.wmax_learn) StepWmaxTier(win, time_ms);
   g_windows.fetch_add(1, std::memory_order_relaxed);

@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "core/hakmem.h"
-#include "core/pool_policy.h"
 #include "gtest/gtest.h"
 #include "learner/learner.h"
+#include "pools/mid/pool_policy.h"
 
 namespace hakmem::learner {
 namespace {
@@ -53,7 +53,7 @@ int ChildWork(uint32_t wmax_incumbent) {
   if (GetLearnerStatus().running) return 2;
   if (StartLearner(Fast())) return 3;
   // W_MAX is the incumbent's, not a candidate's left over from a trial.
-  if (wmax_incumbent != 0 && PoolPolicy::WmaxX100(Tier::kMid) != wmax_incumbent) return 4;
+  if (wmax_incumbent != 0 && mid::PoolPolicy::WmaxX100(Tier::kMid) != wmax_incumbent) return 4;
   // Plenty of refills: core asks the learner to start after 256 of them; in
   // a child it must decline.
   std::vector<void*> blocks;

@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "core/hakmem.h"
-#include "core/pool_policy.h"
 #include "gtest/gtest.h"
 #include "learner/ace.h"
-#include "pools/tiny/page_cache.h"
+#include "pools/mid/idle_spans.h"
+#include "pools/mid/pool_policy.h"
 
 namespace hakmem::learner {
 namespace {
@@ -69,8 +69,8 @@ TEST(Learner, RaisesCapOfAClassWhoseHitRateIsBelowTarget) {
   // Far too few idle spans: each thread alone cycles ~100 spans (1500 blocks
   // of 15 per span), so whatever the interleaving, a regrowth finds at most
   // 8 idle spans and maps the rest (hit rate ~0.1).
-  PoolPolicy::SetCap(c, 8);
-  ASSERT_EQ(PoolPolicy::Cap(c), 8u);
+  mid::PoolPolicy::SetCap(c, 8);
+  ASSERT_EQ(mid::PoolPolicy::Cap(c), 8u);
   LearnerSettings s = Fast();
   const std::string log = TempPath("learner_test.csv");
   snprintf(s.log_path.text, sizeof s.log_path.text, "%s", log.c_str());
@@ -80,11 +80,11 @@ TEST(Learner, RaisesCapOfAClassWhoseHitRateIsBelowTarget) {
   for (int t = 0; t < 3; ++t) threads.emplace_back(Cycle, 4096, 1500, &stop);
   ASSERT_TRUE(StartLearner(s));
   EXPECT_FALSE(StartLearner(s));  // one at a time
-  const bool raised = WaitFor([&] { return PoolPolicy::Cap(c) > 8; }, 60);
+  const bool raised = WaitFor([&] { return mid::PoolPolicy::Cap(c) > 8; }, 60);
   stop.store(true);
   for (auto& t : threads) t.join();
   ASSERT_TRUE(StopLearner());
-  EXPECT_TRUE(raised) << "CAP " << PoolPolicy::Cap(c);
+  EXPECT_TRUE(raised) << "CAP " << mid::PoolPolicy::Cap(c);
   const LearnerStatus st = GetLearnerStatus();
   EXPECT_FALSE(st.running);
   EXPECT_GE(st.windows, 2u);
@@ -104,31 +104,31 @@ TEST(Learner, RaisesCapOfAClassWhoseHitRateIsBelowTarget) {
     }
   }
   EXPECT_TRUE(found);
-  PoolPolicy::SetCap(c, 64);
+  mid::PoolPolicy::SetCap(c, 64);
 }
 
 TEST(Learner, ReleasesTheIdleSpansOfAClassThatFellQuiet) {
   const int c = SizeToClass(12000);
-  PoolPolicy::SetCap(c, 64);
+  mid::PoolPolicy::SetCap(c, 64);
   std::vector<void*> blocks;
   for (int i = 0; i < 600; ++i) blocks.push_back(hak_alloc(12000));
   for (void* p : blocks) hak_free(p);
-  ASSERT_GT(tiny::IdleSpans(c), 8u);  // this class now sits on idle spans
+  ASSERT_GT(mid::IdleSpans(c), 8u);  // this class now sits on idle spans
   ASSERT_TRUE(StartLearner(Fast()));
   // No more requests of the class: after a dwell period CAP drops to the
   // minimum and the spans above it go back to the SuperSlab manager.
   const bool released =
-      WaitFor([&] { return PoolPolicy::Cap(c) == 8 && tiny::IdleSpans(c) <= 8; }, 30);
+      WaitFor([&] { return mid::PoolPolicy::Cap(c) == 8 && mid::IdleSpans(c) <= 8; }, 30);
   ASSERT_TRUE(StopLearner());
-  EXPECT_TRUE(released) << "CAP " << PoolPolicy::Cap(c) << " idle " << tiny::IdleSpans(c);
+  EXPECT_TRUE(released) << "CAP " << mid::PoolPolicy::Cap(c) << " idle " << mid::IdleSpans(c);
   EXPECT_GT(GetLearnerStatus().spans_released, 0u);
-  PoolPolicy::SetCap(c, 64);
+  mid::PoolPolicy::SetCap(c, 64);
 }
 
 TEST(Learner, LearnsWmaxWhileThreadsAllocate) {
   LearnerSettings s = Fast();
   s.wmax_learn = true;
-  const uint32_t start = PoolPolicy::WmaxX100(Tier::kMid);
+  const uint32_t start = mid::PoolPolicy::WmaxX100(Tier::kMid);
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t) {
@@ -154,10 +154,10 @@ TEST(Learner, LearnsWmaxWhileThreadsAllocate) {
   const LearnerStatus st = GetLearnerStatus();
   EXPECT_GE(st.wmax_changes, 2u);  // at least one trial started and ended
   // After the thread stops, the incumbent is in force and is one of the arms.
-  const uint32_t now = PoolPolicy::WmaxX100(Tier::kMid);
+  const uint32_t now = mid::PoolPolicy::WmaxX100(Tier::kMid);
   EXPECT_EQ(now, st.wmax_incumbent);
   EXPECT_TRUE(now == start || now == 140 || now == 160 || now == 170) << now;
-  PoolPolicy::SetWmaxX100(Tier::kMid, start);
+  mid::PoolPolicy::SetWmaxX100(Tier::kMid, start);
 }
 
 TEST(Learner, StopsAndStartsAgain) {

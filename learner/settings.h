@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "core/config.h"
+#include "core/base/config.h"
 #include "learner/cap_controller.h"
 #include "learner/wmax_bandit.h"
 

@@ -7,7 +7,9 @@ Usage:
       --variant learn0:HAKMEM_LEARN=0 --variant learn1:HAKMEM_LEARN=1 \
       [--markdown OUT.md] -- --workload=mid --threads=1 --seconds=2
 
-Each variant is NAME:VAR=VALUE[,VAR=VALUE...]. Everything after `--` goes to
+Each variant is NAME:VAR=VALUE[,VAR=VALUE...]; the pseudo-variable `lib` picks
+another build of libhakmem.so for that variant (A/B of two commits:
+--variant before:lib=/tmp/old/libhakmem.so --variant after:). Everything after `--` goes to
 the workload program (bench/workload, bench/README.md). `{round}` in a value is
 replaced by the round number (e.g. HAKMEM_LEARN_LOG=/tmp/learn_{round}.csv).
 Each run must report status=ok with malloc resolved to the preloaded library,
@@ -39,6 +41,7 @@ def run_once(lib, binary, args, env_extra, rnd):
     env = dict(os.environ)
     for k, v in env_extra.items():
         env[k] = v.replace("{round}", str(rnd))
+    lib = os.path.realpath(env.pop("lib", lib))
     env["LD_PRELOAD"] = lib
     start = time.monotonic()
     proc = subprocess.Popen([binary] + args, env=env, stdout=subprocess.PIPE, text=True)

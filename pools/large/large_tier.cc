@@ -1,11 +1,11 @@
 #include "pools/large/large_tier.h"
 
-#include "core/config.h"
-#include "core/invalid_free.h"
-#include "core/meta_pool.h"
-#include "core/os.h"
-#include "core/range_map.h"
-#include "core/size_classes.h"
+#include "core/base/config.h"
+#include "core/base/invalid_free.h"
+#include "core/base/meta_pool.h"
+#include "core/base/os.h"
+#include "core/base/range_map.h"
+#include "core/base/size_classes.h"
 #include "sync/spin_lock.h"
 
 namespace hakmem::large {

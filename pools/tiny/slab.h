@@ -22,7 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/size_classes.h"
+#include "core/base/size_classes.h"
 #include "sync/cache_line.h"
 #include "sync/mpsc_list.h"
 
@@ -34,7 +34,7 @@ struct SuperSlab;
 enum class SlabQueue : uint8_t { kNone, kPartial, kFull };
 
 struct Slab {
-  // First word: link in the idle-span stacks (page_cache.h; TaggedStack keeps
+  // First word: link in the idle-span stacks (pools/mid; TaggedStack keeps
   // its link in the first word of each element).
   void* idle_link;
   // --- read by every free (first cache line): constant while the slab is live ---

@@ -3,10 +3,10 @@
 #include <atomic>
 #include <new>
 
-#include "core/config.h"
-#include "core/meta_pool.h"
-#include "core/os.h"
-#include "core/range_map.h"
+#include "core/base/config.h"
+#include "core/base/meta_pool.h"
+#include "core/base/os.h"
+#include "core/base/range_map.h"
 #include "sync/spin_lock.h"
 
 namespace hakmem::tiny {

@@ -1,10 +1,9 @@
 #include "pools/tiny/thread_cache.h"
 
-#include "core/config.h"
-#include "core/invalid_free.h"
-#include "core/range_map.h"
-#include "core/pool_policy.h"
-#include "pools/tiny/page_cache.h"
+#include "core/base/config.h"
+#include "core/base/invalid_free.h"
+#include "core/base/range_map.h"
+#include "pools/tiny/span_source.h"
 #include "pools/tiny/superslab_manager.h"
 #include "sync/block_link.h"
 
@@ -91,7 +90,7 @@ std::atomic<uint32_t> g_next_shard{0};
 }  // namespace
 
 void ThreadCache::Init() {
-  shard_ = g_next_shard.fetch_add(1, std::memory_order_relaxed) % kPageCacheShards;
+  shard_ = g_next_shard.fetch_add(1, std::memory_order_relaxed);
   const uint32_t refill_max = GetConfig().tiny_refill_max;
   for (int c = 0; c < kNumClasses; ++c) {
     // A refill moves about 64 KiB worth of blocks, at most HAKMEM_TINY_REFILL_MAX;
@@ -251,17 +250,16 @@ void Format(Slab* s, int c) {
 }  // namespace
 
 Slab* ThreadCache::NewSlab(int c) {
-  // A refill takes up to HAKMEM_POOL_REFILL_BATCH spans at once, never more
-  // than the class's CAP, idle ones first. Tiny spans hold hundreds of blocks,
-  // so Tiny takes one.
+  // The tier's span source (span_source.h) may keep idle spans and take
+  // several per refill; idle ones come first.
+  const SpanSource* source = SpanSourceFor(c);
+  Slab* spans[kMaxSpansPerRefill];
   uint32_t want = 1;
-  if (TierOfClass(c) != Tier::kTiny) {
-    want = GetConfig().pool_refill_batch;
-    const uint32_t cap = PoolPolicy::Cap(c);
-    if (want > cap) want = cap > 0 ? cap : 1;
+  uint32_t n = 0;
+  if (source != nullptr) {
+    want = source->spans_per_refill(c);
+    n = source->take_idle(c, shard_, spans, want);
   }
-  Slab* spans[kMaxRefillBatch];
-  uint32_t n = TakeIdleSpans(c, shard_, spans, want);
   if (n != 0) {
     counters_.spans_reused[c].Add(n);
   } else {
@@ -286,7 +284,8 @@ void ThreadCache::Release(Slab* s) {
   s->queue = SlabQueue::kNone;
   s->owner.store(nullptr, std::memory_order_relaxed);
   // An idle span keeps its class layout and free list for the next refill.
-  if (!PutIdleSpan(s, shard_)) ReleaseSpan(s);
+  const SpanSource* source = SpanSourceFor(s->size_class);
+  if (source == nullptr || !source->keep_idle(s, shard_)) ReleaseSpan(s);
 }
 
 void ThreadCache::MaybeRelease(Slab* s) {

@@ -20,7 +20,7 @@
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
-#include "core/size_classes.h"
+#include "core/base/size_classes.h"
 #include "pools/tiny/slab.h"
 
 namespace hakmem::tiny {
@@ -141,7 +141,6 @@ class ThreadCache {
   static constexpr uint32_t kRemoteBatch = 32;     // blocks per chained remote push
   static constexpr uint32_t kPendingSlots = 32;    // foreign slabs chained at once
   static constexpr uint32_t kPendingMaxBytes = 1 << 20;  // then everything is pushed
-  static constexpr uint32_t kMaxRefillBatch = 4;   // HAKMEM_POOL_REFILL_BATCH max
   ABSL_ATTRIBUTE_NOINLINE void ReportBadFree(Slab* slab, void* p);
 
   // Moves up to `want` free blocks of `slab` to bin c; returns how many.
@@ -164,7 +163,7 @@ class ThreadCache {
   // threads, cleared by the owner before it looks).
   std::atomic<uint64_t> revived_mask_{0};
   bool initialized_ = false;  // false only in the placeholder
-  uint32_t shard_ = 0;        // idle-span shard of this cache
+  uint32_t shard_ = 0;        // sequence number: picks a span source shard (span_source.h)
   uint64_t flush_epoch_seen_ = 0;  // last RequestBinFlush honoured
   // Blocks being chained per foreign slab (QueueRemote), in a small
   // direct-mapped table: frees into one slab are pushed together even when

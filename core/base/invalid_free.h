@@ -1,0 +1,20 @@
+// What happens when a program frees something hakmem cannot take back: a
+// pointer it never handed out, an interior pointer, or a block already free.
+// The block is never written into a free list; the event is counted and, per
+// HAKMEM_INVALID_FREE, reported on stderr (warn, the default), fatal (abort)
+// or silent (quiet).
+#ifndef HAKMEM_CORE_BASE_INVALID_FREE_H_
+#define HAKMEM_CORE_BASE_INVALID_FREE_H_
+
+#include <cstdint>
+
+namespace hakmem {
+
+enum class BadFree { kForeign, kInterior, kDouble };
+
+void ReportInvalidFree(const void* p, BadFree why);
+uint64_t InvalidFreeCount();
+
+}  // namespace hakmem
+
+#endif  // HAKMEM_CORE_BASE_INVALID_FREE_H_

@@ -1,0 +1,43 @@
+#include "core/base/os.h"
+
+#include <sys/mman.h>
+
+#include <atomic>
+
+namespace hakmem {
+namespace {
+std::atomic<uint64_t> g_bytes_mapped{0};
+}  // namespace
+
+void* OsMapAligned(size_t size, size_t alignment) {
+  if (alignment <= kPageSize) {
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+    g_bytes_mapped.fetch_add(size, std::memory_order_relaxed);
+    return p;
+  }
+  // Over-map, then cut the misaligned head and the unused tail.
+  const size_t span = size + alignment;
+  if (span < size) return nullptr;
+  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (start + alignment - 1) & ~(alignment - 1);
+  if (aligned > start) munmap(raw, aligned - start);
+  const uintptr_t tail = aligned + size;
+  const uintptr_t end = start + span;
+  if (end > tail) munmap(reinterpret_cast<void*>(tail), end - tail);
+  g_bytes_mapped.fetch_add(size, std::memory_order_relaxed);
+  return reinterpret_cast<void*>(aligned);
+}
+
+void OsUnmap(void* p, size_t size) {
+  munmap(p, size);
+  g_bytes_mapped.fetch_sub(size, std::memory_order_relaxed);
+}
+
+void OsDecommit(void* p, size_t size) { madvise(p, size, MADV_DONTNEED); }
+
+uint64_t OsBytesMapped() { return g_bytes_mapped.load(std::memory_order_relaxed); }
+
+}  // namespace hakmem

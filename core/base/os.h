@@ -1,0 +1,26 @@
+// The OS layer: every byte hakmem holds comes from here (mmap), and goes back here.
+#ifndef HAKMEM_CORE_BASE_OS_H_
+#define HAKMEM_CORE_BASE_OS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hakmem {
+
+inline constexpr size_t kPageSize = 4096;
+
+// Maps `size` bytes (a multiple of the page size) aligned to `alignment` (a power
+// of two >= the page size). Fresh memory is zero. Returns nullptr on failure.
+void* OsMapAligned(size_t size, size_t alignment);
+void OsUnmap(void* p, size_t size);
+// Gives the pages back (MADV_DONTNEED: RSS drops at once; the range stays
+// mapped and reads as zero afterwards).
+void OsDecommit(void* p, size_t size);
+// Bytes currently mapped through this layer (all tiers and metadata).
+uint64_t OsBytesMapped();
+
+inline constexpr size_t AlignUp(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+
+}  // namespace hakmem
+
+#endif  // HAKMEM_CORE_BASE_OS_H_

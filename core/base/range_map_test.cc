@@ -1,0 +1,42 @@
+#include "core/base/range_map.h"
+
+#include "core/base/os.h"
+#include "gtest/gtest.h"
+
+namespace hakmem {
+namespace {
+
+alignas(8) int meta_a, meta_b;
+
+TEST(RangeMap, UnknownAddressesAreNotOurs) {
+  int local;
+  EXPECT_EQ(RangeMap::Lookup(nullptr), 0u);
+  EXPECT_EQ(RangeMap::Lookup(&local), 0u);
+  EXPECT_EQ(RangeMap::Lookup(reinterpret_cast<void*>(~uintptr_t{0} - 4095)), 0u);
+}
+
+TEST(RangeMap, RegisteredRangesResolveToTheirMetadata) {
+  char* region = static_cast<char*>(OsMapAligned(3 * kSuperSlabSize, kSuperSlabSize));
+  ASSERT_NE(region, nullptr);
+  ASSERT_TRUE(RangeMap::Register(region, kSuperSlabSize, RangeKind::kSuperSlab, &meta_a));
+  ASSERT_TRUE(RangeMap::Register(region + kSuperSlabSize, 2 * kSuperSlabSize, RangeKind::kLarge,
+                                 &meta_b));
+  const uintptr_t first = RangeMap::Lookup(region + 12345);
+  EXPECT_EQ(RangeMap::KindOf(first), RangeKind::kSuperSlab);
+  EXPECT_EQ(RangeMap::MetaOf<int>(first), &meta_a);
+  const uintptr_t last = RangeMap::Lookup(region + 3 * kSuperSlabSize - 1);
+  EXPECT_EQ(RangeMap::KindOf(last), RangeKind::kLarge);
+  EXPECT_EQ(RangeMap::MetaOf<int>(last), &meta_b);
+  RangeMap::Unregister(region, 3 * kSuperSlabSize);
+  EXPECT_EQ(RangeMap::Lookup(region), 0u);
+  EXPECT_EQ(RangeMap::Lookup(region + 2 * kSuperSlabSize), 0u);
+  OsUnmap(region, 3 * kSuperSlabSize);
+}
+
+TEST(RangeMap, RefusesAddressesBeyondTheUserSpace) {
+  EXPECT_FALSE(RangeMap::Register(reinterpret_cast<void*>(uintptr_t{1} << 47), kSuperSlabSize,
+                                  RangeKind::kLarge, &meta_a));
+}
+
+}  // namespace
+}  // namespace hakmem

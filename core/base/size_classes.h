@@ -1,0 +1,184 @@
+// Size classes of the slab pool (requests up to kMaxSmallSize), as constexpr tables.
+//
+// Classes: 8, then every 16 bytes to 128, then four per doubling up to 1 MiB
+// (160, 192, 224, 256, 320, ...). Rounding waste is therefore at most 15 bytes
+// below 128 B and under 25% of the request above it (static_asserts below).
+// Every class above 8 is a multiple of 16, so blocks are 16-byte aligned
+// (max_align_t); power-of-two classes give natural alignment up to 64 KiB.
+//
+// Each class is carved from a "span" of 1..32 units of 64 KiB inside a 2 MiB
+// SuperSlab; the span length is chosen so a span holds enough blocks and its
+// tail waste stays small (also asserted).
+#ifndef HAKMEM_CORE_BASE_SIZE_CLASSES_H_
+#define HAKMEM_CORE_BASE_SIZE_CLASSES_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
+
+namespace hakmem {
+
+inline constexpr size_t kUnitShift = 16;                  // 64 KiB slab unit
+inline constexpr size_t kUnitSize = size_t{1} << kUnitShift;
+inline constexpr size_t kSuperSlabShift = 21;             // 2 MiB SuperSlab
+inline constexpr size_t kSuperSlabSize = size_t{1} << kSuperSlabShift;
+inline constexpr size_t kUnitsPerSuperSlab = kSuperSlabSize / kUnitSize;  // 32
+
+inline constexpr size_t kTinyMaxSize = 1024;         // Tiny tier upper bound
+inline constexpr size_t kMidMaxSize = 32 * 1024;     // Mid tier upper bound (L2.5 above)
+inline constexpr size_t kMaxSmallSize = size_t{1} << 20;  // slab pool upper bound
+
+namespace size_class_internal {
+
+constexpr size_t ClassSizeAt(int c) {
+  if (c == 0) return 8;
+  if (c <= 8) return size_t{16} * c;  // 16 .. 128
+  // Four classes per doubling above 128: 128 * 2^k * (1 + q/4), q = 1..4.
+  int k = (c - 9) / 4;
+  int q = (c - 9) % 4 + 1;
+  return (size_t{128} << k) * (4 + q) / 4;
+}
+
+constexpr int CountClasses() {
+  int c = 0;
+  while (ClassSizeAt(c) < kMaxSmallSize) ++c;
+  return c + 1;
+}
+
+}  // namespace size_class_internal
+
+inline constexpr int kNumClasses = size_class_internal::CountClasses();
+
+struct ClassInfo {
+  uint32_t size;        // block size in bytes
+  uint8_t span_units;   // span length in 64 KiB units
+  uint32_t capacity;    // blocks per span
+  uint8_t colors;       // distinct 64-byte start offsets a span may take (1: none)
+};
+
+namespace size_class_internal {
+
+// Classes above this are cache-coloured: each span starts its blocks at a
+// 64-byte multiple inside the span's slack, chosen per span. Without it every
+// block of a 4 KiB-multiple class starts at the same page offset, and a
+// program touching the first bytes of many blocks (headers, page after page)
+// hammers one L1/L2 set. Tiny blocks are small enough to spread by themselves.
+inline constexpr size_t kColorAbove = 1024;
+inline constexpr uint32_t kMaxColors = 64;
+
+constexpr ClassInfo MakeClassInfo(int c) {
+  const size_t size = ClassSizeAt(c);
+  // Want at least 8 blocks per span (16 for coloured classes, so giving one
+  // block up to colouring costs little), or as many as a whole SuperSlab
+  // allows, and a tail waste of at most 1/8 of the span; the shortest such span.
+  const size_t max_blocks = kSuperSlabSize / size;
+  const size_t target = size > kColorAbove ? 16 : 8;
+  const size_t want = max_blocks < target ? max_blocks : target;
+  size_t units = kUnitsPerSuperSlab;
+  for (size_t u = 1; u <= kUnitsPerSuperSlab; ++u) {
+    const size_t bytes = u * kUnitSize;
+    const size_t blocks = bytes / size;
+    if (blocks >= want && (bytes - blocks * size) * 8 <= bytes) {
+      units = u;
+      break;
+    }
+  }
+  const size_t bytes = units * kUnitSize;
+  size_t capacity = bytes / size;
+  size_t colors = 1;
+  if (size > kColorAbove) {
+    size_t tail = bytes - capacity * size;
+    if (tail < 64 && capacity >= 16) {  // no slack: one block becomes the slack
+      --capacity;
+      tail += size;
+    }
+    colors = tail / 64 + 1;
+    if (colors > kMaxColors) colors = kMaxColors;
+  }
+  return ClassInfo{static_cast<uint32_t>(size), static_cast<uint8_t>(units),
+                   static_cast<uint32_t>(capacity), static_cast<uint8_t>(colors)};
+}
+
+constexpr std::array<ClassInfo, kNumClasses> MakeClassTable() {
+  std::array<ClassInfo, kNumClasses> t{};
+  for (int c = 0; c < kNumClasses; ++c) t[c] = MakeClassInfo(c);
+  return t;
+}
+
+// Requests up to 1 KiB: class index by (size + 7) / 8.
+constexpr std::array<uint8_t, kTinyMaxSize / 8 + 1> MakeTinyLookup() {
+  std::array<uint8_t, kTinyMaxSize / 8 + 1> t{};
+  int c = 0;
+  for (size_t i = 0; i < t.size(); ++i) {
+    while (ClassSizeAt(c) < i * 8) ++c;
+    t[i] = static_cast<uint8_t>(c);
+  }
+  return t;
+}
+
+}  // namespace size_class_internal
+
+inline constexpr std::array<ClassInfo, kNumClasses> kClassInfo =
+    size_class_internal::MakeClassTable();
+inline constexpr std::array<uint8_t, kTinyMaxSize / 8 + 1> kTinyClassLookup =
+    size_class_internal::MakeTinyLookup();
+inline constexpr int kTinyClassCount = kTinyClassLookup[kTinyMaxSize / 8] + 1;
+inline constexpr int kFirstLogClass = 9;  // first class of the 4-per-doubling run (160)
+
+// Class index for a request of 0 < size <= kMaxSmallSize (size 0 maps to class 0).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int SizeToClass(size_t size) {
+  if (ABSL_PREDICT_TRUE(size <= kTinyMaxSize)) return kTinyClassLookup[(size + 7) >> 3];
+  // 4 classes per doubling: position of the highest bit of (size - 1), then
+  // the two bits below it pick the quarter.
+  const size_t s = size - 1;
+  const int lg = 63 - __builtin_clzll(s);  // >= 10 here
+  const int quarter = static_cast<int>((s >> (lg - 2)) & 3);
+  return kFirstLogClass + (lg - 7) * 4 + quarter;
+}
+
+inline constexpr size_t ClassSize(int c) { return kClassInfo[c].size; }
+
+// The tiers of the slab pool, by class (docs/ARCHITECTURE.md).
+enum class Tier : uint8_t { kTiny, kMid, kL25 };
+inline constexpr Tier TierOfClass(int c) {
+  return ClassSize(c) <= kTinyMaxSize ? Tier::kTiny
+         : ClassSize(c) <= kMidMaxSize ? Tier::kMid
+                                       : Tier::kL25;
+}
+
+namespace size_class_internal {
+constexpr bool CheckTable() {
+  for (int c = 0; c < kNumClasses; ++c) {
+    const ClassInfo& ci = kClassInfo[c];
+    if (c > 0 && ci.size % 16 != 0) return false;
+    if (c > 0 && ci.size <= kClassInfo[c - 1].size) return false;
+    // Waste bound: the smallest request of class c is previous size + 1.
+    if (c > 8) {
+      const size_t min_req = kClassInfo[c - 1].size + 1;
+      if ((ci.size - min_req) * 4 >= min_req) return false;  // < 25%
+    }
+    const size_t span = size_t{ci.span_units} * kUnitSize;
+    if (ci.capacity < 2) return false;
+    // Tail waste <= 12.5%, or one block given up to colouring out of >= 16.
+    const size_t tail = span - size_t{ci.capacity} * ci.size;
+    if (tail * 8 > span && !(ci.colors > 1 && (tail - ci.size) * 8 <= span && ci.capacity >= 15))
+      return false;
+    // Colour offsets stay inside the span.
+    if ((size_t{ci.colors} - 1) * 64 > tail) return false;
+    // Coloured classes keep at most 64 blocks per span: one word of
+    // "aligned block" bits per slab (Slab::aligned_blocks).
+    if (ci.colors > 1 && ci.capacity > 64) return false;
+  }
+  return kClassInfo[kNumClasses - 1].size == kMaxSmallSize;
+}
+}  // namespace size_class_internal
+
+static_assert(size_class_internal::CheckTable(), "size class table out of bounds");
+static_assert(kNumClasses <= 64, "class index must fit the per-heap tables");
+
+}  // namespace hakmem
+
+#endif  // HAKMEM_CORE_BASE_SIZE_CLASSES_H_

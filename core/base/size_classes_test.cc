@@ -1,0 +1,45 @@
+#include "core/base/size_classes.h"
+
+#include "gtest/gtest.h"
+
+namespace hakmem {
+namespace {
+
+TEST(SizeClasses, EverySizeMapsToTheSmallestClassThatHoldsIt) {
+  for (size_t size = 1; size <= kMaxSmallSize; ++size) {
+    const int c = SizeToClass(size);
+    ASSERT_GE(ClassSize(c), size) << size;
+    if (c > 0) ASSERT_LT(ClassSize(c - 1), size) << size;
+  }
+  EXPECT_EQ(SizeToClass(0), 0);
+}
+
+TEST(SizeClasses, TinyLimitIsAClassBoundary) {
+  EXPECT_EQ(ClassSize(kTinyClassCount - 1), kTinyMaxSize);
+  EXPECT_GT(ClassSize(kTinyClassCount), kTinyMaxSize);
+}
+
+TEST(SizeClasses, RoundingWasteIsBounded) {
+  for (size_t size = 129; size <= kMaxSmallSize; ++size) {
+    const size_t waste = ClassSize(SizeToClass(size)) - size;
+    ASSERT_LT(waste * 4, size) << size;  // under 25%
+  }
+  for (size_t size = 1; size <= 128; ++size) ASSERT_LT(ClassSize(SizeToClass(size)) - size, 16u);
+}
+
+TEST(SizeClasses, SpansFitTheSuperSlabAndHoldSeveralBlocks) {
+  for (int c = 0; c < kNumClasses; ++c) {
+    const ClassInfo& ci = kClassInfo[c];
+    EXPECT_GE(ci.span_units, 1);
+    EXPECT_LE(ci.span_units, kUnitsPerSuperSlab);
+    EXPECT_GE(ci.capacity, 2u);
+    EXPECT_LE(size_t{ci.capacity} * ci.size, size_t{ci.span_units} * kUnitSize);
+  }
+}
+
+TEST(SizeClasses, BlocksAreSixteenByteAligned) {
+  for (int c = 1; c < kNumClasses; ++c) EXPECT_EQ(ClassSize(c) % 16, 0u) << c;
+}
+
+}  // namespace
+}  // namespace hakmem

@@ -1,0 +1,69 @@
+#include "pools/mid/idle_spans.h"
+
+#include <atomic>
+
+#include "pools/mid/pool_policy.h"
+#include "pools/tiny/superslab_manager.h"
+#include "sync/cache_line.h"
+#include "sync/tagged_stack.h"
+
+namespace hakmem::mid {
+namespace {
+
+struct alignas(sync::kCacheLineSize) Shard {
+  sync::TaggedStack stack;
+};
+
+Shard g_shards[kNumClasses][kIdleSpanShards];
+// Idle spans per class: reserved before a push, so CAP holds under races.
+std::atomic<uint32_t> g_idle[kNumClasses];
+
+}  // namespace
+
+bool PutIdleSpan(tiny::Slab* slab, uint32_t shard) {
+  const int c = slab->size_class;
+  const uint32_t cap = PoolPolicy::Cap(c);
+  uint32_t n = g_idle[c].load(std::memory_order_relaxed);
+  do {
+    if (n >= cap) return false;
+  } while (!g_idle[c].compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+  g_shards[c][shard % kIdleSpanShards].stack.Push(slab);
+  return true;
+}
+
+uint32_t TakeIdleSpans(int c, uint32_t shard, tiny::Slab** out, uint32_t max) {
+  uint32_t got = 0;
+  for (uint32_t i = 0; i < kIdleSpanShards && got < max; ++i) {
+    sync::TaggedStack& stack = g_shards[c][(shard + i) % kIdleSpanShards].stack;
+    while (got < max) {
+      void* s = stack.Pop();
+      if (s == nullptr) break;
+      out[got++] = static_cast<tiny::Slab*>(s);
+    }
+  }
+  if (got != 0) g_idle[c].fetch_sub(got, std::memory_order_relaxed);
+  return got;
+}
+
+uint32_t ReleaseIdleAbove(int c, uint64_t keep) {
+  uint32_t released = 0;
+  uint64_t idle = IdleSpans(c);
+  while (idle > keep) {
+    tiny::Slab* batch[16];
+    const uint64_t want = idle - keep < 16 ? idle - keep : 16;
+    const uint32_t got = TakeIdleSpans(c, 0, batch, static_cast<uint32_t>(want));
+    if (got == 0) break;
+    for (uint32_t i = 0; i < got; ++i) tiny::ReleaseSpan(batch[i]);
+    released += got;
+    idle = got < idle ? idle - got : 0;
+  }
+  return released;
+}
+
+void ReleaseAllIdleSpans() {
+  for (int c = 0; c < kNumClasses; ++c) ReleaseIdleAbove(c, 0);
+}
+
+uint64_t IdleSpans(int c) { return g_idle[c].load(std::memory_order_relaxed); }
+
+}  // namespace hakmem::mid

@@ -1,0 +1,35 @@
+// Idle spans ("pages") of the Mid and L2.5 classes: spans whose blocks are all
+// free, kept per class for reuse, still formatted for their class, in
+// lock-free stacks (TaggedStack) sharded by thread. A refill that needs a new
+// span pops here first, so the steady state of a class never takes the
+// SuperSlab manager's lock. How many a class keeps is its CAP (pool_policy.h);
+// beyond CAP an emptied span goes back to the SuperSlab manager. Spans are Slab
+// records, which are never freed, so a stale popper's read of a link is always
+// of mapped memory.
+#ifndef HAKMEM_POOLS_MID_IDLE_SPANS_H_
+#define HAKMEM_POOLS_MID_IDLE_SPANS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "pools/tiny/slab.h"
+
+namespace hakmem::mid {
+
+inline constexpr uint32_t kIdleSpanShards = 4;
+
+// Keeps `slab` (no owner, no live block) as an idle span of its class if the
+// class holds fewer than CAP; false if the caller must release it. `shard`
+// is any number (the caller's cache sequence number).
+bool PutIdleSpan(tiny::Slab* slab, uint32_t shard);
+// Pops up to `max` idle spans of class c into out[], the caller's shard first.
+uint32_t TakeIdleSpans(int c, uint32_t shard, tiny::Slab** out, uint32_t max);
+// Gives class c's idle spans beyond `keep` back to the SuperSlab manager;
+// returns how many went. ReleaseIdleAbove(c, 0) for every class is malloc_trim's.
+uint32_t ReleaseIdleAbove(int c, uint64_t keep);
+void ReleaseAllIdleSpans();
+uint64_t IdleSpans(int c);
+
+}  // namespace hakmem::mid
+
+#endif  // HAKMEM_POOLS_MID_IDLE_SPANS_H_

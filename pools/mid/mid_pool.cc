@@ -1,0 +1,41 @@
+#include "pools/mid/mid_pool.h"
+
+#include "core/base/config.h"
+#include "pools/mid/idle_spans.h"
+#include "pools/mid/pool_policy.h"
+#include "pools/tiny/span_source.h"
+
+namespace hakmem::mid {
+namespace {
+
+uint32_t SpansPerRefill(int c) {
+  uint32_t want = GetConfig().pool_refill_batch;
+  const uint32_t cap = PoolPolicy::Cap(c);
+  if (want > cap) want = cap;
+  if (want > tiny::kMaxSpansPerRefill) want = tiny::kMaxSpansPerRefill;
+  return want > 0 ? want : 1;
+}
+
+constexpr tiny::SpanSource kIdleSpanSource = {
+    .spans_per_refill = SpansPerRefill,
+    .take_idle = TakeIdleSpans,
+    .keep_idle = PutIdleSpan,
+};
+
+}  // namespace
+
+void Init() {
+  PoolPolicy::Init();
+  tiny::InstallSpanSource(Tier::kMid, &kIdleSpanSource);
+  tiny::InstallSpanSource(Tier::kL25, &kIdleSpanSource);
+}
+
+void* TryBorrow(tiny::ThreadCache& cache, int c, size_t size) {
+  const uint64_t limit = uint64_t{PoolPolicy::WmaxX100(TierOfClass(c))} * (size == 0 ? 1 : size);
+  for (int d = c + 1; d < kNumClasses && uint64_t{ClassSize(d)} * 100 <= limit; ++d) {
+    if (void* p = cache.TryPopBorrowed(d, size)) return p;
+  }
+  return nullptr;
+}
+
+}  // namespace hakmem::mid

@@ -1,0 +1,139 @@
+// The Mid pool on the engine: CAP bounds the idle spans of a class (also under
+// concurrent pushes), refills take a batch of spans, emptied spans are reused
+// before new ones, and W_MAX borrowing stays within its bound.
+#include "pools/mid/mid_pool.h"
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "core/base/config.h"
+#include "gtest/gtest.h"
+#include "pools/mid/idle_spans.h"
+#include "pools/mid/pool_policy.h"
+#include "pools/tiny/cache_test_util.h"
+#include "pools/tiny/span_source.h"
+
+namespace hakmem::mid {
+namespace {
+
+using tiny::Slab;
+using tiny::ThreadCache;
+
+class MidPool : public testing::Test {
+ protected:
+  static void SetUpTestSuite() { Init(); }
+  void SetUp() override { ReleaseAllIdleSpans(); }
+  void TearDown() override {
+    for (int c = 0; c < kNumClasses; ++c) {
+      PoolPolicy::SetCap(c, TierOfClass(c) == Tier::kMid ? GetConfig().cap_mid : GetConfig().cap_large);
+    }
+    ReleaseAllIdleSpans();
+  }
+};
+
+using tiny::cache_test::Alloc;
+using tiny::cache_test::Free;
+using tiny::cache_test::NewCache;
+
+// Allocates `spans` spans' worth of class c in a fresh cache, frees them and
+// drains the cache (as a thread exit does).
+void Churn(int c, uint32_t spans) {
+  auto cache = NewCache();
+  std::vector<void*> v;
+  for (uint32_t i = 0; i < spans * kClassInfo[c].capacity; ++i) v.push_back(Alloc(*cache, c));
+  for (void* p : v) Free(*cache, p);
+  cache->Drain();
+}
+
+TEST_F(MidPool, InstallsItsSpanSourceForMidAndL25Only) {
+  EXPECT_EQ(tiny::SpanSourceFor(SizeToClass(512)), nullptr);
+  EXPECT_NE(tiny::SpanSourceFor(SizeToClass(4096)), nullptr);
+  EXPECT_NE(tiny::SpanSourceFor(SizeToClass(200000)), nullptr);
+}
+
+TEST_F(MidPool, CapIsClampedToTheTierRange) {
+  const int c = SizeToClass(3000);
+  PoolPolicy::SetCap(c, 1);
+  EXPECT_EQ(PoolPolicy::Cap(c), GetConfig().cap_min_mid);
+  PoolPolicy::SetCap(c, 1u << 30);
+  EXPECT_EQ(PoolPolicy::Cap(c), GetConfig().cap_max_mid);
+  PoolPolicy::SetCap(SizeToClass(100), 50);  // Tiny: no idle spans, ever
+  EXPECT_EQ(PoolPolicy::Cap(SizeToClass(100)), 0u);
+}
+
+TEST_F(MidPool, ConcurrentPutsNeverKeepMoreThanCap) {
+  const int c = SizeToClass(8192);
+  PoolPolicy::SetCap(c, 8);
+  // Span records only: PutIdleSpan reads the class and links the record.
+  static Slab fake[4][50];
+  std::atomic<uint32_t> kept{0};
+  std::vector<std::thread> threads;
+  for (uint32_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (Slab& s : fake[t]) {
+        s.size_class = static_cast<uint8_t>(c);
+        if (PutIdleSpan(&s, t)) kept.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(kept.load(), 8u);
+  EXPECT_EQ(IdleSpans(c), 8u);
+  Slab* out[16];
+  EXPECT_EQ(TakeIdleSpans(c, 0, out, 16), 8u);
+  EXPECT_EQ(IdleSpans(c), 0u);
+}
+
+TEST_F(MidPool, ARefillTakesABatchOfNewSpans) {
+  const int c = SizeToClass(20000);
+  auto cache = NewCache();
+  void* p = Alloc(*cache, c);
+  EXPECT_EQ(cache->counters().spans_new[c].Read(), GetConfig().pool_refill_batch);
+  Free(*cache, p);
+  cache->Drain();
+}
+
+TEST_F(MidPool, EmptiedSpansAreKeptUpToCapAndReusedFirst) {
+  const int c = SizeToClass(12000);
+  PoolPolicy::SetCap(c, 10);
+  Churn(c, 16);
+  EXPECT_EQ(IdleSpans(c), 10u);
+  auto cache = NewCache();
+  void* p = Alloc(*cache, c);
+  EXPECT_GT(cache->counters().spans_reused[c].Read(), 0u);
+  EXPECT_EQ(cache->counters().spans_new[c].Read(), 0u);
+  Free(*cache, p);
+  cache->Drain();
+}
+
+TEST_F(MidPool, ReleaseIdleAboveKeepsExactlyWhatItIsTold) {
+  const int c = SizeToClass(5000);
+  Churn(c, 12);
+  ASSERT_GT(IdleSpans(c), 4u);
+  const uint64_t before = IdleSpans(c);
+  EXPECT_EQ(ReleaseIdleAbove(c, 4), before - 4);
+  EXPECT_EQ(IdleSpans(c), 4u);
+}
+
+TEST_F(MidPool, BorrowingTakesALargerClassOnlyWithinWmax) {
+  auto cache = NewCache();
+  const int c2560 = SizeToClass(2560);
+  void* big = Alloc(*cache, c2560);
+  Free(*cache, big);  // a 2560-byte block now sits in the bin
+  const uint64_t wmax = PoolPolicy::WmaxX100(Tier::kMid);  // 1.40 by default
+  // 2000 * 1.40 >= 2560: borrowed; 1500 * 1.40 < 2560: not.
+  ASSERT_GE(wmax * 2000, 2560u * 100);
+  ASSERT_LT(wmax * 1500, 2560u * 100);
+  EXPECT_EQ(TryBorrow(*cache, SizeToClass(1500), 1500), nullptr);
+  void* p = TryBorrow(*cache, SizeToClass(2000), 2000);
+  EXPECT_EQ(p, big);
+  EXPECT_EQ(cache->counters().borrowed[c2560].Read(), 1u);
+  EXPECT_EQ(cache->counters().borrowed_waste[c2560].Read(), 560u);
+  EXPECT_EQ(TryBorrow(*cache, SizeToClass(100), 100), nullptr);  // Tiny never borrows
+  Free(*cache, p);
+  cache->Drain();
+}
+
+}  // namespace
+}  // namespace hakmem::mid

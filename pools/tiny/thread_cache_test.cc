@@ -1,0 +1,154 @@
+// The SuperSlab engine on its own: thread caches refilled from their slabs,
+// blocks of other caches' slabs sent home through the remote lists, a
+// placeholder cache that keeps nothing, Tiny spans given straight back to the
+// SuperSlab manager, and the span-source hook a tier plugs into.
+#include "pools/tiny/thread_cache.h"
+
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "core/base/size_classes.h"
+#include "gtest/gtest.h"
+#include "pools/tiny/cache_test_util.h"
+#include "pools/tiny/span_source.h"
+#include "pools/tiny/superslab_manager.h"
+
+namespace hakmem::tiny {
+namespace {
+
+using cache_test::Alloc;
+using cache_test::Free;
+using cache_test::NewCache;
+using cache_test::SlabOf;
+
+TEST(ThreadCache, EveryClassGivesDistinctAlignedBlocksOfItsSize) {
+  auto cache = NewCache();
+  for (int c = 0; c < kNumClasses; ++c) {
+    std::vector<char*> blocks;
+    for (int i = 0; i < 20; ++i) {
+      char* p = static_cast<char*>(Alloc(*cache, c));
+      ASSERT_NE(p, nullptr);
+      ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % (ClassSize(c) >= 16 ? 16 : 8), 0u);
+      ASSERT_EQ(SlabOf(p)->size_class, c);
+      ASSERT_EQ(SlabOf(p)->UsableFrom(p), ClassSize(c));
+      std::memset(p, c, ClassSize(c));
+      blocks.push_back(p);
+    }
+    EXPECT_EQ(std::set<char*>(blocks.begin(), blocks.end()).size(), blocks.size());
+    for (char* p : blocks) Free(*cache, p);
+  }
+  cache->Drain();
+}
+
+TEST(ThreadCache, AFreedBlockIsTheNextOneHandedOut) {
+  auto cache = NewCache();
+  const int c = SizeToClass(48);
+  void* p = Alloc(*cache, c);
+  Free(*cache, p);
+  EXPECT_EQ(Alloc(*cache, c), p);
+  Free(*cache, p);
+  cache->Drain();
+}
+
+TEST(ThreadCache, BlocksFreedByAnotherCacheGoHomeThroughTheRemoteLists) {
+  auto owner = NewCache();
+  const int c = SizeToClass(64);
+  constexpr int kBlocks = 20000;
+  std::vector<void*> blocks(kBlocks);
+  for (void*& p : blocks) p = Alloc(*owner, c);
+  std::thread([&] {
+    auto other = NewCache();
+    for (void* p : blocks) Free(*other, p);  // into the other cache's bin
+    other->Drain();                          // then home, chained per slab
+    EXPECT_GE(other->counters().remote_frees.Read(), uint64_t{kBlocks} / 2);
+  }).join();
+  const uint64_t superslabs = LiveSuperSlabs();
+  for (void*& p : blocks) p = Alloc(*owner, c);
+  EXPECT_LE(LiveSuperSlabs(), superslabs);  // the owner reused its own blocks
+  for (void* p : blocks) Free(*owner, p);
+  owner->Drain();
+}
+
+TEST(ThreadCache, ThePlaceholderKeepsNothingAndSendsBlocksHome) {
+  auto owner = NewCache();
+  const int c = SizeToClass(200);
+  void* p = Alloc(*owner, c);
+  std::thread([&] {
+    ThreadCache placeholder;  // never Init(): what a thread with no heap frees through
+    Free(placeholder, p);
+    EXPECT_EQ(placeholder.TryPop(c), nullptr);
+  }).join();
+  // The block is on its slab's remote list; draining the owner brings it back.
+  owner->Drain();
+  EXPECT_EQ(SlabOf(p)->remote.Empty(), true);
+}
+
+TEST(ThreadCache, TinySpansGoStraightBackToTheSuperSlabManager) {
+  ASSERT_EQ(SpanSourceFor(SizeToClass(512)), nullptr);
+  TrimSuperSlabs();
+  const uint64_t before = LiveSuperSlabs();
+  {
+    auto cache = NewCache();
+    const int c = SizeToClass(512);
+    std::vector<void*> v;
+    // More spans than one SuperSlab holds: a new one must be mapped.
+    for (uint32_t i = 0; i < 40 * kClassInfo[c].capacity; ++i) v.push_back(Alloc(*cache, c));
+    EXPECT_GT(LiveSuperSlabs(), before);
+    for (void* p : v) Free(*cache, p);
+    cache->Drain();
+  }
+  TrimSuperSlabs();  // nothing idle holds them: every SuperSlab is empty again
+  EXPECT_EQ(LiveSuperSlabs(), before);
+}
+
+// A fake span source for the Mid tier: records the calls, keeps up to 2 spans.
+struct FakeSource {
+  static inline int refills = 0;
+  static inline std::vector<Slab*> idle;
+  static uint32_t PerRefill(int) {
+    ++refills;
+    return 3;
+  }
+  static uint32_t Take(int c, uint32_t, Slab** out, uint32_t max) {
+    uint32_t n = 0;
+    while (n < max && !idle.empty() && idle.back()->size_class == c) {
+      out[n++] = idle.back();
+      idle.pop_back();
+    }
+    return n;
+  }
+  static bool Keep(Slab* s, uint32_t) {
+    if (idle.size() >= 2) return false;
+    idle.push_back(s);
+    return true;
+  }
+};
+
+TEST(ThreadCache, ATierSpanSourceIsAskedForSpansAndKeepsEmptiedOnes) {
+  static constexpr SpanSource kFake = {FakeSource::PerRefill, FakeSource::Take, FakeSource::Keep};
+  InstallSpanSource(Tier::kMid, &kFake);
+  const int c = SizeToClass(8192);
+  ASSERT_EQ(TierOfClass(c), Tier::kMid);
+  auto cache = NewCache();
+  std::vector<void*> v;
+  for (uint32_t i = 0; i < 2 * kClassInfo[c].capacity; ++i) v.push_back(Alloc(*cache, c));
+  EXPECT_GE(FakeSource::refills, 1);
+  EXPECT_GE(cache->counters().spans_new[c].Read(), 2u);
+  for (void* p : v) Free(*cache, p);
+  cache->Drain();
+  EXPECT_EQ(FakeSource::idle.size(), 2u);
+  // The next cache's refill reuses them before asking for new spans.
+  auto next = NewCache();
+  void* p = Alloc(*next, c);
+  EXPECT_EQ(next->counters().spans_reused[c].Read(), 2u);
+  Free(*next, p);
+  next->Drain();
+  InstallSpanSource(Tier::kMid, nullptr);
+  for (Slab* s : FakeSource::idle) ReleaseSpan(s);
+  FakeSource::idle.clear();
+}
+
+}  // namespace
+}  // namespace hakmem::tiny

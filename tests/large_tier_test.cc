@@ -1,0 +1,114 @@
+// The Large tier through the front door: mapping, alignment, the big cache,
+// in-place resizing, trimming and double-free detection.
+#include <sys/resource.h>
+
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "core/base/os.h"
+#include "core/hakmem.h"
+#include "core/stats.h"
+#include "gtest/gtest.h"
+
+namespace hakmem {
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+
+TEST(LargeTier, BlocksAreUsableAndPageAligned) {
+  for (size_t size : {kMiB + 1, 3 * kMiB, 17 * kMiB + 123}) {
+    char* p = static_cast<char*>(hak_alloc(size));
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kPageSize, 0u);
+    EXPECT_GE(hak_usable_size(p), size);
+    p[0] = 1;
+    p[size - 1] = 2;
+    hak_free(p);
+  }
+}
+
+TEST(LargeTier, FreedMappingsAreReusedFromTheBigCache) {
+  Stats before;
+  GetStats(&before);
+  for (int i = 0; i < 10; ++i) hak_free(hak_alloc(4 * kMiB));
+  Stats after;
+  GetStats(&after);
+  EXPECT_GE(after.large_cache_hits - before.large_cache_hits, 9u);
+}
+
+TEST(LargeTier, CallocOfReusedMemoryIsZero) {
+  char* p = static_cast<char*>(hak_alloc(3 * kMiB));
+  std::memset(p, 0xab, 3 * kMiB);
+  hak_free(p);
+  char* q = static_cast<char*>(hak_calloc(1, 3 * kMiB));
+  ASSERT_NE(q, nullptr);
+  for (size_t i = 0; i < 3 * kMiB; i += 4096) ASSERT_EQ(q[i], 0) << i;
+  hak_free(q);
+}
+
+TEST(LargeTier, HugeAlignmentsAreHonoured) {
+  for (size_t align : {kMiB * 2, kMiB * 4, kMiB * 16}) {
+    void* p = hak_alloc_aligned(align, 100);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u);
+    hak_free(p);
+  }
+}
+
+TEST(LargeTier, ReallocGrowsInPlaceWithinTheMapping) {
+  char* p = static_cast<char*>(hak_alloc(kMiB + kMiB / 2));
+  p[100] = 7;
+  char* q = static_cast<char*>(hak_realloc(p, 2 * kMiB - 4096));
+  EXPECT_EQ(q, p);
+  char* r = static_cast<char*>(hak_realloc(q, 9 * kMiB));
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r[100], 7);
+  hak_free(r);
+}
+
+TEST(LargeTier, DoubleAndInteriorFreesAreReported) {
+  char* p = static_cast<char*>(hak_alloc(5 * kMiB));
+  Stats before;
+  GetStats(&before);
+  testing::internal::CaptureStderr();
+  hak_free(p + 4096);
+  hak_free(p);
+  hak_free(p);
+  const std::string err = testing::internal::GetCapturedStderr();
+  Stats after;
+  GetStats(&after);
+  EXPECT_EQ(after.invalid_frees - before.invalid_frees, 2u) << err;
+}
+
+TEST(LargeTier, TrimGivesTheCacheBackToTheOs) {
+  std::vector<void*> v;
+  for (int i = 0; i < 4; ++i) v.push_back(hak_alloc(3 * kMiB));
+  for (void* p : v) hak_free(p);
+  Stats s;
+  GetStats(&s);
+  EXPECT_GT(s.bytes_large_cached, 0u);
+  EXPECT_EQ(hak_trim(0), 1);
+  GetStats(&s);
+  EXPECT_EQ(s.bytes_large_cached, 0u);
+}
+
+TEST(LargeTier, ConcurrentAllocAndFree) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t] {
+      for (int i = 0; i < 200; ++i) {
+        const size_t size = kMiB + 1 + static_cast<size_t>((i * 7919 + t) % 5) * kMiB;
+        char* p = static_cast<char*>(hak_alloc(size));
+        ASSERT_NE(p, nullptr);
+        p[size - 1] = static_cast<char>(t);
+        ASSERT_EQ(p[size - 1], static_cast<char>(t));
+        hak_free(p);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+}
+
+}  // namespace
+}  // namespace hakmem
