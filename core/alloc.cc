@@ -36,13 +36,6 @@ int AlignedClass(size_t size, size_t alignment) {
   return c;
 }
 
-// The calling thread's heap, set up on its first allocation; nullptr if the
-// OS refuses memory for it.
-Heap* ThreadHeap() {
-  Heap* h = tls_heap;
-  return h != &g_placeholder_heap ? h : SetUpThreadHeap();
-}
-
 void* RefillOrFail(Heap* h, int c) {
   void* p = h->tiny.Refill(c);
   // After the refill: this thread's cache is consistent and no lock is held,
@@ -51,41 +44,75 @@ void* RefillOrFail(Heap* h, int c) {
   return p != nullptr ? p : NoMemory();
 }
 
+// A block of class c when the thread's bin is empty: the thread's first
+// allocation sets up its heap; a thread whose heap was already torn down
+// (allocating from a TLS destructor) is served by the shared late heap;
+// otherwise a W_MAX borrow (if allowed) or a refill.
+void* AllocSlow(size_t size, int c, bool may_borrow) {
+  Heap* h = tls_heap;
+  if (h == &g_placeholder_heap) {
+    h = SetUpThreadHeap();
+    if (h == nullptr) return NoMemory();
+    if (void* p = h->tiny.TryPop(c)) return p;
+  } else if (h == &g_exited_heap) {
+    void* p = AllocForExitedThread(c);
+    return p != nullptr ? p : NoMemory();
+  }
+  if (may_borrow && TierOfClass(c) != Tier::kTiny) {
+    if (void* p = mid::TryBorrow(h->tiny, c, size)) return p;
+  }
+  return RefillOrFail(h, c);
+}
+
 // A block of exactly class c (aligned requests: no W_MAX borrowing, a larger
 // class may not keep the alignment).
 void* AllocClass(int c) {
   if (void* p = tls_heap->tiny.TryPop(c)) return p;
-  Heap* h = ThreadHeap();
-  if (h == nullptr) return NoMemory();
-  if (void* p = h->tiny.TryPop(c)) return p;
-  return RefillOrFail(h, c);
+  return AllocSlow(ClassSize(c), c, /*may_borrow=*/false);
 }
 
-// Usable bytes of a block hakmem owns, 0 for anything else.
-size_t UsableSize(const void* p, uintptr_t e) {
+// Bytes usable at p if p is a block in use (or an aligned pointer handed out
+// inside one). Anything else is reported as a bad argument of `fn` and gives 0:
+// a pointer hakmem never mapped, one into a free unit, an interior pointer, a
+// block that is free already.
+size_t UsableOrReport(const void* p, uintptr_t e, const char* fn) {
   switch (RangeMap::KindOf(e)) {
-    case RangeKind::kSuperSlab:
-      return RangeMap::MetaOf<tiny::SuperSlab>(e)->SlabOf(p)->UsableFrom(p);
-    case RangeKind::kLarge:
-      return RangeMap::MetaOf<large::LargeBlock>(e)->usable;
+    case RangeKind::kSlab: {
+      const tiny::Slab* slab = RangeMap::MetaOf<tiny::Slab>(e);
+      if (slab->IsCarvedBlockStart(p)) {
+        if (tiny::KeyWord(const_cast<void*>(p)) != tiny::FreeKey()) return slab->block_size;
+        ReportInvalidPointer(p, BadFree::kDouble, fn);
+        return 0;
+      }
+      if (slab->IsAlignedInside(p)) return slab->UsableFrom(p);
+      const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(slab->start);
+      ReportInvalidPointer(p, off < slab->Carved() ? BadFree::kInterior : BadFree::kNeverAllocated, fn);
+      return 0;
+    }
+    case RangeKind::kLarge: {
+      const large::LargeBlock* b = RangeMap::MetaOf<large::LargeBlock>(e);
+      if (p != b->base) {
+        ReportInvalidPointer(p, BadFree::kInterior, fn);
+        return 0;
+      }
+      if (!b->in_use.load(std::memory_order_acquire)) {
+        ReportInvalidPointer(p, BadFree::kDouble, fn);
+        return 0;
+      }
+      return b->usable;
+    }
+    case RangeKind::kFreeUnit:
+      ReportInvalidPointer(p, BadFree::kNeverAllocated, fn);
+      return 0;
     default:
+      ReportInvalidPointer(p, BadFree::kForeign, fn);
       return 0;
   }
 }
 
 }  // namespace
 
-void* AllocSmallSlow(size_t size, int c) {
-  Heap* h = ThreadHeap();
-  if (h == nullptr) return NoMemory();
-  if (void* p = h->tiny.TryPop(c)) return p;
-  // W_MAX (Mid and L2.5): before refilling, a cached block of a larger class
-  // will do if it wastes little enough.
-  if (TierOfClass(c) != Tier::kTiny) {
-    if (void* p = mid::TryBorrow(h->tiny, c, size)) return p;
-  }
-  return RefillOrFail(h, c);
-}
+void* AllocSmallSlow(size_t size, int c) { return AllocSlow(size, c, /*may_borrow=*/true); }
 
 void* AllocLarge(size_t size) {
   bool zeroed;
@@ -94,13 +121,17 @@ void* AllocLarge(size_t size) {
 
 void FreeOther(void* p, uintptr_t e) {
   if (p == nullptr) return;
-  const int saved_errno = errno;  // free never changes errno
-  if (RangeMap::KindOf(e) == RangeKind::kLarge) {
-    large::Free(RangeMap::MetaOf<large::LargeBlock>(e), p);
-  } else {
-    ReportInvalidFree(p, BadFree::kForeign);
+  switch (RangeMap::KindOf(e)) {
+    case RangeKind::kLarge:
+      large::Free(RangeMap::MetaOf<large::LargeBlock>(e), p);
+      return;
+    case RangeKind::kFreeUnit:
+      ReportInvalidFree(p, BadFree::kNeverAllocated);
+      return;
+    default:
+      ReportInvalidFree(p, BadFree::kForeign);
+      return;
   }
-  errno = saved_errno;
 }
 
 void* hak_alloc(size_t size) { return AllocInline(size); }
@@ -128,7 +159,7 @@ void* AllocAlignedInside(size_t size, size_t alignment) {
   char* p = static_cast<char*>(AllocClass(SizeToClass(size + alignment - 64)));
   if (p == nullptr) return nullptr;
   char* q = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(p) + alignment - 1) & ~(alignment - 1));
-  if (q != p) RangeMap::MetaOf<tiny::SuperSlab>(RangeMap::Lookup(p))->SlabOf(p)->MarkAligned(p);
+  if (q != p) RangeMap::MetaOf<tiny::Slab>(RangeMap::Lookup(p))->MarkAligned(p);
   return q;
 }
 
@@ -150,12 +181,12 @@ void* hak_realloc(void* p, size_t size) {
     return nullptr;
   }
   const uintptr_t e = RangeMap::Lookup(p);
-  const size_t old_size = UsableSize(p, e);
-  if (old_size == 0) {
-    ReportInvalidFree(p, BadFree::kForeign);
-    return NoMemory();
+  const size_t old_size = UsableOrReport(p, e, "realloc");
+  if (old_size == 0) {  // reported; p is left alone
+    errno = EINVAL;
+    return nullptr;
   }
-  if (RangeMap::KindOf(e) == RangeKind::kSuperSlab) {
+  if (RangeMap::KindOf(e) == RangeKind::kSlab) {
     // Stay put while the block fits and is not more than twice the need.
     if (size <= old_size && size * 2 >= old_size) return p;
   } else if (size > kMaxSmallSize &&
@@ -171,7 +202,7 @@ void* hak_realloc(void* p, size_t size) {
 
 size_t hak_usable_size(const void* p) {
   if (p == nullptr) return 0;
-  return UsableSize(p, RangeMap::Lookup(p));
+  return UsableOrReport(p, RangeMap::Lookup(p), "malloc_usable_size");
 }
 
 int hak_trim(size_t /*pad*/) {

@@ -16,12 +16,16 @@
 //     n >  1 MiB: AllocLarge(n) -> large::Alloc (big cache, else mmap)
 //
 //   free(p) -> FreeInline(p)
-//     e = RangeMap::Lookup(p)                              core/base/range_map.h
-//     SuperSlab: slab = superslab->SlabOf(p)
-//                push on this thread's bin, whoever owns the slab (a thread
-//                with no heap yet: on the slab's remote list); over the
-//                bin's limit, flush half back to the owners' slabs
-//     otherwise: FreeOther(p, e): nullptr, Large, or an invalid pointer (reported)
+//     e = RangeMap::Lookup(p): the Slab of p's unit        core/base/range_map.h
+//     slab block: tls_heap->tiny.Free(slab, p)             pools/tiny/thread_cache.h
+//                 a carved block start whose free key is not set (slab.h)?
+//                 else FreeUnusual: double free, never-allocated, interior
+//                 (reported), or an aligned pointer inside its block
+//                 push on this thread's bin, whoever owns the slab; over the
+//                 bin's limit (always, for a thread with no heap yet:
+//                 FreeOverLimit sends it home), flush half to the owners
+//     otherwise: FreeOther(p, e): nullptr, Large, a free unit or a pointer
+//                hakmem never mapped (reported)
 #ifndef HAKMEM_CORE_FRONT_DOOR_H_
 #define HAKMEM_CORE_FRONT_DOOR_H_
 
@@ -53,8 +57,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
   const uintptr_t e = RangeMap::Lookup(p);
-  if (ABSL_PREDICT_TRUE(RangeMap::KindOf(e) == RangeKind::kSuperSlab)) {
-    tls_heap->tiny.Free(RangeMap::MetaOf<tiny::SuperSlab>(e)->SlabOf(p), p);
+  if (ABSL_PREDICT_TRUE(RangeMap::KindOf(e) == RangeKind::kSlab)) {
+    tls_heap->tiny.Free(RangeMap::MetaOf<tiny::Slab>(e), p);
     return;
   }
   FreeOther(p, e);

@@ -27,12 +27,14 @@ void hak_free(void* p);
 // C realloc: p == nullptr acts as hak_alloc(size) (so realloc(NULL, 0) gives a
 // pointer); size == 0 with p != nullptr frees p and returns nullptr without
 // touching errno, as glibc does. On failure p is untouched and nullptr + ENOMEM
-// is returned.
+// is returned; a p that is not a block in use (foreign, interior, already
+// free) is reported and left alone, and nullptr + EINVAL is returned.
 void* hak_realloc(void* p, size_t size);
 // alignment must be a power of two (callers validate); any power of two up to
 // at least 4 MiB is honoured.
 void* hak_alloc_aligned(size_t alignment, size_t size);
-// Bytes usable at p (>= the size requested); 0 for nullptr or a foreign pointer.
+// Bytes usable at p (>= the size requested); 0 for nullptr, and 0 with a
+// report for anything that is not a block in use.
 size_t hak_usable_size(const void* p);
 // Returns cached free memory to the OS. Returns 1 if any memory was released.
 int hak_trim(size_t pad);

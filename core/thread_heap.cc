@@ -17,19 +17,23 @@
 namespace hakmem {
 
 constinit Heap g_placeholder_heap{};
+constinit Heap g_exited_heap{};
 __thread Heap* tls_heap __attribute__((tls_model("initial-exec"))) = &g_placeholder_heap;
 
 namespace {
 
 // Lock order (fork takes them all): a background component's lock (the
-// learner's, core/background.h), g_heaps_lock, then the SuperSlab locks,
-// then the large-tier locks.
+// learner's, core/background.h), g_late_lock, g_heaps_lock, the heap records'
+// lock, then the SuperSlab locks, then the large-tier locks.
+constinit sync::SpinLock g_late_lock;
+Heap* g_late_heap = nullptr;  // under g_late_lock
 constinit sync::SpinLock g_heaps_lock;
 constinit MetaPool<Heap> g_heap_records;
 Heap* g_all_heaps = nullptr;
 Heap* g_free_heaps = nullptr;
 uint64_t g_heaps_set_up = 0;  // new or adopted
 uint64_t g_heaps_exited = 0;
+uint64_t g_heap_records_made = 0;
 
 pthread_key_t g_exit_key;
 std::atomic<bool> g_exit_key_ready{false};
@@ -40,9 +44,10 @@ std::atomic<int> g_init_stage{0};
 
 void TearDownThreadHeap(void* arg) {
   Heap* h = static_cast<Heap*>(arg);
-  // From here on this thread's frees go the remote way; an allocation made by
-  // a later TLS destructor sets up a heap again.
-  tls_heap = &g_placeholder_heap;
+  // From here on this thread's frees go the remote way, and what a later
+  // destructor allocates comes from the late heap (no new heap: nothing
+  // might return it).
+  tls_heap = &g_exited_heap;
   h->tiny.Drain();
   sync::SpinLockHolder hold(&g_heaps_lock);
   h->live = false;
@@ -55,6 +60,7 @@ void PrepareFork() {
   // A background component's lock comes first: it takes core's locks while
   // holding its own (core/background.h).
   if (const BackgroundHooks* b = Background()) b->prepare_fork();
+  g_late_lock.Lock();
   g_heaps_lock.Lock();
   g_heap_records.lock().Lock();
   tiny::LockSuperSlabsForFork();
@@ -66,6 +72,7 @@ void ParentAfterFork() {
   tiny::UnlockSuperSlabsAfterFork(false);
   g_heap_records.lock().Unlock();
   g_heaps_lock.Unlock();
+  g_late_lock.Unlock();
   if (const BackgroundHooks* b = Background()) b->parent_after_fork();
 }
 
@@ -74,6 +81,7 @@ void ChildAfterFork() {
   tiny::UnlockSuperSlabsAfterFork(true);
   g_heap_records.lock().ResetAfterFork();
   g_heaps_lock.ResetAfterFork();
+  g_late_lock.ResetAfterFork();
   // Only the forking thread survives. Other threads' heaps may have been in
   // the middle of an update: keep them out of circulation for good.
   for (Heap* h = g_all_heaps; h != nullptr; h = h->next_all) {
@@ -103,6 +111,40 @@ void InitSlow() {
   g_init_stage.store(3, std::memory_order_release);
 }
 
+// glibc's hook behind C++ thread_local destructors: the way a heap goes back
+// at thread exit when no pthread key could be created (the process used them
+// all up before hakmem started). Weak: absent from some C libraries.
+extern "C" int __cxa_thread_atexit_impl(void (*fn)(void*), void* arg, void* dso) __attribute__((weak));
+extern "C" void* __dso_handle;
+
+// Arranges for h to be torn down when the calling thread exits.
+void ReturnAtThreadExit(Heap* h) {
+  if (g_exit_key_ready.load(std::memory_order_acquire)) {
+    pthread_setspecific(g_exit_key, h);
+  } else if (__cxa_thread_atexit_impl != nullptr) {
+    __cxa_thread_atexit_impl(TearDownThreadHeap, h, &__dso_handle);
+  }
+}
+
+// A heap record, new or from the pool of exited threads' heaps.
+Heap* TakeHeap() {
+  {
+    sync::SpinLockHolder hold(&g_heaps_lock);
+    if (Heap* h = g_free_heaps) {
+      g_free_heaps = h->next_free;
+      return h;
+    }
+  }
+  Heap* h = g_heap_records.New();
+  if (h == nullptr) return nullptr;
+  h->tiny.Init();
+  sync::SpinLockHolder hold(&g_heaps_lock);
+  h->next_all = g_all_heaps;
+  g_all_heaps = h;
+  ++g_heap_records_made;
+  return h;
+}
+
 __attribute__((constructor)) void InitAtLoad() {
   EnsureGlobalInit();
   if (!ConfigLoaded()) {  // the first allocation came before environ was set
@@ -129,34 +171,39 @@ void EnsureGlobalInit() {
 
 Heap* SetUpThreadHeap() {
   EnsureGlobalInit();
-  Heap* h;
+  Heap* h = TakeHeap();
+  if (h == nullptr) return nullptr;
   {
     sync::SpinLockHolder hold(&g_heaps_lock);
-    h = g_free_heaps;
-    if (h != nullptr) {
-      g_free_heaps = h->next_free;
-      ++g_heaps_set_up;
-    }
-  }
-  if (h == nullptr) {
-    h = g_heap_records.New();
-    if (h == nullptr) return nullptr;
-    h->tiny.Init();
-    sync::SpinLockHolder hold(&g_heaps_lock);
-    h->next_all = g_all_heaps;
-    g_all_heaps = h;
     ++g_heaps_set_up;
   }
   h->live = true;
   h->next_free = nullptr;
-  // Publish before pthread_setspecific: glibc may calloc there for high key
-  // numbers, and that allocation must find this heap, not recurse.
+  // Publish before registering the exit hook: glibc may calloc there (high
+  // key numbers, the thread_local destructor list), and that allocation must
+  // find this heap, not recurse.
   tls_heap = h;
-  if (g_exit_key_ready.load(std::memory_order_acquire)) pthread_setspecific(g_exit_key, h);
+  ReturnAtThreadExit(h);
   return h;
 }
 
+void* AllocForExitedThread(int c) {
+  sync::SpinLockHolder hold(&g_late_lock);
+  if (g_late_heap == nullptr) {
+    // Not `live`: no single thread owns it, and a fork child keeps it (the
+    // prepare handler holds g_late_lock, so it is consistent at the fork).
+    g_late_heap = TakeHeap();
+    if (g_late_heap == nullptr) return nullptr;
+  }
+  if (void* p = g_late_heap->tiny.TryPop(c)) return p;
+  return g_late_heap->tiny.Refill(c);
+}
+
 void DrainExitedHeaps() {
+  {
+    sync::SpinLockHolder hold(&g_late_lock);
+    if (g_late_heap != nullptr) g_late_heap->tiny.Drain();
+  }
   sync::SpinLockHolder hold(&g_heaps_lock);
   for (Heap* h = g_free_heaps; h != nullptr; h = h->next_free) h->tiny.Drain();
 }
@@ -168,7 +215,7 @@ void ForEachHeap(void (*fn)(const Heap&, void*), void* arg) {
 
 HeapCounts GetHeapCounts() {
   sync::SpinLockHolder hold(&g_heaps_lock);
-  return HeapCounts{g_heaps_set_up, g_heaps_exited};
+  return HeapCounts{g_heaps_set_up, g_heaps_exited, g_heap_records_made};
 }
 
 }  // namespace hakmem

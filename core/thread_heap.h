@@ -4,11 +4,15 @@
 // allocation down the slow path, which sets up a real heap (no "initialised?"
 // test on the fast path).
 //
-// Heaps are never freed. At thread exit (pthread key destructor) a heap's
-// caches are drained and the heap, with any slabs still holding live blocks,
-// joins a free pool; the next new thread adopts it. In a fork child the heaps
-// of the parent's other threads are orphaned (their state may have been
-// mid-update when fork ran) and never reused.
+// Heaps are never freed. At thread exit (pthread key destructor, or a C++
+// thread_local destructor if no pthread key could be had) a heap's caches are
+// drained and the heap, with any slabs still holding live blocks, joins a free
+// pool; the next new thread adopts it. The thread then points at a second
+// placeholder, the exited heap: anything it allocates later (another key's
+// destructor, possibly in glibc's last destructor round, after which nothing
+// would return a new heap) comes from one shared "late" heap under a lock. In
+// a fork child the heaps of the parent's other threads are orphaned (their
+// state may have been mid-update when fork ran) and never reused.
 #ifndef HAKMEM_CORE_THREAD_HEAP_H_
 #define HAKMEM_CORE_THREAD_HEAP_H_
 
@@ -20,16 +24,21 @@ struct Heap {
   tiny::ThreadCache tiny;  // first: the fast paths index into it
   Heap* next_all;          // every heap ever created (stats)
   Heap* next_free;         // the free pool
-  bool live;               // owned by a running thread
+  bool live;               // owned by a running thread (not the late heap)
   bool orphaned;           // lost to a fork; never reused
 };
 
-extern Heap g_placeholder_heap;
+extern Heap g_placeholder_heap;  // a thread that has not allocated yet
+extern Heap g_exited_heap;       // a thread whose heap was torn down
 extern __thread Heap* tls_heap __attribute__((tls_model("initial-exec")));
 
 // Slow path of a thread's first allocation: global start-up if needed, then a
 // heap from the free pool or a new one. nullptr if the OS refuses memory.
 Heap* SetUpThreadHeap();
+
+// A block of class c for a thread whose heap was torn down (tls_heap ==
+// &g_exited_heap), from the shared late heap; nullptr if out of memory.
+void* AllocForExitedThread(int c);
 
 // One-time process set-up (configuration, thread-exit key, fork handlers).
 // Cheap once done; safe to re-enter from an allocation it triggers.
@@ -45,6 +54,7 @@ void ForEachHeap(void (*fn)(const Heap&, void*), void* arg);
 struct HeapCounts {
   uint64_t created;  // heaps set up for a thread, new or adopted
   uint64_t exited;
+  uint64_t records;  // heap records ever made (each is reused once its thread exits)
 };
 HeapCounts GetHeapCounts();
 

@@ -1,6 +1,7 @@
 // Thread exit: a thread's caches go back when it ends. A block outlives the
 // thread that allocated it; a thread that only frees others' blocks must not
 // pin memory; a stream of short-lived threads must not grow the footprint.
+#include <pthread.h>
 #include <string.h>
 
 #include <atomic>
@@ -11,6 +12,7 @@
 
 #include "core/hakmem.h"
 #include "core/stats.h"
+#include "core/thread_heap.h"
 #include "gtest/gtest.h"
 
 namespace {
@@ -122,6 +124,41 @@ TEST(ThreadExit, RemoteFreesFromAnExitedThreadAreReused) {
   for (int i = 0; i < 5000; ++i) again.push_back(hak_alloc(64));
   EXPECT_LE(BytesMapped(), before + (4u << 20));
   for (void* p : again) hak_free(p);
+}
+
+// Another library's pthread key destructor allocates in every destructor
+// round, glibc's last (PTHREAD_DESTRUCTOR_ITERATIONS) included, after
+// hakmem's own destructor has returned the thread's heap. Nothing runs after
+// the last round, so a heap set up then would never come back: those
+// allocations must not set up heaps that pile up, one per thread.
+pthread_key_t g_late_key;
+
+void AllocatingDestructor(void* value) {
+  const uintptr_t round = reinterpret_cast<uintptr_t>(value);
+  void* p = hak_alloc(100 + round);
+  memset(p, 1, 100 + round);
+  hak_free(p);
+  void* kept = hak_alloc(40);  // and one that outlives the thread
+  hak_free(kept);
+  if (round < PTHREAD_DESTRUCTOR_ITERATIONS) {
+    pthread_setspecific(g_late_key, reinterpret_cast<void*>(round + 1));
+  }
+}
+
+TEST(ThreadExit, AllocationsFromTheLastDestructorRoundPinNoHeap) {
+  ASSERT_EQ(pthread_key_create(&g_late_key, AllocatingDestructor), 0);
+  const hakmem::HeapCounts before = hakmem::GetHeapCounts();
+  for (int i = 0; i < 40; ++i) {
+    std::thread([] {
+      hak_free(hak_alloc(64));  // this thread has a heap
+      pthread_setspecific(g_late_key, reinterpret_cast<void*>(1));
+    }).join();
+  }
+  const hakmem::HeapCounts after = hakmem::GetHeapCounts();
+  EXPECT_EQ(after.created - before.created, after.exited - before.exited)
+      << "heaps set up and never returned";
+  EXPECT_LE(after.records - before.records, 2u) << "a new heap record per thread";
+  pthread_key_delete(g_late_key);
 }
 
 }  // namespace

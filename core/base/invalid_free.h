@@ -10,9 +10,16 @@
 
 namespace hakmem {
 
-enum class BadFree { kForeign, kInterior, kDouble };
+enum class BadFree {
+  kForeign,         // not in memory hakmem mapped
+  kInterior,        // inside a block, not where it starts
+  kDouble,          // a block that is free already
+  kNeverAllocated,  // hakmem's memory, but not a block ever handed out
+};
 
-void ReportInvalidFree(const void* p, BadFree why);
+// Counts and reports (per HAKMEM_INVALID_FREE) a bad pointer passed to `fn`.
+void ReportInvalidPointer(const void* p, BadFree why, const char* fn);
+inline void ReportInvalidFree(const void* p, BadFree why) { ReportInvalidPointer(p, why, "free"); }
 uint64_t InvalidFreeCount();
 
 }  // namespace hakmem

@@ -1,5 +1,6 @@
 #include "core/base/os.h"
 
+#include <errno.h>
 #include <sys/mman.h>
 
 #include <atomic>
@@ -31,12 +32,20 @@ void* OsMapAligned(size_t size, size_t alignment) {
   return reinterpret_cast<void*>(aligned);
 }
 
+// Giving memory back happens inside free(), which must never change errno,
+// even when the kernel refuses (ENOMEM from splitting a mapping, say).
 void OsUnmap(void* p, size_t size) {
+  const int saved = errno;
   munmap(p, size);
+  errno = saved;
   g_bytes_mapped.fetch_sub(size, std::memory_order_relaxed);
 }
 
-void OsDecommit(void* p, size_t size) { madvise(p, size, MADV_DONTNEED); }
+void OsDecommit(void* p, size_t size) {
+  const int saved = errno;
+  madvise(p, size, MADV_DONTNEED);
+  errno = saved;
+}
 
 uint64_t OsBytesMapped() { return g_bytes_mapped.load(std::memory_order_relaxed); }
 

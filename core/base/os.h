@@ -12,6 +12,7 @@ inline constexpr size_t kPageSize = 4096;
 // Maps `size` bytes (a multiple of the page size) aligned to `alignment` (a power
 // of two >= the page size). Fresh memory is zero. Returns nullptr on failure.
 void* OsMapAligned(size_t size, size_t alignment);
+// OsUnmap and OsDecommit never change errno (they run inside free()).
 void OsUnmap(void* p, size_t size);
 // Gives the pages back (MADV_DONTNEED: RSS drops at once; the range stays
 // mapped and reads as zero afterwards).

@@ -18,11 +18,11 @@ TEST(RangeMap, UnknownAddressesAreNotOurs) {
 TEST(RangeMap, RegisteredRangesResolveToTheirMetadata) {
   char* region = static_cast<char*>(OsMapAligned(3 * kSuperSlabSize, kSuperSlabSize));
   ASSERT_NE(region, nullptr);
-  ASSERT_TRUE(RangeMap::Register(region, kSuperSlabSize, RangeKind::kSuperSlab, &meta_a));
+  ASSERT_TRUE(RangeMap::Register(region, kSuperSlabSize, RangeKind::kFreeUnit, &meta_a));
   ASSERT_TRUE(RangeMap::Register(region + kSuperSlabSize, 2 * kSuperSlabSize, RangeKind::kLarge,
                                  &meta_b));
   const uintptr_t first = RangeMap::Lookup(region + 12345);
-  EXPECT_EQ(RangeMap::KindOf(first), RangeKind::kSuperSlab);
+  EXPECT_EQ(RangeMap::KindOf(first), RangeKind::kFreeUnit);
   EXPECT_EQ(RangeMap::MetaOf<int>(first), &meta_a);
   const uintptr_t last = RangeMap::Lookup(region + 3 * kSuperSlabSize - 1);
   EXPECT_EQ(RangeMap::KindOf(last), RangeKind::kLarge);
@@ -31,6 +31,20 @@ TEST(RangeMap, RegisteredRangesResolveToTheirMetadata) {
   EXPECT_EQ(RangeMap::Lookup(region), 0u);
   EXPECT_EQ(RangeMap::Lookup(region + 2 * kSuperSlabSize), 0u);
   OsUnmap(region, 3 * kSuperSlabSize);
+}
+
+TEST(RangeMap, EachSixtyFourKilobyteUnitHasItsOwnEntry) {
+  char* region = static_cast<char*>(OsMapAligned(kSuperSlabSize, kSuperSlabSize));
+  ASSERT_NE(region, nullptr);
+  ASSERT_TRUE(RangeMap::Register(region, kSuperSlabSize, RangeKind::kFreeUnit, &meta_a));
+  // Units 3..5 carved into a span: their entries change, the neighbours' do not.
+  ASSERT_TRUE(RangeMap::Register(region + 3 * kUnitSize, 3 * kUnitSize, RangeKind::kSlab, &meta_b));
+  EXPECT_EQ(RangeMap::KindOf(RangeMap::Lookup(region + 3 * kUnitSize - 1)), RangeKind::kFreeUnit);
+  EXPECT_EQ(RangeMap::KindOf(RangeMap::Lookup(region + 3 * kUnitSize)), RangeKind::kSlab);
+  EXPECT_EQ(RangeMap::MetaOf<int>(RangeMap::Lookup(region + 6 * kUnitSize - 1)), &meta_b);
+  EXPECT_EQ(RangeMap::KindOf(RangeMap::Lookup(region + 6 * kUnitSize)), RangeKind::kFreeUnit);
+  RangeMap::Unregister(region, kSuperSlabSize);
+  OsUnmap(region, kSuperSlabSize);
 }
 
 TEST(RangeMap, RefusesAddressesBeyondTheUserSpace) {

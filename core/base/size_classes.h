@@ -1,10 +1,12 @@
 // Size classes of the slab pool (requests up to kMaxSmallSize), as constexpr tables.
 //
-// Classes: 8, then every 16 bytes to 128, then four per doubling up to 1 MiB
+// Classes: every 16 bytes from 16 to 128, then four per doubling up to 1 MiB
 // (160, 192, 224, 256, 320, ...). Rounding waste is therefore at most 15 bytes
 // below 128 B and under 25% of the request above it (static_asserts below).
-// Every class above 8 is a multiple of 16, so blocks are 16-byte aligned
-// (max_align_t); power-of-two classes give natural alignment up to 64 KiB.
+// Every class is a multiple of 16, so blocks are 16-byte aligned (max_align_t,
+// as glibc gives), and every free block has room for two words: the free-list
+// link and the free key that catches double frees (pools/tiny/slab.h).
+// Power-of-two classes give natural alignment up to 64 KiB.
 //
 // Each class is carved from a "span" of 1..32 units of 64 KiB inside a 2 MiB
 // SuperSlab; the span length is chosen so a span holds enough blocks and its
@@ -34,11 +36,10 @@ inline constexpr size_t kMaxSmallSize = size_t{1} << 20;  // slab pool upper bou
 namespace size_class_internal {
 
 constexpr size_t ClassSizeAt(int c) {
-  if (c == 0) return 8;
-  if (c <= 8) return size_t{16} * c;  // 16 .. 128
+  if (c < 8) return size_t{16} * (c + 1);  // 16 .. 128
   // Four classes per doubling above 128: 128 * 2^k * (1 + q/4), q = 1..4.
-  int k = (c - 9) / 4;
-  int q = (c - 9) % 4 + 1;
+  int k = (c - 8) / 4;
+  int q = (c - 8) % 4 + 1;
   return (size_t{128} << k) * (4 + q) / 4;
 }
 
@@ -126,7 +127,7 @@ inline constexpr std::array<ClassInfo, kNumClasses> kClassInfo =
 inline constexpr std::array<uint8_t, kTinyMaxSize / 8 + 1> kTinyClassLookup =
     size_class_internal::MakeTinyLookup();
 inline constexpr int kTinyClassCount = kTinyClassLookup[kTinyMaxSize / 8] + 1;
-inline constexpr int kFirstLogClass = 9;  // first class of the 4-per-doubling run (160)
+inline constexpr int kFirstLogClass = 8;  // first class of the 4-per-doubling run (160)
 
 // Class index for a request of 0 < size <= kMaxSmallSize (size 0 maps to class 0).
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline int SizeToClass(size_t size) {
@@ -153,10 +154,10 @@ namespace size_class_internal {
 constexpr bool CheckTable() {
   for (int c = 0; c < kNumClasses; ++c) {
     const ClassInfo& ci = kClassInfo[c];
-    if (c > 0 && ci.size % 16 != 0) return false;
+    if (ci.size % 16 != 0) return false;
     if (c > 0 && ci.size <= kClassInfo[c - 1].size) return false;
     // Waste bound: the smallest request of class c is previous size + 1.
-    if (c > 8) {
+    if (c > 7) {
       const size_t min_req = kClassInfo[c - 1].size + 1;
       if ((ci.size - min_req) * 4 >= min_req) return false;  // < 25%
     }

@@ -9,7 +9,9 @@ TEST(SizeClasses, EverySizeMapsToTheSmallestClassThatHoldsIt) {
   for (size_t size = 1; size <= kMaxSmallSize; ++size) {
     const int c = SizeToClass(size);
     ASSERT_GE(ClassSize(c), size) << size;
-    if (c > 0) ASSERT_LT(ClassSize(c - 1), size) << size;
+    if (c > 0) {
+      ASSERT_LT(ClassSize(c - 1), size) << size;
+    }
   }
   EXPECT_EQ(SizeToClass(0), 0);
 }

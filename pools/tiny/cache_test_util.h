@@ -12,7 +12,7 @@
 namespace hakmem::tiny::cache_test {
 
 inline Slab* SlabOf(void* p) {
-  return RangeMap::MetaOf<SuperSlab>(RangeMap::Lookup(p))->SlabOf(p);
+  return RangeMap::MetaOf<Slab>(RangeMap::Lookup(p));
 }
 
 // A real (initialised) cache, as a new thread's heap has.

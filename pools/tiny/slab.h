@@ -1,6 +1,18 @@
 // A slab: one span of 1..32 64 KiB units inside a SuperSlab, cut into blocks of
-// one size class. Its metadata lives out of band, in the SuperSlab header, so
-// block memory holds nothing but the free-list link while a block is free.
+// one size class. Its metadata lives out of band, in the SuperSlab header; the
+// range map (core/base/range_map.h) points each unit of the span at it, so
+// free(p) finds it with one lookup. Block memory holds nothing while a block is
+// in use; a free block holds two words:
+//   word 0: the free-list link (whichever list it is on: a bin, the slab's
+//           local list, its remote list, a pending chain);
+//   word 1: the free key, a per-process random value (FreeKey()). Every free
+//           path checks it before linking the block and sets it; handing a
+//           block out clears it. So a second free of a block that is free
+//           anywhere (any bin, any thread, any list) is caught before it is
+//           linked twice, at the cost of one load and one store in a line the
+//           free writes anyway. Blocks are carved with the key set, so a block
+//           start that was never handed out reads as free too; and a pointer
+//           past the carved part of the slab is refused by its offset.
 //
 // Ownership: a slab belongs to one thread cache (its owner). Only the owner
 // touches the owner-side fields, without atomics. Any other thread that frees
@@ -12,9 +24,10 @@
 // slab's class bit in the owner's revived mask, so the owner re-queues it on
 // its next refill of that class without ever scanning full slabs otherwise.
 // No list link is kept in the slab for this: a slab can be released and reused
-// by another owner while a late notifier still holds a stale pointer to it. Both sides use seq_cst on the flag and the list head,
-// so the owner's "park, then re-check remote" and the freer's "push, then check
-// flag" cannot both miss each other.
+// by another owner while a late notifier still holds a stale pointer to it.
+// Both sides use seq_cst on the flag and the list head, so the owner's "park,
+// then re-check remote" and the freer's "push, then check flag" cannot both
+// miss each other.
 #ifndef HAKMEM_POOLS_TINY_SLAB_H_
 #define HAKMEM_POOLS_TINY_SLAB_H_
 
@@ -22,6 +35,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/base/attributes.h"
 #include "core/base/size_classes.h"
 #include "sync/cache_line.h"
 #include "sync/mpsc_list.h"
@@ -33,26 +47,43 @@ struct SuperSlab;
 
 enum class SlabQueue : uint8_t { kNone, kPartial, kFull };
 
+namespace slab_internal {
+extern std::atomic<uint64_t> g_free_key;
+}  // namespace slab_internal
+
+// The free key (word 1 of every free block): random per process, never a
+// valid pointer or a small number. Set once by the first ThreadCache::Init,
+// before any block exists.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t FreeKey() {
+  return slab_internal::g_free_key.load(std::memory_order_relaxed);
+}
+void InitFreeKey();
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t& KeyWord(void* block) {
+  return static_cast<uint64_t*>(block)[1];
+}
+
 struct Slab {
   // First word: link in the idle-span stacks (pools/mid; TaggedStack keeps
   // its link in the first word of each element).
   void* idle_link;
-  // --- read by every free (first cache line): constant while the slab is live ---
-  std::atomic<ThreadCache*> owner;
+  // --- read by every free (first cache line) ---
   char* start;           // first block
   uint64_t div_magic;    // ceil(2^42 / block_size): offset -> block index
-  uint32_t capacity;
   uint32_t block_size;
+  // Bytes from `start` carved into blocks so far (owner writes; any freeing
+  // thread reads it: a block it may free was carved before it was handed out).
+  std::atomic<uint32_t> carved;
+  uint32_t capacity;
   uint8_t size_class;
   uint8_t first_unit;
   uint8_t units;
   SlabQueue queue;       // owner side
   std::atomic<bool> parked_full;
+  std::atomic<ThreadCache*> owner;
 
   // --- owner side ---
   void* local_free;      // free blocks known to the owner
-  char* bump;            // next never-used block
-  char* bump_end;        // end of the last whole block
   uint32_t used;         // blocks out of the slab (in a thread cache or the program)
   uint32_t local_count;  // blocks on local_free
   // Bit i: block i was handed out at an aligned address inside it (coloured
@@ -73,52 +104,59 @@ struct Slab {
   uint32_t BlockIndex(uintptr_t offset) const {
     return static_cast<uint32_t>((offset * div_magic) >> 42);
   }
+  uint32_t Carved() const { return carved.load(std::memory_order_relaxed); }
+  // True if p is the start of a block of this slab that has been carved
+  // (handed out at least once, or sitting free in some list).
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool IsCarvedBlockStart(const void* p) const {
+    const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(start);
+    return off < Carved() && uintptr_t{BlockIndex(off)} * block_size == off;
+  }
   // The start of the block containing p, if p was handed out as an aligned
   // pointer inside it (and forgets that, so a second free is caught); else nullptr.
   void* TakeAlignedBase(const void* p) {
     const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(start);
+    if (off >= Carved()) return nullptr;
     const uint32_t idx = BlockIndex(off);
-    if (idx >= capacity || idx >= 64) return nullptr;
+    if (idx >= 64) return nullptr;
     const uint64_t bit = uint64_t{1} << idx;
     if ((aligned_blocks.fetch_and(~bit, std::memory_order_acq_rel) & bit) == 0) return nullptr;
     return start + size_t{idx} * block_size;
+  }
+  // True if p lies inside a block handed out at an aligned address inside it.
+  bool IsAlignedInside(const void* p) const {
+    const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(start);
+    if (off >= Carved()) return false;
+    const uint32_t idx = BlockIndex(off);
+    return idx < 64 && (aligned_blocks.load(std::memory_order_relaxed) >> idx & 1) != 0;
   }
   // Marks the block starting at `block` as handed out at an interior address.
   void MarkAligned(const void* block) {
     const uintptr_t off = reinterpret_cast<uintptr_t>(block) - reinterpret_cast<uintptr_t>(start);
     aligned_blocks.fetch_or(uint64_t{1} << BlockIndex(off), std::memory_order_relaxed);
   }
-  // Bytes from p to the end of its block.
+  // Bytes from p to the end of its block, or 0 if p is not inside a carved
+  // block (an interior pointer is fine: aligned allocations hand those out).
   size_t UsableFrom(const void* p) const {
     const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(start);
+    if (off >= Carved()) return 0;
     return block_size - (off - uintptr_t{BlockIndex(off)} * block_size);
-  }
-  // True if p is the start of a block of this slab (not interior, not past the end).
-  bool IsBlockStart(const void* p) const {
-    const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(start);
-    const uint32_t idx = BlockIndex(off);
-    return idx < capacity && uintptr_t{idx} * block_size == off;
   }
 };
 
 // The header of a 2 MiB SuperSlab. Kept in hakmem's metadata pool; the range
-// map points every SuperSlab's address range to it.
+// map points each carved unit to its span's Slab and each free unit here.
 struct SuperSlab {
   char* base;                            // 2 MiB aligned
   uint32_t free_units;                   // bitmap: bit u set = unit u is free
   uint32_t resident_free;                // free units whose pages are still resident
   SuperSlab* next;                       // manager's list
   SuperSlab* prev;
-  Slab* slab_of_unit[kUnitsPerSuperSlab];  // unit -> the Slab of its span
   Slab slabs[kUnitsPerSuperSlab];        // indexed by a span's first unit
-
-  // The SuperSlab is 2 MiB aligned, so p's unit comes from p's own bits.
-  Slab* SlabOf(const void* p) const {
-    return slab_of_unit[(reinterpret_cast<uintptr_t>(p) >> kUnitShift) & (kUnitsPerSuperSlab - 1)];
-  }
 };
 
 static_assert(offsetof(Slab, idle_link) == 0, "idle stacks keep their link in word 0");
+static_assert(offsetof(Slab, owner) + sizeof(void*) <= sync::kCacheLineSize,
+              "the fields a free reads share one cache line");
 
 }  // namespace hakmem::tiny
 

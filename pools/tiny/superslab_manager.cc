@@ -63,8 +63,9 @@ SuperSlab* MapSuperSlab() {
   ss->base = base;
   ss->free_units = kAllUnits;
   ss->resident_free = 0;  // fresh pages are not resident until touched
-  // Publish the header in the range map last: its fields are set.
-  if (!RangeMap::Register(base, kSuperSlabSize, RangeKind::kSuperSlab, ss)) {
+  // Publish the header in the range map last: its fields are set. Every unit
+  // reads "free unit" until it is carved into a span.
+  if (!RangeMap::Register(base, kSuperSlabSize, RangeKind::kFreeUnit, ss)) {
     g_headers.Delete(ss);
     OsUnmap(base, kSuperSlabSize);
     return nullptr;
@@ -90,10 +91,12 @@ Slab* CarveLocked(SuperSlab* ss, uint32_t first, uint32_t units) {
   ss->resident_free &= ~bits;
   if (ss->free_units == 0) UnlinkLocked(ss);
   Slab* slab = &ss->slabs[first];
-  for (uint32_t u = first; u < first + units; ++u) ss->slab_of_unit[u] = slab;
   slab->superslab = ss;
   slab->first_unit = static_cast<uint8_t>(first);
   slab->units = static_cast<uint8_t>(units);
+  // The leaves exist (the whole SuperSlab is registered): this cannot fail.
+  RangeMap::Register(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize,
+                     RangeKind::kSlab, slab);
   return slab;
 }
 
@@ -145,7 +148,13 @@ void ReleaseSpan(Slab* slab) {
   const bool decommit =
       g_resident_free_units.load(std::memory_order_relaxed) + units > limit_units;
   if (decommit) OsDecommit(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize);
+  // Nothing of it counts as carved any more: a late free that still finds the
+  // Slab (it read the range map just before the change below) is refused too.
+  slab->carved.store(0, std::memory_order_relaxed);
   sync::SpinLockHolder hold(&g_lock);
+  // From here a late free into the span reads "free unit" and is reported.
+  RangeMap::Register(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize,
+                     RangeKind::kFreeUnit, ss);
   if (ss->free_units == 0) LinkLocked(ss);
   ss->free_units |= bits;
   if (!decommit) {

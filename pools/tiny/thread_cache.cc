@@ -1,7 +1,10 @@
 #include "pools/tiny/thread_cache.h"
 
+#include <cstdlib>
+
 #include "core/base/config.h"
 #include "core/base/invalid_free.h"
+#include "core/base/log.h"
 #include "core/base/range_map.h"
 #include "pools/tiny/span_source.h"
 #include "pools/tiny/superslab_manager.h"
@@ -42,9 +45,17 @@ void Remove(SlabList& l, Slab* s) {
   s->prev = s->next = nullptr;
 }
 
-Slab* SlabOf(void* p) {
-  return RangeMap::MetaOf<SuperSlab>(RangeMap::Lookup(p))->SlabOf(p);
+// A remote list longer than its slab: two threads freed one block at the same
+// instant (a race the free key cannot see) and the heap is corrupt. Say so and
+// stop, as glibc does on corruption it detects.
+[[noreturn]] ABSL_ATTRIBUTE_NOINLINE void ReportCorruptList(const Slab* s) {
+  LogLine().Str("hakmem: heap corruption: the remote free list of the slab at ")
+      .Ptr(s->start).Str(" holds more blocks than the slab (a block freed twice at once?)");
+  abort();
 }
+
+// The slab of a block this cache holds (so its unit is a carved span's).
+Slab* SlabOf(void* p) { return RangeMap::MetaOf<Slab>(RangeMap::Lookup(p)); }
 
 }  // namespace
 
@@ -90,6 +101,7 @@ std::atomic<uint32_t> g_next_shard{0};
 }  // namespace
 
 void ThreadCache::Init() {
+  InitFreeKey();
   shard_ = g_next_shard.fetch_add(1, std::memory_order_relaxed);
   const uint32_t refill_max = GetConfig().tiny_refill_max;
   for (int c = 0; c < kNumClasses; ++c) {
@@ -164,18 +176,24 @@ uint32_t ThreadCache::TakeBatch(Slab* s, int c, uint32_t want) {
     s->local_count -= n;
     b.head = head;
   }
-  if (n < want && s->bump < s->bump_end) {
-    // Carve never-used blocks in address order: the first popped is the lowest.
-    const size_t avail = static_cast<size_t>(s->bump_end - s->bump) / s->block_size;
-    const uint32_t k = static_cast<uint32_t>(avail < want - n ? avail : want - n);
-    char* first = s->bump;
+  const uint32_t carved = s->Carved();
+  const uint32_t end = s->capacity * s->block_size;
+  if (n < want && carved < end) {
+    // Carve never-used blocks in address order: the first popped is the
+    // lowest. Each gets the free key: it is free until handed out.
+    const uint32_t avail = (end - carved) / s->block_size;
+    const uint32_t k = avail < want - n ? avail : want - n;
+    char* first = s->start + carved;
     char* p = first;
+    const uint64_t key = FreeKey();
     for (uint32_t i = 1; i < k; ++i, p += s->block_size) {
       *reinterpret_cast<void**>(p) = p + s->block_size;
+      KeyWord(p) = key;
     }
     *reinterpret_cast<void**>(p) = b.head;
+    KeyWord(p) = key;
     b.head = first;
-    s->bump = p + s->block_size;
+    s->carved.store(carved + k * s->block_size, std::memory_order_relaxed);
     n += k;
   }
   b.count += static_cast<int32_t>(n);
@@ -189,7 +207,12 @@ void ThreadCache::DrainRemote(Slab* s) {
   if (chain == nullptr) return;
   uint32_t n = 1;
   void* tail = chain;
-  for (void* next; (next = FreeBlockLink::Next(tail)) != nullptr; tail = next) ++n;
+  for (void* next; (next = FreeBlockLink::Next(tail)) != nullptr; tail = next) {
+    // Every free checks the key before linking, so a list holds each block
+    // once; longer than the slab means two threads freed one block at the
+    // same instant and the list is corrupt: stop rather than loop forever.
+    if (++n > s->capacity) ReportCorruptList(s);
+  }
   FreeBlockLink::SetNext(tail, s->local_free);
   s->local_free = chain;
   s->local_count += n;
@@ -239,8 +262,7 @@ void Format(Slab* s, int c) {
   s->capacity = info.capacity;
   s->div_magic = DivMagic(info.size);
   s->aligned_blocks.store(0, std::memory_order_relaxed);
-  s->bump = s->start;
-  s->bump_end = s->start + size_t{info.capacity} * info.size;
+  s->carved.store(0, std::memory_order_relaxed);
   s->local_free = nullptr;
   s->local_count = 0;
   s->used = 0;
@@ -362,19 +384,32 @@ void ThreadCache::NoteRevived(int c) {
   revived_mask_.fetch_or(uint64_t{1} << c, std::memory_order_release);
 }
 
-void ThreadCache::FreeForeign(Slab* slab, void* p) {
-  // The shared placeholder (a thread that never allocated) holds nothing:
-  // the block goes straight back to its owner.
-  if (ABSL_PREDICT_FALSE(!slab->IsBlockStart(p))) {
-    void* base = slab->TakeAlignedBase(p);
-    if (base == nullptr) {
-      ReportInvalidFree(p, BadFree::kInterior);
-      return;
-    }
-    p = base;
+void ThreadCache::FreeOverLimit(Slab* slab, void* p) {
+  KeyWord(p) = FreeKey();
+  if (!initialized_) {
+    // The shared placeholder (a thread that never allocated) holds nothing:
+    // the block goes straight back to its owner.
+    PushRemote(slab, p, p, 1);
+    CountOrphanRemoteFree();
+    return;
   }
-  PushRemote(slab, p, p, 1);
-  CountOrphanRemoteFree();
+  const int c = slab->size_class;
+  Bin& b = bins_[c];
+  *static_cast<void**>(p) = b.head;
+  b.head = p;
+  ++b.count;
+  Flush(c);
+}
+
+void ThreadCache::FreeUnusual(Slab* slab, void* p) {
+  if (slab->IsCarvedBlockStart(p)) {
+    ReportInvalidFree(p, BadFree::kDouble);  // its free key is set: it is free already
+  } else if (void* base = slab->TakeAlignedBase(p)) {
+    Free(slab, base);  // an aligned pointer handed out inside its block
+  } else {
+    const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(slab->start);
+    ReportInvalidFree(p, off < slab->Carved() ? BadFree::kInterior : BadFree::kNeverAllocated);
+  }
 }
 
 void ThreadCache::QueueRemote(Slab* slab, void* p) {
@@ -400,8 +435,10 @@ void ThreadCache::QueueRemote(Slab* slab, void* p) {
 }
 
 void ThreadCache::PushPending(PendingChain& chain) {
-  PushRemote(chain.slab, chain.head, chain.tail, chain.count);
+  // Read the slab before publishing: once pushed, its owner may drain the
+  // blocks, release the span and see it reformatted for another class.
   pending_bytes_ -= chain.count * chain.slab->block_size;
+  PushRemote(chain.slab, chain.head, chain.tail, chain.count);
   chain = PendingChain{};
 }
 
@@ -411,16 +448,6 @@ void ThreadCache::FlushRemote() {
   // malloc_trim) is not written at all.
   for (PendingChain& chain : pending_) {
     if (chain.slab != nullptr) PushPending(chain);
-  }
-}
-
-void ThreadCache::ReportBadFree(Slab* slab, void* p) {
-  if (slab->IsBlockStart(p)) {
-    ReportInvalidFree(p, BadFree::kDouble);
-  } else if (void* base = slab->TakeAlignedBase(p)) {
-    Free(slab, base);  // an aligned pointer inside its block
-  } else {
-    ReportInvalidFree(p, BadFree::kInterior);
   }
 }
 

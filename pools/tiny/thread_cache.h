@@ -56,7 +56,8 @@ class ThreadCache {
   // owns no slab, and Init() has not run. Init prepares a real one.
   void Init();
 
-  // Fast path: a block of class c from the bin, or nullptr.
+  // Fast path: a block of class c from the bin, or nullptr. Clears the
+  // block's free key (slab.h): from here on it is in use.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void* TryPop(int c) {
     Bin& b = bins_[c];
     void* p = b.head;
@@ -65,6 +66,7 @@ class ThreadCache {
     b.head = next;
     --b.count;
     b.allocs.Add(1);  // same cache line as head: nearly free
+    KeyWord(p) = 0;   // same line as the link just read
     return p;
   }
 
@@ -82,18 +84,26 @@ class ThreadCache {
   // Slow path: refills bin c and pops a block; nullptr if out of memory.
   ABSL_ATTRIBUTE_NOINLINE void* Refill(int c);
 
-  // Frees p, a block of `slab`, into this thread's bin: no atomic operation,
-  // whoever owns the slab. A block of another owner goes back to that owner
-  // only when the bin overflows or the thread exits (ReturnToSlab), so blocks
-  // that travel between threads are reused where they are freed.
+  // Frees p, a pointer into `slab`, into this thread's bin: no atomic
+  // operation, whoever owns the slab. A block of another owner goes back to
+  // that owner only when the bin overflows or the thread exits
+  // (ReturnToSlab), so blocks that travel between threads are reused where
+  // they are freed. Anything but the start of a carved block in use (an
+  // aligned pointer inside a block, an interior pointer, a block that is free
+  // already) takes the slow path, which reports it or finds the block.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(Slab* slab, void* p) {
-    // Only the shared placeholder (a thread that never allocated) may not
-    // keep blocks; every real cache takes any owner's block.
-    if (ABSL_PREDICT_TRUE(slab->owner.load(std::memory_order_relaxed) == this || initialized_)) {
-      PushBin(slab, p);
-      return;
+    if (ABSL_PREDICT_FALSE(!slab->IsCarvedBlockStart(p) || KeyWord(p) == FreeKey())) {
+      return FreeUnusual(slab, p);
     }
-    FreeForeign(slab, p);
+    Bin& b = bins_[slab->size_class];
+    const int32_t n = b.count + 1;
+    // The placeholder's bins have limit 0: a thread with no heap never gets
+    // past here, and its frees never write the shared placeholder.
+    if (ABSL_PREDICT_FALSE(n > b.limit)) return FreeOverLimit(slab, p);
+    KeyWord(p) = FreeKey();
+    *static_cast<void**>(p) = b.head;
+    b.head = p;
+    b.count = n;
   }
 
   // Thread exit: every bin goes back to its slabs, remote frees are drained and
@@ -122,26 +132,22 @@ class ThreadCache {
   };
   static_assert(sizeof(Bin) == 32);
 
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void PushBin(Slab* slab, void* p) {
-    Bin& b = bins_[slab->size_class];
-    if (ABSL_PREDICT_FALSE(!slab->IsBlockStart(p) || p == b.head)) return ReportBadFree(slab, p);
-    *static_cast<void**>(p) = b.head;
-    b.head = p;
-    if (ABSL_PREDICT_FALSE(++b.count > b.limit)) Flush(slab->size_class);
-  }
-
   ABSL_ATTRIBUTE_NOINLINE void Flush(int c);
   // Empties bin c and releases its class's spans left with no live block.
   void DrainClass(int c);
   // Honours a RequestBinFlush this cache has not seen yet.
   void FlushRequestedBins(int refilling);
-  ABSL_ATTRIBUTE_NOINLINE void FreeForeign(Slab* slab, void* p);
+  // Free's slow paths: a block start the bin cannot take now (the
+  // placeholder sends it home; a real cache pushes it and flushes half), and
+  // anything that is not a carved block start in use (reported, or the block
+  // an aligned pointer was handed out from).
+  ABSL_ATTRIBUTE_NOINLINE void FreeOverLimit(Slab* slab, void* p);
+  ABSL_ATTRIBUTE_NOINLINE void FreeUnusual(Slab* slab, void* p);
   // Chains p for its owner's remote list (pending_), pushing when due.
   void QueueRemote(Slab* slab, void* p);
   static constexpr uint32_t kRemoteBatch = 32;     // blocks per chained remote push
   static constexpr uint32_t kPendingSlots = 32;    // foreign slabs chained at once
   static constexpr uint32_t kPendingMaxBytes = 1 << 20;  // then everything is pushed
-  ABSL_ATTRIBUTE_NOINLINE void ReportBadFree(Slab* slab, void* p);
 
   // Moves up to `want` free blocks of `slab` to bin c; returns how many.
   uint32_t TakeBatch(Slab* slab, int c, uint32_t want);
