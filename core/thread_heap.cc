@@ -14,6 +14,14 @@
 #include "pools/tiny/superslab_manager.h"
 #include "sync/spin_lock.h"
 
+// glibc's lock over its list of open FILEs (exported since GLIBC_2.2.5, in no
+// installed header). Weak: with another libc they are null and skipped.
+extern "C" {
+void _IO_list_lock(void) __attribute__((weak));
+void _IO_list_unlock(void) __attribute__((weak));
+void _IO_list_resetlock(void) __attribute__((weak));
+}
+
 namespace hakmem {
 
 constinit Heap g_placeholder_heap{};
@@ -22,9 +30,10 @@ __thread Heap* tls_heap __attribute__((tls_model("initial-exec"))) = &g_placehol
 
 namespace {
 
-// Lock order (fork takes them all): a background component's lock (the
-// learner's, core/background.h), g_late_lock, g_heaps_lock, the heap records'
-// lock, then the SuperSlab locks, then the large-tier locks.
+// Lock order (fork takes them all): stdio's list lock (see PrepareFork), a
+// background component's lock (the learner's, core/background.h),
+// g_late_lock, g_heaps_lock, the heap records' lock, then the SuperSlab
+// locks, then the large-tier locks.
 constinit sync::SpinLock g_late_lock;
 Heap* g_late_heap = nullptr;  // under g_late_lock
 constinit sync::SpinLock g_heaps_lock;
@@ -56,9 +65,28 @@ void TearDownThreadHeap(void* arg) {
   ++g_heaps_exited;
 }
 
+// fork and stdio. glibc's fork runs the atfork prepare handlers first and
+// only then takes stdio's list lock (multi-threaded parents). If our handler
+// held hakmem's locks while fork waited for the list lock, this would hang:
+//   forking thread:  hakmem locks held  -> waits for the list lock
+//   fflush(NULL):    list lock held     -> waits for a FILE's lock
+//   getline:         FILE's lock held   -> realloc waits for a hakmem lock
+// So the prepare handler takes the list lock before any hakmem lock. The
+// lock order is then list lock -> FILE lock -> hakmem locks, with no cycle:
+//   list -> FILE:   fflush(NULL), fclose (glibc's own order)
+//   FILE -> hakmem: allocations under a FILE's lock (getline, buffers)
+//   list -> hakmem: this handler; glibc allocating under the list lock
+//   hakmem -> none: hakmem never calls stdio while holding one of its locks
+//                   (it logs with write(2), core/base/log.h; learner/ too)
+// The list lock is recursive per thread: fork's own _IO_list_lock nests in
+// ours, and its unlock in the parent leaves ours to ParentAfterFork. In the
+// child glibc resets the lock if the parent was multi-threaded, else it never
+// took it; resetting it (again) is right either way. A fork from a thread that
+// holds a FILE's lock takes the list lock inside it, as glibc's fork does.
 void PrepareFork() {
-  // A background component's lock comes first: it takes core's locks while
-  // holding its own (core/background.h).
+  if (_IO_list_lock != nullptr) _IO_list_lock();
+  // A background component's lock comes first among ours: it takes core's
+  // locks while holding its own (core/background.h).
   if (const BackgroundHooks* b = Background()) b->prepare_fork();
   g_late_lock.Lock();
   g_heaps_lock.Lock();
@@ -74,6 +102,7 @@ void ParentAfterFork() {
   g_heaps_lock.Unlock();
   g_late_lock.Unlock();
   if (const BackgroundHooks* b = Background()) b->parent_after_fork();
+  if (_IO_list_unlock != nullptr) _IO_list_unlock();
 }
 
 void ChildAfterFork() {
@@ -91,6 +120,7 @@ void ChildAfterFork() {
     }
   }
   if (const BackgroundHooks* b = Background()) b->child_after_fork();
+  if (_IO_list_resetlock != nullptr) _IO_list_resetlock();
 }
 
 void InitSlow() {
