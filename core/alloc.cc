@@ -119,8 +119,10 @@ void* AllocLarge(size_t size) {
   return AllocLargeAligned(size, 0, &zeroed);
 }
 
-void FreeOther(void* p, uintptr_t e) {
+void FreeOther(void* p) {
   if (p == nullptr) return;
+  // The fast path's lookup ignored the top address bits; look again properly.
+  const uintptr_t e = RangeMap::Lookup(p);
   switch (RangeMap::KindOf(e)) {
     case RangeKind::kLarge:
       large::Free(RangeMap::MetaOf<large::LargeBlock>(e), p);
@@ -189,9 +191,11 @@ void* hak_realloc(void* p, size_t size) {
   if (RangeMap::KindOf(e) == RangeKind::kSlab) {
     // Stay put while the block fits and is not more than twice the need.
     if (size <= old_size && size * 2 >= old_size) return p;
-  } else if (size > kMaxSmallSize &&
-             large::ResizeInPlace(RangeMap::MetaOf<large::LargeBlock>(e), size)) {
-    return p;
+  } else if (size > kMaxSmallSize) {
+    // Large to Large: within the mapping, else move the pages (no copy).
+    large::LargeBlock* b = RangeMap::MetaOf<large::LargeBlock>(e);
+    if (large::ResizeInPlace(b, size)) return p;
+    if (void* q = large::Remap(b, size)) return q;
   }
   void* q = AllocInline(size);
   if (q == nullptr) return nullptr;  // p untouched, errno = ENOMEM

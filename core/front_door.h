@@ -24,7 +24,7 @@
 //                 push on this thread's bin, whoever owns the slab; over the
 //                 bin's limit (always, for a thread with no heap yet:
 //                 FreeOverLimit sends it home), flush half to the owners
-//     otherwise: FreeOther(p, e): nullptr, Large, a free unit or a pointer
+//     otherwise: FreeOther(p): nullptr, Large, a free unit or a pointer
 //                hakmem never mapped (reported)
 #ifndef HAKMEM_CORE_FRONT_DOOR_H_
 #define HAKMEM_CORE_FRONT_DOOR_H_
@@ -44,7 +44,8 @@ namespace hakmem {
 // Slow paths (alloc.cc). Each sets errno = ENOMEM when it returns nullptr.
 ABSL_ATTRIBUTE_NOINLINE void* AllocSmallSlow(size_t size, int size_class);
 ABSL_ATTRIBUTE_NOINLINE void* AllocLarge(size_t size);
-ABSL_ATTRIBUTE_NOINLINE void FreeOther(void* p, uintptr_t range_entry);
+// Frees what is not a slab block (nullptr, Large, or reported as invalid).
+ABSL_ATTRIBUTE_NOINLINE void FreeOther(void* p);
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
   if (ABSL_PREDICT_TRUE(size <= kMaxSmallSize)) {
@@ -56,12 +57,14 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
-  const uintptr_t e = RangeMap::Lookup(p);
-  if (ABSL_PREDICT_TRUE(RangeMap::KindOf(e) == RangeKind::kSlab)) {
-    tls_heap->tiny.Free(RangeMap::MetaOf<tiny::Slab>(e), p);
+  // An address above the 47-bit space aliases to a lower one here; the slab's
+  // carved-range check (and FreeOther's own checks) refuse it.
+  const uintptr_t e = RangeMap::LookupAliased(p);
+  if (ABSL_PREDICT_TRUE(RangeMap::IsSlab(e))) {
+    tls_heap->tiny.Free(RangeMap::SlabMetaOf<tiny::Slab>(e), p);
     return;
   }
-  FreeOther(p, e);
+  FreeOther(p);
 }
 
 }  // namespace hakmem

@@ -36,6 +36,7 @@ const Setting kSettings[] = {
     {"HAKMEM_TINY_REFILL_MAX", Type::kCount, 1, 1024, &Config::tiny_refill_max, nullptr},
     {"HAKMEM_LARGE_CACHE_BYTES", Type::kBytes, 0, kMaxBytes, nullptr,
      &Config::large_cache_bytes},
+    {"HAKMEM_DECAY_MS", Type::kCount, 0, 3600000, &Config::decay_ms, nullptr},
     {"HAKMEM_SUPERSLAB_CACHE", Type::kCount, 0, 64, &Config::superslab_cache, nullptr},
     {"HAKMEM_INVALID_FREE", Type::kInvalidFreeMode, 0, 2, &Config::invalid_free, nullptr},
     {"HAKMEM_POOL_REFILL_BATCH", Type::kCount, 1, 4, &Config::pool_refill_batch, nullptr},
@@ -280,6 +281,11 @@ bool LoadConfig() {
   }
   if (g_config.verbose) PrintConfig(2);
   return true;
+}
+
+void SetConfigForTesting(const Config& c) {
+  g_config = c;
+  g_loaded.store(true, std::memory_order_release);
 }
 
 void PrintConfig(int fd) {

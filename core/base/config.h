@@ -28,6 +28,7 @@ struct Config {
   uint32_t tiny_use_superslab = 1; // HAKMEM_TINY_USE_SUPERSLAB: accepted; 0 is ignored
   uint32_t tiny_refill_max = 96;   // HAKMEM_TINY_REFILL_MAX: blocks per Tiny refill
   uint64_t large_cache_bytes = uint64_t{64} << 20;  // HAKMEM_LARGE_CACHE_BYTES
+  uint32_t decay_ms = 1000;        // HAKMEM_DECAY_MS: unused free memory goes back after this
   uint32_t superslab_cache = 2;    // HAKMEM_SUPERSLAB_CACHE: empty SuperSlabs kept
   uint32_t invalid_free = 0;       // HAKMEM_INVALID_FREE: warn | abort | quiet
   // Mid (1-32 KiB) and L2.5 (32 KiB-1 MiB) pages ("spans"), docs/ENV_VARS.md.
@@ -65,6 +66,9 @@ bool ConfigLoaded();
 // Test hook: parse from an explicit NULL-terminated "NAME=value" array into
 // *out (starting from defaults). Warnings go to stderr as in LoadConfig.
 void ParseConfig(char* const* env, Config* out);
+
+// Test hook: makes `c` the configuration in force (as if parsed at start-up).
+void SetConfigForTesting(const Config& c);
 
 // Prints the effective configuration, one line per setting (HAKMEM_VERBOSE=1).
 void PrintConfig(int fd);

@@ -47,6 +47,15 @@ void OsDecommit(void* p, size_t size) {
   errno = saved;
 }
 
+bool OsMoveMapping(void* from, size_t from_size, void* to, size_t to_size) {
+  const int saved = errno;
+  void* got = mremap(from, from_size, to_size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  errno = saved;
+  if (got == MAP_FAILED) return false;
+  g_bytes_mapped.fetch_sub(from_size, std::memory_order_relaxed);
+  return true;
+}
+
 uint64_t OsBytesMapped() { return g_bytes_mapped.load(std::memory_order_relaxed); }
 
 }  // namespace hakmem

@@ -17,6 +17,11 @@ void OsUnmap(void* p, size_t size);
 // Gives the pages back (MADV_DONTNEED: RSS drops at once; the range stays
 // mapped and reads as zero afterwards).
 void OsDecommit(void* p, size_t size);
+// Moves the pages of [from, from + from_size) to `to`, which must be a mapping
+// of to_size bytes from OsMapAligned (it is replaced), without copying
+// (mremap); the old range is unmapped. False if the kernel refuses (both
+// mappings are then as they were).
+bool OsMoveMapping(void* from, size_t from_size, void* to, size_t to_size);
 // Bytes currently mapped through this layer (all tiers and metadata).
 uint64_t OsBytesMapped();
 

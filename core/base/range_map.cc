@@ -4,18 +4,26 @@
 
 namespace hakmem {
 
-constinit std::atomic<RangeMap::Entry*> RangeMap::top_[size_t{1} << RangeMap::kTopBits] = {};
+constinit std::atomic<uintptr_t> RangeMap::top_[size_t{1} << RangeMap::kTopBits] = {};
+// Zero-initialised, never written: in .bss, so it costs no memory until read
+// (and then only the kernel's shared zero page).
+alignas(kPageSize) constinit RangeMap::Entry RangeMap::empty_leaf_[size_t{1} << RangeMap::kLeafBits] = {};
 
 RangeMap::Entry* RangeMap::LeafFor(uintptr_t address, bool create) {
-  std::atomic<Entry*>& slot = top_[address >> (kGranuleShift + kLeafBits)];
-  Entry* leaf = slot.load(std::memory_order_acquire);
-  if (leaf != nullptr || !create) return leaf;
+  std::atomic<uintptr_t>& slot = top_[address >> (kGranuleShift + kLeafBits)];
+  const uintptr_t base = reinterpret_cast<uintptr_t>(empty_leaf_);
+  uintptr_t offset = slot.load(std::memory_order_acquire);
+  if (offset != 0) return reinterpret_cast<Entry*>(base + offset);
+  if (!create) return nullptr;
   constexpr size_t kLeafBytes = sizeof(Entry) << kLeafBits;
   auto* fresh = static_cast<Entry*>(OsMapAligned(kLeafBytes, kPageSize));
   if (fresh == nullptr) return nullptr;  // zero-filled: every entry reads kNone
-  if (slot.compare_exchange_strong(leaf, fresh, std::memory_order_acq_rel)) return fresh;
+  if (slot.compare_exchange_strong(offset, reinterpret_cast<uintptr_t>(fresh) - base,
+                                   std::memory_order_acq_rel)) {
+    return fresh;
+  }
   OsUnmap(fresh, kLeafBytes);  // another thread installed the leaf first
-  return leaf;
+  return reinterpret_cast<Entry*>(base + offset);
 }
 
 bool RangeMap::Register(void* base, size_t size, RangeKind kind, const void* meta) {

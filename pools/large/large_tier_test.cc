@@ -4,7 +4,11 @@
 #include "pools/large/large_tier.h"
 
 #include <cstring>
+#include <vector>
 
+#include <unistd.h>
+
+#include "core/base/config.h"
 #include "core/base/invalid_free.h"
 #include "core/base/os.h"
 #include "core/base/range_map.h"
@@ -79,6 +83,88 @@ TEST(LargeTier, DoubleAndInteriorFreesAreReportedNotActedOn) {
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_EQ(InvalidFreeCount() - before, 2u) << err;
   EXPECT_NE(err.find("double free"), std::string::npos) << err;
+  Trim();
+}
+
+TEST(LargeTier, ABigBufferFreedIsReusedNotFaultedInAgain) {
+  Trim();
+  bool zeroed;
+  char* p = static_cast<char*>(Alloc(20 * kMiB, 0, &zeroed));
+  std::memset(p, 1, 20 * kMiB);
+  Free(BlockOf(p), p);
+  EXPECT_GE(GetLargeStats().cached_bytes, 20 * kMiB);
+  const uint64_t hits = GetLargeStats().cache_hits;
+  char* q = static_cast<char*>(Alloc(18 * kMiB, 0, &zeroed));
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(GetLargeStats().cache_hits, hits + 1);
+  EXPECT_EQ(q[18 * kMiB - 1], 1);  // the same pages, still there
+  Free(BlockOf(q), q);
+  Trim();
+}
+
+TEST(LargeTier, AReusedMappingGivesBackWhatTheRequestDoesNotNeed) {
+  Trim();
+  bool zeroed;
+  char* p = static_cast<char*>(Alloc(24 * kMiB, 0, &zeroed));
+  Free(BlockOf(p), p);
+  char* q = static_cast<char*>(Alloc(13 * kMiB, 0, &zeroed));
+  ASSERT_EQ(q, p);
+  EXPECT_EQ(BlockOf(q)->map_size, 14 * kMiB);
+  EXPECT_EQ(RangeMap::Lookup(q + 14 * kMiB), 0u);  // the tail is gone
+  Free(BlockOf(q), q);
+  // Too big to serve a request (more than twice it): not reused.
+  char* r = static_cast<char*>(Alloc(5 * kMiB, 0, &zeroed));
+  EXPECT_NE(r, q);
+  Free(BlockOf(r), r);
+  Trim();
+}
+
+TEST(LargeTier, TheCacheIsBoundedAndTheOldestGoesFirst) {
+  Trim();
+  const uint64_t limit = GetConfig().large_cache_bytes;  // no live blocks: the configured bound
+  std::vector<char*> v;
+  bool zeroed;
+  for (int i = 0; i < 6; ++i) v.push_back(static_cast<char*>(Alloc(15 * kMiB, 0, &zeroed)));
+  for (char* p : v) Free(BlockOf(p), p);
+  EXPECT_LE(GetLargeStats().cached_bytes, limit);
+  EXPECT_EQ(RangeMap::Lookup(v[0]), 0u);                    // the oldest was unmapped
+  EXPECT_NE(RangeMap::Lookup(v[5]), 0u);                    // the newest is cached
+  Trim();
+}
+
+TEST(LargeTier, CachedMappingsDecayWhenUnused) {
+  Trim();
+  Config c = GetConfig();
+  c.decay_ms = 100;
+  SetConfigForTesting(c);
+  bool zeroed;
+  char* p = static_cast<char*>(Alloc(4 * kMiB, 0, &zeroed));
+  Free(BlockOf(p), p);
+  EXPECT_GT(GetLargeStats().cached_bytes, 0u);
+  usleep(300 * 1000);
+  // The next Large call (any) gives back what decayed.
+  char* q = static_cast<char*>(Alloc(40 * kMiB, 0, &zeroed));
+  EXPECT_EQ(GetLargeStats().cached_bytes, 0u);
+  EXPECT_GE(GetLargeStats().decayed_bytes, 4 * kMiB);
+  Free(BlockOf(q), q);
+  SetConfigForTesting(Config{});
+  Trim();
+}
+
+TEST(LargeTier, RemapMovesThePagesWithTheirContent) {
+  bool zeroed;
+  char* p = static_cast<char*>(Alloc(3 * kMiB, 0, &zeroed));
+  for (size_t i = 0; i < 3 * kMiB; i += 4096) p[i] = static_cast<char>(i >> 12);
+  LargeBlock* b = BlockOf(p);
+  char* q = static_cast<char*>(Remap(b, 30 * kMiB));
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(BlockOf(q), b);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(q) % (2 * kMiB), 0u);
+  EXPECT_GE(b->usable, 30 * kMiB);
+  for (size_t i = 0; i < 3 * kMiB; i += 4096) ASSERT_EQ(q[i], static_cast<char>(i >> 12)) << i;
+  q[30 * kMiB - 1] = 1;
+  if (q != p) EXPECT_NE(RangeMap::Lookup(p), RangeMap::Lookup(q));
+  Free(b, q);
   Trim();
 }
 

@@ -17,9 +17,8 @@ using sync::FreeBlockLink;
 
 std::atomic<uint64_t> g_orphan_remote_frees{0};
 
-// ceil(2^42 / size): Slab::BlockIndex divides by multiplying (exact for
-// offsets below 2 MiB and sizes up to 1 MiB).
-uint64_t DivMagic(uint32_t size) { return ((uint64_t{1} << 42) + size - 1) / size; }
+// ceil(2^64 / size) (Slab::div_c).
+uint64_t DivConstant(uint32_t size) { return ~uint64_t{0} / size + 1; }
 
 void PushFront(SlabList& l, Slab* s) {
   s->prev = nullptr;
@@ -260,7 +259,7 @@ void Format(Slab* s, int c) {
   s->start = span + ((hash >> 32) % info.colors) * 64;
   s->block_size = info.size;
   s->capacity = info.capacity;
-  s->div_magic = DivMagic(info.size);
+  s->div_c = DivConstant(info.size);
   s->aligned_blocks.store(0, std::memory_order_relaxed);
   s->carved.store(0, std::memory_order_relaxed);
   s->local_free = nullptr;
@@ -402,7 +401,9 @@ void ThreadCache::FreeOverLimit(Slab* slab, void* p) {
 }
 
 void ThreadCache::FreeUnusual(Slab* slab, void* p) {
-  if (slab->IsCarvedBlockStart(p)) {
+  if ((reinterpret_cast<uintptr_t>(p) >> RangeMap::kAddressBits) != 0) {
+    ReportInvalidFree(p, BadFree::kForeign);  // aliased by the fast lookup
+  } else if (slab->IsCarvedBlockStart(p)) {
     ReportInvalidFree(p, BadFree::kDouble);  // its free key is set: it is free already
   } else if (void* base = slab->TakeAlignedBase(p)) {
     Free(slab, base);  // an aligned pointer handed out inside its block

@@ -92,7 +92,8 @@ class ThreadCache {
   // aligned pointer inside a block, an interior pointer, a block that is free
   // already) takes the slow path, which reports it or finds the block.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(Slab* slab, void* p) {
-    if (ABSL_PREDICT_FALSE(!slab->IsCarvedBlockStart(p) || KeyWord(p) == FreeKey())) {
+    const uint64_t key = FreeKey();
+    if (ABSL_PREDICT_FALSE(!slab->IsCarvedBlockStart(p) || KeyWord(p) == key)) {
       return FreeUnusual(slab, p);
     }
     Bin& b = bins_[slab->size_class];
@@ -100,7 +101,7 @@ class ThreadCache {
     // The placeholder's bins have limit 0: a thread with no heap never gets
     // past here, and its frees never write the shared placeholder.
     if (ABSL_PREDICT_FALSE(n > b.limit)) return FreeOverLimit(slab, p);
-    KeyWord(p) = FreeKey();
+    KeyWord(p) = key;
     *static_cast<void**>(p) = b.head;
     b.head = p;
     b.count = n;
