@@ -11,9 +11,9 @@
 #   e.g. bazel run //bench:suite -- --rounds=3 --seconds=1 --out_dir=/tmp/suite
 # DIR defaults to bench_results/ under the directory bazel was run from. Any
 # other flag goes to the runner (it can override --preset too).
-# With the defaults (5 rounds x 5 allocators x 8 experiments x 2 s, plus the
-# phase preset's 15 s runs) it takes about 13 minutes; --rounds=3 --seconds=1
-# (which shortens the phase runs to 1 s too) about 2.
+# With the defaults (5 rounds x 5 allocators x 29 experiments x 2 s, plus the
+# phase preset's 15 s runs) it takes about 30 minutes; --rounds=3 --seconds=1
+# (which shortens the phase runs to 1 s too) about 9.
 set -euo pipefail
 
 out_dir="bench_results"

@@ -67,6 +67,27 @@ const std::vector<Preset> kPresets = {
     // One whole cycle of the phase schedule (bench/workload/phase.cc), long
     // enough for the learner's windows and dwell to act in each phase.
     {"phase", "phase", {1}, 15.0},
+    // The classic allocator benchmarks (bench/README.md, "Workloads").
+    {"larson_2t", "larson", {2}},
+    {"larson_sized_2t", "larson_sized", {2}},
+    {"xmalloc_2x2", "xmalloc", {4}},  // 2 producers + 2 consumers
+    {"rptest_2t", "rptest", {2}},
+    {"rptest_4t", "rptest", {4}},
+    {"mstress_4t", "mstress", {4}},
+    {"cache_thrash_1t", "cache_thrash", {1}},
+    {"cache_thrash_2t", "cache_thrash", {2}},
+    {"cache_scratch_1t", "cache_scratch", {1}},
+    {"cache_scratch_2t", "cache_scratch", {2}},
+    {"glibc_simple", "glibc_simple", {1}},
+    {"glibc_thread_1t", "glibc_thread", {1}},
+    {"glibc_thread_2t", "glibc_thread", {2}},
+    {"glibc_thread_4t", "glibc_thread", {4}},
+    {"alloc_test_1t", "alloc_test", {1}},
+    {"alloc_test_2t", "alloc_test", {2}},
+    {"bigbuf", "bigbuf", {1}},
+    {"thread_churn", "thread_churn", {4}},  // at most 4 threads alive at once
+    {"bignum", "bignum", {1}},
+    {"espresso", "espresso", {1}},
 };
 
 // Whether --seconds was on the command line (this Abseil keeps

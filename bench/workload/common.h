@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +26,12 @@ enum class Touch {
   kEnds,   // first 8 bytes and the last byte only
   kPages,  // kEnds plus one byte in every 4 KiB page (every page gets faulted in)
   kLines,  // kEnds plus one byte in every 64-byte cache line
+};
+
+// Which interface a workload allocates through.
+enum class Api {
+  kMalloc,    // malloc / free
+  kSizedNew,  // ::operator new(size) / ::operator delete(p, size) (C++14 sized delete)
 };
 
 struct Config {
@@ -39,11 +46,12 @@ struct Config {
   Touch touch = Touch::kPages;
   uint64_t larson_round_ops = 0;  // larson: ops a thread runs before handing over
   uint64_t phase_ms = 3000;       // phase: the unit of the phase lengths (phase.cc)
+  Api api = Api::kMalloc;         // larson_sized: kSizedNew
 };
 
 // What a workload run produced; the caller prints it.
 struct Outcome {
-  uint64_t ops = 0;          // replacements (one free + one malloc each)
+  uint64_t ops = 0;          // the workload's ops (bench/README.md); mostly replacements
   double elapsed_s = 0;      // from the start barrier to the last thread's end
   uint64_t handoffs = 0;     // larson: slot arrays handed to a new thread
   uint64_t errors = 0;       // corrupted tags or misaligned blocks seen
@@ -107,31 +115,68 @@ inline bool CheckBlock(const char* p, size_t size) {
   return (got & mask) == (tag & mask) && (size <= 8 || p[size - 1] == static_cast<char>(tag));
 }
 
-// malloc + touch; aborts on out-of-memory (a benchmark cannot go on without it).
-inline Block NewBlock(Rng& rng, const Config& cfg, uint64_t* errors) {
-  Block b;
-  b.size = rng.Size(cfg.min_size, cfg.max_size);
-  b.p = static_cast<char*>(malloc(b.size));
-  if (b.p == nullptr) {
-    fprintf(stderr, "workload: malloc(%zu) returned NULL\n", b.size);
+// The allocation call every workload goes through: malloc, or sized new/delete
+// when the workload asks for it. Aborts on out-of-memory (a benchmark cannot go
+// on without it); operator new would throw instead of returning NULL.
+inline char* RawAlloc(size_t size, Api api = Api::kMalloc) {
+  void* p = api == Api::kSizedNew ? ::operator new(size) : malloc(size);
+  if (p == nullptr) {
+    fprintf(stderr, "workload: malloc(%zu) returned NULL\n", size);
     abort();
   }
-  if (!TouchBlock(b.p, b.size, cfg.touch)) ++*errors;
+  return static_cast<char*>(p);
+}
+
+inline void RawFree(void* p, size_t size, Api api = Api::kMalloc) {
+  if (api == Api::kSizedNew) {
+    ::operator delete(p, size);
+  } else {
+    free(p);
+  }
+}
+
+// Allocates and touches a block of exactly `size` bytes.
+inline Block NewBlockOfSize(size_t size, Touch touch, uint64_t* errors, Api api = Api::kMalloc) {
+  Block b{RawAlloc(size, api), size};
+  if (!TouchBlock(b.p, b.size, touch)) ++*errors;
   return b;
 }
 
-// verify + free.
-inline void FreeBlock(const Block& b, uint64_t* errors) {
-  if (b.p == nullptr) return;
-  if (!CheckBlock(b.p, b.size)) ++*errors;
-  free(b.p);
+// Allocates and touches a block of uniform size in [min_size, max_size].
+inline Block NewBlock(Rng& rng, const Config& cfg, uint64_t* errors) {
+  return NewBlockOfSize(rng.Size(cfg.min_size, cfg.max_size), cfg.touch, errors, cfg.api);
 }
 
-// Replaces one live block: the operation every workload counts.
+// verify + free.
+inline void FreeBlock(const Block& b, uint64_t* errors, Api api = Api::kMalloc) {
+  if (b.p == nullptr) return;
+  if (!CheckBlock(b.p, b.size)) ++*errors;
+  RawFree(b.p, b.size, api);
+}
+
+// Replaces one live block: the operation most workloads count.
 inline void Replace(Block& b, Rng& rng, const Config& cfg, uint64_t* errors) {
-  FreeBlock(b, errors);
+  FreeBlock(b, errors, cfg.api);
   b = NewBlock(rng, cfg, errors);
 }
+
+// Request sizes with a power-law skew: the density falls as size^-(1 + shape)
+// between lo and hi (shape 0: every doubling of the size is as likely as the
+// next; a larger shape favours small sizes more). The table is built once; a
+// draw is a table look-up plus a uniform pick between two neighbouring
+// quantiles, with no floating point on the measured path.
+class SkewedSizes {
+ public:
+  SkewedSizes(size_t lo, size_t hi, double shape);
+  size_t Draw(Rng& rng) const {
+    const uint64_t i = rng.Below(kQuantiles);
+    return q_[i] + rng.Below(q_[i + 1] - q_[i] + 1);
+  }
+
+ private:
+  static constexpr int kQuantiles = 1024;
+  size_t q_[kQuantiles + 1];
+};
 
 using Clock = std::chrono::steady_clock;
 
@@ -167,6 +212,27 @@ struct alignas(64) ThreadResult {
 // Folds the per-thread results into an Outcome (elapsed = last end - start).
 Outcome Collect(const RunControl& ctl, const ThreadResult* results, int n);
 
+// Repeats `op()` until the run ends: exactly cfg.ops times with --ops, else
+// until `stop`. Returns how many times it ran.
+template <class Op>
+uint64_t RunOps(const Config& cfg, const RunControl* ctl, Op op) {
+  uint64_t n = 0;
+  if (cfg.ops > 0) {
+    for (; n < cfg.ops; ++n) op();
+  } else {
+    while (!ctl->stop.load(std::memory_order_relaxed)) {
+      op();
+      ++n;
+    }
+  }
+  return n;
+}
+
+// Whether a thread that has done `done` ops is finished (--ops, or timed out).
+inline bool RunOver(const Config& cfg, const RunControl* ctl, uint64_t done) {
+  return cfg.ops > 0 ? done >= cfg.ops : ctl->stop.load(std::memory_order_relaxed);
+}
+
 // Ends a thread's timed run over its slot array: records the end time and the
 // op count, then frees every live block (checking it) and the array itself.
 inline void FinishSlots(Block* blocks, size_t slots, uint64_t ops, uint64_t errors,
@@ -177,6 +243,67 @@ inline void FinishSlots(Block* blocks, size_t slots, uint64_t ops, uint64_t erro
   free(blocks);
   result->errors = errors;
 }
+
+// Waiting on another thread with 2 cores: spin briefly, then yield.
+class Backoff {
+ public:
+  void Worked() { idle_ = 0; }
+  void Idle() {
+    if (++idle_ > 64) {
+      std::this_thread::yield();
+    } else {
+      __builtin_ia32_pause();
+    }
+  }
+
+ private:
+  int idle_ = 0;
+};
+
+// A bounded single-producer single-consumer queue of blocks. The producer
+// fills up to a batch of places in place and publishes them with one release
+// store; the consumer takes a batch the same way, so the queue's own cost stays
+// small next to the allocator's.
+class SpscRing {
+ public:
+  explicit SpscRing(uint64_t limit);  // at most `limit` blocks queued at once
+  ~SpscRing();
+  SpscRing(const SpscRing&) = delete;
+  SpscRing& operator=(const SpscRing&) = delete;
+
+  // Producer: calls make() (which returns a Block) for up to n free places;
+  // returns how many it queued.
+  template <class Make>
+  uint64_t PushUpTo(uint64_t n, Make make) {
+    const uint64_t tail = tail_.load(std::memory_order_relaxed);
+    const uint64_t space = limit_ - (tail - head_.load(std::memory_order_acquire));
+    if (n > space) n = space;
+    for (uint64_t k = 0; k < n; ++k) items_[(tail + k) & mask_] = make();
+    if (n > 0) tail_.store(tail + n, std::memory_order_release);
+    return n;
+  }
+  // Consumer: calls use(block) for up to n queued blocks; returns how many.
+  template <class Use>
+  uint64_t PopUpTo(uint64_t n, Use use) {
+    const uint64_t head = head_.load(std::memory_order_relaxed);
+    const uint64_t avail = tail_.load(std::memory_order_acquire) - head;
+    if (n > avail) n = avail;
+    for (uint64_t k = 0; k < n; ++k) use(items_[(head + k) & mask_]);
+    if (n > 0) head_.store(head + n, std::memory_order_release);
+    return n;
+  }
+  // After the threads are gone: verifies and frees what is still queued.
+  void Drain(uint64_t* errors) {
+    PopUpTo(UINT64_MAX, [&](const Block& b) { FreeBlock(b, errors); });
+  }
+
+ private:
+  alignas(64) std::atomic<uint64_t> head_{0};  // advanced by the consumer
+  alignas(64) std::atomic<uint64_t> tail_{0};  // advanced by the producer
+  alignas(64) Block* items_ = nullptr;
+  uint64_t mask_ = 0;  // array size - 1, a power of two
+  uint64_t limit_ = 0;
+};
 
 // Runs cfg.threads threads of `body(cfg, index, &ctl, &result)`, times them
 // and collects their results: the frame of every workload whose threads are
@@ -195,11 +322,22 @@ Outcome RunIndependentThreads(const Config& cfg, Body body) {
   return Collect(ctl, results.data(), cfg.threads);
 }
 
-// The workloads (one file each).
-Outcome RunSlots(const Config& cfg);    // mid, tiny, large
-Outcome RunLarson(const Config& cfg);   // larson
-Outcome RunXthread(const Config& cfg);  // xthread
-Outcome RunPhases(const Config& cfg);   // phase
+// The workloads (one file each; bench/README.md describes them).
+Outcome RunSlots(const Config& cfg);        // mid, tiny, large
+Outcome RunLarson(const Config& cfg);       // larson, larson_sized
+Outcome RunXthread(const Config& cfg);      // xthread
+Outcome RunPhases(const Config& cfg);       // phase
+Outcome RunXmalloc(const Config& cfg);      // xmalloc
+Outcome RunRptest(const Config& cfg);       // rptest
+Outcome RunMstress(const Config& cfg);      // mstress
+Outcome RunCache(const Config& cfg);        // cache_thrash, cache_scratch
+Outcome RunGlibcSimple(const Config& cfg);  // glibc_simple
+Outcome RunGlibcThread(const Config& cfg);  // glibc_thread
+Outcome RunAllocTest(const Config& cfg);    // alloc_test
+Outcome RunBigbuf(const Config& cfg);       // bigbuf
+Outcome RunThreadChurn(const Config& cfg);  // thread_churn
+Outcome RunBignum(const Config& cfg);       // bignum
+Outcome RunEspresso(const Config& cfg);     // espresso
 
 }  // namespace hakmem_bench
 

@@ -12,6 +12,12 @@
 // then goes on freeing the blocks the previous threads allocated. This measures
 // cross-thread frees, thread start-up and thread exit together, as a server with
 // short-lived worker threads sees them. Thread creation time counts in the run.
+//
+// larson_sized is the same workload with every block allocated by
+// `::operator new(size)` and freed by the C++14 sized `::operator delete(p,
+// size)` (cfg.api; this file is built with -fsized-deallocation and
+// -fno-allocation-dce, so gcc neither drops the size nor elides a new/delete
+// pair), as a C++ server's objects are.
 #include <pthread.h>
 
 #include <cerrno>
@@ -108,7 +114,7 @@ Outcome RunLarson(const Config& cfg) {
 
   Outcome out = Collect(ctl, results.data(), cfg.threads);
   for (auto& c : chains) {
-    for (size_t s = 0; s < cfg.slots; ++s) FreeBlock(c.blocks[s], &c.errors);
+    for (size_t s = 0; s < cfg.slots; ++s) FreeBlock(c.blocks[s], &c.errors, cfg.api);
     free(c.blocks);
     out.errors += c.errors;
   }

@@ -19,13 +19,22 @@
 #include "bench/workload/common.h"
 #include "bench/workload/identify.h"
 
-ABSL_FLAG(std::string, workload, "mid", "mid | tiny | large | larson | xthread | phase");
-ABSL_FLAG(int, threads, 1, "worker threads (larson: chains; xthread: an even number)");
+ABSL_FLAG(std::string, workload, "mid",
+          "mid | tiny | large | larson | larson_sized | xthread | phase | xmalloc | rptest | "
+          "mstress | cache_thrash | cache_scratch | glibc_simple | glibc_thread | alloc_test | "
+          "bigbuf | thread_churn | bignum | espresso");
+ABSL_FLAG(int, threads, 1,
+          "worker threads (larson: chains; xthread, xmalloc: an even number; thread_churn: "
+          "most alive at once)");
 ABSL_FLAG(double, seconds, 2.0, "run time of the timed phase");
-ABSL_FLAG(uint64_t, ops, 0, "if > 0, run exactly this many ops per thread instead of --seconds");
+ABSL_FLAG(uint64_t, ops, 0,
+          "if > 0, run this fixed amount of work instead of --seconds: ops per thread, or as "
+          "the workload defines it (bench/README.md)");
 ABSL_FLAG(uint64_t, min_size, 0, "smallest request in bytes (0: the workload's default)");
 ABSL_FLAG(uint64_t, max_size, 0, "largest request in bytes (0: the workload's default)");
-ABSL_FLAG(uint64_t, slots, 0, "live blocks per thread; xthread: queue capacity (0: default)");
+ABSL_FLAG(uint64_t, slots, 0,
+          "live blocks per thread; xthread, xmalloc: queue capacity; cache_*: writes per "
+          "object; thread_churn: blocks per thread (0: the workload's default)");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the size and slot choices");
 ABSL_FLAG(std::string, touch, "pages", "ends | pages | lines: what of each new block is written");
 ABSL_FLAG(uint64_t, larson_round_ops, 0, "larson: ops before a hand-over (0: 100 x slots)");
@@ -47,9 +56,24 @@ constexpr WorkloadDefaults kWorkloads[] = {
     {"tiny", 8, 1 << 10, 1024, RunSlots},
     {"large", 64 << 10, 4 << 20, 16, RunSlots},
     {"larson", 8, 1000, 1000, RunLarson},
+    {"larson_sized", 8, 1000, 1000, RunLarson},
     {"xthread", 8, 4 << 10, 256, RunXthread},
     // Sizes as reported; each phase has its own range (phase.cc).
     {"phase", 1 << 10, 32 << 10, 8192, RunPhases},
+    {"xmalloc", 64, 64, 256, RunXmalloc},
+    {"rptest", 16, 16 << 10, 4096, RunRptest},
+    {"mstress", 24, 320, 4096, RunMstress},
+    {"cache_thrash", 8, 8, 100, RunCache},
+    {"cache_scratch", 8, 8, 100, RunCache},
+    // glibc_simple, bignum and espresso have fixed sizes and counts: their
+    // entries are what they report, not settings (the files say so).
+    {"glibc_simple", 16, 4 << 10, 10000, RunGlibcSimple},
+    {"glibc_thread", 4, 4 << 10, 1024, RunGlibcThread},
+    {"alloc_test", 8, 64 << 10, 8192, RunAllocTest},
+    {"bigbuf", 5 << 20, 25 << 20, 20, RunBigbuf},
+    {"thread_churn", 16, 256, 48, RunThreadChurn},
+    {"bignum", 16, 64, 64, RunBignum},
+    {"espresso", 16, 1 << 10, 48, RunEspresso},
 };
 
 const char* TouchName(Touch t) {
@@ -92,9 +116,14 @@ int Main() {
     return Fail("--touch must be ends, pages or lines");
   }
   if (cfg.threads < 1 || cfg.threads > 1024) return Fail("--threads must be in 1..1024");
-  if (cfg.workload == "xthread" && cfg.threads % 2 != 0) {
-    return Fail("xthread runs pairs of threads: --threads must be even");
+  if ((cfg.workload == "xthread" || cfg.workload == "xmalloc") && cfg.threads % 2 != 0) {
+    return Fail(cfg.workload + " runs pairs of threads: --threads must be even");
   }
+  if (cfg.workload == "mstress" && cfg.min_size < 24) {
+    return Fail("mstress keeps each object's size in bytes 8-15: --min_size must be >= 24");
+  }
+  const bool larson = cfg.workload == "larson" || cfg.workload == "larson_sized";
+  if (cfg.workload == "larson_sized") cfg.api = Api::kSizedNew;
   if (cfg.ops == 0 && !(cfg.seconds > 0)) return Fail("--seconds must be > 0");
   if (cfg.min_size < 1 || cfg.min_size > cfg.max_size) {
     return Fail("need 1 <= --min_size <= --max_size");
@@ -115,7 +144,7 @@ int Main() {
       cfg.workload.c_str(), cfg.threads, cfg.seconds, static_cast<unsigned long long>(cfg.ops),
       cfg.min_size, cfg.max_size, cfg.slots, static_cast<unsigned long long>(cfg.seed),
       TouchName(cfg.touch),
-      static_cast<unsigned long long>(cfg.workload == "larson" ? cfg.larson_round_ops : 0),
+      static_cast<unsigned long long>(larson ? cfg.larson_round_ops : 0),
       static_cast<unsigned long long>(out.ops), out.elapsed_s, ops_per_sec,
       static_cast<unsigned long long>(out.handoffs), static_cast<unsigned long long>(out.errors),
       static_cast<unsigned long long>(PeakRssKib()), EscapeValue(id.malloc_lib).c_str(),

@@ -23,15 +23,8 @@ void SlotThread(const Config& cfg, int index, RunControl* ctl, ThreadResult* res
   for (size_t i = 0; i < cfg.slots; ++i) blocks[i] = NewBlock(rng, cfg, &errors);
 
   ctl->WaitForGo();
-  uint64_t ops = 0;
-  if (cfg.ops > 0) {
-    for (; ops < cfg.ops; ++ops) Replace(blocks[rng.Below(cfg.slots)], rng, cfg, &errors);
-  } else {
-    while (!ctl->stop.load(std::memory_order_relaxed)) {
-      Replace(blocks[rng.Below(cfg.slots)], rng, cfg, &errors);
-      ++ops;
-    }
-  }
+  const uint64_t ops =
+      RunOps(cfg, ctl, [&] { Replace(blocks[rng.Below(cfg.slots)], rng, cfg, &errors); });
   FinishSlots(blocks, cfg.slots, ops, errors, result);
 }
 
