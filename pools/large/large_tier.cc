@@ -12,87 +12,165 @@
 namespace hakmem::large {
 namespace {
 
-constexpr size_t kBuckets = 64;  // mapped sizes 2 MiB .. 128 MiB
+constexpr size_t kUnit = kSuperSlabSize;  // Large memory comes in 2 MiB units
+constexpr size_t kBuckets = 64;           // free ranges of 1..63 units; the last: 64 and more
 
 constinit sync::SpinLock g_lock;
 constinit MetaPool<LargeBlock> g_records;
-// Under g_lock: the big cache, newest first in each bucket.
-LargeBlock* g_bucket[kBuckets + 1];  // index = mapped size in 2 MiB units
+// Under g_lock: the free ranges (the big cache), newest first in each bucket.
+// A range is in a bucket exactly when its `cached` flag says so.
+LargeBlock* g_free[kBuckets + 1];
 uint64_t g_cached_bytes = 0;
-uint64_t g_next_decay_ms = 0;        // no decay scan before this
+uint64_t g_next_decay_ms = 0;  // no decay scan before this
 std::atomic<uint64_t> g_live_bytes{0};
 std::atomic<uint64_t> g_allocs{0};
 std::atomic<uint64_t> g_cache_hits{0};
 std::atomic<uint64_t> g_decayed_bytes{0};
 
-size_t UnitsOf(size_t map_size) { return map_size >> kSuperSlabShift; }
+size_t UnitsOf(size_t bytes) { return bytes / kUnit; }
+size_t BucketOf(size_t units) { return units < kBuckets ? units : kBuckets; }
 
 // The cache may hold the configured bytes, or a quarter of what the program
 // has in Large blocks if that is more: a program with 400 MiB of buffers in
-// use keeps the last one or two it freed, whatever their size.
+// use keeps about the last 100 MiB it freed, whatever their sizes.
 uint64_t CacheLimit() {
   const uint64_t quarter = g_live_bytes.load(std::memory_order_relaxed) / 4;
   const uint64_t configured = GetConfig().large_cache_bytes;
   return quarter > configured ? quarter : configured;
 }
 
-void Unlink(LargeBlock* b) {
-  LargeBlock** link = &g_bucket[UnitsOf(b->map_size)];
-  while (*link != b) link = &(*link)->next;
-  *link = b->next;
+void InsertFree(LargeBlock* b) {
+  LargeBlock*& head = g_free[BucketOf(UnitsOf(b->map_size))];
+  b->cached = true;
+  b->prev = nullptr;
+  b->next = head;
+  if (head != nullptr) head->prev = b;
+  head = b;
+  g_cached_bytes += b->map_size;
+}
+
+void RemoveFree(LargeBlock* b) {
+  if (b->prev != nullptr) {
+    b->prev->next = b->next;
+  } else {
+    g_free[BucketOf(UnitsOf(b->map_size))] = b->next;
+  }
+  if (b->next != nullptr) b->next->prev = b->prev;
+  b->next = b->prev = nullptr;
+  b->cached = false;
   g_cached_bytes -= b->map_size;
 }
 
-// The smallest cached mapping that holds `units` and is at most twice that
-// (a bigger one would keep more memory resident than the request needs).
-LargeBlock* TakeCachedLocked(size_t units) {
-  const size_t last = 2 * units < kBuckets ? 2 * units : kBuckets;
-  for (size_t u = units; u <= last; ++u) {
-    if (LargeBlock* b = g_bucket[u]) {
-      Unlink(b);
+// The cached range that contains `addr`, if any (a neighbour to merge with).
+LargeBlock* CachedRangeAt(const char* addr) {
+  const uintptr_t e = RangeMap::Lookup(addr);
+  if (RangeMap::KindOf(e) != RangeKind::kLarge) return nullptr;
+  LargeBlock* n = RangeMap::MetaOf<LargeBlock>(e);
+  return n->cached ? n : nullptr;
+}
+
+// `into` takes over the range of `from`, which follows it directly.
+void Absorb(LargeBlock* into, LargeBlock* from) {
+  RangeMap::Register(from->base, from->map_size, RangeKind::kLarge, into);  // leaves exist
+  into->map_size += from->map_size;
+  into->dirty |= from->dirty;
+  if (from->freed_ms > into->freed_ms) into->freed_ms = from->freed_ms;
+  g_records.Delete(from);
+}
+
+// Keeps the first `units` of b (not in a bucket) and caches the rest as a
+// range of its own. Keeps b whole if no record can be had.
+void SplitLocked(LargeBlock* b, size_t units) {
+  const size_t keep = units * kUnit;
+  if (b->map_size <= keep) return;
+  LargeBlock* tail = g_records.New();
+  if (tail == nullptr) return;
+  tail->base = b->base + keep;
+  tail->map_size = b->map_size - keep;
+  tail->cacheable = true;
+  tail->dirty = b->dirty;
+  tail->freed_ms = b->freed_ms;
+  RangeMap::Register(tail->base, tail->map_size, RangeKind::kLarge, tail);
+  b->map_size = keep;
+  InsertFree(tail);
+}
+
+// The smallest cached range of at least `units` (the newest among equals).
+LargeBlock* TakeFreeLocked(size_t units) {
+  for (size_t i = BucketOf(units); i < kBuckets; ++i) {
+    if (LargeBlock* b = g_free[i]) {
+      RemoveFree(b);
       return b;
     }
   }
-  return nullptr;
+  LargeBlock* best = nullptr;
+  for (LargeBlock* b = g_free[kBuckets]; b != nullptr; b = b->next) {
+    if (UnitsOf(b->map_size) >= units && (best == nullptr || b->map_size < best->map_size)) best = b;
+  }
+  if (best != nullptr) RemoveFree(best);
+  return best;
+}
+
+// The largest cached range (for a request none is big enough for).
+LargeBlock* TakeLargestLocked() {
+  LargeBlock* best = g_free[kBuckets];
+  for (LargeBlock* b = best; b != nullptr; b = b->next) {
+    if (b->map_size > best->map_size) best = b;
+  }
+  for (size_t i = kBuckets; best == nullptr && i-- > 1;) best = g_free[i];
+  if (best != nullptr) RemoveFree(best);
+  return best;
 }
 
 LargeBlock* OldestLocked() {
   LargeBlock* oldest = nullptr;
-  for (LargeBlock* head : g_bucket) {
+  for (LargeBlock* head : g_free) {
     for (LargeBlock* b = head; b != nullptr; b = b->next) {
-      // <=: within a bucket the list runs newest first, so on a tie (the
-      // clock is coarse) the one further down is the older.
+      // <=: a bucket runs newest first, so on a tie (the clock is coarse)
+      // the one further down is the older.
       if (oldest == nullptr || b->freed_ms <= oldest->freed_ms) oldest = b;
     }
   }
   return oldest;
 }
 
-// Moves cached mappings that must go back to the OS onto *out: the oldest
-// while the cache is over its bound, and, at most every quarter of the decay
-// time, every mapping unused for HAKMEM_DECAY_MS.
+// Takes b out of the cache for good: no lookup finds it any more, and it
+// joins *out, to be unmapped once the lock is released.
+void RetireLocked(LargeBlock* b, LargeBlock** out) {
+  RemoveFree(b);
+  RangeMap::Unregister(b->base, b->map_size);
+  b->next = *out;
+  *out = b;
+}
+
+// Ranges that must go back to the OS go to *out: the oldest while the cache
+// is over its bound, and, at most every quarter of the decay time, every
+// range unused for HAKMEM_DECAY_MS.
 void EvictLocked(uint64_t now, LargeBlock** out) {
   const uint64_t limit = CacheLimit();
-  while (g_cached_bytes > limit) {
-    LargeBlock* b = OldestLocked();
-    Unlink(b);
-    b->next = *out;
-    *out = b;
-  }
+  while (g_cached_bytes > limit) RetireLocked(OldestLocked(), out);
   if (now < g_next_decay_ms || g_cached_bytes == 0) return;
   const uint64_t decay = GetConfig().decay_ms;
   g_next_decay_ms = now + decay / 4 + 1;
   for (LargeBlock* b = OldestLocked(); b != nullptr && b->freed_ms + decay <= now;
        b = OldestLocked()) {
-    Unlink(b);
     g_decayed_bytes.fetch_add(b->map_size, std::memory_order_relaxed);
-    b->next = *out;
-    *out = b;
+    RetireLocked(b, out);
+  }
+}
+
+// Unmaps retired ranges (or a block never cached) and frees their records.
+void UnmapAll(LargeBlock* list) {
+  while (list != nullptr) {
+    LargeBlock* next = list->next;
+    OsUnmap(list->base, list->map_size);
+    g_records.Delete(list);
+    list = next;
   }
 }
 
 LargeBlock* MapNew(size_t map_size, size_t alignment) {
-  const size_t map_align = alignment > kSuperSlabSize ? alignment : kSuperSlabSize;
+  const size_t map_align = alignment > kUnit ? alignment : kUnit;
   char* base = static_cast<char*>(OsMapAligned(map_size, map_align));
   if (base == nullptr) return nullptr;
   LargeBlock* b = g_records.New();
@@ -102,7 +180,7 @@ LargeBlock* MapNew(size_t map_size, size_t alignment) {
   }
   b->base = base;
   b->map_size = map_size;
-  b->cacheable = map_align == kSuperSlabSize;
+  b->cacheable = map_align == kUnit;
   if (!RangeMap::Register(base, map_size, RangeKind::kLarge, b)) {
     g_records.Delete(b);
     OsUnmap(base, map_size);
@@ -111,49 +189,53 @@ LargeBlock* MapNew(size_t map_size, size_t alignment) {
   return b;
 }
 
-void Unmap(LargeBlock* b) {
-  RangeMap::Unregister(b->base, b->map_size);
-  OsUnmap(b->base, b->map_size);
-  g_records.Delete(b);
-}
-
-void UnmapAll(LargeBlock* list) {
-  while (list != nullptr) {
-    LargeBlock* next = list->next;
-    Unmap(list);
-    list = next;
+// A block of map_size bytes made of `r` (a retired range, no longer
+// registered) and fresh pages: r's pages move to a new place big enough
+// (mremap, no copy), so only the rest is faulted in. On failure r is
+// unmapped and nullptr returned.
+LargeBlock* GrowInto(LargeBlock* r, size_t map_size) {
+  char* dest = static_cast<char*>(OsMapAligned(map_size, kUnit));
+  if (dest != nullptr && OsMoveMapping(r->base, r->map_size, dest, map_size) &&
+      RangeMap::Register(dest, map_size, RangeKind::kLarge, r)) {
+    r->base = dest;
+    r->map_size = map_size;
+    r->dirty = true;
+    return r;
   }
-}
-
-// Gives back the part of a reused mapping beyond `map_size`.
-void CutTail(LargeBlock* b, size_t map_size) {
-  if (b->map_size <= map_size) return;
-  RangeMap::Unregister(b->base + map_size, b->map_size - map_size);
-  OsUnmap(b->base + map_size, b->map_size - map_size);
-  b->map_size = map_size;
+  if (dest != nullptr) OsUnmap(dest, map_size);
+  r->next = nullptr;
+  UnmapAll(r);
+  return nullptr;
 }
 
 }  // namespace
 
 void* Alloc(size_t size, size_t alignment, bool* zeroed) {
   if (size > (size_t{1} << 46)) return nullptr;  // beyond any real mapping
-  const size_t map_size = AlignUp(size == 0 ? 1 : size, kSuperSlabSize);
+  const size_t units = UnitsOf(AlignUp(size == 0 ? 1 : size, kUnit));
   g_allocs.fetch_add(1, std::memory_order_relaxed);
   LargeBlock* b = nullptr;
-  LargeBlock* evicted = nullptr;
+  LargeBlock* smaller = nullptr;  // no range is big enough: the largest there is
+  LargeBlock* retired = nullptr;
   {
     sync::SpinLockHolder hold(&g_lock);
-    if (alignment <= kSuperSlabSize && UnitsOf(map_size) <= kBuckets) {
-      b = TakeCachedLocked(UnitsOf(map_size));
+    EvictLocked(NowMs(), &retired);  // what decayed goes back rather than being reused
+    if (alignment <= kUnit) {
+      b = TakeFreeLocked(units);
+      if (b != nullptr) {
+        SplitLocked(b, units);
+      } else if ((smaller = TakeLargestLocked()) != nullptr) {
+        RangeMap::Unregister(smaller->base, smaller->map_size);
+      }
     }
-    EvictLocked(NowMs(), &evicted);
   }
-  UnmapAll(evicted);
+  UnmapAll(retired);
   if (b != nullptr) {
     g_cache_hits.fetch_add(1, std::memory_order_relaxed);
-    CutTail(b, map_size);
+  } else if (smaller != nullptr && (b = GrowInto(smaller, units * kUnit)) != nullptr) {
+    // Part of it was faulted in already.
   } else {
-    b = MapNew(map_size, alignment);
+    b = MapNew(units * kUnit, alignment);
     if (b == nullptr) return nullptr;
   }
   g_live_bytes.fetch_add(b->map_size, std::memory_order_relaxed);
@@ -174,36 +256,71 @@ void Free(LargeBlock* b, void* p) {
     return;
   }
   g_live_bytes.fetch_sub(b->map_size, std::memory_order_relaxed);
-  LargeBlock* evicted = nullptr;
-  if (b->cacheable && UnitsOf(b->map_size) <= kBuckets && GetConfig().large_cache_bytes > 0) {
-    const uint64_t now = NowMs();
+  LargeBlock* retired = nullptr;
+  if (!b->cacheable || GetConfig().large_cache_bytes == 0) {
+    RangeMap::Unregister(b->base, b->map_size);
+    b->next = nullptr;
+    UnmapAll(b);
+    return;
+  }
+  const uint64_t now = NowMs();
+  {
     sync::SpinLockHolder hold(&g_lock);
     b->freed_ms = now;
-    LargeBlock*& head = g_bucket[UnitsOf(b->map_size)];
-    b->next = head;
-    head = b;
-    g_cached_bytes += b->map_size;
-    EvictLocked(now, &evicted);
-  } else {
-    b->next = nullptr;
-    evicted = b;
+    // Merge with free neighbours, so that free memory forms ranges as large
+    // as the requests that may come.
+    if (LargeBlock* lower = CachedRangeAt(b->base - 1)) {
+      RemoveFree(lower);
+      Absorb(lower, b);
+      b = lower;
+    }
+    if (LargeBlock* upper = CachedRangeAt(b->base + b->map_size)) {
+      RemoveFree(upper);
+      Absorb(b, upper);
+    }
+    b->freed_ms = now;
+    InsertFree(b);
+    EvictLocked(now, &retired);
   }
-  UnmapAll(evicted);
+  UnmapAll(retired);
 }
 
 bool ResizeInPlace(LargeBlock* b, size_t new_size) {
-  if (new_size > b->map_size) return false;
-  // Shrinking below a quarter would strand most of the mapping: let realloc move it.
-  if (new_size < b->map_size / 4) return false;
+  const size_t units = UnitsOf(AlignUp(new_size == 0 ? 1 : new_size, kUnit));
+  const size_t old_map = b->map_size;
+  if (!b->cacheable) {
+    // Over-aligned: its own mapping, which it keeps whole.
+    if (units * kUnit > old_map || units * kUnit < old_map / 4) return false;
+  } else {
+    LargeBlock* retired = nullptr;
+    {
+      sync::SpinLockHolder hold(&g_lock);
+      if (units * kUnit > b->map_size) {
+        // Grow into a free range that follows, if it is big enough.
+        LargeBlock* upper = CachedRangeAt(b->base + b->map_size);
+        if (upper == nullptr || UnitsOf(b->map_size + upper->map_size) < units) return false;
+        RemoveFree(upper);
+        Absorb(b, upper);
+      }
+      SplitLocked(b, units);  // what is not needed goes to the cache
+      EvictLocked(NowMs(), &retired);
+    }
+    UnmapAll(retired);
+    if (b->map_size > old_map) {
+      g_live_bytes.fetch_add(b->map_size - old_map, std::memory_order_relaxed);
+    } else {
+      g_live_bytes.fetch_sub(old_map - b->map_size, std::memory_order_relaxed);
+    }
+  }
   b->usable = AlignUp(new_size == 0 ? 1 : new_size, kPageSize);
   return true;
 }
 
 void* Remap(LargeBlock* b, size_t new_size) {
   if (!b->cacheable || new_size > (size_t{1} << 46)) return nullptr;
-  const size_t map_size = AlignUp(new_size, kSuperSlabSize);
+  const size_t map_size = AlignUp(new_size, kUnit);
   // A 2 MiB-aligned place to move to, then the pages move there.
-  char* dest = static_cast<char*>(OsMapAligned(map_size, kSuperSlabSize));
+  char* dest = static_cast<char*>(OsMapAligned(map_size, kUnit));
   if (dest == nullptr) return nullptr;
   if (!RangeMap::Register(dest, map_size, RangeKind::kLarge, b)) {
     OsUnmap(dest, map_size);
@@ -223,21 +340,20 @@ void* Remap(LargeBlock* b, size_t new_size) {
 }
 
 size_t Trim() {
-  LargeBlock* all = nullptr;
+  LargeBlock* retired = nullptr;
   size_t released = 0;
   {
     sync::SpinLockHolder hold(&g_lock);
-    for (LargeBlock*& head : g_bucket) {
-      while (LargeBlock* b = head) {
-        head = b->next;
-        released += b->map_size;
-        b->next = all;
-        all = b;
+    for (LargeBlock* head : g_free) {
+      while (head != nullptr) {
+        LargeBlock* next = head->next;
+        released += head->map_size;
+        RetireLocked(head, &retired);
+        head = next;
       }
     }
-    g_cached_bytes = 0;
   }
-  UnmapAll(all);
+  UnmapAll(retired);
   return released;
 }
 

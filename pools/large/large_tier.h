@@ -1,12 +1,13 @@
-// The Large tier: requests above 1 MiB (and over-aligned ones) get their own
-// 2 MiB-aligned mapping, registered in the range map. Freed mappings go to a
-// "big cache" of buckets by mapped size (2 MiB steps up to 128 MiB), so that a
-// program that frees and allocates big buffers of similar sizes (I/O, image
-// and parse buffers) reuses memory that is already faulted in, without mmap,
-// munmap or page faults. The cache is bounded by HAKMEM_LARGE_CACHE_BYTES or a
-// quarter of the live Large memory, whichever is larger (the oldest mapping
-// goes first), and it decays: a mapping unused for HAKMEM_DECAY_MS goes back
-// to the OS at the next Large allocation or free, or at malloc_trim.
+// The Large tier: requests above 1 MiB (and over-aligned ones) get memory in
+// 2 MiB units, each block its own 2 MiB-aligned range registered in the range
+// map. Freed ranges stay mapped in a page heap (the "big cache"): free ranges
+// by size, split to serve a smaller request and merged with free neighbours,
+// so that a program that frees and allocates big buffers of any sizes (I/O,
+// image and parse buffers) reuses memory that is already faulted in, without
+// mmap, munmap or page faults. The cache is bounded by HAKMEM_LARGE_CACHE_BYTES
+// or a quarter of the live Large memory, whichever is larger (the range unused
+// longest goes first), and it decays: a range unused for HAKMEM_DECAY_MS goes
+// back to the OS at the next Large allocation or free, or at malloc_trim.
 #ifndef HAKMEM_POOLS_LARGE_LARGE_TIER_H_
 #define HAKMEM_POOLS_LARGE_LARGE_TIER_H_
 
@@ -17,12 +18,14 @@
 namespace hakmem::large {
 
 struct LargeBlock {
-  LargeBlock* next;          // bucket link while cached
-  char* base;                // start of the mapping == the user pointer
-  size_t map_size;           // bytes mapped (multiple of 2 MiB)
+  LargeBlock* next;          // in its free-size bucket while cached
+  LargeBlock* prev;
+  char* base;                // start of the range == the user pointer
+  size_t map_size;           // bytes of the range (multiple of 2 MiB)
   size_t usable;             // bytes the program may use (page multiple)
-  uint64_t freed_ms;         // when it was cached (NowMs)
-  bool cacheable;            // false for mappings aligned beyond 2 MiB
+  uint64_t freed_ms;         // when it was last freed (NowMs)
+  bool cacheable;            // false for ranges aligned beyond 2 MiB
+  bool cached;               // in the big cache's free lists (under its lock)
   bool dirty;                // has been handed out before (not known zero)
   std::atomic<bool> in_use;  // false while cached: a free then is a double free
 };
@@ -33,19 +36,20 @@ void* Alloc(size_t size, size_t alignment, bool* zeroed);
 // Frees p, whose range-map entry named `block`. Reports foreign, interior and
 // double frees instead of acting on them.
 void Free(LargeBlock* block, void* p);
-// Grows or shrinks in place when the mapping allows; false otherwise.
+// Grows (into a free neighbour) or shrinks (giving the tail to the cache) in
+// place when it can; false otherwise.
 bool ResizeInPlace(LargeBlock* block, size_t new_size);
-// Moves the block to a mapping of at least new_size bytes without copying
+// Moves the block to a range of at least new_size bytes without copying
 // (mremap), when the block may move; nullptr if it cannot (the caller copies).
 void* Remap(LargeBlock* block, size_t new_size);
-// Unmaps every cached mapping. Returns the bytes released.
+// Unmaps every cached range. Returns the bytes released.
 size_t Trim();
 
 struct LargeStats {
   uint64_t allocs;
   uint64_t cache_hits;
   uint64_t cached_bytes;
-  uint64_t live_bytes;       // mapped for blocks in use
+  uint64_t live_bytes;       // in blocks in use
   uint64_t decayed_bytes;    // unmapped by decay (not by trim or the bound)
 };
 LargeStats GetLargeStats();

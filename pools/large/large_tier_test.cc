@@ -61,15 +61,42 @@ TEST(LargeTier, AlignmentsBeyondTwoMegabytesAreHonoured) {
   }
 }
 
-TEST(LargeTier, ResizeInPlaceStaysWithinTheMappingAndAboveAQuarter) {
+TEST(LargeTier, ResizeInPlaceShrinksIntoTheCacheAndGrowsIntoAFreeNeighbour) {
+  Trim();
   bool zeroed;
-  char* p = static_cast<char*>(Alloc(kMiB + kMiB / 2, 0, &zeroed));
+  char* p = static_cast<char*>(Alloc(8 * kMiB, 0, &zeroed));
   LargeBlock* b = BlockOf(p);
-  EXPECT_TRUE(ResizeInPlace(b, 2 * kMiB));
-  EXPECT_EQ(b->usable, 2 * kMiB);
-  EXPECT_FALSE(ResizeInPlace(b, 2 * kMiB + 1));  // past the mapping
-  EXPECT_FALSE(ResizeInPlace(b, kMiB / 4));       // would strand most of it
+  EXPECT_TRUE(ResizeInPlace(b, 3 * kMiB));  // the last 4 MiB go to the cache
+  EXPECT_EQ(b->map_size, 4 * kMiB);
+  EXPECT_EQ(GetLargeStats().cached_bytes, 4 * kMiB);
+  EXPECT_TRUE(ResizeInPlace(b, 7 * kMiB));  // and come back
+  EXPECT_EQ(b->map_size, 8 * kMiB);
+  EXPECT_GE(b->usable, 7 * kMiB);
+  EXPECT_FALSE(ResizeInPlace(b, 30 * kMiB));  // nothing free behind it
   Free(b, p);
+  Trim();
+}
+
+TEST(LargeTier, AFreeRangeIsSplitForASmallerRequestAndMergedBack) {
+  Trim();
+  bool zeroed;
+  char* p = static_cast<char*>(Alloc(24 * kMiB, 0, &zeroed));
+  Free(BlockOf(p), p);
+  char* q = static_cast<char*>(Alloc(13 * kMiB, 0, &zeroed));
+  ASSERT_EQ(q, p);
+  EXPECT_FALSE(zeroed);
+  EXPECT_EQ(BlockOf(q)->map_size, 14 * kMiB);
+  // The other 10 MiB are a free range of their own, and serve the next request.
+  char* r = static_cast<char*>(Alloc(9 * kMiB, 0, &zeroed));
+  EXPECT_EQ(r, q + 14 * kMiB);
+  Free(BlockOf(q), q);
+  Free(BlockOf(r), r);
+  // Both freed: one range again, which serves a request of the whole.
+  EXPECT_EQ(GetLargeStats().cached_bytes, 24 * kMiB);
+  char* whole = static_cast<char*>(Alloc(24 * kMiB, 0, &zeroed));
+  EXPECT_EQ(whole, p);
+  Free(BlockOf(whole), whole);
+  Trim();
 }
 
 TEST(LargeTier, DoubleAndInteriorFreesAreReportedNotActedOn) {
@@ -102,20 +129,21 @@ TEST(LargeTier, ABigBufferFreedIsReusedNotFaultedInAgain) {
   Trim();
 }
 
-TEST(LargeTier, AReusedMappingGivesBackWhatTheRequestDoesNotNeed) {
+TEST(LargeTier, ARequestNoFreeRangeHoldsReusesTheLargestAndFaultsOnlyTheRest) {
   Trim();
   bool zeroed;
-  char* p = static_cast<char*>(Alloc(24 * kMiB, 0, &zeroed));
+  char* p = static_cast<char*>(Alloc(6 * kMiB, 0, &zeroed));
+  std::memset(p, 0x5a, 6 * kMiB);
   Free(BlockOf(p), p);
-  char* q = static_cast<char*>(Alloc(13 * kMiB, 0, &zeroed));
-  ASSERT_EQ(q, p);
-  EXPECT_EQ(BlockOf(q)->map_size, 14 * kMiB);
-  EXPECT_EQ(RangeMap::Lookup(q + 14 * kMiB), 0u);  // the tail is gone
+  char* q = static_cast<char*>(Alloc(10 * kMiB, 0, &zeroed));
+  ASSERT_NE(q, nullptr);
+  EXPECT_FALSE(zeroed);
+  EXPECT_EQ(q[0], 0x5a);              // the old pages, moved (mremap), not copied
+  EXPECT_EQ(q[6 * kMiB - 1], 0x5a);
+  EXPECT_EQ(q[6 * kMiB], 0);          // fresh pages after them
+  EXPECT_EQ(GetLargeStats().cached_bytes, 0u);
+  EXPECT_EQ(BlockOf(q)->map_size, 10 * kMiB);
   Free(BlockOf(q), q);
-  // Too big to serve a request (more than twice it): not reused.
-  char* r = static_cast<char*>(Alloc(5 * kMiB, 0, &zeroed));
-  EXPECT_NE(r, q);
-  Free(BlockOf(r), r);
   Trim();
 }
 
