@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# //bench:suite — every head-to-head preset (runner --preset=all) in one run,
-# written as one JSON report, one markdown report and a PNG chart:
-#   <out_dir>/suite.json   schema hakmem-bench/1 (bench/README.md)
-#   <out_dir>/suite.md     summary + one table per experiment
-#   <out_dir>/suite.png    ops/s, peak RSS and hakmem/best-peer per experiment
+# //bench:suite — every head-to-head preset (runner --preset=all: the workload
+# families and the app_* programs) in one run, written as one JSON report, one
+# markdown report and one chart:
+#   <out_dir>/suite.json   schema hakmem-bench/2 (bench/README.md)
+#   <out_dir>/suite.md     host line, summary, one table per experiment
+#   <out_dir>/suite.png    a panel per family: hakmem / best peer (speed) and
+#                          hakmem / median peer (peak RSS) per experiment
 #                          (tools/plot_bench.py, /usr/bin/python3 + matplotlib)
-# The text table goes to stdout, progress to stderr.
+# The text table goes to stdout, progress to stderr (its first line is the
+# runner's estimate of the whole run).
 #
 # Usage: bazel run //bench:suite -- [--out_dir=DIR] [runner flags]
-#   e.g. bazel run //bench:suite -- --rounds=3 --seconds=1 --out_dir=/tmp/suite
+#   e.g. bazel run //bench:suite -- --rounds=1 --seconds=0.5 --out_dir=/tmp/suite
 # DIR defaults to bench_results/ under the directory bazel was run from. Any
-# other flag goes to the runner (it can override --preset too).
-# With the defaults (5 rounds x 5 allocators x 29 experiments x 2 s, plus the
-# phase preset's 15 s runs) it takes about 30 minutes; --rounds=3 --seconds=1
-# (which shortens the phase runs to 1 s too) about 9.
+# other flag goes to the runner (it can override --preset too, and
+# --instructions adds the callgrind counts of the single-thread workloads).
+# Duration at the defaults (3 rounds x 5 allocators, 2 s per workload run):
+# about rounds x allocators x (2.15 s per workload experiment + 15.15 s for
+# phase) + the apps' ~21 s per round and allocator; bench/README.md ("Suite")
+# has the count; it stays under 40 minutes on 2 cores.
 set -euo pipefail
 
 out_dir="bench_results"

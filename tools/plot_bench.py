@@ -1,19 +1,22 @@
 #!/usr/bin/python3
-"""Charts a head-to-head report (schema hakmem-bench/1, bench/README.md) as a PNG.
+"""Charts a head-to-head report (schema hakmem-bench/2, bench/README.md) as one PNG.
 
 Usage: /usr/bin/python3 tools/plot_bench.py REPORT.json OUT.png
 
-Three panels, one group of bars per experiment (workload x threads), one bar per
-allocator:
-  1. M ops/s, median, with a min..max whisker (log scale: workloads differ by
-     orders of magnitude);
-  2. peak RSS in MiB, median (log scale);
-  3. hakmem's median ops/s divided by the best peer's, with the 1.0 line that
-     hakmem is meant to reach.
-Runs with Debian's /usr/bin/python3 and python3-matplotlib (no display needed).
+One panel per family of experiments (hakmem_own, larson, glibc, ..., apps), one
+group of bars per experiment:
+  - speed: hakmem's median rate / the best peer's (above 1.0: hakmem is faster),
+    annotated with the ratio and the best peer's name;
+  - peak RSS: hakmem's median / the median peer's (below 1.0: hakmem used less);
+  - with --instructions: instructions per op, hakmem / the peer with the fewest
+    (below 1.0: hakmem ran fewer).
+The line at 1.0 is parity. The title names the CPU model, the CPUs, the kernel,
+glibc, hakmem's commit and the rounds. Runs with Debian's /usr/bin/python3 and
+python3-matplotlib (no display needed).
 """
 
 import json
+import math
 import sys
 
 import matplotlib
@@ -21,100 +24,90 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-ORDER = ["hakmem", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
-COLORS = {
-    "hakmem": "#d62728",
-    "glibc": "#7f7f7f",
-    "mimalloc": "#1f77b4",
-    "jemalloc": "#2ca02c",
-    "tcmalloc": "#ff7f0e",
-}
+SCHEMA = "hakmem-bench/2"
+SERIES = [
+    # (summary key, legend label, colour)
+    ("hakmem_vs_best_rate", "speed: hakmem / best peer (higher is better)", "#1f77b4"),
+    ("hakmem_vs_median_peer_rss", "peak RSS: hakmem / median peer (lower is better)", "#ff7f0e"),
+    ("hakmem_vs_fewest_instructions",
+     "instructions/op: hakmem / fewest peer (lower is better)", "#2ca02c"),
+]
 
 
 def load(path):
     with open(path) as f:
         report = json.load(f)
-    if report.get("schema") != "hakmem-bench/1":
-        sys.exit(f"plot_bench: {path} is not a hakmem-bench/1 report")
+    if report.get("schema") != SCHEMA:
+        sys.exit(f"plot_bench: {path} is not a {SCHEMA} report")
     return report
 
 
-def allocator_names(experiments):
-    seen = {a["name"] for e in experiments for a in e["allocators"]}
-    return [n for n in ORDER if n in seen] + sorted(seen - set(ORDER))
-
-
-def series(experiments, name, key):
-    """Per experiment: (median, min, max) of `key` for allocator `name`, or None."""
-    out = []
+def families(experiments):
+    """Family -> its experiments, in the order the families first appear."""
+    out = {}
     for e in experiments:
-        stat = next((a[key] for a in e["allocators"] if a["name"] == name), None)
-        out.append(None if stat is None else (stat["median"], stat["min"], stat["max"]))
+        out.setdefault(e.get("family") or e["workload"], []).append(e)
     return out
 
 
-def bars(ax, experiments, names, key, scale, whiskers):
-    width = 0.8 / max(len(names), 1)
-    for i, name in enumerate(names):
-        xs, ys, lo, hi = [], [], [], []
-        for j, s in enumerate(series(experiments, name, key)):
-            if s is None:
-                continue
-            med, mn, mx = (v * scale for v in s)
-            xs.append(j - 0.4 + width * (i + 0.5))
-            ys.append(med)
-            lo.append(med - mn)
-            hi.append(mx - med)
-        ax.bar(xs, ys, width, label=name, color=COLORS.get(name),
-               yerr=[lo, hi] if whiskers else None, capsize=2 if whiskers else 0,
-               edgecolor="black" if name == "hakmem" else "none", linewidth=0.6)
-    ax.set_yscale("log")
+def panel(ax, name, experiments, series):
+    width = 0.8 / len(series)
+    top = 1.0
+    for i, (key, label, colour) in enumerate(series):
+        xs, ys = [], []
+        for j, e in enumerate(experiments):
+            value = e["summary"].get(key)
+            if value:
+                xs.append(j - 0.4 + width * (i + 0.5))
+                ys.append(value)
+        ax.bar(xs, ys, width, color=colour, label=label)
+        top = max([top] + ys)
+        if key == "hakmem_vs_best_rate":
+            for x, y, e in zip(xs, ys, [e for e in experiments if e["summary"].get(key)]):
+                ax.annotate(f"{y:.2f}\n{e['summary']['best_peer']}", (x, y), ha="center",
+                            va="bottom", fontsize=6)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_title(name, fontsize=10)
     ax.set_xticks(range(len(experiments)))
-    ax.set_xticklabels([e["name"] for e in experiments])
-    ax.grid(axis="y", which="both", alpha=0.3)
-
-
-def ratio_panel(ax, experiments):
-    ratios, labels = [], []
-    for e in experiments:
-        s = e["summary"]
-        ratios.append(s["hakmem_vs_best_ops"] or 0)
-        labels.append(f"vs {s['best_peer']}" if s["best_peer"] else "")
-    colors = ["#2ca02c" if r >= 1 else "#d62728" for r in ratios]
-    ax.bar(range(len(experiments)), ratios, 0.6, color=colors)
-    ax.axhline(1.0, color="black", linewidth=1)
-    for j, (r, label) in enumerate(zip(ratios, labels)):
-        ax.annotate(f"{r:.2f}x\n{label}", (j, r), ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(range(len(experiments)))
-    ax.set_xticklabels([e["name"] for e in experiments])
-    ax.set_ylabel("hakmem / best peer\n(ops/s, median)")
-    ax.set_ylim(0, max(ratios + [1.0]) * 1.3)
+    ax.set_xticklabels([e["name"] for e in experiments], rotation=30, ha="right", fontsize=7)
+    ax.set_xlim(-0.6, len(experiments) - 0.4)
+    ax.set_ylim(0, top * 1.25)
     ax.grid(axis="y", alpha=0.3)
+
+
+def title(report):
+    host = report.get("host", {})
+    commit = host.get("hakmem_commit", "unknown")
+    if commit != "unknown":
+        commit = commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
+    return (f"hakmem head to head: {host.get('cpu_model', '?')}, {host.get('cpus', '?')} CPUs, "
+            f"Linux {host.get('kernel', '?')}, glibc {host.get('glibc', '?')}; "
+            f"hakmem {commit}; {report['rounds']} interleaved round(s), medians")
 
 
 def main(argv):
     if len(argv) != 3:
         sys.exit(__doc__)
     report = load(argv[1])
-    experiments = report["experiments"]
-    if not experiments:
+    if not report["experiments"]:
         sys.exit("plot_bench: the report has no experiments")
-    names = allocator_names(experiments)
-    fig, (ops_ax, rss_ax, ratio_ax) = plt.subplots(
-        3, 1, figsize=(max(8, 1.6 * len(experiments)), 11),
-        gridspec_kw={"height_ratios": [3, 2, 2]})
-    bars(ops_ax, experiments, names, "ops_per_sec", 1e-6, whiskers=True)
-    ops_ax.set_ylabel("M ops/s (median, min..max)")
-    ops_ax.legend(ncol=len(names), fontsize=8, loc="upper center",
-                  bbox_to_anchor=(0.5, 1.16))
-    bars(rss_ax, experiments, names, "peak_rss_mib", 1.0, whiskers=False)
-    rss_ax.set_ylabel("peak RSS MiB (median)")
-    ratio_panel(ratio_ax, experiments)
-    host = report.get("host", {})
-    fig.suptitle(f"hakmem head to head: {report['rounds']} interleaved round(s), "
-                 f"{host.get('cpus', '?')} CPUs, kernel {host.get('kernel', '?')}",
-                 fontsize=11)
-    fig.tight_layout()
+    groups = families(report["experiments"])
+    series = [s for s in SERIES
+              if any(e["summary"].get(s[0]) for e in report["experiments"])] or SERIES[:1]
+    cols = min(3, len(groups))
+    rows = math.ceil(len(groups) / cols)
+    header = 0.55  # inches above the panels for the title and the legend
+    height = 3.4 * rows + header
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, height), squeeze=False)
+    for ax, (name, experiments) in zip(axes.flat, groups.items()):
+        panel(ax, name, experiments, series)
+    for ax in list(axes.flat)[len(groups):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.suptitle(title(report), fontsize=10, y=1 - 0.08 / height, va="top")
+    fig.legend(handles, labels, loc="upper center", ncol=len(series), fontsize=8,
+               bbox_to_anchor=(0.5, 1 - 0.32 / height), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - header / height))
     fig.savefig(argv[2], dpi=110)
     print(f"plot_bench: wrote {argv[2]}", file=sys.stderr)
 

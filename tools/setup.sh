@@ -14,6 +14,8 @@ PACKAGES=(
   libmimalloc-dev libjemalloc-dev           # peers for head-to-head runs
   python3 python3-matplotlib gnuplot-nox    # charts (/usr/bin/python3)
   sqlite3 git default-jdk-headless  # programs run under LD_PRELOAD by the tests
+  redis-server redis-tools  # app_redis: the runner starts its own server on a free port
+  valgrind                  # runner --instructions (callgrind)
 )
 
 installed() {

@@ -13,6 +13,7 @@ struct Allocator {
   std::string name;     // hakmem, glibc, mimalloc, jemalloc, tcmalloc
   std::string preload;  // absolute path for LD_PRELOAD; empty for glibc
   bool subject = false; // the allocator the ratios are about (hakmem)
+  std::string package;  // the Debian package of a peer ("libc6" for glibc); "" for hakmem
 };
 
 struct Skipped {
@@ -32,6 +33,14 @@ std::vector<Allocator> FindAllocators(const std::string& hakmem_path,
 // direct_malloc_lib) against the allocator's. Returns "" if they match, else
 // a message naming what was found instead.
 std::string CheckIdentity(const Allocator& a, const std::map<std::string, std::string>& fields);
+
+// Checks one library a child reported for `what` (e.g. "malloc_lib"): "" if it
+// is the allocator's (its preload after realpath, or libc.so.* for glibc), else
+// a message naming what was found instead.
+std::string CheckLibrary(const Allocator& a, const std::string& what, const std::string& got);
+
+// The path of the C library this runner runs on (dladdr of a libc function).
+std::string LibcPath();
 
 // realpath(), or the input when the path cannot be resolved.
 std::string RealPath(const std::string& path);

@@ -1,9 +1,11 @@
-// The head-to-head runner: runs a workload (bench/workload) under hakmem and
-// under every peer allocator on the machine, each in its own child process via
-// LD_PRELOAD, interleaved (A B C D E, A B C D E, ... for --rounds rounds), checks
-// that each child's malloc really is the allocator asked for, measures peak RSS
-// (wait4), and prints a table (or markdown, or JSON) with medians and hakmem's
-// ratios. bench/README.md has the flags, the presets and the JSON schema.
+// The head-to-head runner: runs a workload (bench/workload) or a real program
+// (an app_* experiment, runner/apps.cc) under hakmem and under every peer
+// allocator on the machine, each in its own child process via LD_PRELOAD,
+// interleaved (A B C D E, A B C D E, ... for --rounds rounds), checks that each
+// child's malloc really is the allocator asked for, measures peak RSS (wait4),
+// optionally counts instructions under callgrind (--instructions), and prints a
+// table (or markdown, or JSON) with medians and hakmem's ratios.
+// bench/README.md has the flags, the presets and the JSON schema.
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,13 +21,18 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
 #include "bench/runner/allocators.h"
+#include "bench/runner/apps.h"
 #include "bench/runner/child.h"
+#include "bench/runner/families.h"
+#include "bench/runner/host.h"
+#include "bench/runner/instructions.h"
 #include "bench/runner/report.h"
+#include "bench/runner/scratch.h"
 #include "tools/cpp/runfiles/runfiles.h"
 
 ABSL_FLAG(std::string, preset, "",
-          "mid_1t | mid_4t | tiny_1t | tiny_4t | large | larson | xthread | phase | all "
-          "(comma list)");
+          "a workload preset (--list_presets), an app experiment (app_python, app_sqlite_mem, "
+          "app_sqlite_file, app_gxx, app_redis), apps (every app_*) or all; comma list");
 ABSL_FLAG(std::string, workload, "",
           "mid | tiny | large | larson | xthread | phase (instead of --preset)");
 ABSL_FLAG(std::string, threads, "", "thread counts, comma list (default: the preset's, or 1)");
@@ -37,7 +44,7 @@ ABSL_FLAG(uint64_t, slots, 0, "live blocks per thread (0: the workload's default
 ABSL_FLAG(uint64_t, seed, 1, "workload seed");
 ABSL_FLAG(std::string, touch, "", "ends | pages | lines (default: the workload's, pages)");
 ABSL_FLAG(uint64_t, larson_round_ops, 0, "larson: ops per thread before a hand-over");
-ABSL_FLAG(int, rounds, 5, "interleaved rounds per allocator");
+ABSL_FLAG(int, rounds, 3, "interleaved rounds per allocator (0 with --instructions: no timed runs)");
 ABSL_FLAG(std::string, allocators, "", "only these (comma list of hakmem,glibc,mimalloc,jemalloc,tcmalloc)");
 ABSL_FLAG(std::string, hakmem, "", "path of libhakmem.so (default: the Bazel runfile)");
 ABSL_FLAG(std::string, workload_bin, "", "path of the workload program (default: the runfile)");
@@ -48,6 +55,12 @@ ABSL_FLAG(bool, profile, false, "also run hakmem once under gperftools' CPU prof
 ABSL_FLAG(std::string, profile_dir, "", "where profiles go (default: the working directory)");
 ABSL_FLAG(double, timeout, 0, "kill a child after this many seconds (0: 10 x --seconds + 60)");
 ABSL_FLAG(bool, list_presets, false, "print the presets and exit");
+ABSL_FLAG(bool, instructions, false,
+          "also run each single-thread workload once per allocator under callgrind and report "
+          "instructions per op (--ops, default 200000)");
+ABSL_FLAG(double, app_scale, 1.0, "fraction of each app experiment's fixed load (tests: 0.02)");
+ABSL_FLAG(std::string, hakmem_commit, "",
+          "hakmem's commit for the report (default: git rev-parse HEAD in the workspace)");
 
 namespace hakmem_bench {
 namespace {
@@ -128,7 +141,7 @@ std::vector<int> ParseThreads(const std::string& s, bool* ok) {
 // a message) if the flags are inconsistent. Without --preset and --workload, a
 // binary named after a preset (bazel-bin/bench/mid_4t run directly, without the
 // target's args) runs that preset.
-bool PlanExperiments(const std::string& argv0, std::vector<Experiment>* plan) {
+bool PlanExperiments(const std::string& argv0, const AppEnv& env, std::vector<Experiment>* plan) {
   std::string preset = absl::GetFlag(FLAGS_preset);
   const std::string workload = absl::GetFlag(FLAGS_workload);
   if (preset.empty() && workload.empty()) {
@@ -155,6 +168,11 @@ bool PlanExperiments(const std::string& argv0, std::vector<Experiment>* plan) {
   if (!preset.empty() && !workload.empty()) {
     return fprintf(stderr, "runner: give --preset or --workload, not both\n"), false;
   }
+  auto add_app = [&](const std::string& name) {
+    const bool seen = std::any_of(plan->begin(), plan->end(),
+                                  [&](const Experiment& p) { return p.name == name; });
+    if (!seen) plan->push_back(AppExperiment(name, env));
+  };
   if (!workload.empty()) add(workload, {1}, 0);
   for (absl::string_view name : absl::StrSplit(preset, ',', absl::SkipEmpty())) {
     bool found = false;
@@ -164,13 +182,22 @@ bool PlanExperiments(const std::string& argv0, std::vector<Experiment>* plan) {
         found = true;
       }
     }
+    for (const auto& app : AppNames()) {
+      if (name == app || name == "apps" || name == "all") {
+        add_app(app);
+        found = true;
+      }
+    }
     if (!found) return fprintf(stderr, "runner: unknown preset %s\n", std::string(name).c_str()), false;
   }
   if (plan->empty()) return fprintf(stderr, "runner: give --preset or --workload\n"), false;
+  for (auto& e : *plan) e.family = FamilyOf(e.workload);
   return true;
 }
 
-std::vector<std::string> WorkloadArgs(const std::string& bin, const Experiment& e) {
+// ops_override > 0 replaces --ops (the callgrind runs).
+std::vector<std::string> WorkloadArgs(const std::string& bin, const Experiment& e,
+                                      uint64_t ops_override) {
   std::vector<std::string> a = {bin, "--workload=" + e.workload,
                                 "--threads=" + std::to_string(e.threads),
                                 "--seconds=" + std::to_string(e.seconds),
@@ -178,7 +205,7 @@ std::vector<std::string> WorkloadArgs(const std::string& bin, const Experiment& 
   auto opt = [&](const char* name, uint64_t v) {
     if (v != 0) a.push_back(std::string("--") + name + "=" + std::to_string(v));
   };
-  opt("ops", absl::GetFlag(FLAGS_ops));
+  opt("ops", ops_override > 0 ? ops_override : absl::GetFlag(FLAGS_ops));
   opt("min_size", absl::GetFlag(FLAGS_min_size));
   opt("max_size", absl::GetFlag(FLAGS_max_size));
   opt("slots", absl::GetFlag(FLAGS_slots));
@@ -192,26 +219,18 @@ std::vector<std::string> WorkloadArgs(const std::string& bin, const Experiment& 
 Run Judge(const Allocator& a, const ChildResult& c, int round) {
   Run r;
   r.round = round;
-  r.wall_s = c.wall_s;
-  r.peak_rss_kib = c.peak_rss_kib;
+  TakeUsage(c, &r);
   auto field = [&](const char* k) {
     const auto it = c.fields.find(k);
     return it == c.fields.end() ? std::string() : it->second;
   };
   r.malloc_lib = field("malloc_lib");
-  r.ops_per_sec = atof(field("ops_per_sec").c_str());
+  r.rate = atof(field("ops_per_sec").c_str());
   r.ops = strtoull(field("ops").c_str(), nullptr, 10);
   r.elapsed_s = atof(field("elapsed_s").c_str());
   r.self_peak_rss_kib = strtoull(field("self_peak_rss_kib").c_str(), nullptr, 10);
-  if (!c.error.empty()) {
-    r.error = c.error;
-  } else if (c.timed_out) {
-    char buf[64];
-    snprintf(buf, sizeof buf, "timed out after %.1f s (--timeout)", c.wall_s);
-    r.error = buf;
-  } else if (c.signal != 0) {
-    r.error = std::string("killed by signal ") + std::to_string(c.signal) + " (" +
-              strsignal(c.signal) + ")";
+  if (std::string bad = ChildFailure(c); !bad.empty()) {
+    r.error = bad;
   } else if (!c.has_result_line) {
     r.error = "no result line (exit code " + std::to_string(c.exit_code) + ")";
   } else if (std::string bad = CheckIdentity(a, c.fields); !bad.empty()) {
@@ -226,9 +245,10 @@ Run Judge(const Allocator& a, const ChildResult& c, int round) {
   return r;
 }
 
-ChildSpec SpecFor(const std::string& bin, const Experiment& e, const Allocator& a) {
+ChildSpec SpecFor(const std::string& bin, const Experiment& e, const Allocator& a,
+                  uint64_t ops_override = 0) {
   ChildSpec spec;
-  spec.argv = WorkloadArgs(bin, e);
+  spec.argv = WorkloadArgs(bin, e, ops_override);
   spec.preload = a.preload;
   const double t = absl::GetFlag(FLAGS_timeout);
   spec.timeout_s = t > 0 ? t : 10 * e.seconds + 60;
@@ -262,14 +282,145 @@ void Profile(const std::string& bin, Experiment* e, const Allocator& hakmem) {
   }
 }
 
+// Progress on stderr, one line per child run.
+void Progress(const Experiment& e, int round, int rounds, const AllocatorRuns& ar, const Run& r) {
+  if (r.ok) {
+    const RateDisplay d = DisplayOf(e.metric);
+    fprintf(stderr, "[%s %d/%d] %-9s %10.3f %s  %8.1f MiB  (%.1f s)\n", e.name.c_str(), round,
+            rounds, ar.allocator.name.c_str(), r.rate * d.scale, d.label.c_str(),
+            r.peak_rss_kib / 1024.0, r.wall_s);
+  } else {
+    fprintf(stderr, "[%s %d/%d] %-9s FAILED: %s\n", e.name.c_str(), round, rounds,
+            ar.allocator.name.c_str(), r.error.c_str());
+  }
+}
+
+// The workload's effective configuration, from the first result line.
+void TakeConfig(const ChildResult& c, Experiment* e) {
+  if (!e->config.empty() || !c.has_result_line) return;
+  for (const char* k : {"seconds", "ops_limit", "min_size", "max_size", "slots", "seed", "touch",
+                        "larson_round_ops"}) {
+    if (c.fields.count(k)) e->config[k] = c.fields.at(k);
+  }
+}
+
+void AddNote(Experiment* e, const std::string& note) {
+  e->note += (e->note.empty() ? "" : "; ") + note;
+}
+
+// --instructions: one callgrind run per allocator of a single-thread workload;
+// false if any failed.
+bool MeasureInstructions(const std::string& bin, Experiment* e) {
+  const uint64_t ops = absl::GetFlag(FLAGS_ops) > 0 ? absl::GetFlag(FLAGS_ops)
+                                                    : kDefaultInstructionOps;
+  bool all_ok = true;
+  for (auto& ar : e->results) {
+    InstructionCount& ic = ar.instructions;
+    ic.attempted = true;
+    ScratchDir dir;
+    if (!dir.ok()) {
+      ic.error = dir.error();
+      continue;
+    }
+    ChildSpec spec = SpecFor(bin, *e, ar.allocator, ops);
+    spec.timeout_s = std::max(spec.timeout_s, 600.0);  // callgrind runs ~50x slower
+    const ChildResult c = RunChild(UnderCallgrind(spec, dir.path()));
+    TakeConfig(c, e);
+    const Run r = Judge(ar.allocator, c, 0);
+    if (!r.ok) {
+      ic.error = r.error;
+    } else if (ReadInstructions(dir.path(), &ic.instructions, &ic.error)) {
+      ic.ops = r.ops;
+      ic.valid = ic.ops > 0;
+      if (!ic.valid) ic.error = "the workload reported 0 ops";
+    }
+    if (ic.valid) {
+      fprintf(stderr, "[%s callgrind] %-9s %12.1f instructions/op  (%llu ops)\n", e->name.c_str(),
+              ar.allocator.name.c_str(), ic.PerOp(), static_cast<unsigned long long>(ic.ops));
+    } else {
+      all_ok = false;
+      fprintf(stderr, "[%s callgrind] %-9s FAILED: %s\n", e->name.c_str(),
+              ar.allocator.name.c_str(), ic.error.c_str());
+    }
+  }
+  return all_ok;
+}
+
+// The interleaved rounds of a workload experiment; false if any run failed.
+bool RunWorkload(const std::string& bin, int rounds, Experiment* e) {
+  bool all_ok = true;
+  for (int round = 1; round <= rounds; ++round) {
+    for (auto& ar : e->results) {
+      const ChildResult c = RunChild(SpecFor(bin, *e, ar.allocator));
+      const Run r = Judge(ar.allocator, c, round);
+      TakeConfig(c, e);
+      all_ok &= r.ok;
+      Progress(*e, round, rounds, ar, r);
+      ar.runs.push_back(r);
+    }
+  }
+  return all_ok;
+}
+
+// The reference run, then the interleaved rounds of an app experiment; false if
+// any run failed. A program that is not installed skips the experiment.
+bool RunAppRounds(const AppEnv& env, int rounds, Experiment* e) {
+  if (std::string missing = AppMissing(e->name); !missing.empty()) {
+    AddNote(e, "skipped: " + missing);
+    fprintf(stderr, "runner: skipping %s: %s\n", e->name.c_str(), missing.c_str());
+    return true;
+  }
+  std::string reference;
+  if (rounds > 0) {
+    if (std::string bad = PrepareApp(env, *e, &reference); !bad.empty()) {
+      AddNote(e, bad);
+      fprintf(stderr, "[%s] %s\n", e->name.c_str(), bad.c_str());
+      return false;
+    }
+  }
+  bool all_ok = true;
+  for (int round = 1; round <= rounds; ++round) {
+    for (auto& ar : e->results) {
+      const Run r = RunApp(env, *e, ar.allocator, reference, round);
+      all_ok &= r.ok;
+      Progress(*e, round, rounds, ar, r);
+      ar.runs.push_back(r);
+    }
+  }
+  return all_ok;
+}
+
+// About how long the plan takes: workloads rounds x allocators x (seconds +
+// 0.15 s of start-up and fill), apps their nominal time (+1 reference run).
+double EstimateSeconds(const std::vector<Experiment>& plan, int rounds, size_t allocators,
+                       double app_scale) {
+  double total = 0;
+  for (const auto& e : plan) {
+    if (e.kind == Kind::kApp) {
+      total += AppNominalSeconds(e.name) * app_scale * (rounds * allocators + 1);
+    } else {
+      total += rounds * allocators * (e.seconds + 0.15);
+    }
+  }
+  return total;
+}
+
+void ListPresets() {
+  for (const auto& p : kPresets) {
+    printf("%s: --workload=%s --threads=", p.name, p.workload);
+    for (size_t i = 0; i < p.threads.size(); ++i) printf("%s%d", i ? "," : "", p.threads[i]);
+    if (p.seconds > 0) printf(" --seconds=%g", p.seconds);
+    printf("  (family %s)\n", FamilyOf(p.workload).c_str());
+  }
+  for (const auto& app : AppNames()) {
+    printf("%s: app experiment, about %g s per run on glibc  (family %s)\n", app.c_str(),
+           AppNominalSeconds(app), FamilyOf(app).c_str());
+  }
+}
+
 int Main(const char* argv0) {
   if (absl::GetFlag(FLAGS_list_presets)) {
-    for (const auto& p : kPresets) {
-      printf("%s: --workload=%s --threads=", p.name, p.workload);
-      for (size_t i = 0; i < p.threads.size(); ++i) printf("%s%d", i ? "," : "", p.threads[i]);
-      if (p.seconds > 0) printf(" --seconds=%g", p.seconds);
-      printf("\n");
-    }
+    ListPresets();
     return 0;
   }
   const std::string format = absl::GetFlag(FLAGS_format);
@@ -278,10 +429,19 @@ int Main(const char* argv0) {
   }
   Report report;
   report.rounds = absl::GetFlag(FLAGS_rounds);
-  if (report.rounds < 1) return fprintf(stderr, "runner: --rounds must be >= 1\n"), 2;
-  if (!PlanExperiments(argv0, &report.experiments)) return 2;
+  report.instructions = absl::GetFlag(FLAGS_instructions);
+  if (report.rounds < (report.instructions ? 0 : 1)) {
+    return fprintf(stderr, "runner: --rounds must be >= 1 (>= 0 with --instructions)\n"), 2;
+  }
+  if (report.instructions && access(kValgrind, X_OK) != 0) {
+    return fprintf(stderr, "runner: --instructions needs %s (tools/setup.sh)\n", kValgrind), 2;
+  }
+  if (!(absl::GetFlag(FLAGS_app_scale) > 0)) {
+    return fprintf(stderr, "runner: --app_scale must be > 0\n"), 2;
+  }
 
-  // The workload and libhakmem.so come from this target's runfiles unless given.
+  // The workload, libhakmem.so and the app files come from this target's
+  // runfiles unless given.
   std::string err;
   std::unique_ptr<bazel::tools::cpp::runfiles::Runfiles> rf(
       bazel::tools::cpp::runfiles::Runfiles::Create(argv0, &err));
@@ -289,6 +449,21 @@ int Main(const char* argv0) {
     const std::string p = rf ? rf->Rlocation(rpath) : "";
     return !p.empty() && access(p.c_str(), R_OK) == 0 ? RealPath(p) : std::string();
   };
+  AppEnv env;
+  env.identify_so = runfile("hakmem/bench/libidentify_preload.so");
+  const std::string python_load = runfile("hakmem/bench/apps/python_load.py");
+  env.data_dir = python_load.substr(0, python_load.rfind('/'));
+  env.libc = LibcPath();
+  env.scale = absl::GetFlag(FLAGS_app_scale);
+  env.timeout_s = absl::GetFlag(FLAGS_timeout);
+  if (!PlanExperiments(argv0, env, &report.experiments)) return 2;
+  const bool any_app = std::any_of(report.experiments.begin(), report.experiments.end(),
+                                   [](const Experiment& e) { return e.kind == Kind::kApp; });
+  if (any_app && (env.identify_so.empty() || python_load.empty() || env.libc.empty())) {
+    return fprintf(stderr, "runner: app experiments need the runfiles libidentify_preload.so and "
+                           "bench/apps (run through bazel)\n"), 2;
+  }
+
   std::string bin = UserPath(absl::GetFlag(FLAGS_workload_bin));
   if (bin.empty()) bin = runfile("hakmem/bench/workload");
   if (bin.empty() || access(bin.c_str(), X_OK) != 0) {
@@ -312,34 +487,36 @@ int Main(const char* argv0) {
   }
   if (allocators.empty()) return fprintf(stderr, "runner: no allocator to run\n"), 2;
 
+  std::map<std::string, std::string> programs;
+  for (const auto& e : report.experiments) {
+    if (e.kind == Kind::kApp) programs.insert(AppProgram(e.name));
+  }
+  if (report.instructions) programs["valgrind"] = "valgrind";
+  report.host = CollectHost(allocators, absl::GetFlag(FLAGS_hakmem_commit), programs);
+  fprintf(stderr, "runner: %zu experiment(s) x %zu allocator(s) x %d round(s): about %.1f min "
+                  "(host: %s)\n",
+          report.experiments.size(), allocators.size(), report.rounds,
+          EstimateSeconds(report.experiments, report.rounds, allocators.size(),
+                          env.scale) / 60,
+          HostLine(report.host).c_str());
+
   bool all_ok = true;
   for (auto& e : report.experiments) {
     e.skipped = skipped;
-    for (const auto& a : allocators) e.results.push_back({a, {}});
-    for (int round = 1; round <= report.rounds; ++round) {
-      for (auto& ar : e.results) {
-        const ChildResult c = RunChild(SpecFor(bin, e, ar.allocator));
-        const Run r = Judge(ar.allocator, c, round);
-        if (e.config.empty() && c.has_result_line) {
-          for (const char* k : {"seconds", "ops_limit", "min_size", "max_size", "slots", "seed",
-                                "touch", "larson_round_ops"}) {
-            if (c.fields.count(k)) e.config[k] = c.fields.at(k);
-          }
-        }
-        if (r.ok) {
-          fprintf(stderr, "[%s %d/%d] %-9s %10.3f Mops/s  %8.1f MiB  (%.1f s)\n", e.name.c_str(),
-                  round, report.rounds, ar.allocator.name.c_str(), r.ops_per_sec / 1e6,
-                  r.peak_rss_kib / 1024.0, r.wall_s);
-        } else {
-          all_ok = false;
-          fprintf(stderr, "[%s %d/%d] %-9s FAILED: %s\n", e.name.c_str(), round, report.rounds,
-                  ar.allocator.name.c_str(), r.error.c_str());
-        }
-        ar.runs.push_back(r);
-      }
+    for (const auto& a : allocators) e.results.push_back({a, {}, {}});
+    if (e.kind == Kind::kApp) {
+      all_ok &= RunAppRounds(env, report.rounds, &e);
+      if (report.instructions) AddNote(&e, "no instruction counts: apps have no op count");
+      continue;
     }
+    all_ok &= RunWorkload(bin, report.rounds, &e);
     if (absl::GetFlag(FLAGS_profile) && allocators.front().subject) {
       Profile(bin, &e, allocators.front());
+    }
+    if (report.instructions && e.threads == 1) {
+      all_ok &= MeasureInstructions(bin, &e);
+    } else if (report.instructions) {
+      AddNote(&e, "no instruction counts: --instructions measures single-thread experiments only");
     }
   }
 

@@ -20,6 +20,16 @@ Stat StatOf(std::vector<double> v) {
   return s;
 }
 
+// The values of the successful runs.
+template <typename Get>
+std::vector<double> Collect(const AllocatorRuns& a, Get get) {
+  std::vector<double> v;
+  for (const auto& r : a.runs) {
+    if (r.ok) v.push_back(get(r));
+  }
+  return v;
+}
+
 std::string Field(const Experiment& e, const char* key) {
   const auto it = e.config.find(key);
   return it == e.config.end() ? "?" : it->second;
@@ -42,20 +52,27 @@ std::string HumanBytes(const std::string& bytes) {
 
 }  // namespace
 
-Stat OpsStat(const AllocatorRuns& a) {
-  std::vector<double> v;
-  for (const auto& r : a.runs) {
-    if (r.ok) v.push_back(r.ops_per_sec);
-  }
-  return StatOf(std::move(v));
+void TakeUsage(const ChildResult& c, Run* r) {
+  r->wall_s = c.wall_s;
+  r->user_s = c.user_s;
+  r->sys_s = c.sys_s;
+  r->peak_rss_kib = c.peak_rss_kib;
+}
+
+Stat RateStat(const AllocatorRuns& a) {
+  return StatOf(Collect(a, [](const Run& r) { return r.rate; }));
 }
 
 Stat RssMibStat(const AllocatorRuns& a) {
-  std::vector<double> v;
-  for (const auto& r : a.runs) {
-    if (r.ok) v.push_back(static_cast<double>(r.peak_rss_kib) / 1024.0);
-  }
-  return StatOf(std::move(v));
+  return StatOf(Collect(a, [](const Run& r) { return static_cast<double>(r.peak_rss_kib) / 1024.0; }));
+}
+
+Stat WallStat(const AllocatorRuns& a) {
+  return StatOf(Collect(a, [](const Run& r) { return r.wall_s; }));
+}
+
+Stat CpuStat(const AllocatorRuns& a) {
+  return StatOf(Collect(a, [](const Run& r) { return r.user_s + r.sys_s; }));
 }
 
 int FailedRuns(const AllocatorRuns& a) {
@@ -65,25 +82,34 @@ int FailedRuns(const AllocatorRuns& a) {
 
 Comparison Compare(const Experiment& e) {
   Comparison c;
+  std::vector<double> peer_rss;
   for (const auto& a : e.results) {
-    const Stat ops = OpsStat(a);
-    if (!ops.valid) continue;
     if (a.allocator.subject) {
-      c.hakmem = &a;
+      if (RateStat(a).valid || a.instructions.valid) c.hakmem = &a;
       continue;
     }
-    if (c.best_peer == nullptr || ops.median > OpsStat(*c.best_peer).median) c.best_peer = &a;
-    if (c.lowest_rss_peer == nullptr ||
-        RssMibStat(a).median < RssMibStat(*c.lowest_rss_peer).median) {
+    if (a.instructions.valid &&
+        (c.fewest_instructions_peer == nullptr ||
+         a.instructions.PerOp() < c.fewest_instructions_peer->instructions.PerOp())) {
+      c.fewest_instructions_peer = &a;
+    }
+    const Stat rate = RateStat(a);
+    if (!rate.valid) continue;
+    if (c.best_peer == nullptr || rate.median > RateStat(*c.best_peer).median) c.best_peer = &a;
+    const double rss = RssMibStat(a).median;
+    peer_rss.push_back(rss);
+    if (c.lowest_rss_peer == nullptr || rss < RssMibStat(*c.lowest_rss_peer).median) {
       c.lowest_rss_peer = &a;
     }
   }
+  const Stat median = StatOf(peer_rss);
+  c.median_peer_rss_mib = median.valid ? median.median : 0;
   return c;
 }
 
-double OpsRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a) {
+double RateRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a) {
   if (hakmem == nullptr || a == nullptr) return 0;
-  const Stat h = OpsStat(*hakmem), p = OpsStat(*a);
+  const Stat h = RateStat(*hakmem), p = RateStat(*a);
   return h.valid && p.valid && p.median > 0 ? h.median / p.median : 0;
 }
 
@@ -93,7 +119,28 @@ double RssRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a) {
   return h.valid && p.valid && p.median > 0 ? h.median / p.median : 0;
 }
 
+double MedianPeerRssRatio(const Comparison& c) {
+  if (c.hakmem == nullptr || c.median_peer_rss_mib <= 0) return 0;
+  const Stat h = RssMibStat(*c.hakmem);
+  return h.valid ? h.median / c.median_peer_rss_mib : 0;
+}
+
+double InstructionRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a) {
+  if (hakmem == nullptr || a == nullptr) return 0;
+  const double h = hakmem->instructions.PerOp(), p = a->instructions.PerOp();
+  return h > 0 && p > 0 ? h / p : 0;
+}
+
+RateDisplay DisplayOf(const std::string& metric) {
+  if (metric == "ops/s") return {"Mops/s", 1e-6};
+  if (metric == "requests/s") return {"kreq/s", 1e-3};
+  return {metric, 1.0};
+}
+
 std::string DescribeConfig(const Experiment& e, int rounds) {
+  const std::string times =
+      " x " + std::to_string(rounds) + (rounds == 1 ? " round" : " rounds");
+  if (e.kind == Kind::kApp) return e.app_description + ", fixed load" + times;
   std::string s = e.workload + ", " + std::to_string(e.threads) +
                   (e.threads == 1 ? " thread, " : " threads, ") +
                   HumanBytes(Field(e, "min_size")) + " .. " + HumanBytes(Field(e, "max_size")) +
@@ -105,8 +152,7 @@ std::string DescribeConfig(const Experiment& e, int rounds) {
   } else {
     s += Field(e, "seconds") + " s";
   }
-  s += " x " + std::to_string(rounds) + (rounds == 1 ? " round" : " rounds") +
-       ", touch=" + Field(e, "touch") + ", seed " + Field(e, "seed");
+  s += times + ", touch=" + Field(e, "touch") + ", seed " + Field(e, "seed");
   if (e.workload == "larson") s += ", hand-over every " + Field(e, "larson_round_ops") + " ops";
   return s;
 }

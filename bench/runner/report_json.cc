@@ -1,7 +1,4 @@
-// JSON output of a head-to-head run (schema "hakmem-bench/1", bench/README.md).
-#include <sys/utsname.h>
-#include <unistd.h>
-
+// JSON output of a head-to-head run (schema "hakmem-bench/2", bench/README.md).
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -55,36 +52,62 @@ std::string StatJson(const Stat& s) {
          ", \"max\": " + Number(s.max) + "}";
 }
 
-std::string RatioJson(double r) { return r > 0 ? Number(r) : "null"; }
+std::string PositiveOrNull(double r) { return r > 0 ? Number(r) : "null"; }
 
 std::string NameOrNull(const AllocatorRuns* a) {
   return a == nullptr ? "null" : Quote(a->allocator.name);
 }
 
-std::string RunJson(const Run& r) {
-  return "{\"round\": " + std::to_string(r.round) + ", \"status\": " +
-         Quote(r.ok ? "ok" : "failed") + ", \"error\": " + Quote(r.error) +
-         ", \"ops_per_sec\": " + Number(r.ops_per_sec) + ", \"ops\": " + std::to_string(r.ops) +
-         ", \"elapsed_s\": " + Number(r.elapsed_s) + ", \"wall_s\": " + Number(r.wall_s) +
-         ", \"peak_rss_kib\": " + std::to_string(r.peak_rss_kib) +
-         ", \"self_peak_rss_kib\": " + std::to_string(r.self_peak_rss_kib) +
-         ", \"malloc_lib\": " + Quote(r.malloc_lib) + "}";
+std::string RunJson(const Experiment& e, const Run& r) {
+  std::string s = "{\"round\": " + std::to_string(r.round) + ", \"status\": " +
+                  Quote(r.ok ? "ok" : "failed") + ", \"error\": " + Quote(r.error) +
+                  ", \"rate\": " + Number(r.rate) + ", \"wall_s\": " + Number(r.wall_s) +
+                  ", \"user_s\": " + Number(r.user_s) + ", \"sys_s\": " + Number(r.sys_s) +
+                  ", \"cpu_s\": " + Number(r.user_s + r.sys_s) +
+                  ", \"peak_rss_kib\": " + std::to_string(r.peak_rss_kib) +
+                  ", \"malloc_lib\": " + Quote(r.malloc_lib);
+  if (e.kind == Kind::kWorkload) {
+    s += ", \"ops\": " + std::to_string(r.ops) + ", \"elapsed_s\": " + Number(r.elapsed_s) +
+         ", \"self_peak_rss_kib\": " + std::to_string(r.self_peak_rss_kib);
+  } else {
+    s += ", \"processes\": " + std::to_string(r.processes) + ", \"details\": {";
+    bool first = true;
+    for (const auto& [k, v] : r.details) {
+      s += (first ? "" : ", ") + Quote(k) + ": " + Number(v);
+      first = false;
+    }
+    s += "}";
+  }
+  return s + "}";
 }
 
-std::string AllocatorJson(const AllocatorRuns& a, const Comparison& c) {
+std::string InstructionsJson(const InstructionCount& ic) {
+  if (!ic.attempted) return "null";
+  return "{\"status\": " + Quote(ic.valid ? "ok" : "failed") + ", \"error\": " + Quote(ic.error) +
+         ", \"instructions\": " + std::to_string(ic.instructions) +
+         ", \"ops\": " + std::to_string(ic.ops) + "}";
+}
+
+std::string AllocatorJson(const Experiment& e, const AllocatorRuns& a, const Comparison& c) {
   std::string s = "        {\"name\": " + Quote(a.allocator.name) +
                   ", \"library\": " + Quote(a.allocator.preload) +
                   ", \"subject\": " + (a.allocator.subject ? "true" : "false") +
                   ",\n         \"ok_runs\": " +
                   std::to_string(a.runs.size() - FailedRuns(a)) +
                   ", \"failed_runs\": " + std::to_string(FailedRuns(a)) +
-                  ",\n         \"ops_per_sec\": " + StatJson(OpsStat(a)) +
+                  ",\n         \"rate\": " + StatJson(RateStat(a)) +
                   ",\n         \"peak_rss_mib\": " + StatJson(RssMibStat(a)) +
-                  ",\n         \"hakmem_ops_ratio\": " + RatioJson(OpsRatio(c.hakmem, &a)) +
-                  ", \"hakmem_rss_ratio\": " + RatioJson(RssRatio(c.hakmem, &a)) +
+                  ",\n         \"wall_s\": " + StatJson(WallStat(a)) +
+                  ",\n         \"cpu_s\": " + StatJson(CpuStat(a)) +
+                  ",\n         \"hakmem_rate_ratio\": " + PositiveOrNull(RateRatio(c.hakmem, &a)) +
+                  ", \"hakmem_rss_ratio\": " + PositiveOrNull(RssRatio(c.hakmem, &a)) +
+                  ",\n         \"instructions_per_op\": " +
+                  PositiveOrNull(a.instructions.PerOp()) +
+                  ", \"hakmem_instructions_ratio\": " + PositiveOrNull(InstructionRatio(c.hakmem, &a)) +
+                  ", \"instructions\": " + InstructionsJson(a.instructions) +
                   ",\n         \"runs\": [";
   for (size_t i = 0; i < a.runs.size(); ++i) {
-    s += (i ? ",\n           " : "\n           ") + RunJson(a.runs[i]);
+    s += (i ? ",\n           " : "\n           ") + RunJson(e, a.runs[i]);
   }
   return s + "]}";
 }
@@ -92,6 +115,8 @@ std::string AllocatorJson(const AllocatorRuns& a, const Comparison& c) {
 std::string ExperimentJson(const Experiment& e, const Report& r) {
   const Comparison c = Compare(e);
   std::string s = "    {\"name\": " + Quote(e.name) + ", \"workload\": " + Quote(e.workload) +
+                  ", \"kind\": " + Quote(e.kind == Kind::kApp ? "app" : "workload") +
+                  ", \"family\": " + Quote(e.family) + ", \"metric\": " + Quote(e.metric) +
                   ", \"threads\": " + std::to_string(e.threads) +
                   ",\n     \"description\": " + Quote(DescribeConfig(e, r.rounds)) +
                   ",\n     \"config\": {";
@@ -100,9 +125,10 @@ std::string ExperimentJson(const Experiment& e, const Report& r) {
     s += (first ? "" : ", ") + Quote(k) + ": " + Scalar(v);
     first = false;
   }
-  s += "},\n     \"allocators\": [\n";
+  s += "},\n     \"note\": " + (e.note.empty() ? "null" : Quote(e.note));
+  s += ",\n     \"allocators\": [\n";
   for (size_t i = 0; i < e.results.size(); ++i) {
-    s += AllocatorJson(e.results[i], c) + (i + 1 < e.results.size() ? ",\n" : "\n");
+    s += AllocatorJson(e, e.results[i], c) + (i + 1 < e.results.size() ? ",\n" : "\n");
   }
   s += "     ],\n     \"skipped\": [";
   for (size_t i = 0; i < e.skipped.size(); ++i) {
@@ -110,23 +136,45 @@ std::string ExperimentJson(const Experiment& e, const Report& r) {
          ", \"reason\": " + Quote(e.skipped[i].reason) + "}";
   }
   s += "],\n     \"summary\": {\"best_peer\": " + NameOrNull(c.best_peer) +
-       ", \"hakmem_vs_best_ops\": " + RatioJson(OpsRatio(c.hakmem, c.best_peer)) +
-       ", \"hakmem_vs_best_rss\": " + RatioJson(RssRatio(c.hakmem, c.best_peer)) +
-       ", \"lowest_rss_peer\": " + NameOrNull(c.lowest_rss_peer) +
-       ", \"hakmem_vs_lowest_rss\": " + RatioJson(RssRatio(c.hakmem, c.lowest_rss_peer)) + "}";
+       ", \"hakmem_vs_best_rate\": " + PositiveOrNull(RateRatio(c.hakmem, c.best_peer)) +
+       ", \"hakmem_vs_best_rss\": " + PositiveOrNull(RssRatio(c.hakmem, c.best_peer)) +
+       ",\n                 \"lowest_rss_peer\": " + NameOrNull(c.lowest_rss_peer) +
+       ", \"hakmem_vs_lowest_rss\": " + PositiveOrNull(RssRatio(c.hakmem, c.lowest_rss_peer)) +
+       ", \"median_peer_rss_mib\": " + PositiveOrNull(c.median_peer_rss_mib) +
+       ", \"hakmem_vs_median_peer_rss\": " + PositiveOrNull(MedianPeerRssRatio(c)) +
+       ",\n                 \"fewest_instructions_peer\": " + NameOrNull(c.fewest_instructions_peer) +
+       ", \"hakmem_vs_fewest_instructions\": " +
+       PositiveOrNull(InstructionRatio(c.hakmem, c.fewest_instructions_peer)) + "}";
   s += ",\n     \"profile\": " + (e.profile_path.empty() ? "null" : Quote(e.profile_path)) + "}";
   return s;
+}
+
+std::string MapJson(const std::map<std::string, std::string>& m) {
+  std::string s = "{";
+  bool first = true;
+  for (const auto& [k, v] : m) {
+    s += (first ? "" : ", ") + Quote(k) + ": " + Quote(v);
+    first = false;
+  }
+  return s + "}";
+}
+
+std::string HostJson(const Host& h) {
+  return "{\"cpu_model\": " + Quote(h.cpu_model) + ", \"cpus\": " + std::to_string(h.cpus) +
+         ", \"kernel\": " + Quote(h.kernel) + ", \"machine\": " + Quote(h.machine) +
+         ", \"glibc\": " + Quote(h.glibc) + ",\n          \"hakmem_commit\": " +
+         Quote(h.hakmem_commit) + ",\n          \"allocator_versions\": " +
+         MapJson(h.allocator_versions) + ",\n          \"program_versions\": " +
+         MapJson(h.program_versions) + "}";
 }
 
 }  // namespace
 
 std::string FormatJson(const Report& r) {
-  utsname u{};
-  uname(&u);
-  std::string s = "{\"schema\": \"hakmem-bench/1\",\n \"host\": {\"cpus\": " +
-                  std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) +
-                  ", \"kernel\": " + Quote(u.release) + ", \"machine\": " + Quote(u.machine) +
-                  "},\n \"rounds\": " + std::to_string(r.rounds) + ",\n \"experiments\": [\n";
+  std::string s = "{\"schema\": \"hakmem-bench/2\",\n \"host\": " + HostJson(r.host) +
+                  ",\n \"rounds\": " + std::to_string(r.rounds) +
+                  ", \"instructions\": " + (r.instructions ? "true" : "false") +
+                  ",\n \"experiments\": [\n";
   for (size_t i = 0; i < r.experiments.size(); ++i) {
     s += ExperimentJson(r.experiments[i], r) + (i + 1 < r.experiments.size() ? ",\n" : "\n");
   }

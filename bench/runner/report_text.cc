@@ -10,10 +10,11 @@
 namespace hakmem_bench {
 namespace {
 
-std::string Mops(double ops_per_sec) {
-  const double m = ops_per_sec / 1e6;
+// A rate in the metric's display unit (DisplayOf).
+std::string Rate(const Experiment& e, double rate) {
+  const double v = rate * DisplayOf(e.metric).scale;
   char buf[32];
-  snprintf(buf, sizeof buf, m < 1 ? "%.4f" : m < 100 ? "%.3f" : "%.1f", m);
+  snprintf(buf, sizeof buf, v < 1 ? "%.4f" : v < 100 ? "%.3f" : "%.1f", v);
   return buf;
 }
 
@@ -25,50 +26,86 @@ std::string Num(const char* fmt, double v) {
 
 std::string Ratio(double r) { return r > 0 ? Num("%.3fx", r) : "-"; }
 
+bool HasInstructions(const Experiment& e) {
+  return std::any_of(e.results.begin(), e.results.end(),
+                     [](const AllocatorRuns& a) { return a.instructions.attempted; });
+}
+
 // One allocator's line, already formatted; markdown and text differ only in layout.
 struct Row {
   std::vector<std::string> cells;
   bool subject = false;
 };
 
-const std::vector<std::string> kHeader = {
-    "allocator", "Mops/s median", "min", "max", "peak RSS MiB", "hakmem/this ops/s",
-    "hakmem/this RSS"};
+std::vector<std::string> Header(const Experiment& e) {
+  std::vector<std::string> h = {"allocator", DisplayOf(e.metric).label + " median", "min", "max",
+                                "wall s", "user+sys s", "peak RSS MiB",
+                                "hakmem/this " + e.metric, "hakmem/this RSS"};
+  if (HasInstructions(e)) {
+    h.push_back("instr/op");
+    h.push_back("hakmem/this instr");
+  }
+  return h;
+}
 
 std::vector<Row> Rows(const Experiment& e, const Comparison& c) {
   std::vector<Row> rows;
   for (const auto& a : e.results) {
-    const Stat ops = OpsStat(a), rss = RssMibStat(a);
+    const Stat rate = RateStat(a), rss = RssMibStat(a), wall = WallStat(a), cpu = CpuStat(a);
     Row row;
     row.subject = a.allocator.subject;
     std::string name = a.allocator.name;
     const int failed = FailedRuns(a);
     if (failed > 0) name += " (" + std::to_string(failed) + " failed)";
     row.cells = {name,
-                 ops.valid ? Mops(ops.median) : "-",
-                 ops.valid ? Mops(ops.min) : "-",
-                 ops.valid ? Mops(ops.max) : "-",
+                 rate.valid ? Rate(e, rate.median) : "-",
+                 rate.valid ? Rate(e, rate.min) : "-",
+                 rate.valid ? Rate(e, rate.max) : "-",
+                 wall.valid ? Num("%.2f", wall.median) : "-",
+                 cpu.valid ? Num("%.2f", cpu.median) : "-",
                  rss.valid ? Num("%.1f", rss.median) : "-",
-                 a.allocator.subject ? "-" : Ratio(OpsRatio(c.hakmem, &a)),
+                 a.allocator.subject ? "-" : Ratio(RateRatio(c.hakmem, &a)),
                  a.allocator.subject ? "-" : Ratio(RssRatio(c.hakmem, &a))};
+    if (HasInstructions(e)) {
+      const double per_op = a.instructions.PerOp();
+      row.cells.push_back(per_op > 0 ? Num("%.1f", per_op) : "-");
+      row.cells.push_back(a.allocator.subject ? "-" : Ratio(InstructionRatio(c.hakmem, &a)));
+    }
     rows.push_back(row);
   }
   return rows;
 }
 
-std::string VersusLine(const Comparison& c) {
-  if (c.hakmem == nullptr) return "no successful hakmem run: no ratios";
-  if (c.best_peer == nullptr) return "no successful peer run: no ratios";
-  std::string s = "hakmem / best peer (" + c.best_peer->allocator.name +
-                  "): " + Ratio(OpsRatio(c.hakmem, c.best_peer)) + " ops/s, " +
-                  Ratio(RssRatio(c.hakmem, c.best_peer)) + " RSS; hakmem / lowest-RSS peer (" +
-                  c.lowest_rss_peer->allocator.name + "): " +
-                  Ratio(RssRatio(c.hakmem, c.lowest_rss_peer)) + " RSS";
+std::string VersusLine(const Experiment& e, const Comparison& c) {
+  std::string s;
+  const bool timed = std::any_of(e.results.begin(), e.results.end(),
+                                 [](const AllocatorRuns& a) { return !a.runs.empty(); });
+  if (!timed) {
+    s = "no timed runs";
+  } else if (c.hakmem == nullptr) {
+    s = "no successful hakmem run: no ratios";
+  } else if (c.best_peer == nullptr) {
+    s = "no successful peer run: no ratios";
+  } else {
+    s = "hakmem / best peer (" + c.best_peer->allocator.name +
+        "): " + Ratio(RateRatio(c.hakmem, c.best_peer)) + " " + e.metric + ", " +
+        Ratio(RssRatio(c.hakmem, c.best_peer)) + " RSS; hakmem / lowest-RSS peer (" +
+        c.lowest_rss_peer->allocator.name + "): " +
+        Ratio(RssRatio(c.hakmem, c.lowest_rss_peer)) + " RSS; hakmem / median peer: " +
+        Ratio(MedianPeerRssRatio(c)) + " RSS";
+  }
+  if (c.hakmem != nullptr && c.fewest_instructions_peer != nullptr) {
+    s += "\ninstructions/op: hakmem " + Num("%.1f", c.hakmem->instructions.PerOp()) +
+         ", fewest peer (" + c.fewest_instructions_peer->allocator.name + ") " +
+         Num("%.1f", c.fewest_instructions_peer->instructions.PerOp()) + ": " +
+         Ratio(InstructionRatio(c.hakmem, c.fewest_instructions_peer));
+  }
   return s;
 }
 
 std::vector<std::string> Notes(const Experiment& e) {
   std::vector<std::string> notes;
+  if (!e.note.empty()) notes.push_back(e.note);
   for (const auto& s : e.skipped) notes.push_back("skipped " + s.name + ": " + s.reason);
   for (const auto& a : e.results) {
     for (const auto& r : a.runs) {
@@ -77,28 +114,54 @@ std::vector<std::string> Notes(const Experiment& e) {
                         ": " + r.error);
       }
     }
+    if (a.instructions.attempted && !a.instructions.valid) {
+      notes.push_back("no instruction count for " + a.allocator.name + ": " + a.instructions.error);
+    }
   }
   if (!e.profile_path.empty()) notes.push_back("hakmem CPU profile: " + e.profile_path);
   return notes;
 }
 
 // The cross-experiment summary: one line per experiment.
-const std::vector<std::string> kSummaryHeader = {
-    "experiment", "hakmem Mops/s", "best peer", "peer Mops/s", "hakmem/best ops/s",
-    "hakmem RSS MiB", "lowest-RSS peer", "peer RSS MiB", "hakmem/lowest RSS"};
+std::vector<std::string> SummaryHeader(const Report& r) {
+  std::vector<std::string> h = {"experiment", "family", "unit", "hakmem", "best peer", "peer",
+                                "hakmem/best", "hakmem RSS MiB", "lowest-RSS peer",
+                                "peer RSS MiB", "hakmem/lowest RSS", "hakmem/median-peer RSS"};
+  if (r.instructions) {
+    for (const char* c : {"hakmem instr/op", "fewest-instr peer", "peer instr/op", "hakmem/peer instr"}) {
+      h.push_back(c);
+    }
+  }
+  return h;
+}
 
 std::vector<std::vector<std::string>> SummaryRows(const Report& r) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& e : r.experiments) {
     const Comparison c = Compare(e);
-    auto ops = [](const AllocatorRuns* a) { return a ? Mops(OpsStat(*a).median) : "-"; };
-    auto rss = [](const AllocatorRuns* a) {
-      return a ? Num("%.1f", RssMibStat(*a).median) : "-";
+    auto rate = [&](const AllocatorRuns* a) {
+      return a && RateStat(*a).valid ? Rate(e, RateStat(*a).median) : "-";
     };
-    rows.push_back({e.name, ops(c.hakmem), c.best_peer ? c.best_peer->allocator.name : "-",
-                    ops(c.best_peer), Ratio(OpsRatio(c.hakmem, c.best_peer)), rss(c.hakmem),
-                    c.lowest_rss_peer ? c.lowest_rss_peer->allocator.name : "-",
-                    rss(c.lowest_rss_peer), Ratio(RssRatio(c.hakmem, c.lowest_rss_peer))});
+    auto rss = [](const AllocatorRuns* a) {
+      return a && RssMibStat(*a).valid ? Num("%.1f", RssMibStat(*a).median) : "-";
+    };
+    std::vector<std::string> row = {
+        e.name, e.family, DisplayOf(e.metric).label, rate(c.hakmem),
+        c.best_peer ? c.best_peer->allocator.name : "-", rate(c.best_peer),
+        Ratio(RateRatio(c.hakmem, c.best_peer)), rss(c.hakmem),
+        c.lowest_rss_peer ? c.lowest_rss_peer->allocator.name : "-", rss(c.lowest_rss_peer),
+        Ratio(RssRatio(c.hakmem, c.lowest_rss_peer)), Ratio(MedianPeerRssRatio(c))};
+    if (r.instructions) {
+      auto per_op = [](const AllocatorRuns* a) {
+        return a && a->instructions.PerOp() > 0 ? Num("%.1f", a->instructions.PerOp()) : "-";
+      };
+      const AllocatorRuns* p = c.fewest_instructions_peer;
+      row.push_back(per_op(c.hakmem));
+      row.push_back(p ? p->allocator.name : "-");
+      row.push_back(per_op(p));
+      row.push_back(Ratio(InstructionRatio(c.hakmem, p)));
+    }
+    rows.push_back(row);
   }
   return rows;
 }
@@ -146,29 +209,29 @@ std::string MarkdownGrid(const std::vector<std::string>& header,
 }  // namespace
 
 std::string FormatTable(const Report& r) {
-  std::string out;
+  std::string out = "host: " + HostLine(r.host) + "\n\n";
   for (const auto& e : r.experiments) {
     const Comparison c = Compare(e);
     out += "== " + e.name + ": " + DescribeConfig(e, r.rounds) + "\n";
     std::vector<std::vector<std::string>> cells;
     for (const auto& row : Rows(e, c)) cells.push_back(row.cells);
-    out += TextGrid(kHeader, cells);
-    out += VersusLine(c) + "\n";
+    out += TextGrid(Header(e), cells);
+    out += VersusLine(e, c) + "\n";
     for (const auto& n : Notes(e)) out += n + "\n";
     out += "\n";
   }
   if (r.experiments.size() > 1) {
-    out += "== summary (medians; ops/s ratio > 1 and RSS ratio < 1 favour hakmem)\n";
-    out += TextGrid(kSummaryHeader, SummaryRows(r));
+    out += "== summary (medians; rate ratio > 1 and RSS ratio < 1 favour hakmem)\n";
+    out += TextGrid(SummaryHeader(r), SummaryRows(r));
   }
   return out;
 }
 
 std::string FormatMarkdown(const Report& r) {
-  std::string out;
+  std::string out = "Host: " + HostLine(r.host) + "\n\n";
   if (r.experiments.size() > 1) {
-    out += "### Summary\n\nMedians; an ops/s ratio above 1 and an RSS ratio below 1 favour hakmem.\n\n";
-    out += MarkdownGrid(kSummaryHeader, SummaryRows(r)) + "\n";
+    out += "### Summary\n\nMedians; a rate ratio above 1 and an RSS ratio below 1 favour hakmem.\n\n";
+    out += MarkdownGrid(SummaryHeader(r), SummaryRows(r)) + "\n";
   }
   for (const auto& e : r.experiments) {
     const Comparison c = Compare(e);
@@ -178,7 +241,12 @@ std::string FormatMarkdown(const Report& r) {
       if (row.subject) row.cells[0] = "**" + row.cells[0] + "**";
       cells.push_back(row.cells);
     }
-    out += MarkdownGrid(kHeader, cells) + "\n" + VersusLine(c) + "\n";
+    // Each line of the comparison its own paragraph.
+    std::string versus = VersusLine(e, c);
+    for (size_t nl = versus.find('\n'); nl != std::string::npos; nl = versus.find('\n', nl + 2)) {
+      versus.insert(nl, "\n");
+    }
+    out += MarkdownGrid(Header(e), cells) + "\n" + versus + "\n";
     for (const auto& n : Notes(e)) out += "\n- " + n;
     out += "\n\n";
   }
