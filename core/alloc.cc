@@ -4,7 +4,10 @@
 #include <cstring>
 
 #include "core/background.h"
+#include "core/base/clock.h"
+#include "core/base/config.h"
 #include "core/base/invalid_free.h"
+#include "core/decay.h"
 #include "core/front_door.h"
 #include "core/hakmem.h"
 #include "pools/large/large_tier.h"
@@ -39,8 +42,13 @@ int AlignedClass(size_t size, size_t alignment) {
 void* RefillOrFail(Heap* h, int c) {
   void* p = h->tiny.Refill(c);
   // After the refill: this thread's cache is consistent and no lock is held,
-  // so a background start-up (the learner's thread) may allocate.
+  // so a background start-up (the learner's thread) may allocate, and a decay
+  // pass may take the pools' locks.
   NoteRefillForBackground();
+  if ((++h->refills & 15) == 0) {
+    MaybeDecay();
+    h->tiny.TrimQuietBins(NowMs(), GetConfig().decay_ms);
+  }
   return p != nullptr ? p : NoMemory();
 }
 
@@ -116,6 +124,7 @@ void* AllocSmallSlow(size_t size, int c) { return AllocSlow(size, c, /*may_borro
 
 void* AllocLarge(size_t size) {
   bool zeroed;
+  MaybeDecay();
   return AllocLargeAligned(size, 0, &zeroed);
 }
 

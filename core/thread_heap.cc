@@ -8,6 +8,7 @@
 #include "core/background.h"
 #include "core/base/config.h"
 #include "core/base/meta_pool.h"
+#include "core/decay.h"
 #include "core/stats.h"
 #include "pools/large/large_tier.h"
 #include "pools/mid/mid_pool.h"
@@ -58,6 +59,7 @@ void TearDownThreadHeap(void* arg) {
   // might return it).
   tls_heap = &g_exited_heap;
   h->tiny.Drain();
+  MaybeDecay();
   sync::SpinLockHolder hold(&g_heaps_lock);
   h->live = false;
   h->next_free = g_free_heaps;

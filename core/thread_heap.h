@@ -25,6 +25,7 @@ struct Heap {
   Heap* next_all;          // every heap ever created (stats)
   Heap* next_free;         // the free pool
   bool live;               // owned by a running thread (not the late heap)
+  uint32_t refills;        // by this thread (every 16th asks for a decay pass)
   bool orphaned;           // lost to a fork; never reused
 };
 

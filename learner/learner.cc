@@ -12,8 +12,10 @@
 #include <atomic>
 
 #include "core/background.h"
+#include "core/base/clock.h"
 #include "core/base/config.h"
 #include "core/base/log.h"
+#include "core/decay.h"
 #include "learner/ace.h"
 #include "learner/learn_log.h"
 #include "pools/mid/idle_spans.h"
@@ -60,12 +62,6 @@ std::atomic<uint64_t> g_cap_changes{0};
 std::atomic<uint64_t> g_spans_released{0};
 std::atomic<uint64_t> g_wmax_changes{0};
 std::atomic<uint32_t> g_wmax_incumbent{0};
-
-uint64_t NowMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
 
 // Sleeps until `deadline_ms` or until StopLearner bumps g_wake.
 void WaitUntil(uint64_t deadline_ms) {
@@ -196,6 +192,7 @@ void* LearnerMain(void*) {
     WaitUntil(now + tick < next_window ? now + tick : next_window);
     if (g_stop.load(std::memory_order_acquire)) break;
     SampleIdle();
+    MaybeDecay();  // a program that stopped allocating gets its memory back too
     const uint64_t after = NowMs();
     if (after >= next_window) {
       RunWindow(after - start);

@@ -2,6 +2,7 @@
 
 #include <atomic>
 
+#include "core/base/clock.h"
 #include "pools/mid/pool_policy.h"
 #include "pools/tiny/superslab_manager.h"
 #include "sync/cache_line.h"
@@ -18,9 +19,8 @@ Shard g_shards[kNumClasses][kIdleSpanShards];
 // Idle spans per class: reserved before a push, so CAP holds under races.
 std::atomic<uint32_t> g_idle[kNumClasses];
 
-}  // namespace
-
-bool PutIdleSpan(tiny::Slab* slab, uint32_t shard) {
+// Pushes with the time it went idle unchanged (PutIdleSpan sets it).
+bool KeepIdle(tiny::Slab* slab, uint32_t shard) {
   const int c = slab->size_class;
   const uint32_t cap = PoolPolicy::Cap(c);
   uint32_t n = g_idle[c].load(std::memory_order_relaxed);
@@ -29,6 +29,13 @@ bool PutIdleSpan(tiny::Slab* slab, uint32_t shard) {
   } while (!g_idle[c].compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
   g_shards[c][shard % kIdleSpanShards].stack.Push(slab);
   return true;
+}
+
+}  // namespace
+
+bool PutIdleSpan(tiny::Slab* slab, uint32_t shard) {
+  slab->idle_since_ms = NowMs();
+  return KeepIdle(slab, shard);
 }
 
 uint32_t TakeIdleSpans(int c, uint32_t shard, tiny::Slab** out, uint32_t max) {
@@ -56,6 +63,48 @@ uint32_t ReleaseIdleAbove(int c, uint64_t keep) {
     for (uint32_t i = 0; i < got; ++i) tiny::ReleaseSpan(batch[i]);
     released += got;
     idle = got < idle ? idle - got : 0;
+  }
+  return released;
+}
+
+uint32_t ReclaimIdleSpansForOtherClass(int c, uint32_t units) {
+  uint32_t released = 0;
+  while (released < units) {
+    // The class whose idle spans hold the most units.
+    int victim = -1;
+    uint64_t most = 0;
+    for (int d = 0; d < kNumClasses; ++d) {
+      const uint64_t held = IdleSpans(d) * kClassInfo[d].span_units;
+      if (d != c && held > most) {
+        most = held;
+        victim = d;
+      }
+    }
+    tiny::Slab* s;
+    if (victim < 0 || TakeIdleSpans(victim, 0, &s, 1) == 0) break;
+    released += s->units;
+    tiny::ReleaseSpan(s, tiny::Residency::kKeep);
+  }
+  return released;
+}
+
+uint32_t DecayIdleSpans(uint64_t now_ms, uint64_t decay_ms) {
+  uint32_t released = 0;
+  for (int c = 0; c < kNumClasses; ++c) {
+    // Take them all, give back the old ones, keep the young ones (pushed
+    // back oldest first, so the stacks keep their order).
+    tiny::Slab* batch[64];
+    uint32_t n;
+    uint64_t left = IdleSpans(c);
+    while (left > 0 && (n = TakeIdleSpans(c, 0, batch, 64)) != 0) {
+      left = n < left ? left - n : 0;
+      for (uint32_t i = n; i-- > 0;) {
+        tiny::Slab* s = batch[i];
+        if (s->idle_since_ms + decay_ms > now_ms && KeepIdle(s, 0)) continue;
+        tiny::ReleaseSpan(s);
+        ++released;
+      }
+    }
   }
   return released;
 }

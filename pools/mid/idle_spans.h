@@ -30,6 +30,16 @@ uint32_t ReleaseIdleAbove(int c, uint64_t keep);
 void ReleaseAllIdleSpans();
 uint64_t IdleSpans(int c);
 
+// The engine's idle reclaimer (pools/tiny/span_source.h): gives back idle
+// spans of classes other than c, those holding the most memory first, until
+// about `units` units went back; their pages stay resident for the refill
+// that asked. Returns the units given back.
+uint32_t ReclaimIdleSpansForOtherClass(int c, uint32_t units);
+
+// Decay: gives back every idle span that has been idle for `decay_ms` (its
+// pages go back to the OS beyond HAKMEM_POOL_RETAIN_BYTES). Returns how many.
+uint32_t DecayIdleSpans(uint64_t now_ms, uint64_t decay_ms);
+
 }  // namespace hakmem::mid
 
 #endif  // HAKMEM_POOLS_MID_IDLE_SPANS_H_

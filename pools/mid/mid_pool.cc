@@ -28,6 +28,7 @@ void Init() {
   PoolPolicy::Init();
   tiny::InstallSpanSource(Tier::kMid, &kIdleSpanSource);
   tiny::InstallSpanSource(Tier::kL25, &kIdleSpanSource);
+  tiny::InstallIdleReclaimer(ReclaimIdleSpansForOtherClass);
 }
 
 void* TryBorrow(tiny::ThreadCache& cache, int c, size_t size) {

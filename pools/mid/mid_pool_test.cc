@@ -7,12 +7,14 @@
 #include <thread>
 #include <vector>
 
+#include "core/base/clock.h"
 #include "core/base/config.h"
 #include "gtest/gtest.h"
 #include "pools/mid/idle_spans.h"
 #include "pools/mid/pool_policy.h"
 #include "pools/tiny/cache_test_util.h"
 #include "pools/tiny/span_source.h"
+#include "pools/tiny/superslab_manager.h"
 
 namespace hakmem::mid {
 namespace {
@@ -133,6 +135,37 @@ TEST_F(MidPool, BorrowingTakesALargerClassOnlyWithinWmax) {
   EXPECT_EQ(TryBorrow(*cache, SizeToClass(100), 100), nullptr);  // Tiny never borrows
   Free(*cache, p);
   cache->Drain();
+}
+
+TEST_F(MidPool, IdleSpansOfOneClassAreReclaimedBeforeAnotherMapsNewMemory) {
+  tiny::TrimSuperSlabs();
+  const int a = SizeToClass(3000);
+  const int b = SizeToClass(6000);
+  Churn(a, 40);  // leaves up to CAP idle spans of class a
+  const uint64_t idle_a = IdleSpans(a);
+  ASSERT_GT(idle_a, 8u);
+  const uint64_t superslabs = tiny::LiveSuperSlabs();
+  // Class b needs about as much memory as a's idle spans hold.
+  auto cache = NewCache();
+  std::vector<void*> v;
+  const uint32_t blocks = static_cast<uint32_t>(idle_a * kClassInfo[a].span_units * kUnitSize / 6144);
+  for (uint32_t i = 0; i < blocks * 9 / 10; ++i) v.push_back(Alloc(*cache, b));
+  EXPECT_LT(IdleSpans(a), idle_a);                    // a gave spans back...
+  EXPECT_LE(tiny::LiveSuperSlabs(), superslabs + 1);  // ...and b mapped (almost) nothing new
+  for (void* p : v) Free(*cache, p);
+  cache->Drain();
+}
+
+TEST_F(MidPool, IdleSpansDecayAfterTheDelay) {
+  const int c = SizeToClass(9000);
+  Churn(c, 6);
+  const uint64_t idle = IdleSpans(c);
+  ASSERT_GT(idle, 0u);
+  const uint64_t now = NowMs();
+  EXPECT_EQ(DecayIdleSpans(now, 60000), 0u);  // not idle that long yet
+  EXPECT_EQ(IdleSpans(c), idle);
+  EXPECT_GE(DecayIdleSpans(now + 60000, 60000), idle);
+  EXPECT_EQ(IdleSpans(c), 0u);
 }
 
 }  // namespace

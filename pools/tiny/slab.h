@@ -95,6 +95,7 @@ struct Slab {
   Slab* prev;            // in the owner's per-class queue
   Slab* next;
   SuperSlab* superslab;
+  uint64_t idle_since_ms;  // while idle in a tier's span source: since when
 
   // --- written by other threads: its own line ---
   alignas(sync::kCacheLineSize) sync::RemoteFreeList remote;
@@ -153,6 +154,7 @@ struct SuperSlab {
   char* base;                            // 2 MiB aligned
   uint32_t free_units;                   // bitmap: bit u set = unit u is free
   uint32_t resident_free;                // free units whose pages are still resident
+  uint64_t released_ms;                  // when a unit was last given back (decay)
   SuperSlab* next;                       // manager's list
   SuperSlab* prev;
   Slab slabs[kUnitsPerSuperSlab];        // indexed by a span's first unit

@@ -6,6 +6,7 @@ namespace hakmem::tiny {
 namespace {
 
 constinit std::atomic<const SpanSource*> g_sources[3] = {};
+constinit std::atomic<IdleReclaimer> g_reclaimer{nullptr};
 
 }  // namespace
 
@@ -15,6 +16,15 @@ void InstallSpanSource(Tier tier, const SpanSource* source) {
 
 const SpanSource* SpanSourceFor(int c) {
   return g_sources[static_cast<int>(TierOfClass(c))].load(std::memory_order_acquire);
+}
+
+void InstallIdleReclaimer(IdleReclaimer reclaimer) {
+  g_reclaimer.store(reclaimer, std::memory_order_release);
+}
+
+uint32_t ReclaimIdleSpans(int c, uint32_t units) {
+  const IdleReclaimer r = g_reclaimer.load(std::memory_order_acquire);
+  return r != nullptr ? r(c, units) : 0;
 }
 
 }  // namespace hakmem::tiny

@@ -37,6 +37,15 @@ void InstallSpanSource(Tier tier, const SpanSource* source);
 // The source for class c, or nullptr.
 const SpanSource* SpanSourceFor(int c);
 
+// Idle spans that a tier keeps for its classes must never make the process
+// map new memory for another class: before a refill of class c maps a new
+// SuperSlab, the engine asks the reclaimer (if one is installed) to give back
+// idle spans of other classes, about `units` 64 KiB units' worth, whose pages
+// the refill then carves again. Returns the units given back.
+using IdleReclaimer = uint32_t (*)(int c, uint32_t units);
+void InstallIdleReclaimer(IdleReclaimer reclaimer);
+uint32_t ReclaimIdleSpans(int c, uint32_t units);
+
 }  // namespace hakmem::tiny
 
 #endif  // HAKMEM_POOLS_TINY_SPAN_SOURCE_H_

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <new>
 
+#include "core/base/clock.h"
 #include "core/base/config.h"
 #include "core/base/meta_pool.h"
 #include "core/base/os.h"
@@ -100,24 +101,44 @@ Slab* CarveLocked(SuperSlab* ss, uint32_t first, uint32_t units) {
   return slab;
 }
 
-// One span from the SuperSlabs already mapped, or nullptr.
+// One span from the SuperSlabs already mapped, or nullptr. Units whose pages
+// are still resident first (no page faults, no new RSS), then partly used
+// SuperSlabs (so that empty ones can go back to the OS), then empty ones.
 Slab* CarveFromMappedLocked(uint32_t units) {
-  // Prefer partly used SuperSlabs so empty ones can go back to the OS.
+  SuperSlab* fallback = nullptr;
+  int fallback_first = -1;
   SuperSlab* empty = nullptr;
   for (SuperSlab* ss = g_with_space; ss != nullptr; ss = ss->next) {
+    const int resident = FindRun(ss->resident_free, units);
+    if (resident >= 0) return CarveLocked(ss, static_cast<uint32_t>(resident), units);
     if (ss->free_units == kAllUnits) {
       if (empty == nullptr) empty = ss;
-      continue;
+    } else if (fallback == nullptr) {
+      fallback_first = FindRun(ss->free_units, units);
+      if (fallback_first >= 0) fallback = ss;
     }
-    const int first = FindRun(ss->free_units, units);
-    if (first >= 0) return CarveLocked(ss, static_cast<uint32_t>(first), units);
   }
+  if (fallback != nullptr) return CarveLocked(fallback, static_cast<uint32_t>(fallback_first), units);
   return empty != nullptr ? CarveLocked(empty, 0, units) : nullptr;
+}
+
+// Gives back the pages of every resident free unit of ss.
+size_t DecommitResidentLocked(SuperSlab* ss) {
+  size_t released = 0;
+  for (uint32_t u = 0; u < 32; ++u) {
+    if (ss->resident_free & (1u << u)) {
+      OsDecommit(ss->base + u * kUnitSize, kUnitSize);
+      released += kUnitSize;
+    }
+  }
+  g_resident_free_units.fetch_sub(__builtin_popcount(ss->resident_free), std::memory_order_relaxed);
+  ss->resident_free = 0;
+  return released;
 }
 
 }  // namespace
 
-uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max) {
+uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max, MayMap may_map) {
   uint32_t got = 0;
   {
     sync::SpinLockHolder hold(&g_lock);
@@ -125,7 +146,7 @@ uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max) {
   }
   // A new SuperSlab only when nothing mapped had room: a batch is a
   // convenience, not a reason to map more.
-  while (got == 0) {
+  while (got == 0 && may_map == MayMap::kYes) {
     // Map outside the lock: mmap is slow and other threads need the lock.
     SuperSlab* ss = MapSuperSlab();
     if (ss == nullptr) break;
@@ -137,7 +158,7 @@ uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max) {
   return got;
 }
 
-void ReleaseSpan(Slab* slab) {
+void ReleaseSpan(Slab* slab, Residency residency) {
   SuperSlab* ss = slab->superslab;
   const uint32_t first = slab->first_unit;
   const uint32_t units = slab->units;
@@ -146,7 +167,9 @@ void ReleaseSpan(Slab* slab) {
   // marked free (after that another thread may carve and use it).
   const uint64_t limit_units = GetConfig().pool_retain_bytes / kUnitSize;
   const bool decommit =
+      residency == Residency::kWithinRetainLimit &&
       g_resident_free_units.load(std::memory_order_relaxed) + units > limit_units;
+  const uint64_t now = NowMs();
   if (decommit) OsDecommit(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize);
   // Nothing of it counts as carved any more: a late free that still finds the
   // Slab (it read the range map just before the change below) is refused too.
@@ -157,6 +180,7 @@ void ReleaseSpan(Slab* slab) {
                      RangeKind::kFreeUnit, ss);
   if (ss->free_units == 0) LinkLocked(ss);
   ss->free_units |= bits;
+  ss->released_ms = now;
   if (!decommit) {
     ss->resident_free |= bits;
     g_resident_free_units.fetch_add(units, std::memory_order_relaxed);
@@ -182,17 +206,38 @@ size_t TrimSuperSlabs() {
       UnmapSuperSlab(ss);
       released += kSuperSlabSize;
     } else {
-      for (uint32_t u = 0; u < 32; ++u) {
-        if (ss->resident_free & (1u << u)) {
-          OsDecommit(ss->base + u * kUnitSize, kUnitSize);
-          released += kUnitSize;
-        }
-      }
-      g_resident_free_units.fetch_sub(__builtin_popcount(ss->resident_free),
-                                      std::memory_order_relaxed);
-      ss->resident_free = 0;
+      released += DecommitResidentLocked(ss);
     }
     ss = next;
+  }
+  return released;
+}
+
+size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms) {
+  size_t released = 0;
+  SuperSlab* to_unmap = nullptr;
+  {
+    sync::SpinLockHolder hold(&g_lock);
+    for (SuperSlab* ss = g_with_space; ss != nullptr;) {
+      SuperSlab* next = ss->next;
+      if (ss->released_ms + decay_ms <= now_ms) {
+        if (ss->free_units == kAllUnits) {
+          UnlinkLocked(ss);
+          --g_empty_count;
+          ss->next = to_unmap;
+          to_unmap = ss;
+        } else if (ss->resident_free != 0) {
+          released += DecommitResidentLocked(ss);
+        }
+      }
+      ss = next;
+    }
+  }
+  while (to_unmap != nullptr) {
+    SuperSlab* next = to_unmap->next;
+    released += kSuperSlabSize;
+    UnmapSuperSlab(to_unmap);  // takes the header pool's lock, not g_lock
+    to_unmap = next;
   }
   return released;
 }

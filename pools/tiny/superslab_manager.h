@@ -12,13 +12,28 @@
 
 namespace hakmem::tiny {
 
+// Whether AcquireSpans may map a new SuperSlab when no mapped one has room.
+enum class MayMap : bool { kNo, kYes };
+
 // Up to `max` spans of `units` free units each, owned by nobody (the caller
-// formats them), taken under one lock. Returns how many (0: the OS refused).
-uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max);
-// Gives a span back. Its blocks must all be free. Free units stay resident up
-// to HAKMEM_POOL_RETAIN_BYTES in all; beyond that a released span's pages are
-// decommitted (MADV_DONTNEED) before it is marked free.
-void ReleaseSpan(Slab* slab);
+// formats them), taken under one lock; free units whose pages are still
+// resident first. Returns how many (0: nothing mapped had room and mapping
+// was not allowed, or the OS refused).
+uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max, MayMap may_map);
+
+// What a released span's pages do.
+enum class Residency : bool {
+  kWithinRetainLimit,  // stay resident while HAKMEM_POOL_RETAIN_BYTES allows
+  kKeep,               // stay resident: a refill is about to carve them again
+};
+// Gives a span back. Its blocks must all be free. Beyond the retain limit (and
+// unless told to keep them) its pages are decommitted (MADV_DONTNEED) before it
+// is marked free.
+void ReleaseSpan(Slab* slab, Residency residency = Residency::kWithinRetainLimit);
+// Decay: decommits the resident free units of every SuperSlab that has given
+// no unit back for `decay_ms`, and unmaps those that stayed empty that long.
+// Returns the bytes given back to the OS.
+size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms);
 // Decommits every resident free unit and unmaps every empty SuperSlab.
 // Returns the number of bytes given back to the OS.
 size_t TrimSuperSlabs();

@@ -92,6 +92,21 @@ void ThreadCache::DrainClass(int c) {
   }
 }
 
+void ThreadCache::TrimQuietBins(uint64_t now_ms, uint64_t decay_ms) {
+  if (now_ms < next_bin_trim_ms_) return;
+  next_bin_trim_ms_ = now_ms + decay_ms;
+  bool drained = false;
+  for (int c = 0; c < kNumClasses; ++c) {
+    const uint64_t allocs = bins_[c].allocs.Read();
+    if (allocs == allocs_at_trim_[c] && bins_[c].head != nullptr) {
+      DrainClass(c);
+      drained = true;
+    }
+    allocs_at_trim_[c] = allocs;
+  }
+  if (drained) FlushRemote();  // other owners' blocks among them go home now
+}
+
 void CountOrphanRemoteFree() { g_orphan_remote_frees.fetch_add(1, std::memory_order_relaxed); }
 uint64_t OrphanRemoteFrees() { return g_orphan_remote_frees.load(std::memory_order_relaxed); }
 
@@ -284,7 +299,16 @@ Slab* ThreadCache::NewSlab(int c) {
   if (n != 0) {
     counters_.spans_reused[c].Add(n);
   } else {
-    n = AcquireSpans(kClassInfo[c].span_units, spans, want);
+    // Free units already mapped, then other classes' idle spans, and only
+    // then new memory.
+    const uint32_t units = kClassInfo[c].span_units;
+    n = AcquireSpans(units, spans, want, MayMap::kNo);
+    // Given-back spans may not lie next to each other: keep reclaiming until
+    // a run of free units is long enough or nothing idle is left.
+    while (n == 0 && ReclaimIdleSpans(c, units * want) != 0) {
+      n = AcquireSpans(units, spans, want, MayMap::kNo);
+    }
+    if (n == 0) n = AcquireSpans(units, spans, want, MayMap::kYes);
     if (n == 0) return nullptr;
     for (uint32_t i = 0; i < n; ++i) Format(spans[i], c);
     counters_.spans_new[c].Add(n);

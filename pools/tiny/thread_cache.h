@@ -113,6 +113,11 @@ class ThreadCache {
 
   // Frees this thread chained for other owners are pushed to them now.
   void FlushRemote();
+  // Decay of the bins (called by the owner on its slow path): a class this
+  // cache has handed out no block of for `decay_ms` gives its cached blocks
+  // back to their slabs, so its spans can empty and go back too. At most one
+  // look per `decay_ms`.
+  void TrimQuietBins(uint64_t now_ms, uint64_t decay_ms);
   // Called by a freeing thread: a parked slab of class c got a remote free.
   void NoteRevived(int c);
 
@@ -172,6 +177,8 @@ class ThreadCache {
   bool initialized_ = false;  // false only in the placeholder
   uint32_t shard_ = 0;        // sequence number: picks a span source shard (span_source.h)
   uint64_t flush_epoch_seen_ = 0;  // last RequestBinFlush honoured
+  uint64_t next_bin_trim_ms_ = 0;  // TrimQuietBins
+  uint64_t allocs_at_trim_[kNumClasses] = {};
   // Blocks being chained per foreign slab (QueueRemote), in a small
   // direct-mapped table: frees into one slab are pushed together even when
   // frees into other slabs come in between.

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/base/clock.h"
 #include "core/base/size_classes.h"
 #include "gtest/gtest.h"
 #include "pools/tiny/cache_test_util.h"
@@ -149,6 +150,41 @@ TEST(ThreadCache, ATierSpanSourceIsAskedForSpansAndKeepsEmptiedOnes) {
   InstallSpanSource(Tier::kMid, nullptr);
   for (Slab* s : FakeSource::idle) ReleaseSpan(s);
   FakeSource::idle.clear();
+}
+
+TEST(ThreadCache, AQuietClassGivesItsCachedBlocksBack) {
+  auto cache = NewCache();
+  const int quiet = SizeToClass(700);
+  const int busy = SizeToClass(40);
+  std::vector<void*> v;
+  for (int i = 0; i < 50; ++i) v.push_back(Alloc(*cache, quiet));
+  Slab* slab = SlabOf(v[0]);
+  for (void* p : v) Free(*cache, p);  // into the bin
+  EXPECT_GT(slab->used, 0u);          // the bin's blocks count as used
+  cache->TrimQuietBins(1000, 1000);   // first look: remembers the counts
+  Free(*cache, Alloc(*cache, busy));  // only the busy class is used meanwhile
+  cache->TrimQuietBins(2000, 1000);   // the quiet class hands its blocks back
+  EXPECT_EQ(cache->TryPop(quiet), nullptr);
+  EXPECT_NE(cache->TryPop(busy), nullptr);
+  cache->Drain();
+}
+
+TEST(ThreadCache, SuperSlabsDecay) {
+  TrimSuperSlabs();
+  {
+    auto cache = NewCache();
+    std::vector<void*> v;
+    const int c = SizeToClass(512);
+    for (uint32_t i = 0; i < 40 * kClassInfo[c].capacity; ++i) v.push_back(Alloc(*cache, c));
+    for (void* p : v) Free(*cache, p);
+    cache->Drain();
+  }
+  const uint64_t live = LiveSuperSlabs();
+  ASSERT_GT(live, 0u);
+  EXPECT_EQ(DecaySuperSlabs(NowMs(), 60000), 0u);  // freed just now: kept
+  EXPECT_GT(DecaySuperSlabs(NowMs() + 60000, 60000), 0u);
+  EXPECT_LT(LiveSuperSlabs(), live);               // empty ones unmapped
+  EXPECT_EQ(ResidentFreeBytes(), 0u);              // the rest decommitted
 }
 
 }  // namespace

@@ -1,0 +1,27 @@
+// Decay: free memory a program stopped using goes back to the OS by time
+// (HAKMEM_DECAY_MS), never from the fast paths and never with a system call
+// per free. Each tier keeps the time its free memory went unused, and a pass
+// gives back what stayed unused longer than the delay: the Mid/L2.5 idle
+// spans (pools/mid), then the SuperSlab manager's resident free units and
+// empty SuperSlabs (pools/tiny). The Large tier's big cache decays on its own
+// paths (pools/large).
+//
+// A pass runs at most every quarter of the delay, in whichever thread gets
+// there first: from allocation slow paths (every 16th refill of a thread,
+// Large allocations and frees, thread exit) and from the learner's thread
+// when it runs (HAKMEM_LEARN=1).
+#ifndef HAKMEM_CORE_DECAY_H_
+#define HAKMEM_CORE_DECAY_H_
+
+#include <cstddef>
+
+namespace hakmem {
+
+// A pass if one is due (a relaxed load and a coarse clock read otherwise).
+void MaybeDecay();
+// A pass now, whatever the schedule. Returns the bytes given back to the OS.
+size_t DecayNow();
+
+}  // namespace hakmem
+
+#endif  // HAKMEM_CORE_DECAY_H_
