@@ -48,12 +48,20 @@ ABSL_ATTRIBUTE_NOINLINE void* AllocLarge(size_t size);
 ABSL_ATTRIBUTE_NOINLINE void FreeOther(void* p);
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
-  if (ABSL_PREDICT_TRUE(size <= kMaxSmallSize)) {
-    const int c = SizeToClass(size);
-    if (void* p = tls_heap->tiny.TryPop(c); ABSL_PREDICT_TRUE(p != nullptr)) return p;
-    return AllocSmallSlow(size, c);
+  // SizeToClass's own tests, in the order that costs the Tiny tier one
+  // compare and the Mid tier two.
+  int c;
+  if (ABSL_PREDICT_TRUE(size <= kTinyMaxSize)) {
+    c = kTinyClassLookup[(size + 7) >> 3];
+  } else if (ABSL_PREDICT_TRUE(size <= kLookupMaxSize)) {
+    c = kMidClassLookup[(size + 127) >> 7];
+  } else if (size <= kMaxSmallSize) {
+    c = SizeToClass(size);
+  } else {
+    return AllocLarge(size);
   }
-  return AllocLarge(size);
+  if (void* p = tls_heap->tiny.TryPop(c); ABSL_PREDICT_TRUE(p != nullptr)) return p;
+  return AllocSmallSlow(size, c);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {

@@ -48,7 +48,14 @@ void AddHeapClass(const Heap& h, void* arg) {
 
 }  // namespace
 
+// The calling thread's own counts are exact; other threads' are as of their
+// last slow path of each class.
+static void PublishOwnCounts() {
+  if (tls_heap != &g_placeholder_heap && tls_heap != &g_exited_heap) tls_heap->tiny.PublishAllocs();
+}
+
 void GetClassStats(int c, ClassStats* out) {
+  PublishOwnCounts();
   ClassStats s;
   std::memset(&s, 0, sizeof(s));
   ClassSum sum{c, &s};
@@ -59,6 +66,7 @@ void GetClassStats(int c, ClassStats* out) {
 }
 
 void GetStats(Stats* out) {
+  PublishOwnCounts();
   Stats s;
   std::memset(&s, 0, sizeof(s));
   ForEachHeap(AddHeap, &s);

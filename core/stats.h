@@ -33,7 +33,8 @@ void GetStats(Stats* out);
 // Per size class of the slab pool (Tiny, Mid, L2.5), summed over all thread
 // heaps: what ACE and the learner read. Monotonic counters, except the last two.
 struct ClassStats {
-  uint64_t allocs;          // blocks handed out from this class (hits and misses)
+  uint64_t allocs;          // blocks handed out from this class (hits and misses; other
+                            // threads' as of their last slow path of the class)
   uint64_t refills;         // thread-cache misses that refilled from slabs
   uint64_t spans_reused;    // spans a refill took from the idle stacks (CAP hits)
   uint64_t spans_new;       // spans a refill took from the SuperSlab manager (CAP misses)

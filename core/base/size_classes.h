@@ -109,12 +109,15 @@ constexpr std::array<ClassInfo, kNumClasses> MakeClassTable() {
   return t;
 }
 
-// Requests up to 1 KiB: class index by (size + 7) / 8.
-constexpr std::array<uint8_t, kTinyMaxSize / 8 + 1> MakeTinyLookup() {
-  std::array<uint8_t, kTinyMaxSize / 8 + 1> t{};
+// A lookup table of the class for sizes up to `max`, one entry per
+// `granule` bytes (index (size + granule - 1) / granule). Exact when every
+// class boundary up to `max` is a multiple of the granule (checked below).
+template <size_t kMax, size_t kGranule>
+constexpr std::array<uint8_t, kMax / kGranule + 1> MakeLookup() {
+  std::array<uint8_t, kMax / kGranule + 1> t{};
   int c = 0;
   for (size_t i = 0; i < t.size(); ++i) {
-    while (ClassSizeAt(c) < i * 8) ++c;
+    while (ClassSizeAt(c) < i * kGranule) ++c;
     t[i] = static_cast<uint8_t>(c);
   }
   return t;
@@ -124,18 +127,25 @@ constexpr std::array<uint8_t, kTinyMaxSize / 8 + 1> MakeTinyLookup() {
 
 inline constexpr std::array<ClassInfo, kNumClasses> kClassInfo =
     size_class_internal::MakeClassTable();
+// Up to 1 KiB by 8 bytes; up to 64 KiB by 128 bytes (classes above 1 KiB are
+// multiples of 256).
+inline constexpr size_t kLookupMaxSize = 64 * 1024;
 inline constexpr std::array<uint8_t, kTinyMaxSize / 8 + 1> kTinyClassLookup =
-    size_class_internal::MakeTinyLookup();
+    size_class_internal::MakeLookup<kTinyMaxSize, 8>();
+inline constexpr std::array<uint8_t, kLookupMaxSize / 128 + 1> kMidClassLookup =
+    size_class_internal::MakeLookup<kLookupMaxSize, 128>();
 inline constexpr int kTinyClassCount = kTinyClassLookup[kTinyMaxSize / 8] + 1;
 inline constexpr int kFirstLogClass = 8;  // first class of the 4-per-doubling run (160)
 
-// Class index for a request of 0 < size <= kMaxSmallSize (size 0 maps to class 0).
+// Class index for a request of 0 < size <= kMaxSmallSize (size 0 maps to class
+// 0): a table up to 64 KiB, arithmetic above.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline int SizeToClass(size_t size) {
   if (ABSL_PREDICT_TRUE(size <= kTinyMaxSize)) return kTinyClassLookup[(size + 7) >> 3];
+  if (ABSL_PREDICT_TRUE(size <= kLookupMaxSize)) return kMidClassLookup[(size + 127) >> 7];
   // 4 classes per doubling: position of the highest bit of (size - 1), then
   // the two bits below it pick the quarter.
   const size_t s = size - 1;
-  const int lg = 63 - __builtin_clzll(s);  // >= 10 here
+  const int lg = 63 - __builtin_clzll(s);  // >= 16 here
   const int quarter = static_cast<int>((s >> (lg - 2)) & 3);
   return kFirstLogClass + (lg - 7) * 4 + quarter;
 }
@@ -169,6 +179,9 @@ constexpr bool CheckTable() {
       return false;
     // Colour offsets stay inside the span.
     if ((size_t{ci.colors} - 1) * 64 > tail) return false;
+    // The lookup tables are exact: every boundary is a multiple of the granule.
+    if (ci.size <= kTinyMaxSize && ci.size % 8 != 0) return false;
+    if (ci.size > kTinyMaxSize && ci.size <= kLookupMaxSize && ci.size % 128 != 0) return false;
     // Coloured classes keep at most 64 blocks per span: one word of
     // "aligned block" bits per slab (Slab::aligned_blocks).
     if (ci.colors > 1 && ci.capacity > 64) return false;

@@ -286,6 +286,7 @@ void Free(LargeBlock* b, void* p) {
 }
 
 bool ResizeInPlace(LargeBlock* b, size_t new_size) {
+  if (new_size > (size_t{1} << 46)) return false;  // beyond any real mapping (and AlignUp's range)
   const size_t units = UnitsOf(AlignUp(new_size == 0 ? 1 : new_size, kUnit));
   const size_t old_map = b->map_size;
   if (!b->cacheable) {
@@ -326,12 +327,15 @@ void* Remap(LargeBlock* b, size_t new_size) {
     OsUnmap(dest, map_size);
     return nullptr;
   }
+  // The old range stops being ours before the pages leave it: once they have,
+  // another thread may map something there and register it.
+  RangeMap::Unregister(b->base, b->map_size);
   if (!OsMoveMapping(b->base, b->map_size, dest, map_size)) {
+    RangeMap::Register(b->base, b->map_size, RangeKind::kLarge, b);  // leaves exist
     RangeMap::Unregister(dest, map_size);
     OsUnmap(dest, map_size);
     return nullptr;
   }
-  RangeMap::Unregister(b->base, b->map_size);
   g_live_bytes.fetch_add(map_size - b->map_size, std::memory_order_relaxed);
   b->base = dest;
   b->map_size = map_size;

@@ -191,7 +191,9 @@ TEST(LargeTier, RemapMovesThePagesWithTheirContent) {
   EXPECT_GE(b->usable, 30 * kMiB);
   for (size_t i = 0; i < 3 * kMiB; i += 4096) ASSERT_EQ(q[i], static_cast<char>(i >> 12)) << i;
   q[30 * kMiB - 1] = 1;
-  if (q != p) EXPECT_NE(RangeMap::Lookup(p), RangeMap::Lookup(q));
+  if (q != p) {
+    EXPECT_NE(RangeMap::Lookup(p), RangeMap::Lookup(q));
+  }
   Free(b, q);
   Trim();
 }

@@ -84,7 +84,7 @@ void ThreadCache::DrainClass(int c) {
     b.head = *static_cast<void**>(p);
     ReturnToSlab(p);
   }
-  b.count = 0;
+  SetCount(c, 0);
   for (Slab* s = partial_[c].head; s != nullptr;) {
     Slab* next = s->next;
     if (s->used == 0) Release(s);  // the current slab too: the class is quiet
@@ -97,7 +97,8 @@ void ThreadCache::TrimQuietBins(uint64_t now_ms, uint64_t decay_ms) {
   next_bin_trim_ms_ = now_ms + decay_ms;
   bool drained = false;
   for (int c = 0; c < kNumClasses; ++c) {
-    const uint64_t allocs = bins_[c].allocs.Read();
+    PublishAllocs(c);
+    const uint64_t allocs = allocs_[c].Read();
     if (allocs == allocs_at_trim_[c] && bins_[c].head != nullptr) {
       DrainClass(c);
       drained = true;
@@ -125,12 +126,20 @@ void ThreadCache::Init() {
     if (batch > refill_max) batch = refill_max;
     if (batch == 0) batch = 1;
     batch_[c] = batch;
-    bins_[c].limit = 2 * batch;
+    limit_[c] = static_cast<int32_t>(2 * batch);
+    SetCount(c, 0);
   }
   initialized_ = true;
 }
 
+void ThreadCache::PublishAllocs(int c) {
+  const uint32_t pops = bins_[c].Pops();
+  allocs_[c].Add(static_cast<uint32_t>(pops - pops_published_[c]));
+  pops_published_[c] = pops;
+}
+
 void* ThreadCache::Refill(int c) {
+  PublishAllocs(c);
   if (ABSL_PREDICT_FALSE(g_flush_epoch.load(std::memory_order_relaxed) != flush_epoch_seen_)) {
     FlushRequestedBins(c);
   }
@@ -167,12 +176,12 @@ uint32_t ThreadCache::TakeBatch(Slab* s, int c, uint32_t want) {
     void* chain = s->remote.TakeAll();
     if (chain != nullptr) {
       b.head = chain;
-      b.count += static_cast<int32_t>(s->remote_count.exchange(0, std::memory_order_relaxed));
+      SetCount(c, Count(c) + s->remote_count.exchange(0, std::memory_order_relaxed));
       return 1;
     }
   }
   uint32_t n = 0;
-  if (b.head == nullptr && s->local_count <= static_cast<uint32_t>(b.limit)) {
+  if (b.head == nullptr && s->local_count <= static_cast<uint32_t>(limit_[c])) {
     // The whole free list becomes the bin in O(1): no walk over cold blocks.
     b.head = s->local_free;
     n = s->local_count;
@@ -210,7 +219,7 @@ uint32_t ThreadCache::TakeBatch(Slab* s, int c, uint32_t want) {
     s->carved.store(carved + k * s->block_size, std::memory_order_relaxed);
     n += k;
   }
-  b.count += static_cast<int32_t>(n);
+  SetCount(c, Count(c) + n);
   s->used += n;
   return n;
 }
@@ -366,7 +375,7 @@ void ThreadCache::ReturnToSlab(void* p) {
 void ThreadCache::Flush(int c) {
   Bin& b = bins_[c];
   // Keep the newest half; the count may be an estimate, so stop at the end.
-  const int32_t keep = b.limit / 2;
+  const int32_t keep = limit_[c] / 2;
   void* last_kept = b.head;
   int32_t kept = 1;
   for (void* next; kept < keep && (next = *static_cast<void**>(last_kept)) != nullptr; ++kept) {
@@ -374,7 +383,8 @@ void ThreadCache::Flush(int c) {
   }
   void* rest = *static_cast<void**>(last_kept);
   *static_cast<void**>(last_kept) = nullptr;
-  b.count = kept;
+  SetCount(c, kept);
+  PublishAllocs(c);
   while (rest != nullptr) {
     void* next = *static_cast<void**>(rest);
     ReturnToSlab(rest);
@@ -420,7 +430,7 @@ void ThreadCache::FreeOverLimit(Slab* slab, void* p) {
   Bin& b = bins_[c];
   *static_cast<void**>(p) = b.head;
   b.head = p;
-  ++b.count;
+  SetCount(c, Count(c) + 1);
   Flush(c);
 }
 
@@ -477,13 +487,15 @@ void ThreadCache::FlushRemote() {
 }
 
 void ThreadCache::Drain() {
-  for (Bin& b : bins_) {
+  for (int c = 0; c < kNumClasses; ++c) {
+    Bin& b = bins_[c];
     while (b.head != nullptr) {
       void* p = b.head;
       b.head = *static_cast<void**>(p);
       ReturnToSlab(p);
     }
-    b.count = 0;
+    SetCount(c, 0);
+    PublishAllocs(c);
   }
   FlushRemote();  // other owners' blocks from the bins, and any chained before
   for (int c = 0; c < kNumClasses; ++c) {

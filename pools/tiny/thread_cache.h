@@ -64,9 +64,8 @@ class ThreadCache {
     if (ABSL_PREDICT_FALSE(p == nullptr)) return nullptr;
     void* next = *static_cast<void**>(p);
     b.head = next;
-    --b.count;
-    b.allocs.Add(1);  // same cache line as head: nearly free
-    KeyWord(p) = 0;   // same line as the link just read
+    b.word += Bin::kOnePop;  // one more block handed out, one more of room
+    KeyWord(p) = 0;          // same line as the link just read
     return p;
   }
 
@@ -97,14 +96,13 @@ class ThreadCache {
       return FreeUnusual(slab, p);
     }
     Bin& b = bins_[slab->size_class];
-    const int32_t n = b.count + 1;
-    // The placeholder's bins have limit 0: a thread with no heap never gets
+    // The placeholder's bins have no room: a thread with no heap never gets
     // past here, and its frees never write the shared placeholder.
-    if (ABSL_PREDICT_FALSE(n > b.limit)) return FreeOverLimit(slab, p);
+    if (ABSL_PREDICT_FALSE(!b.HasRoom())) return FreeOverLimit(slab, p);
     KeyWord(p) = key;
     *static_cast<void**>(p) = b.head;
     b.head = p;
-    b.count = n;
+    b.word -= 1;  // one less of room (no borrow: there was room)
   }
 
   // Thread exit: every bin goes back to its slabs, remote frees are drained and
@@ -122,21 +120,45 @@ class ThreadCache {
   void NoteRevived(int c);
 
   const CacheCounters& counters() const { return counters_; }
-  // Allocations served from class c (hits and misses alike).
-  uint64_t allocs(int c) const { return bins_[c].allocs.Read(); }
+  // Blocks of class c handed out (hits and misses alike), as of this cache's
+  // last slow path for the class (readable from any thread).
+  uint64_t allocs(int c) const { return allocs_[c].Read(); }
+  // Brings allocs() up to date (the owner only: before reading its own).
+  void PublishAllocs() {
+    for (int c = 0; c < kNumClasses; ++c) PublishAllocs(c);
+  }
 
  private:
-  // `count` is exact for blocks the owner moved itself and an estimate for a
-  // chain of remote frees taken whole (TakeBatch), so it is signed and only
-  // steers flushing; nothing relies on it matching the list.
+  // A bin is two words, four to a cache line. `word` packs what malloc and
+  // free update so that each updates it with one instruction:
+  //  - low 32 bits: room, how many more blocks the bin takes before a free
+  //    flushes it (limit - count), biased by 2^31 so that it never carries
+  //    or borrows into the high half; no room (<= 0) sends frees to the slow
+  //    path;
+  //  - high 32 bits: blocks handed out, wrapping (allocs_ keeps the total).
+  // The count behind the room is exact for blocks the owner moved itself and
+  // an estimate for a chain of remote frees taken whole (TakeBatch); it only
+  // steers flushing, nothing relies on it matching the list.
   struct Bin {
+    static constexpr uint64_t kRoomBias = uint64_t{1} << 31;
+    static constexpr uint64_t kOnePop = (uint64_t{1} << 32) | 1;
     void* head;
-    int32_t count;
-    int32_t limit;
-    OwnerCounter allocs;
-    uint64_t unused;  // pads a bin to 32 bytes: two per cache line
+    uint64_t word;
+
+    bool HasRoom() const { return static_cast<uint32_t>(word) > kRoomBias; }
+    int32_t Room() const { return static_cast<int32_t>(static_cast<uint32_t>(word) - kRoomBias); }
+    void SetRoom(int64_t room) {
+      word = (word & ~uint64_t{0xffffffff}) | static_cast<uint32_t>(room + kRoomBias);
+    }
+    uint32_t Pops() const { return static_cast<uint32_t>(word >> 32); }
   };
-  static_assert(sizeof(Bin) == 32);
+  static_assert(sizeof(Bin) == 16);
+
+  // Blocks in bin c by its room (exact or estimated, see Bin).
+  int32_t Count(int c) const { return limit_[c] - bins_[c].Room(); }
+  void SetCount(int c, int64_t n) { bins_[c].SetRoom(limit_[c] - n); }
+  // Brings allocs_[c] up to date with the bin's wrapping count.
+  void PublishAllocs(int c);
 
   ABSL_ATTRIBUTE_NOINLINE void Flush(int c);
   // Empties bin c and releases its class's spans left with no live block.
@@ -167,7 +189,10 @@ class ThreadCache {
   void Release(Slab* slab);
   static void DrainRemote(Slab* slab);
 
-  Bin bins_[kNumClasses] = {};
+  Bin bins_[kNumClasses] = {};     // zero: no block, no room (the placeholder's)
+  int32_t limit_[kNumClasses] = {};  // a bin flushes half above this many blocks
+  OwnerCounter allocs_[kNumClasses] = {};
+  uint32_t pops_published_[kNumClasses] = {};
   SlabList partial_[kNumClasses] = {};   // slabs that may have free blocks; head first
   SlabList full_[kNumClasses] = {};    // parked slabs
   uint32_t batch_[kNumClasses] = {};
