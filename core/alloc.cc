@@ -48,6 +48,7 @@ void* RefillOrFail(Heap* h, int c) {
   if ((++h->refills & 15) == 0) {
     MaybeDecay();
     h->tiny.TrimQuietBins(NowMs(), GetConfig().decay_ms);
+    h->tiny.ShrinkBins(GetConfig().thread_cache_bytes);
   }
   return p != nullptr ? p : NoMemory();
 }

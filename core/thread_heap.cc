@@ -164,6 +164,7 @@ Heap* TakeHeap() {
     sync::SpinLockHolder hold(&g_heaps_lock);
     if (Heap* h = g_free_heaps) {
       g_free_heaps = h->next_free;
+      h->tiny.StartOver();
       return h;
     }
   }

@@ -36,6 +36,8 @@ const Setting kSettings[] = {
     {"HAKMEM_TINY_REFILL_MAX", Type::kCount, 1, 1024, &Config::tiny_refill_max, nullptr},
     {"HAKMEM_LARGE_CACHE_BYTES", Type::kBytes, 0, kMaxBytes, nullptr,
      &Config::large_cache_bytes},
+    {"HAKMEM_THREAD_CACHE_BYTES", Type::kBytes, 64 << 10, kMaxBytes, nullptr,
+     &Config::thread_cache_bytes},
     {"HAKMEM_DECAY_MS", Type::kCount, 0, 3600000, &Config::decay_ms, nullptr},
     {"HAKMEM_SUPERSLAB_CACHE", Type::kCount, 0, 64, &Config::superslab_cache, nullptr},
     {"HAKMEM_INVALID_FREE", Type::kInvalidFreeMode, 0, 2, &Config::invalid_free, nullptr},

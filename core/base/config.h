@@ -27,6 +27,7 @@ struct Config {
   uint32_t stats = 0;              // HAKMEM_STATS: print counters at exit
   uint32_t tiny_use_superslab = 1; // HAKMEM_TINY_USE_SUPERSLAB: accepted; 0 is ignored
   uint32_t tiny_refill_max = 96;   // HAKMEM_TINY_REFILL_MAX: blocks per Tiny refill
+  uint64_t thread_cache_bytes = uint64_t{4} << 20;  // HAKMEM_THREAD_CACHE_BYTES: a thread's bins
   uint64_t large_cache_bytes = uint64_t{64} << 20;  // HAKMEM_LARGE_CACHE_BYTES
   uint32_t decay_ms = 1000;        // HAKMEM_DECAY_MS: unused free memory goes back after this
   uint32_t superslab_cache = 2;    // HAKMEM_SUPERSLAB_CACHE: empty SuperSlabs kept
@@ -36,7 +37,7 @@ struct Config {
   uint32_t cap_mid = 64;           // HAKMEM_CAP_MID: idle spans kept per Mid class
   uint32_t cap_min_mid = 8;        // HAKMEM_CAP_MIN_MID
   uint32_t cap_max_mid = 2048;     // HAKMEM_CAP_MAX_MID
-  uint32_t cap_large = 16;         // HAKMEM_CAP_LARGE: idle spans kept per L2.5 class
+  uint32_t cap_large = 4;          // HAKMEM_CAP_LARGE: idle spans kept per L2.5 class
   uint32_t wmax_mid = 140;         // HAKMEM_WMAX_MID (x100): 1.40
   uint32_t wmax_large = 130;       // HAKMEM_WMAX_LARGE (x100): 1.30
   uint64_t pool_retain_bytes = uint64_t{16} << 20;  // HAKMEM_POOL_RETAIN_BYTES

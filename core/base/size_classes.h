@@ -10,7 +10,8 @@
 //
 // Each class is carved from a "span" of 1..32 units of 64 KiB inside a 2 MiB
 // SuperSlab; the span length is chosen so a span holds enough blocks and its
-// tail waste stays small (also asserted).
+// tail waste stays small (also asserted). Above 32 KiB (L2.5) a span holds
+// one block.
 #ifndef HAKMEM_CORE_BASE_SIZE_CLASSES_H_
 #define HAKMEM_CORE_BASE_SIZE_CLASSES_H_
 
@@ -72,6 +73,15 @@ inline constexpr uint32_t kMaxColors = 64;
 
 constexpr ClassInfo MakeClassInfo(int c) {
   const size_t size = ClassSizeAt(c);
+  if (size > kMidMaxSize) {
+    // L2.5: a span per block, the whole units it needs. Such blocks are few
+    // and big: a block that is freed empties its span, whose units any class
+    // can take again (the SuperSlab manager prefers resident ones), instead
+    // of a span of several blocks that one live block keeps from everyone.
+    // The tail of the last unit is never touched, so it costs no memory.
+    const size_t units = (size + kUnitSize - 1) / kUnitSize;
+    return ClassInfo{static_cast<uint32_t>(size), static_cast<uint8_t>(units), 1, 1};
+  }
   // Want at least 8 blocks per span (16 for coloured classes, so giving one
   // block up to colouring costs little), or as many as a whole SuperSlab
   // allows, and a tail waste of at most 1/8 of the span; the shortest such span.
@@ -172,6 +182,10 @@ constexpr bool CheckTable() {
       if ((ci.size - min_req) * 4 >= min_req) return false;  // < 25%
     }
     const size_t span = size_t{ci.span_units} * kUnitSize;
+    if (ci.size > kMidMaxSize) {  // L2.5: one block per span, its last unit partly unused
+      if (ci.capacity != 1 || span < ci.size || span - ci.size >= kUnitSize) return false;
+      continue;
+    }
     if (ci.capacity < 2) return false;
     // Tail waste <= 12.5%, or one block given up to colouring out of >= 16.
     const size_t tail = span - size_t{ci.capacity} * ci.size;

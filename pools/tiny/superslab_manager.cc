@@ -22,6 +22,8 @@ constinit MetaPool<SuperSlab> g_headers;
 SuperSlab* g_with_space = nullptr;
 uint32_t g_empty_count = 0;
 std::atomic<uint64_t> g_live{0};
+// Free units over all mapped SuperSlabs (written under g_lock, read without).
+std::atomic<uint64_t> g_free_units{0};
 // Free units with resident pages, over all SuperSlabs (written under g_lock,
 // read without it as a hint).
 std::atomic<uint64_t> g_resident_free_units{0};
@@ -72,6 +74,7 @@ SuperSlab* MapSuperSlab() {
     return nullptr;
   }
   g_live.fetch_add(1, std::memory_order_relaxed);
+  g_free_units.fetch_add(kUnitsPerSuperSlab, std::memory_order_relaxed);
   return ss;
 }
 
@@ -81,12 +84,14 @@ void UnmapSuperSlab(SuperSlab* ss) {
   OsUnmap(ss->base, kSuperSlabSize);
   g_headers.Delete(ss);
   g_live.fetch_sub(1, std::memory_order_relaxed);
+  g_free_units.fetch_sub(kUnitsPerSuperSlab, std::memory_order_relaxed);
 }
 
 Slab* CarveLocked(SuperSlab* ss, uint32_t first, uint32_t units) {
   const uint32_t bits = SpanBits(first, units);
   if (ss->free_units == kAllUnits) --g_empty_count;
   ss->free_units &= ~bits;
+  g_free_units.fetch_sub(units, std::memory_order_relaxed);
   g_resident_free_units.fetch_sub(__builtin_popcount(ss->resident_free & bits),
                                   std::memory_order_relaxed);
   ss->resident_free &= ~bits;
@@ -136,6 +141,19 @@ size_t DecommitResidentLocked(SuperSlab* ss) {
   return released;
 }
 
+// Free units kept resident: HAKMEM_POOL_RETAIN_BYTES, but never more than a
+// quarter of the units in use (at least 4 MiB): a program with a few MiB in
+// slabs does not keep 16 MiB of free pages around.
+uint64_t RetainLimitUnits() {
+  const uint64_t configured = GetConfig().pool_retain_bytes / kUnitSize;
+  const uint64_t mapped = g_live.load(std::memory_order_relaxed) * kUnitsPerSuperSlab;
+  const uint64_t free_units = g_free_units.load(std::memory_order_relaxed);
+  const uint64_t in_use = mapped > free_units ? mapped - free_units : 0;
+  uint64_t relative = in_use / 4;
+  if (relative < (uint64_t{4} << 20) / kUnitSize) relative = (uint64_t{4} << 20) / kUnitSize;
+  return configured < relative ? configured : relative;
+}
+
 }  // namespace
 
 uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max, MayMap may_map) {
@@ -165,7 +183,7 @@ void ReleaseSpan(Slab* slab, Residency residency) {
   const uint32_t bits = SpanBits(first, units);
   // Over the retain limit the pages go back to the OS now, before the span is
   // marked free (after that another thread may carve and use it).
-  const uint64_t limit_units = GetConfig().pool_retain_bytes / kUnitSize;
+  const uint64_t limit_units = RetainLimitUnits();
   const bool decommit =
       residency == Residency::kWithinRetainLimit &&
       g_resident_free_units.load(std::memory_order_relaxed) + units > limit_units;
@@ -180,6 +198,7 @@ void ReleaseSpan(Slab* slab, Residency residency) {
                      RangeKind::kFreeUnit, ss);
   if (ss->free_units == 0) LinkLocked(ss);
   ss->free_units |= bits;
+  g_free_units.fetch_add(units, std::memory_order_relaxed);
   ss->released_ms = now;
   if (!decommit) {
     ss->resident_free |= bits;

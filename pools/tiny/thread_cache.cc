@@ -78,13 +78,7 @@ void ThreadCache::FlushRequestedBins(int refilling) {
 }
 
 void ThreadCache::DrainClass(int c) {
-  Bin& b = bins_[c];
-  while (b.head != nullptr) {
-    void* p = b.head;
-    b.head = *static_cast<void**>(p);
-    ReturnToSlab(p);
-  }
-  SetCount(c, 0);
+  TrimBin(c, 0);
   for (Slab* s = partial_[c].head; s != nullptr;) {
     Slab* next = s->next;
     if (s->used == 0) Release(s);  // the current slab too: the class is quiet
@@ -120,16 +114,32 @@ void ThreadCache::Init() {
   shard_ = g_next_shard.fetch_add(1, std::memory_order_relaxed);
   const uint32_t refill_max = GetConfig().tiny_refill_max;
   for (int c = 0; c < kNumClasses; ++c) {
-    // A refill moves about 64 KiB worth of blocks, at most HAKMEM_TINY_REFILL_MAX;
-    // the bin flushes half when it holds more than two refills.
+    // A refill moves at most 256 KiB worth of blocks (at least one, at most
+    // HAKMEM_TINY_REFILL_MAX; StartOver's slow start gets there); the bin
+    // flushes half when it holds more than two refills.
     uint32_t batch = static_cast<uint32_t>(4 * kUnitSize / ClassSize(c));
     if (batch > refill_max) batch = refill_max;
     if (batch == 0) batch = 1;
     batch_[c] = batch;
-    limit_[c] = static_cast<int32_t>(2 * batch);
+    // A bin of a class above 32 KiB (L2.5) keeps one block: those are rare
+    // and big, and a few cached in every such bin of every thread would add
+    // up to megabytes; a free then costs a slow path, next to the memory the
+    // program touches in such a block, nothing.
+    limit_[c] = TierOfClass(c) == Tier::kL25 ? 1 : static_cast<int32_t>(2 * batch);
     SetCount(c, 0);
   }
   initialized_ = true;
+  StartOver();
+}
+
+void ThreadCache::StartOver() {
+  // Refills of a class start at 8 blocks and double up to its batch: a
+  // thread that allocates a few blocks of a class carves a few, and one that
+  // allocates many gets full batches after four refills.
+  constexpr uint32_t kFirstBatch = 8;
+  for (int c = 0; c < kNumClasses; ++c) {
+    next_batch_[c] = batch_[c] < kFirstBatch ? batch_[c] : kFirstBatch;
+  }
 }
 
 void ThreadCache::PublishAllocs(int c) {
@@ -146,7 +156,8 @@ void* ThreadCache::Refill(int c) {
   if (ABSL_PREDICT_FALSE(revived_mask_.load(std::memory_order_relaxed) & (uint64_t{1} << c))) {
     ReviveParked(c);
   }
-  const uint32_t want = batch_[c];
+  const uint32_t want = next_batch_[c];
+  if (want < batch_[c]) next_batch_[c] = 2 * want < batch_[c] ? 2 * want : batch_[c];
   uint32_t got = 0;
   Slab* s = partial_[c].head;
   while (s != nullptr) {
@@ -373,24 +384,58 @@ void ThreadCache::ReturnToSlab(void* p) {
 }
 
 void ThreadCache::Flush(int c) {
+  TrimBin(c, limit_[c] / 2 > 0 ? limit_[c] / 2 : 1);  // keep the newest half
+  counters_.flushes.Add(1);
+}
+
+void ThreadCache::TrimBin(int c, int32_t keep) {
   Bin& b = bins_[c];
-  // Keep the newest half; the count may be an estimate, so stop at the end.
-  const int32_t keep = limit_[c] / 2;
-  void* last_kept = b.head;
-  int32_t kept = 1;
-  for (void* next; kept < keep && (next = *static_cast<void**>(last_kept)) != nullptr; ++kept) {
-    last_kept = next;
-  }
-  void* rest = *static_cast<void**>(last_kept);
-  *static_cast<void**>(last_kept) = nullptr;
-  SetCount(c, kept);
   PublishAllocs(c);
+  // The count may be an estimate: walk the list, and stop at its end.
+  void* rest = b.head;
+  if (keep > 0) {
+    void* last_kept = b.head;
+    int32_t kept = 1;
+    for (void* next; kept < keep && (next = *static_cast<void**>(last_kept)) != nullptr; ++kept) {
+      last_kept = next;
+    }
+    rest = *static_cast<void**>(last_kept);
+    *static_cast<void**>(last_kept) = nullptr;
+    SetCount(c, kept);
+  } else {
+    b.head = nullptr;
+    SetCount(c, 0);
+  }
   while (rest != nullptr) {
     void* next = *static_cast<void**>(rest);
     ReturnToSlab(rest);
     rest = next;
   }
-  counters_.flushes.Add(1);
+}
+
+void ThreadCache::ShrinkBins(uint64_t budget_bytes) {
+  uint64_t total = 0;
+  for (int c = 0; c < kNumClasses; ++c) {
+    if (bins_[c].head != nullptr) total += uint64_t(Count(c)) * ClassSize(c);
+  }
+  if (total <= budget_bytes) return;
+  // Halve the bins that hold the most bytes until a quarter is left over.
+  while (total > budget_bytes * 3 / 4) {
+    int biggest = -1;
+    uint64_t most = 0;
+    for (int c = 0; c < kNumClasses; ++c) {
+      const uint64_t bytes = bins_[c].head != nullptr ? uint64_t(Count(c)) * ClassSize(c) : 0;
+      if (bytes > most) {
+        most = bytes;
+        biggest = c;
+      }
+    }
+    if (biggest < 0) break;
+    const int32_t keep = Count(biggest) / 2;
+    TrimBin(biggest, keep);
+    total -= most - (bins_[biggest].head != nullptr ? uint64_t(Count(biggest)) * ClassSize(biggest) : 0);
+  }
+  FlushRemote();  // other owners' blocks among them go home now
 }
 
 namespace {
@@ -487,16 +532,7 @@ void ThreadCache::FlushRemote() {
 }
 
 void ThreadCache::Drain() {
-  for (int c = 0; c < kNumClasses; ++c) {
-    Bin& b = bins_[c];
-    while (b.head != nullptr) {
-      void* p = b.head;
-      b.head = *static_cast<void**>(p);
-      ReturnToSlab(p);
-    }
-    SetCount(c, 0);
-    PublishAllocs(c);
-  }
+  for (int c = 0; c < kNumClasses; ++c) TrimBin(c, 0);
   FlushRemote();  // other owners' blocks from the bins, and any chained before
   for (int c = 0; c < kNumClasses; ++c) {
     revived_mask_.fetch_and(~(uint64_t{1} << c), std::memory_order_acq_rel);

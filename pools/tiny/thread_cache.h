@@ -55,6 +55,9 @@ class ThreadCache {
   // A cache in zeroed memory is the "empty placeholder": every bin is empty, it
   // owns no slab, and Init() has not run. Init prepares a real one.
   void Init();
+  // A new thread takes this (drained) cache over: refills start small again,
+  // so a short-lived thread carves and later hands back only a few blocks.
+  void StartOver();
 
   // Fast path: a block of class c from the bin, or nullptr. Clears the
   // block's free key (slab.h): from here on it is in use.
@@ -116,6 +119,10 @@ class ThreadCache {
   // back to their slabs, so its spans can empty and go back too. At most one
   // look per `decay_ms`.
   void TrimQuietBins(uint64_t now_ms, uint64_t decay_ms);
+  // The bins of one thread hold at most about `budget_bytes` (called by the
+  // owner on its slow path): over it, the bins holding the most bytes give
+  // half their blocks back until a quarter of the budget is free again.
+  void ShrinkBins(uint64_t budget_bytes);
   // Called by a freeing thread: a parked slab of class c got a remote free.
   void NoteRevived(int c);
 
@@ -161,6 +168,8 @@ class ThreadCache {
   void PublishAllocs(int c);
 
   ABSL_ATTRIBUTE_NOINLINE void Flush(int c);
+  // Gives bin c's blocks back to their slabs but the newest `keep`.
+  void TrimBin(int c, int32_t keep);
   // Empties bin c and releases its class's spans left with no live block.
   void DrainClass(int c);
   // Honours a RequestBinFlush this cache has not seen yet.
@@ -195,7 +204,8 @@ class ThreadCache {
   uint32_t pops_published_[kNumClasses] = {};
   SlabList partial_[kNumClasses] = {};   // slabs that may have free blocks; head first
   SlabList full_[kNumClasses] = {};    // parked slabs
-  uint32_t batch_[kNumClasses] = {};
+  uint32_t batch_[kNumClasses] = {};       // the most a refill moves
+  uint32_t next_batch_[kNumClasses] = {};  // what the next refill moves (slow start)
   // Bit c: some parked slab of class c received a remote free (set by freeing
   // threads, cleared by the owner before it looks).
   std::atomic<uint64_t> revived_mask_{0};
