@@ -191,24 +191,13 @@ uint32_t ThreadCache::TakeBatch(Slab* s, int c, uint32_t want) {
       return 1;
     }
   }
-  uint32_t n = 0;
-  if (b.head == nullptr && s->local_count <= static_cast<uint32_t>(limit_[c])) {
-    // The whole free list becomes the bin in O(1): no walk over cold blocks.
-    b.head = s->local_free;
-    n = s->local_count;
-    s->local_free = nullptr;
-    s->local_count = 0;
-  } else {
-    void* head = b.head;
-    while (n < want && s->local_free != nullptr) {
-      void* p = s->local_free;
-      s->local_free = *static_cast<void**>(p);
-      *static_cast<void**>(p) = head;
-      head = p;
-      ++n;
-    }
-    s->local_count -= n;
-    b.head = head;
+  uint32_t n = TakeLocal(s, c, want);
+  if (n < want && !s->remote.Empty()) {
+    // Blocks other threads gave back come before never-used ones: carving
+    // while they wait on the remote list would grow the footprint. Walking
+    // the chain misses on its blocks, but carving touches fresh memory.
+    DrainRemote(s);
+    n += TakeLocal(s, c, want - n);
   }
   const uint32_t carved = s->Carved();
   const uint32_t end = s->capacity * s->block_size;
@@ -232,6 +221,30 @@ uint32_t ThreadCache::TakeBatch(Slab* s, int c, uint32_t want) {
   }
   SetCount(c, Count(c) + n);
   s->used += n;
+  return n;
+}
+
+uint32_t ThreadCache::TakeLocal(Slab* s, int c, uint32_t want) {
+  Bin& b = bins_[c];
+  uint32_t n = 0;
+  if (b.head == nullptr && s->local_count <= static_cast<uint32_t>(limit_[c])) {
+    // The whole free list becomes the bin in O(1): no walk over cold blocks.
+    b.head = s->local_free;
+    n = s->local_count;
+    s->local_free = nullptr;
+    s->local_count = 0;
+    return n;
+  }
+  void* head = b.head;
+  while (n < want && s->local_free != nullptr) {
+    void* p = s->local_free;
+    s->local_free = *static_cast<void**>(p);
+    *static_cast<void**>(p) = head;
+    head = p;
+    ++n;
+  }
+  s->local_count -= n;
+  b.head = head;
   return n;
 }
 
@@ -469,6 +482,10 @@ void ThreadCache::FreeOverLimit(Slab* slab, void* p) {
     // the block goes straight back to its owner.
     PushRemote(slab, p, p, 1);
     CountOrphanRemoteFree();
+    return;
+  }
+  if (slab->owner.load(std::memory_order_relaxed) != this) {
+    QueueRemote(slab, p);  // home to its owner, chained with others for its slab
     return;
   }
   const int c = slab->size_class;

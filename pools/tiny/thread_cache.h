@@ -3,13 +3,19 @@
 //
 //   malloc fast path:  TryPop(c)      pop the bin head              (no atomics)
 //   malloc slow path:  Refill(c)      revived slabs -> partial slabs -> new span
-//   free:              Free()         push on the bin; flush half when over limit
-//   flush, own slab:   ReturnToSlab   push on the slab's local free list
-//   flush, other slab: QueueRemote    chained push on the slab's MPSC remote list
+//   free, own slab:    Free()         push on the bin; flush half when over limit
+//   flush:             ReturnToSlab   push on the slab's local free list
+//   free, other slab:  QueueRemote    chained per slab, pushed on the slab's MPSC
+//                                     remote list with one CAS per chain
 //
-// Invariant: every block in a bin counts as used by its slab, whoever owns the
-// slab; returning it (ReturnToSlab) is a plain push for an own slab and a
-// chained push on the slab's remote list for another owner's.
+// Blocks of another owner's slab go home rather than into this thread's
+// bins: reusing them here would leave every thread's slabs partly used by
+// all the others, and the footprint grows with the mixing (rptest: 2x the
+// memory); at home they let the owner's slabs empty and go back.
+// Invariant: every block in a bin counts as used by its slab (mostly this
+// cache's own; a chain of remote frees a refill took whole is the owner's
+// too). Bins can still hold another owner's block after an adoption or a
+// W_MAX borrow; returning it (ReturnToSlab) is then a chained remote push.
 // A cache is never destroyed: when its thread exits it is emptied (Drain) and
 // kept with its remaining slabs for the next thread to adopt (see core/).
 #ifndef HAKMEM_POOLS_TINY_THREAD_CACHE_H_
@@ -86,13 +92,12 @@ class ThreadCache {
   // Slow path: refills bin c and pops a block; nullptr if out of memory.
   ABSL_ATTRIBUTE_NOINLINE void* Refill(int c);
 
-  // Frees p, a pointer into `slab`, into this thread's bin: no atomic
-  // operation, whoever owns the slab. A block of another owner goes back to
-  // that owner only when the bin overflows or the thread exits
-  // (ReturnToSlab), so blocks that travel between threads are reused where
-  // they are freed. Anything but the start of a carved block in use (an
-  // aligned pointer inside a block, an interior pointer, a block that is free
-  // already) takes the slow path, which reports it or finds the block.
+  // Frees p, a pointer into `slab`: into this thread's bin with no atomic
+  // operation if this cache owns the slab; else home to its owner
+  // (FreeOverLimit -> QueueRemote). Anything but the start of a carved block
+  // in use (an aligned pointer inside a block, an interior pointer, a block
+  // that is free already) takes the slow path, which reports it or finds the
+  // block.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(Slab* slab, void* p) {
     const uint64_t key = FreeKey();
     if (ABSL_PREDICT_FALSE(!slab->IsCarvedBlockStart(p) || KeyWord(p) == key)) {
@@ -100,8 +105,11 @@ class ThreadCache {
     }
     Bin& b = bins_[slab->size_class];
     // The placeholder's bins have no room: a thread with no heap never gets
-    // past here, and its frees never write the shared placeholder.
-    if (ABSL_PREDICT_FALSE(!b.HasRoom())) return FreeOverLimit(slab, p);
+    // past here, and its frees never write the shared placeholder. Another
+    // owner's block goes home (FreeOverLimit), not into this bin.
+    if (ABSL_PREDICT_FALSE(!b.HasRoom() || slab->owner.load(std::memory_order_relaxed) != this)) {
+      return FreeOverLimit(slab, p);
+    }
     KeyWord(p) = key;
     *static_cast<void**>(p) = b.head;
     b.head = p;
@@ -174,10 +182,10 @@ class ThreadCache {
   void DrainClass(int c);
   // Honours a RequestBinFlush this cache has not seen yet.
   void FlushRequestedBins(int refilling);
-  // Free's slow paths: a block start the bin cannot take now (the
-  // placeholder sends it home; a real cache pushes it and flushes half), and
-  // anything that is not a carved block start in use (reported, or the block
-  // an aligned pointer was handed out from).
+  // Free's slow paths: a block start the bin does not take (another owner's,
+  // or any block freed through the placeholder: sent home; a full bin: pushed,
+  // then half flushed), and anything that is not a carved block start in use
+  // (reported, or the block an aligned pointer was handed out from).
   ABSL_ATTRIBUTE_NOINLINE void FreeOverLimit(Slab* slab, void* p);
   ABSL_ATTRIBUTE_NOINLINE void FreeUnusual(Slab* slab, void* p);
   // Chains p for its owner's remote list (pending_), pushing when due.
@@ -188,6 +196,9 @@ class ThreadCache {
 
   // Moves up to `want` free blocks of `slab` to bin c; returns how many.
   uint32_t TakeBatch(Slab* slab, int c, uint32_t want);
+  // TakeBatch's part that takes from the slab's local free list (without
+  // counting them in the bin or the slab: the caller does).
+  uint32_t TakeLocal(Slab* slab, int c, uint32_t want);
   // Returns one block to its slab (owner side), releasing the slab if it empties.
   void ReturnToSlab(void* p);
   Slab* NewSlab(int c);
