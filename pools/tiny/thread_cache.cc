@@ -484,12 +484,23 @@ void ThreadCache::FreeOverLimit(Slab* slab, void* p) {
     CountOrphanRemoteFree();
     return;
   }
-  if (slab->owner.load(std::memory_order_relaxed) != this) {
-    QueueRemote(slab, p);  // home to its owner, chained with others for its slab
-    return;
-  }
   const int c = slab->size_class;
   Bin& b = bins_[c];
+  if (slab->owner.load(std::memory_order_relaxed) != this) {
+    // Another owner's block: kept only while this bin runs low (the thread
+    // is allocating the class as fast as it frees others' blocks, as threads
+    // that trade batches do), else home to its owner, chained with others
+    // for its slab. Kept always, the blocks of every thread's slabs would end
+    // up live in all the others (rptest: twice the memory).
+    if (Count(c) >= limit_[c] / 4) {
+      QueueRemote(slab, p);
+      return;
+    }
+    *static_cast<void**>(p) = b.head;
+    b.head = p;
+    SetCount(c, Count(c) + 1);
+    return;
+  }
   *static_cast<void**>(p) = b.head;
   b.head = p;
   SetCount(c, Count(c) + 1);
