@@ -45,6 +45,7 @@ void* RefillOrFail(Heap* h, int c) {
   // so a background start-up (the learner's thread) may allocate, and a decay
   // pass may take the pools' locks.
   NoteRefillForBackground();
+  MaybeStartDecayThread();
   if ((++h->refills & 15) == 0) {
     MaybeDecay();
     h->tiny.TrimQuietBins(NowMs(), GetConfig().decay_ms);

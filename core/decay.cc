@@ -1,5 +1,10 @@
 #include "core/decay.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <time.h>
+
 #include <atomic>
 #include <cstdint>
 
@@ -31,5 +36,57 @@ void MaybeDecay() {
 }
 
 size_t DecayNow() { return Pass(NowMs()); }
+
+namespace {
+
+constexpr uint64_t kStartDelayMs = 250;
+constexpr size_t kStackSize = 64 * 1024;
+const uint64_t g_loaded_ms = NowMs();  // set when the library is loaded
+enum : int { kNotStarted, kRunning, kNever };
+std::atomic<int> g_thread_state{kNotStarted};
+
+void* DecayThreadMain(void*) {
+  prctl(PR_SET_NAME, "hakmem-decay", 0, 0, 0);
+  for (;;) {
+    uint64_t sleep_ms = GetConfig().decay_ms / 4;
+    if (sleep_ms < 10) sleep_ms = 10;
+    if (sleep_ms > 1000) sleep_ms = 1000;
+    timespec ts{static_cast<time_t>(sleep_ms / 1000), static_cast<long>(sleep_ms % 1000) * 1000000};
+    nanosleep(&ts, nullptr);
+    MaybeDecay();
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void MaybeStartDecayThread() {
+  if (g_thread_state.load(std::memory_order_relaxed) != kNotStarted) return;
+  if (NowMs() - g_loaded_ms < kStartDelayMs) return;
+  int expected = kNotStarted;
+  if (!g_thread_state.compare_exchange_strong(expected, kRunning, std::memory_order_acq_rel)) {
+    return;
+  }
+  if (!GetConfig().decay_thread) {
+    g_thread_state.store(kNever, std::memory_order_relaxed);
+    return;
+  }
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kStackSize);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  // The thread takes no signal of the program's: they stay with its own threads.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t tid;
+  if (pthread_create(&tid, &attr, DecayThreadMain, nullptr) != 0) {
+    g_thread_state.store(kNever, std::memory_order_relaxed);  // slow paths decay still
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+}
+
+void DecayAfterForkInChild() { g_thread_state.store(kNever, std::memory_order_relaxed); }
 
 }  // namespace hakmem

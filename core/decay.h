@@ -8,8 +8,13 @@
 //
 // A pass runs at most every quarter of the delay, in whichever thread gets
 // there first: from allocation slow paths (every 16th refill of a thread,
-// Large allocations and frees, thread exit) and from the learner's thread
-// when it runs (HAKMEM_LEARN=1).
+// Large allocations and frees, thread exit), from the learner's thread when it
+// runs (HAKMEM_LEARN=1), and from hakmem's decay thread, which sleeps between
+// passes so that a program that stopped allocating gets its memory back too.
+// The decay thread starts at the first refill 250 ms after start-up (a program
+// that ends sooner has nothing to give back), unless HAKMEM_DECAY_THREAD=0,
+// and never in a fork child (only async-signal-safe calls are allowed there
+// before exec; the child's slow paths still run passes).
 #ifndef HAKMEM_CORE_DECAY_H_
 #define HAKMEM_CORE_DECAY_H_
 
@@ -21,6 +26,12 @@ namespace hakmem {
 void MaybeDecay();
 // A pass now, whatever the schedule. Returns the bytes given back to the OS.
 size_t DecayNow();
+
+// From an allocation slow path with no hakmem lock held (it may create a
+// thread, which allocates): starts the decay thread when it is due.
+void MaybeStartDecayThread();
+// fork: the child has no decay thread and starts none.
+void DecayAfterForkInChild();
 
 }  // namespace hakmem
 

@@ -121,6 +121,7 @@ void ChildAfterFork() {
       h->orphaned = true;
     }
   }
+  DecayAfterForkInChild();
   if (const BackgroundHooks* b = Background()) b->child_after_fork();
   if (_IO_list_resetlock != nullptr) _IO_list_resetlock();
 }
