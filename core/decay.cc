@@ -1,7 +1,5 @@
 #include "core/decay.h"
 
-#include <pthread.h>
-#include <signal.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -10,6 +8,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/config.h"
+#include "core/base/daemon_thread.h"
 #include "pools/mid/idle_spans.h"
 #include "pools/tiny/superslab_manager.h"
 
@@ -71,20 +70,9 @@ void MaybeStartDecayThread() {
     g_thread_state.store(kNever, std::memory_order_relaxed);
     return;
   }
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, kStackSize);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  // The thread takes no signal of the program's: they stay with its own threads.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t tid;
-  if (pthread_create(&tid, &attr, DecayThreadMain, nullptr) != 0) {
+  if (StartDaemonThread(DecayThreadMain, kStackSize) != 0) {
     g_thread_state.store(kNever, std::memory_order_relaxed);  // slow paths decay still
   }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  pthread_attr_destroy(&attr);
 }
 
 void DecayAfterForkInChild() { g_thread_state.store(kNever, std::memory_order_relaxed); }

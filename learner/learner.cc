@@ -2,8 +2,6 @@
 
 #include <errno.h>
 #include <linux/futex.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -14,6 +12,7 @@
 #include "core/background.h"
 #include "core/base/clock.h"
 #include "core/base/config.h"
+#include "core/base/daemon_thread.h"
 #include "core/base/log.h"
 #include "core/decay.h"
 #include "learner/ace.h"
@@ -265,18 +264,7 @@ bool StartLearner(const LearnerSettings& s) {
   g_settings = s;
   g_stop.store(false, std::memory_order_relaxed);
   g_done.store(false, std::memory_order_relaxed);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, kStackSize);
-  // The thread inherits a mask that blocks every signal.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t tid;
-  const int err = pthread_create(&tid, &attr, LearnerMain, nullptr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  pthread_attr_destroy(&attr);
+  const int err = StartDaemonThread(LearnerMain, kStackSize);
   if (err != 0) {
     LogLine().Str("hakmem: warning: HAKMEM_LEARN=1 but the learner thread cannot start (error ")
         .Dec(static_cast<uint64_t>(err)).Str("); running without it");

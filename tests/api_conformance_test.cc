@@ -22,18 +22,8 @@
 #include "core/hakmem.h"
 #include "gtest/gtest.h"
 #include "tests/byte_patterns.h"
+#include "tests/libc_names.h"
 
-extern "C" {
-void cfree(void* p);
-void* __libc_malloc(size_t size);
-void __libc_free(void* p);
-void* __libc_calloc(size_t n, size_t size);
-void* __libc_realloc(void* p, size_t size);
-void* __libc_memalign(size_t alignment, size_t size);
-void* __libc_valloc(size_t size);
-void* __libc_pvalloc(size_t size);
-int __posix_memalign(void** memptr, size_t alignment, size_t size);
-}
 
 namespace {
 

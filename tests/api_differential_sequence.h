@@ -38,18 +38,8 @@
 #include "core/base/invalid_free.h"
 #include "core/hakmem.h"
 #include "tests/api_shadow_model.h"
+#include "tests/libc_names.h"
 
-extern "C" {  // hakmem exports these too; glibc's headers no longer declare them
-void cfree(void* p);
-void* __libc_malloc(size_t size);
-void __libc_free(void* p);
-void* __libc_calloc(size_t n, size_t size);
-void* __libc_realloc(void* p, size_t size);
-void* __libc_memalign(size_t alignment, size_t size);
-void* __libc_valloc(size_t size);
-void* __libc_pvalloc(size_t size);
-int __posix_memalign(void** memptr, size_t alignment, size_t size);
-}
 
 namespace hakmem::test {
 

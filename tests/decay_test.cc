@@ -15,20 +15,14 @@
 #include "core/base/size_classes.h"
 #include "core/hakmem.h"
 #include "gtest/gtest.h"
+#include "tests/resident_memory.h"
 #include "pools/mid/idle_spans.h"
 #include "pools/tiny/superslab_manager.h"
 
 namespace hakmem {
 namespace {
 
-uint64_t RssBytes() {
-  long pages = 0, resident = 0;
-  FILE* f = fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-  fclose(f);
-  return static_cast<uint64_t>(resident) * 4096;
-}
+uint64_t RssBytes() { return test::ResidentBytes(); }
 
 uint64_t IdleSpanBytes() {
   uint64_t bytes = 0;

@@ -18,6 +18,7 @@
 #include "core/hakmem.h"
 #include "core/stats.h"
 #include "tests/soak_blocks.h"
+#include "tests/resident_memory.h"
 #include "tests/soak_rss.h"
 
 namespace hakmem_test {
@@ -42,14 +43,7 @@ constexpr double kNominalOpsPerSecond = 400e3;
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 double MiB(double bytes) { return bytes / static_cast<double>(kMiB); }
 
-size_t ResidentBytes() {
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  unsigned long size = 0, resident = 0;
-  const int got = std::fscanf(f, "%lu %lu", &size, &resident);
-  std::fclose(f);
-  return got == 2 ? resident * static_cast<size_t>(sysconf(_SC_PAGESIZE)) : 0;
-}
+using hakmem::test::ResidentBytes;
 
 struct alignas(64) Seat {
   std::vector<void*> slots = std::vector<void*>(kSlots, nullptr);

@@ -8,20 +8,14 @@
 
 #include "core/hakmem.h"
 #include "gtest/gtest.h"
+#include "tests/resident_memory.h"
 
 namespace hakmem {
 namespace {
 
 constexpr size_t kMiB = size_t{1} << 20;
 
-size_t ResidentBytes() {
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  unsigned long size = 0, resident = 0;
-  const int got = std::fscanf(f, "%lu %lu", &size, &resident);
-  std::fclose(f);
-  return got == 2 ? resident * static_cast<size_t>(sysconf(_SC_PAGESIZE)) : 0;
-}
+using test::ResidentBytes;
 
 TEST(Rss, DropsAfterALargeFree) {
   // A big buffer (above an eighth of the default 64 MiB big cache) is not

@@ -1,0 +1,24 @@
+// The process's resident memory (RSS), for tests that check memory goes back.
+#ifndef HAKMEM_TESTS_RESIDENT_MEMORY_H_
+#define HAKMEM_TESTS_RESIDENT_MEMORY_H_
+
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdio>
+
+namespace hakmem::test {
+
+// Bytes resident now (/proc/self/statm); 0 if it cannot be read.
+inline size_t ResidentBytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  const int got = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return got == 2 ? resident * static_cast<size_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+}  // namespace hakmem::test
+
+#endif  // HAKMEM_TESTS_RESIDENT_MEMORY_H_
