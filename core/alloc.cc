@@ -137,6 +137,7 @@ void FreeOther(void* p) {
   switch (RangeMap::KindOf(e)) {
     case RangeKind::kLarge:
       large::Free(RangeMap::MetaOf<large::LargeBlock>(e), p);
+      MaybeDecay();
       return;
     case RangeKind::kFreeUnit:
       ReportInvalidFree(p, BadFree::kNeverAllocated);

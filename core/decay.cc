@@ -9,6 +9,7 @@
 #include "core/base/clock.h"
 #include "core/base/config.h"
 #include "core/base/daemon_thread.h"
+#include "pools/large/large_tier.h"
 #include "pools/mid/idle_spans.h"
 #include "pools/tiny/superslab_manager.h"
 
@@ -17,10 +18,11 @@ namespace {
 
 std::atomic<uint64_t> g_next_pass_ms{0};
 
-size_t Pass(uint64_t now) {
+void Pass(uint64_t now) {
   const uint64_t decay = GetConfig().decay_ms;
+  large::Decay(now);
   mid::DecayIdleSpans(now, decay);  // their units join the manager's free units
-  return tiny::DecaySuperSlabs(now, decay);
+  tiny::DecaySuperSlabs(now, decay);
 }
 
 }  // namespace
@@ -33,8 +35,6 @@ void MaybeDecay() {
   if (!g_next_pass_ms.compare_exchange_strong(due, next, std::memory_order_relaxed)) return;
   Pass(now);
 }
-
-size_t DecayNow() { return Pass(NowMs()); }
 
 namespace {
 

@@ -1,14 +1,15 @@
 // Decay: free memory a program stopped using goes back to the OS by time
 // (HAKMEM_DECAY_MS), never from the fast paths and never with a system call
 // per free. Each tier keeps the time its free memory went unused, and a pass
-// gives back what stayed unused longer than the delay: the Mid/L2.5 idle
-// spans (pools/mid), then the SuperSlab manager's resident free units and
-// empty SuperSlabs (pools/tiny). The Large tier's big cache decays on its own
-// paths (pools/large).
+// gives back what stayed unused longer than the delay: the Large tier's big
+// cache (pools/large, which also decays on its own allocations and frees),
+// the Mid/L2.5 idle spans (pools/mid), then the SuperSlab manager's resident
+// free units and empty SuperSlabs (pools/tiny). A thread's bins of classes it
+// stopped allocating decay on that thread's own refills (they are its own).
 //
 // A pass runs at most every quarter of the delay, in whichever thread gets
 // there first: from allocation slow paths (every 16th refill of a thread,
-// Large allocations and frees, thread exit), from the learner's thread when it
+// Large allocations and frees through malloc/free, thread exit), from the learner's thread when it
 // runs (HAKMEM_LEARN=1), and from hakmem's decay thread, which sleeps between
 // passes so that a program that stopped allocating gets its memory back too.
 // The decay thread starts at the first refill 250 ms after start-up (a program
@@ -24,9 +25,6 @@ namespace hakmem {
 
 // A pass if one is due (a relaxed load and a coarse clock read otherwise).
 void MaybeDecay();
-// A pass now, whatever the schedule. Returns the bytes given back to the OS.
-size_t DecayNow();
-
 // From an allocation slow path with no hakmem lock held (it may create a
 // thread, which allocates): starts the decay thread when it is due.
 void MaybeStartDecayThread();

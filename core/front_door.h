@@ -21,9 +21,11 @@
 //                 a carved block start whose free key is not set (slab.h)?
 //                 else FreeUnusual: double free, never-allocated, interior
 //                 (reported), or an aligned pointer inside its block
-//                 push on this thread's bin, whoever owns the slab; over the
-//                 bin's limit (always, for a thread with no heap yet:
-//                 FreeOverLimit sends it home), flush half to the owners
+//                 own slab: push on this thread's bin; over the bin's limit,
+//                 flush half to the slabs (FreeOverLimit)
+//                 another owner's slab (always, for a thread with no heap
+//                 yet): FreeOverLimit sends it home, or keeps it while the
+//                 bin runs low
 //     otherwise: FreeOther(p): nullptr, Large, a free unit or a pointer
 //                hakmem never mapped (reported)
 #ifndef HAKMEM_CORE_FRONT_DOOR_H_

@@ -89,9 +89,13 @@ void SplitLocked(LargeBlock* b, size_t units) {
   tail->map_size = b->map_size - keep;
   tail->cacheable = true;
   tail->dirty = b->dirty;
-  tail->freed_ms = b->freed_ms;
+  tail->freed_ms = NowMs();  // unused from now on, whatever b's history
   RangeMap::Register(tail->base, tail->map_size, RangeKind::kLarge, tail);
   b->map_size = keep;
+  if (LargeBlock* upper = CachedRangeAt(tail->base + tail->map_size)) {
+    RemoveFree(upper);
+    Absorb(tail, upper);
+  }
   InsertFree(tail);
 }
 
@@ -194,18 +198,30 @@ LargeBlock* MapNew(size_t map_size, size_t alignment) {
 // (mremap, no copy), so only the rest is faulted in. On failure r is
 // unmapped and nullptr returned.
 LargeBlock* GrowInto(LargeBlock* r, size_t map_size) {
-  char* dest = static_cast<char*>(OsMapAligned(map_size, kUnit));
-  if (dest != nullptr && OsMoveMapping(r->base, r->map_size, dest, map_size) &&
-      RangeMap::Register(dest, map_size, RangeKind::kLarge, r)) {
-    r->base = dest;
-    r->map_size = map_size;
-    r->dirty = true;
-    return r;
-  }
-  if (dest != nullptr) OsUnmap(dest, map_size);
   r->next = nullptr;
-  UnmapAll(r);
-  return nullptr;
+  char* dest = static_cast<char*>(OsMapAligned(map_size, kUnit));
+  if (dest == nullptr) {
+    UnmapAll(r);
+    return nullptr;
+  }
+  // Registered before the move: once r's pages have left r->base, that range
+  // is no longer ours and must not be touched again.
+  if (!RangeMap::Register(dest, map_size, RangeKind::kLarge, r)) {
+    OsUnmap(dest, map_size);
+    UnmapAll(r);
+    return nullptr;
+  }
+  if (!OsMoveMapping(r->base, r->map_size, dest, map_size)) {
+    // (r's range may span two kernel mappings after a merge: mremap refuses.)
+    RangeMap::Unregister(dest, map_size);
+    OsUnmap(dest, map_size);
+    UnmapAll(r);
+    return nullptr;
+  }
+  r->base = dest;
+  r->map_size = map_size;
+  r->dirty = true;
+  return r;
 }
 
 }  // namespace
@@ -341,6 +357,15 @@ void* Remap(LargeBlock* b, size_t new_size) {
   b->map_size = map_size;
   b->usable = AlignUp(new_size, kPageSize);
   return dest;
+}
+
+void Decay(uint64_t now_ms) {
+  LargeBlock* retired = nullptr;
+  {
+    sync::SpinLockHolder hold(&g_lock);
+    EvictLocked(now_ms, &retired);
+  }
+  UnmapAll(retired);
 }
 
 size_t Trim() {

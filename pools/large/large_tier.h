@@ -44,6 +44,9 @@ bool ResizeInPlace(LargeBlock* block, size_t new_size);
 void* Remap(LargeBlock* block, size_t new_size);
 // Unmaps every cached range. Returns the bytes released.
 size_t Trim();
+// Decay (core/decay.h): unmaps the cached ranges unused for HAKMEM_DECAY_MS
+// (and the oldest beyond the cache's bound), as Large calls do on their way.
+void Decay(uint64_t now_ms);
 
 struct LargeStats {
   uint64_t allocs;

@@ -91,19 +91,36 @@ uint32_t ReclaimIdleSpansForOtherClass(int c, uint32_t units) {
 uint32_t DecayIdleSpans(uint64_t now_ms, uint64_t decay_ms) {
   uint32_t released = 0;
   for (int c = 0; c < kNumClasses; ++c) {
-    // Take them all, give back the old ones, keep the young ones (pushed
-    // back oldest first, so the stacks keep their order).
+    // Take them all, give back the old ones, and push the young ones back
+    // only at the end (a young span pushed back at once would be popped again
+    // before the older ones below it are looked at). Out of the stacks a
+    // span's idle_link is free to chain them: pops come newest first, so
+    // chaining each at the front leaves the oldest at the head, pushed first.
+    tiny::Slab* young = nullptr;
     tiny::Slab* batch[64];
     uint32_t n;
-    uint64_t left = IdleSpans(c);
-    while (left > 0 && (n = TakeIdleSpans(c, 0, batch, 64)) != 0) {
-      left = n < left ? left - n : 0;
-      for (uint32_t i = n; i-- > 0;) {
+    // Spans pushed while the pass runs are young: the ones there at the start
+    // are enough to look at.
+    for (uint64_t left = IdleSpans(c); left > 0 && (n = TakeIdleSpans(c, 0, batch, 64)) != 0;
+         left = n < left ? left - n : 0) {
+      for (uint32_t i = 0; i < n; ++i) {
         tiny::Slab* s = batch[i];
-        if (s->idle_since_ms + decay_ms > now_ms && KeepIdle(s, 0)) continue;
-        tiny::ReleaseSpan(s);
+        if (s->idle_since_ms + decay_ms > now_ms) {
+          s->idle_link = young;
+          young = s;
+        } else {
+          tiny::ReleaseSpan(s);
+          ++released;
+        }
+      }
+    }
+    while (young != nullptr) {
+      tiny::Slab* next = static_cast<tiny::Slab*>(young->idle_link);
+      if (!KeepIdle(young, 0)) {  // CAP went down meanwhile
+        tiny::ReleaseSpan(young);
         ++released;
       }
+      young = next;
     }
   }
   return released;

@@ -188,14 +188,16 @@ void ReleaseSpan(Slab* slab, Residency residency) {
       residency == Residency::kWithinRetainLimit &&
       g_resident_free_units.load(std::memory_order_relaxed) + units > limit_units;
   const uint64_t now = NowMs();
-  if (decommit) OsDecommit(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize);
-  // Nothing of it counts as carved any more: a late free that still finds the
-  // Slab (it read the range map just before the change below) is refused too.
+  // First the span stops being blocks: nothing of it counts as carved (a late
+  // free that still found the Slab is refused), and the range map says "free
+  // unit" (a later one is reported). Only then may the pages go (their free
+  // keys with them), and only then, under the lock, do the units become
+  // free for another span to carve.
   slab->carved.store(0, std::memory_order_relaxed);
-  sync::SpinLockHolder hold(&g_lock);
-  // From here a late free into the span reads "free unit" and is reported.
   RangeMap::Register(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize,
                      RangeKind::kFreeUnit, ss);
+  if (decommit) OsDecommit(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize);
+  sync::SpinLockHolder hold(&g_lock);
   if (ss->free_units == 0) LinkLocked(ss);
   ss->free_units |= bits;
   g_free_units.fetch_add(units, std::memory_order_relaxed);

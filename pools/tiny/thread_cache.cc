@@ -79,11 +79,7 @@ void ThreadCache::FlushRequestedBins(int refilling) {
 
 void ThreadCache::DrainClass(int c) {
   TrimBin(c, 0);
-  for (Slab* s = partial_[c].head; s != nullptr;) {
-    Slab* next = s->next;
-    if (s->used == 0) Release(s);  // the current slab too: the class is quiet
-    s = next;
-  }
+  ReleaseEmptySlabs(c);  // the current slab too: the class is quiet
 }
 
 void ThreadCache::TrimQuietBins(uint64_t now_ms, uint64_t decay_ms) {
@@ -93,7 +89,10 @@ void ThreadCache::TrimQuietBins(uint64_t now_ms, uint64_t decay_ms) {
   for (int c = 0; c < kNumClasses; ++c) {
     PublishAllocs(c);
     const uint64_t allocs = allocs_[c].Read();
-    if (allocs == allocs_at_trim_[c] && bins_[c].head != nullptr) {
+    // Quiet even with an empty bin: its slabs may have emptied by frees
+    // that went straight to them (over the limit, or from other threads).
+    if (allocs == allocs_at_trim_[c] && (bins_[c].head != nullptr || partial_[c].head != nullptr ||
+                                         full_[c].head != nullptr)) {
       DrainClass(c);
       drained = true;
     }
@@ -337,8 +336,14 @@ Slab* ThreadCache::NewSlab(int c) {
     const uint32_t units = kClassInfo[c].span_units;
     n = AcquireSpans(units, spans, want, MayMap::kNo);
     // Given-back spans may not lie next to each other: keep reclaiming until
-    // a run of free units is long enough or nothing idle is left.
-    while (n == 0 && ReclaimIdleSpans(c, units * want) != 0) {
+    // a run of free units is long enough, nothing idle is left, or four times
+    // the units wanted came back without a run (then mapping is cheaper than
+    // emptying every cache of idle spans).
+    uint32_t reclaimed = 0;
+    while (n == 0 && reclaimed < 4 * units * want) {
+      const uint32_t got = ReclaimIdleSpans(c, units * want);
+      if (got == 0) break;
+      reclaimed += got;
       n = AcquireSpans(units, spans, want, MayMap::kNo);
     }
     if (n == 0) n = AcquireSpans(units, spans, want, MayMap::kYes);
@@ -562,20 +567,23 @@ void ThreadCache::FlushRemote() {
 void ThreadCache::Drain() {
   for (int c = 0; c < kNumClasses; ++c) TrimBin(c, 0);
   FlushRemote();  // other owners' blocks from the bins, and any chained before
-  for (int c = 0; c < kNumClasses; ++c) {
-    revived_mask_.fetch_and(~(uint64_t{1} << c), std::memory_order_acq_rel);
-    for (SlabList* list : {&partial_[c], &full_[c]}) {
-      for (Slab* s = list->head; s != nullptr;) {
-        Slab* next = s->next;
-        DrainRemote(s);
-        if (s->used == 0) {
-          Release(s);
-        } else if (s->queue == SlabQueue::kFull && s->local_free != nullptr) {
-          s->parked_full.store(false, std::memory_order_relaxed);
-          Unpark(s);  // the next owner must see its free blocks
-        }
-        s = next;
+  for (int c = 0; c < kNumClasses; ++c) ReleaseEmptySlabs(c);
+}
+
+void ThreadCache::ReleaseEmptySlabs(int c) {
+  revived_mask_.fetch_and(~(uint64_t{1} << c), std::memory_order_acq_rel);
+  for (SlabList* list : {&partial_[c], &full_[c]}) {
+    for (Slab* s = list->head; s != nullptr;) {
+      Slab* next = s->next;
+      DrainRemote(s);
+      if (s->used == 0) {
+        Release(s);
+      } else if (s->queue == SlabQueue::kFull && s->local_free != nullptr) {
+        // Its free blocks must be found: by this thread, or the next owner.
+        s->parked_full.store(false, std::memory_order_relaxed);
+        Unpark(s);
       }
+      s = next;
     }
   }
 }

@@ -9,13 +9,14 @@
 //                                     remote list with one CAS per chain
 //
 // Blocks of another owner's slab go home rather than into this thread's
-// bins: reusing them here would leave every thread's slabs partly used by
-// all the others, and the footprint grows with the mixing (rptest: 2x the
-// memory); at home they let the owner's slabs empty and go back.
-// Invariant: every block in a bin counts as used by its slab (mostly this
-// cache's own; a chain of remote frees a refill took whole is the owner's
-// too). Bins can still hold another owner's block after an adoption or a
-// W_MAX borrow; returning it (ReturnToSlab) is then a chained remote push.
+// bins, unless the bin runs low (below a quarter of its limit: the thread
+// allocates the class as fast as it frees others' blocks): reusing them
+// always would leave every thread's slabs partly used by all the others, and
+// the footprint grows with the mixing (rptest: 2x the memory); at home they
+// let the owner's slabs empty and go back.
+// Invariant: every block in a bin counts as used by its slab. A bin holds
+// another owner's block when it kept one while low, or after an adoption;
+// returning it (ReturnToSlab) is then a chained remote push.
 // A cache is never destroyed: when its thread exits it is emptied (Drain) and
 // kept with its remaining slabs for the next thread to adopt (see core/).
 #ifndef HAKMEM_POOLS_TINY_THREAD_CACHE_H_
@@ -180,6 +181,9 @@ class ThreadCache {
   void TrimBin(int c, int32_t keep);
   // Empties bin c and releases its class's spans left with no live block.
   void DrainClass(int c);
+  // Takes the remote frees of class c's slabs, releases those left with no
+  // live block and moves full ones with free blocks back to partial.
+  void ReleaseEmptySlabs(int c);
   // Honours a RequestBinFlush this cache has not seen yet.
   void FlushRequestedBins(int refilling);
   // Free's slow paths: a block start the bin does not take (another owner's,
