@@ -41,7 +41,7 @@ struct Config {
   uint32_t cap_large = 4;          // HAKMEM_CAP_LARGE: idle spans kept per L2.5 class
   uint32_t wmax_mid = 140;         // HAKMEM_WMAX_MID (x100): 1.40
   uint32_t wmax_large = 130;       // HAKMEM_WMAX_LARGE (x100): 1.30
-  uint64_t pool_retain_bytes = uint64_t{16} << 20;  // HAKMEM_POOL_RETAIN_BYTES
+  uint64_t pool_retain_bytes = uint64_t{256} << 20;  // HAKMEM_POOL_RETAIN_BYTES
   // The learner (learner/, docs/ENV_VARS.md). Fractions are stored x10000.
   uint32_t learn = 0;                 // HAKMEM_LEARN: run the learner thread
   uint32_t learn_window_ms = 1000;    // HAKMEM_LEARN_WINDOW_MS

@@ -1,11 +1,12 @@
 // The Large tier: requests above 1 MiB (and over-aligned ones) get memory in
 // 2 MiB units, each block its own 2 MiB-aligned range registered in the range
 // map. Freed ranges stay mapped in a page heap (the "big cache"): free ranges
-// by size, split to serve a smaller request and merged with free neighbours,
-// so that a program that frees and allocates big buffers of any sizes (I/O,
+// by size, split to serve a smaller request, merged with free neighbours, and
+// several moved together (mremap) into one range to serve a larger one, so
+// that a program that frees and allocates big buffers of any sizes (I/O,
 // image and parse buffers) reuses memory that is already faulted in, without
-// mmap, munmap or page faults. The cache is bounded by HAKMEM_LARGE_CACHE_BYTES
-// or a quarter of the live Large memory, whichever is larger (the range unused
+// page faults. The cache is bounded by HAKMEM_LARGE_CACHE_BYTES or half the
+// live Large memory, whichever is larger (the range unused
 // longest goes first), and it decays: a range unused for HAKMEM_DECAY_MS goes
 // back to the OS at the next Large allocation or free, or at malloc_trim.
 #ifndef HAKMEM_POOLS_LARGE_LARGE_TIER_H_

@@ -147,6 +147,42 @@ TEST(LargeTier, ARequestNoFreeRangeHoldsReusesTheLargestAndFaultsOnlyTheRest) {
   Trim();
 }
 
+TEST(LargeTier, ARequestNoFreeRangeHoldsGathersSeveralWithoutFreshPages) {
+  Trim();
+  bool zeroed;
+  // Three freed ranges kept apart by live spacers, so they cannot merge.
+  std::vector<char*> freed, spacers;
+  for (size_t mib : {4, 6, 4}) {
+    char* p = static_cast<char*>(Alloc(mib * kMiB, 0, &zeroed));
+    std::memset(p, 0x11 * static_cast<int>(freed.size() + 1), mib * kMiB);
+    freed.push_back(p);
+    spacers.push_back(static_cast<char*>(Alloc(2 * kMiB, 0, &zeroed)));
+  }
+  for (char* p : freed) Free(BlockOf(p), p);
+  ASSERT_EQ(GetLargeStats().cached_bytes, 14 * kMiB);
+  // 12 MiB: the 6 MiB range, a 4 MiB one and half of the other.
+  char* q = static_cast<char*>(Alloc(12 * kMiB, 0, &zeroed));
+  ASSERT_NE(q, nullptr);
+  EXPECT_FALSE(zeroed);
+  EXPECT_EQ(BlockOf(q)->map_size, 12 * kMiB);
+  EXPECT_EQ(GetLargeStats().cached_bytes, 2 * kMiB);
+  for (size_t off = 0; off < 12 * kMiB; off += 4096) {
+    ASSERT_NE(q[off], 0) << "fresh page at " << off;  // every page moved, none faulted in
+    ASSERT_EQ(BlockOf(q + off), BlockOf(q));
+  }
+  // The block is now several kernel mappings: moving it keeps every byte.
+  for (size_t off = 0; off < 12 * kMiB; off += 4096) q[off] = static_cast<char>(off >> 12);
+  LargeBlock* b = BlockOf(q);
+  char* r = static_cast<char*>(Remap(b, 20 * kMiB));
+  ASSERT_NE(r, nullptr);
+  for (size_t off = 0; off < 12 * kMiB; off += 4096) {
+    ASSERT_EQ(r[off], static_cast<char>(off >> 12)) << off;
+  }
+  Free(b, r);
+  for (char* p : spacers) Free(BlockOf(p), p);
+  Trim();
+}
+
 TEST(LargeTier, TheCacheIsBoundedAndTheOldestGoesFirst) {
   Trim();
   const uint64_t limit = GetConfig().large_cache_bytes;  // no live blocks: the configured bound

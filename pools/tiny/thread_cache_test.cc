@@ -169,6 +169,33 @@ TEST(ThreadCache, AQuietClassGivesItsCachedBlocksBack) {
   cache->Drain();
 }
 
+// One round of a batch program: ~13 MiB of blocks allocated, touched, freed.
+void AllocTouchFreeRound(int c, uint32_t blocks) {
+  auto cache = NewCache();
+  std::vector<void*> v;
+  for (uint32_t i = 0; i < blocks; ++i) {
+    v.push_back(Alloc(*cache, c));
+    static_cast<char*>(v.back())[ClassSize(c) - 1] = 1;
+  }
+  for (void* p : v) Free(*cache, p);
+  cache->Drain();
+}
+
+TEST(ThreadCache, FreedUnitsStayResidentForTheNextRoundUntilTheyDecay) {
+  TrimSuperSlabs();
+  const int c = SizeToClass(512);
+  const uint32_t blocks = 200 * kClassInfo[c].capacity;
+  AllocTouchFreeRound(c, blocks);
+  // Everything was freed, but the program had it in use a moment ago: the
+  // pages stay for the next round (not only a fixed few MiB of them).
+  EXPECT_GE(ResidentFreeBytes(), uint64_t{blocks} * ClassSize(c));
+  const uint64_t live = LiveSuperSlabs();
+  AllocTouchFreeRound(c, blocks);
+  EXPECT_EQ(LiveSuperSlabs(), live);  // nothing new mapped
+  EXPECT_GT(DecaySuperSlabs(NowMs() + 60000, 60000), 0u);
+  EXPECT_EQ(ResidentFreeBytes(), 0u);  // unused for the delay: gone
+}
+
 TEST(ThreadCache, SuperSlabsDecay) {
   TrimSuperSlabs();
   {
