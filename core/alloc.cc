@@ -112,7 +112,7 @@ size_t UsableOrReport(const void* p, uintptr_t e, const char* fn) {
       return b->usable;
     }
     case RangeKind::kFreeUnit:
-      ReportInvalidPointer(p, BadFree::kNeverAllocated, fn);
+      ReportInvalidPointer(p, BadFree::kFreeMemory, fn);
       return 0;
     default:
       ReportInvalidPointer(p, BadFree::kForeign, fn);
@@ -140,7 +140,7 @@ void FreeOther(void* p) {
       MaybeDecay();
       return;
     case RangeKind::kFreeUnit:
-      ReportInvalidFree(p, BadFree::kNeverAllocated);
+      ReportInvalidFree(p, BadFree::kFreeMemory);
       return;
     default:
       ReportInvalidFree(p, BadFree::kForeign);

@@ -78,7 +78,11 @@ TEST(DoubleFree, ABAOnOneThreadIsCaughtForEverySize) {
       hak_free(b);
       hak_free(a);  // a is not at the head of the bin: b is
     });
-    EXPECT_NE(err.find("double free"), std::string::npos) << err;
+    // (An L2.5 block is its span's only block: the span went back with the
+    // first free, so the second finds a free unit.)
+    EXPECT_TRUE(err.find("double free") != std::string::npos ||
+                err.find("freed already") != std::string::npos)
+        << err;
   }
   ExpectNoBlockHandedOutTwice(AllSizes());
 }

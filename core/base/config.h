@@ -38,7 +38,7 @@ struct Config {
   uint32_t cap_mid = 64;           // HAKMEM_CAP_MID: idle spans kept per Mid class
   uint32_t cap_min_mid = 8;        // HAKMEM_CAP_MIN_MID
   uint32_t cap_max_mid = 2048;     // HAKMEM_CAP_MAX_MID
-  uint32_t cap_large = 4;          // HAKMEM_CAP_LARGE: idle spans kept per L2.5 class
+  uint32_t cap_large = 0;          // HAKMEM_CAP_LARGE: idle spans kept per L2.5 class
   uint32_t wmax_mid = 140;         // HAKMEM_WMAX_MID (x100): 1.40
   uint32_t wmax_large = 130;       // HAKMEM_WMAX_LARGE (x100): 1.30
   uint64_t pool_retain_bytes = uint64_t{256} << 20;  // HAKMEM_POOL_RETAIN_BYTES

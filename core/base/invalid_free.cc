@@ -29,6 +29,9 @@ void ReportInvalidPointer(const void* p, BadFree why, const char* fn) {
       break;
     case BadFree::kNeverAllocated:
       break;
+    case BadFree::kFreeMemory:
+      what = "pointer to free memory (freed already, or never allocated)";
+      break;
   }
   const bool abort_now = mode == InvalidFreeMode::kAbort;
   LogLine().Str("hakmem: ").Str(fn).Str("(").Ptr(p).Str("): ").Str(what).Str(

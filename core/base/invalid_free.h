@@ -15,6 +15,7 @@ enum class BadFree {
   kInterior,        // inside a block, not where it starts
   kDouble,          // a block that is free already
   kNeverAllocated,  // hakmem's memory, but not a block ever handed out
+  kFreeMemory,      // a unit no span holds: freed already with its span, or never carved
 };
 
 // Counts and reports (per HAKMEM_INVALID_FREE) a bad pointer passed to `fn`.
