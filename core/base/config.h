@@ -29,7 +29,7 @@ struct Config {
   uint32_t tiny_refill_max = 96;   // HAKMEM_TINY_REFILL_MAX: blocks per Tiny refill
   uint64_t thread_cache_bytes = uint64_t{4} << 20;  // HAKMEM_THREAD_CACHE_BYTES: a thread's bins
   uint64_t large_cache_bytes = uint64_t{64} << 20;  // HAKMEM_LARGE_CACHE_BYTES
-  uint32_t decay_ms = 1000;        // HAKMEM_DECAY_MS: unused free memory goes back after this
+  uint32_t decay_ms = 500;         // HAKMEM_DECAY_MS: unused free memory goes back after this
   uint32_t decay_thread = 1;       // HAKMEM_DECAY_THREAD: a thread runs the decay passes too
   uint32_t superslab_cache = 2;    // HAKMEM_SUPERSLAB_CACHE: empty SuperSlabs kept
   uint32_t invalid_free = 0;       // HAKMEM_INVALID_FREE: warn | abort | quiet

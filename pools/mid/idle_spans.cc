@@ -109,7 +109,9 @@ uint32_t DecayIdleSpans(uint64_t now_ms, uint64_t decay_ms) {
           s->idle_link = young;
           young = s;
         } else {
-          tiny::ReleaseSpan(s);
+          // Idle for the whole delay: its pages go back now, not after
+          // another delay among the manager's free units.
+          tiny::ReleaseSpan(s, tiny::Residency::kDecommit);
           ++released;
         }
       }

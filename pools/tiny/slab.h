@@ -154,7 +154,7 @@ struct SuperSlab {
   char* base;                            // 2 MiB aligned
   uint32_t free_units;                   // bitmap: bit u set = unit u is free
   uint32_t resident_free;                // free units whose pages are still resident
-  uint64_t released_ms;                  // when a unit was last given back (decay)
+  uint64_t released_ms;                  // when a unit last went free and stayed resident (decay)
   SuperSlab* next;                       // manager's list
   SuperSlab* prev;
   Slab slabs[kUnitsPerSuperSlab];        // indexed by a span's first unit

@@ -200,8 +200,9 @@ void ReleaseSpan(Slab* slab, Residency residency) {
   // marked free (after that another thread may carve and use it).
   const uint64_t limit_units = RetainLimitUnits();
   const bool decommit =
-      residency == Residency::kWithinRetainLimit &&
-      g_resident_free_units.load(std::memory_order_relaxed) + units > limit_units;
+      residency == Residency::kDecommit ||
+      (residency == Residency::kWithinRetainLimit &&
+       g_resident_free_units.load(std::memory_order_relaxed) + units > limit_units);
   const uint64_t now = NowMs();
   // First the span stops being blocks: nothing of it counts as carved (a late
   // free that still found the Slab is refused), and the range map says "free
@@ -216,8 +217,10 @@ void ReleaseSpan(Slab* slab, Residency residency) {
   if (ss->free_units == 0) LinkLocked(ss);
   ss->free_units |= bits;
   g_free_units.fetch_add(units, std::memory_order_relaxed);
-  ss->released_ms = now;
   if (!decommit) {
+    // The SuperSlab's resident free units age from here (a decommitted span
+    // leaves their clock alone: it does not make them any younger).
+    ss->released_ms = now;
     ss->resident_free |= bits;
     g_resident_free_units.fetch_add(units, std::memory_order_relaxed);
   }

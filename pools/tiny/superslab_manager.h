@@ -22,9 +22,10 @@ enum class MayMap : bool { kNo, kYes };
 uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max, MayMap may_map);
 
 // What a released span's pages do.
-enum class Residency : bool {
+enum class Residency : uint8_t {
   kWithinRetainLimit,  // stay resident while HAKMEM_POOL_RETAIN_BYTES allows
   kKeep,               // stay resident: a refill is about to carve them again
+  kDecommit,           // go back now: unused for the decay delay already
 };
 // Gives a span back. Its blocks must all be free. Beyond the retain limit (and
 // unless told to keep them) its pages are decommitted (MADV_DONTNEED) before it

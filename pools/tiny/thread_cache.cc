@@ -120,11 +120,7 @@ void ThreadCache::Init() {
     if (batch > refill_max) batch = refill_max;
     if (batch == 0) batch = 1;
     batch_[c] = batch;
-    // A bin of a class above 32 KiB (L2.5) keeps one block: those are rare
-    // and big, and a few cached in every such bin of every thread would add
-    // up to megabytes; a free then costs a slow path, next to the memory the
-    // program touches in such a block, nothing.
-    limit_[c] = TierOfClass(c) == Tier::kL25 ? 1 : static_cast<int32_t>(2 * batch);
+    limit_[c] = FullLimit(c);
     SetCount(c, 0);
   }
   initialized_ = true;
@@ -157,6 +153,11 @@ void* ThreadCache::Refill(int c) {
   }
   const uint32_t want = next_batch_[c];
   if (want < batch_[c]) next_batch_[c] = 2 * want < batch_[c] ? 2 * want : batch_[c];
+  if (limit_[c] < FullLimit(c)) {  // the class is in demand again (see Flush)
+    const int32_t n = Count(c);
+    limit_[c] = 2 * limit_[c] < FullLimit(c) ? 2 * limit_[c] : FullLimit(c);
+    SetCount(c, n);
+  }
   uint32_t got = 0;
   Slab* s = partial_[c].head;
   while (s != nullptr) {
@@ -401,8 +402,31 @@ void ThreadCache::ReturnToSlab(void* p) {
   MaybeRelease(s);
 }
 
+int32_t ThreadCache::FullLimit(int c) const {
+  // A bin of a class above 32 KiB (L2.5) keeps one block: those are rare
+  // and big, and a few cached in every such bin of every thread would add
+  // up to megabytes; a free then costs a slow path, next to the memory the
+  // program touches in such a block, nothing.
+  return TierOfClass(c) == Tier::kL25 ? 1 : static_cast<int32_t>(2 * batch_[c]);
+}
+
 void ThreadCache::Flush(int c) {
-  TrimBin(c, limit_[c] / 2 > 0 ? limit_[c] / 2 : 1);  // keep the newest half
+  const uint32_t pops = bins_[c].Pops();
+  if (pops == pops_at_flush_[c]) {
+    // Nothing of the class handed out since its last flush: the program is
+    // giving the class back (a structure freed, a phase over). Each block
+    // left in the bin would pin a span whose other blocks are all free (a
+    // phase change left 30 MiB per thread so), so the bin gives back all it
+    // holds and keeps less from now on; refills (the class in demand again)
+    // let it grow back.
+    limit_[c] = limit_[c] / 2 > kDrainingLimit ? limit_[c] / 2
+                : limit_[c] < kDrainingLimit   ? limit_[c]
+                                               : kDrainingLimit;
+    TrimBin(c, 0);
+  } else {
+    TrimBin(c, limit_[c] / 2 > 0 ? limit_[c] / 2 : 1);  // keep the newest half
+  }
+  pops_at_flush_[c] = pops;
   counters_.flushes.Add(1);
 }
 

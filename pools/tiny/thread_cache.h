@@ -176,7 +176,13 @@ class ThreadCache {
   // Brings allocs_[c] up to date with the bin's wrapping count.
   void PublishAllocs(int c);
 
+  // Flushes bin c when a free finds it full: the newest half stays, or
+  // nothing if the class is only being freed (its limit then halves, down
+  // to kDrainingLimit, until refills show demand again).
   ABSL_ATTRIBUTE_NOINLINE void Flush(int c);
+  // Bin c's limit when the class is in demand.
+  int32_t FullLimit(int c) const;
+  static constexpr int32_t kDrainingLimit = 4;
   // Gives bin c's blocks back to their slabs but the newest `keep`.
   void TrimBin(int c, int32_t keep);
   // Empties bin c and releases its class's spans left with no live block.
@@ -215,6 +221,7 @@ class ThreadCache {
 
   Bin bins_[kNumClasses] = {};     // zero: no block, no room (the placeholder's)
   int32_t limit_[kNumClasses] = {};  // a bin flushes half above this many blocks
+  uint32_t pops_at_flush_[kNumClasses] = {};  // Bin::Pops() at the class's last flush
   OwnerCounter allocs_[kNumClasses] = {};
   uint32_t pops_published_[kNumClasses] = {};
   SlabList partial_[kNumClasses] = {};   // slabs that may have free blocks; head first

@@ -169,6 +169,30 @@ TEST(ThreadCache, AQuietClassGivesItsCachedBlocksBack) {
   cache->Drain();
 }
 
+TEST(ThreadCache, ABinOfAClassOnlyBeingFreedGivesItAllBackAndGrowsWithDemand) {
+  auto cache = NewCache();
+  const int c = SizeToClass(4096);
+  std::vector<void*> v;
+  for (int i = 0; i < 2000; ++i) v.push_back(Alloc(*cache, c));
+  for (void* p : v) Free(*cache, p);  // a structure freed, nothing allocated meanwhile
+  // The bin kept next to nothing: each block it kept would pin a span whose
+  // other blocks are all free (it used to keep up to two refills' worth).
+  std::vector<void*> kept;
+  while (void* p = cache->TryPop(c)) kept.push_back(p);
+  EXPECT_LE(kept.size(), 8u);
+  for (void* p : kept) Free(*cache, p);
+  // Demand again: refills let the bin grow back, so blocks freed now stay.
+  v.clear();
+  for (int i = 0; i < 500; ++i) v.push_back(Alloc(*cache, c));
+  for (int i = 0; i < 100; ++i) Free(*cache, v[i]);
+  kept.clear();
+  while (void* p = cache->TryPop(c)) kept.push_back(p);
+  EXPECT_GE(kept.size(), 100u);
+  for (void* p : kept) Free(*cache, p);
+  for (int i = 100; i < 500; ++i) Free(*cache, v[i]);
+  cache->Drain();
+}
+
 // One round of a batch program: ~13 MiB of blocks allocated, touched, freed.
 void AllocTouchFreeRound(int c, uint32_t blocks) {
   auto cache = NewCache();
