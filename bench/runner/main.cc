@@ -72,6 +72,7 @@ struct Preset {
   const char* workload;
   std::vector<int> threads;
   double seconds = 0;  // the run length this preset needs; 0: --seconds
+  std::vector<std::string> args = {};  // more workload flags
 };
 const std::vector<Preset> kPresets = {
     {"mid_1t", "mid", {1}},       {"mid_4t", "mid", {4}},   {"tiny_1t", "tiny", {1}},
@@ -80,6 +81,9 @@ const std::vector<Preset> kPresets = {
     // One whole cycle of the phase schedule (bench/workload/phase.cc), long
     // enough for the learner's windows and dwell to act in each phase.
     {"phase", "phase", {1}, 15.0},
+    // Phases of 1-2.5 s (1 s builds, 1.5 s lulls), two cycles, 2 threads: does
+    // memory go back within a short quiet phase (quiet_rss_kib)?
+    {"phase_short", "phase", {2}, 10.0, {"--phase_ms=1000"}},
     // The classic allocator benchmarks (bench/README.md, "Workloads").
     {"larson_2t", "larson", {2}},
     {"larson_sized_2t", "larson_sized", {2}},
@@ -153,13 +157,15 @@ bool PlanExperiments(const std::string& argv0, const AppEnv& env, std::vector<Ex
   bool ok = true;
   const std::vector<int> threads = ParseThreads(absl::GetFlag(FLAGS_threads), &ok);
   if (!ok) return fprintf(stderr, "runner: bad --threads\n"), false;
-  auto add = [&](const std::string& w, const std::vector<int>& counts, double seconds) {
+  auto add = [&](const std::string& w, const std::vector<int>& counts, double seconds,
+                 const std::vector<std::string>& args, const std::string& name) {
     for (int t : threads.empty() ? counts : threads) {
       Experiment e;
       e.workload = w;
       e.threads = t;
       e.seconds = SecondsFor(seconds);
-      e.name = w + "_" + std::to_string(t) + "t";
+      e.extra_args = args;
+      e.name = (args.empty() ? w : name) + "_" + std::to_string(t) + "t";
       const bool seen = std::any_of(plan->begin(), plan->end(),
                                     [&](const Experiment& p) { return p.name == e.name; });
       if (!seen) plan->push_back(e);
@@ -173,12 +179,12 @@ bool PlanExperiments(const std::string& argv0, const AppEnv& env, std::vector<Ex
                                   [&](const Experiment& p) { return p.name == name; });
     if (!seen) plan->push_back(AppExperiment(name, env));
   };
-  if (!workload.empty()) add(workload, {1}, 0);
+  if (!workload.empty()) add(workload, {1}, 0, {}, workload);
   for (absl::string_view name : absl::StrSplit(preset, ',', absl::SkipEmpty())) {
     bool found = false;
     for (const auto& p : kPresets) {
       if (name == p.name || name == "all") {
-        add(p.workload, p.threads, p.seconds);
+        add(p.workload, p.threads, p.seconds, p.args, p.name);
         found = true;
       }
     }
@@ -211,6 +217,7 @@ std::vector<std::string> WorkloadArgs(const std::string& bin, const Experiment& 
   opt("slots", absl::GetFlag(FLAGS_slots));
   opt("larson_round_ops", absl::GetFlag(FLAGS_larson_round_ops));
   if (!absl::GetFlag(FLAGS_touch).empty()) a.push_back("--touch=" + absl::GetFlag(FLAGS_touch));
+  a.insert(a.end(), e.extra_args.begin(), e.extra_args.end());
   return a;
 }
 
@@ -229,6 +236,9 @@ Run Judge(const Allocator& a, const ChildResult& c, int round) {
   r.ops = strtoull(field("ops").c_str(), nullptr, 10);
   r.elapsed_s = atof(field("elapsed_s").c_str());
   r.self_peak_rss_kib = strtoull(field("self_peak_rss_kib").c_str(), nullptr, 10);
+  if (const uint64_t quiet = strtoull(field("quiet_rss_kib").c_str(), nullptr, 10); quiet > 0) {
+    r.details[kQuietRssMib] = static_cast<double>(quiet) / 1024.0;
+  }
   if (std::string bad = ChildFailure(c); !bad.empty()) {
     r.error = bad;
   } else if (!c.has_result_line) {
@@ -410,6 +420,7 @@ void ListPresets() {
     printf("%s: --workload=%s --threads=", p.name, p.workload);
     for (size_t i = 0; i < p.threads.size(); ++i) printf("%s%d", i ? "," : "", p.threads[i]);
     if (p.seconds > 0) printf(" --seconds=%g", p.seconds);
+    for (const auto& arg : p.args) printf(" %s", arg.c_str());
     printf("  (family %s)\n", FamilyOf(p.workload).c_str());
   }
   for (const auto& app : AppNames()) {

@@ -75,6 +75,15 @@ Stat CpuStat(const AllocatorRuns& a) {
   return StatOf(Collect(a, [](const Run& r) { return r.user_s + r.sys_s; }));
 }
 
+Stat DetailStat(const AllocatorRuns& a, const std::string& key) {
+  std::vector<double> v;
+  for (const Run& r : a.runs) {
+    const auto it = r.details.find(key);
+    if (r.ok && it != r.details.end()) v.push_back(it->second);
+  }
+  return StatOf(v);
+}
+
 int FailedRuns(const AllocatorRuns& a) {
   return static_cast<int>(std::count_if(a.runs.begin(), a.runs.end(),
                                         [](const Run& r) { return !r.ok; }));

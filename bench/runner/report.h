@@ -63,6 +63,7 @@ struct Experiment {
   std::string metric = "ops/s";  // unit of Run::rate: ops/s, runs/s or requests/s
   int threads = 1;
   double seconds = 0;  // timed phase per run; 0: --seconds (workloads only)
+  std::vector<std::string> extra_args;  // more workload flags (a preset's)
   // The effective workload configuration, as the workload itself reported it.
   std::map<std::string, std::string> config;
   std::string app_description;  // apps: what runs, e.g. "python3 python_load.py 1"
@@ -90,6 +91,9 @@ Stat RateStat(const AllocatorRuns& a);    // Run::rate
 Stat RssMibStat(const AllocatorRuns& a);  // peak RSS, MiB
 Stat WallStat(const AllocatorRuns& a);    // wall_s
 Stat CpuStat(const AllocatorRuns& a);     // user_s + sys_s
+Stat DetailStat(const AllocatorRuns& a, const std::string& key);  // Run::details[key]
+// Run::details key of the phase workload's RSS late in its quiet phases.
+inline constexpr char kQuietRssMib[] = "quiet_rss_mib";
 
 // hakmem against the peers of one experiment. Pointers are null when there is
 // no such allocator or no successful run.

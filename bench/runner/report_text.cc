@@ -94,6 +94,12 @@ std::string VersusLine(const Experiment& e, const Comparison& c) {
         Ratio(RssRatio(c.hakmem, c.lowest_rss_peer)) + " RSS; hakmem / median peer: " +
         Ratio(MedianPeerRssRatio(c)) + " RSS";
   }
+  std::string quiet;
+  for (const auto& a : e.results) {
+    const Stat q = DetailStat(a, kQuietRssMib);
+    if (q.valid) quiet += (quiet.empty() ? "" : ", ") + a.allocator.name + " " + Num("%.1f", q.median);
+  }
+  if (!quiet.empty()) s += "\nRSS late in the quiet phases (median MiB): " + quiet;
   if (c.hakmem != nullptr && c.fewest_instructions_peer != nullptr) {
     s += "\ninstructions/op: hakmem " + Num("%.1f", c.hakmem->instructions.PerOp()) +
          ", fewest peer (" + c.fewest_instructions_peer->allocator.name + ") " +

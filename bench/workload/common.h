@@ -46,6 +46,7 @@ struct Config {
   Touch touch = Touch::kPages;
   uint64_t larson_round_ops = 0;  // larson: ops a thread runs before handing over
   uint64_t phase_ms = 3000;       // phase: the unit of the phase lengths (phase.cc)
+  std::string rss_trace;          // phase: write the RSS samples (rss_sampler.h) here
   Api api = Api::kMalloc;         // larson_sized: kSizedNew
 };
 
@@ -55,6 +56,7 @@ struct Outcome {
   double elapsed_s = 0;      // from the start barrier to the last thread's end
   uint64_t handoffs = 0;     // larson: slot arrays handed to a new thread
   uint64_t errors = 0;       // corrupted tags or misaligned blocks seen
+  uint64_t quiet_rss_kib = 0;  // phase: mean RSS late in the quiet phases (0: not measured)
 };
 
 // splitmix64 seeding + xorshift64*; cheap and good enough for picking sizes and
@@ -308,8 +310,12 @@ class SpscRing {
 // Runs cfg.threads threads of `body(cfg, index, &ctl, &result)`, times them
 // and collects their results: the frame of every workload whose threads are
 // independent of each other.
+// `on_start(ctl)`, if given, runs before the clock starts (a sampler that
+// waits for the go), `on_end()` after the threads are done.
 template <class Body>
-Outcome RunIndependentThreads(const Config& cfg, Body body) {
+Outcome RunIndependentThreads(const Config& cfg, Body body,
+                              const std::function<void(const RunControl&)>& on_start = nullptr,
+                              const std::function<void()>& on_end = nullptr) {
   RunControl ctl;
   std::vector<ThreadResult> results(cfg.threads);
   std::vector<std::thread> threads;
@@ -317,8 +323,10 @@ Outcome RunIndependentThreads(const Config& cfg, Body body) {
   for (int i = 0; i < cfg.threads; ++i) {
     threads.emplace_back(body, std::cref(cfg), i, &ctl, &results[i]);
   }
+  if (on_start) on_start(ctl);
   ctl.StartAndTime(cfg.threads, cfg);
   for (auto& t : threads) t.join();
+  if (on_end) on_end();
   return Collect(ctl, results.data(), cfg.threads);
 }
 

@@ -7,6 +7,7 @@
 //   hakmem_bench_result workload=mid threads=4 seconds=2 ops_limit=0 min_size=2048
 //     max_size=32768 slots=256 seed=1 touch=pages larson_round_ops=0 ops=...
 //     elapsed_s=... ops_per_sec=... handoffs=0 errors=0 self_peak_rss_kib=...
+//     quiet_rss_kib=... (phase; 0 for the others)
 //     malloc_lib=/lib/x86_64-linux-gnu/libc.so.6 free_lib=... direct_malloc_lib=...
 //     status=ok
 // status is "ok", or "corrupt" when a block's tag changed or a block was
@@ -39,6 +40,7 @@ ABSL_FLAG(uint64_t, seed, 1, "seed of the size and slot choices");
 ABSL_FLAG(std::string, touch, "pages", "ends | pages | lines: what of each new block is written");
 ABSL_FLAG(uint64_t, larson_round_ops, 0, "larson: ops before a hand-over (0: 100 x slots)");
 ABSL_FLAG(uint64_t, phase_ms, 3000, "phase: a build phase's length in ms (a cycle is 5 x this)");
+ABSL_FLAG(std::string, rss_trace, "", "phase: write the RSS sampled every 50 ms to this file");
 
 namespace hakmem_bench {
 namespace {
@@ -102,6 +104,7 @@ int Main() {
   cfg.seed = absl::GetFlag(FLAGS_seed);
   cfg.larson_round_ops = absl::GetFlag(FLAGS_larson_round_ops);
   cfg.phase_ms = absl::GetFlag(FLAGS_phase_ms);
+  cfg.rss_trace = absl::GetFlag(FLAGS_rss_trace);
   if (cfg.phase_ms < 2) return Fail("--phase_ms must be >= 2");
   if (cfg.min_size == 0) cfg.min_size = w->min_size;
   if (cfg.max_size == 0) cfg.max_size = w->max_size;
@@ -140,14 +143,15 @@ int Main() {
       "hakmem_bench_result workload=%s threads=%d seconds=%g ops_limit=%llu min_size=%zu "
       "max_size=%zu slots=%zu seed=%llu touch=%s larson_round_ops=%llu ops=%llu "
       "elapsed_s=%.6f ops_per_sec=%.1f handoffs=%llu errors=%llu self_peak_rss_kib=%llu "
-      "malloc_lib=%s free_lib=%s direct_malloc_lib=%s status=%s\n",
+      "quiet_rss_kib=%llu malloc_lib=%s free_lib=%s direct_malloc_lib=%s status=%s\n",
       cfg.workload.c_str(), cfg.threads, cfg.seconds, static_cast<unsigned long long>(cfg.ops),
       cfg.min_size, cfg.max_size, cfg.slots, static_cast<unsigned long long>(cfg.seed),
       TouchName(cfg.touch),
       static_cast<unsigned long long>(larson ? cfg.larson_round_ops : 0),
       static_cast<unsigned long long>(out.ops), out.elapsed_s, ops_per_sec,
       static_cast<unsigned long long>(out.handoffs), static_cast<unsigned long long>(out.errors),
-      static_cast<unsigned long long>(PeakRssKib()), EscapeValue(id.malloc_lib).c_str(),
+      static_cast<unsigned long long>(PeakRssKib()),
+      static_cast<unsigned long long>(out.quiet_rss_kib), EscapeValue(id.malloc_lib).c_str(),
       EscapeValue(id.free_lib).c_str(), EscapeValue(id.direct_lib).c_str(),
       out.errors == 0 ? "ok" : "corrupt");
   fflush(stdout);

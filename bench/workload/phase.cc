@@ -19,12 +19,20 @@
 // are freed) and grows as the replacements fill empty slots.
 //
 // --phase_ms (default 3000) sets the lengths: one cycle takes 5 x phase_ms,
-// 15 s by default, which is what the `phase` preset runs. --min_size and
-// --max_size are not used.
+// 15 s by default, which is what the `phase` preset runs (`phase_short`: 1000,
+// lulls of 1.5 s). --min_size and --max_size are not used.
+//
+// The RSS is sampled every 50 ms (rss_sampler.h). quiet_rss_kib is its mean
+// over the last 40% of every lull: what the program holds once it has been
+// quiet for a while (an allocator that gives memory back by time has done so
+// by then). --rss_trace=FILE writes the samples, one "ms rss_kib phase" line
+// each.
+#include <cstdio>
 #include <thread>
 #include <vector>
 
 #include "bench/workload/common.h"
+#include "bench/workload/rss_sampler.h"
 
 namespace hakmem_bench {
 namespace {
@@ -50,16 +58,30 @@ uint64_t CycleHalves() {
   return n;
 }
 
+struct PhasePosition {
+  int phase;
+  double progress;  // 0 at the phase's start .. 1 at its end
+};
+
+// Where the schedule is `ms` milliseconds into the run.
+PhasePosition PositionAt(double ms, uint64_t phase_ms) {
+  const double half = phase_ms / 2 > 0 ? static_cast<double>(phase_ms / 2) : 1.0;
+  const double cycle = half * static_cast<double>(CycleHalves());
+  double t = ms - cycle * static_cast<double>(static_cast<uint64_t>(ms / cycle));
+  for (int i = 0; i < kNumPhases; ++i) {
+    const double length = half * kPhases[i].length_x2;
+    if (t < length) return {i, t / length};
+    t -= length;
+  }
+  return {0, 0};
+}
+
 // The phase in force `ms` milliseconds into the run.
 int PhaseAt(uint64_t ms, uint64_t phase_ms) {
-  const uint64_t half = phase_ms / 2 > 0 ? phase_ms / 2 : 1;
-  uint64_t t = (ms / half) % CycleHalves();
-  for (int i = 0; i < kNumPhases; ++i) {
-    if (t < kPhases[i].length_x2) return i;
-    t -= kPhases[i].length_x2;
-  }
-  return 0;
+  return PositionAt(static_cast<double>(ms), phase_ms).phase;
 }
+
+bool IsLull(int phase) { return kPhases[phase].slots_div > 1 && kPhases[phase].max_size <= (2 << 10); }
 
 size_t SlotsOf(const Config& cfg, int phase) {
   const size_t n = cfg.slots / kPhases[phase].slots_div;
@@ -104,8 +126,44 @@ void PhaseThread(const Config& cfg, int index, RunControl* ctl, ThreadResult* re
   FinishSlots(blocks, cfg.slots, ops, errors, result);
 }
 
+// Mean RSS of the samples in the last 40% of a lull; 0 if there is none.
+uint64_t QuietRssKib(const std::vector<RssSample>& samples, uint64_t phase_ms) {
+  uint64_t sum = 0;
+  uint64_t n = 0;
+  for (const RssSample& s : samples) {
+    const PhasePosition at = PositionAt(s.ms, phase_ms);
+    if (IsLull(at.phase) && at.progress >= 0.6) {
+      sum += s.rss_kib;
+      ++n;
+    }
+  }
+  return n > 0 ? sum / n : 0;
+}
+
+void WriteTrace(const std::vector<RssSample>& samples, const Config& cfg) {
+  FILE* f = fopen(cfg.rss_trace.c_str(), "w");
+  if (f == nullptr) {
+    fprintf(stderr, "phase: cannot write --rss_trace=%s\n", cfg.rss_trace.c_str());
+    return;
+  }
+  for (const RssSample& s : samples) {
+    fprintf(f, "%.1f %llu %d\n", s.ms, static_cast<unsigned long long>(s.rss_kib),
+            PositionAt(s.ms, cfg.phase_ms).phase);
+  }
+  fclose(f);
+}
+
 }  // namespace
 
-Outcome RunPhases(const Config& cfg) { return RunIndependentThreads(cfg, PhaseThread); }
+Outcome RunPhases(const Config& cfg) {
+  RssSampler sampler;
+  const double seconds = cfg.ops > 0 ? 600 : cfg.seconds;
+  Outcome out = RunIndependentThreads(
+      cfg, PhaseThread, [&](const RunControl& ctl) { sampler.Start(&ctl, seconds); },
+      [&] { sampler.Stop(); });
+  out.quiet_rss_kib = QuietRssKib(sampler.samples(), cfg.phase_ms);
+  if (!cfg.rss_trace.empty()) WriteTrace(sampler.samples(), cfg);
+  return out;
+}
 
 }  // namespace hakmem_bench
