@@ -567,7 +567,9 @@ void ThreadCache::QueueRemote(Slab* slab, void* p) {
     chain = PendingChain{slab, p, p, 1};
   }
   pending_bytes_ += slab->block_size;
-  if (chain.count >= kRemoteBatch) PushPending(chain);
+  if (chain.count >= kRemoteBatch || chain.count * slab->block_size >= kRemoteBatchBytes) {
+    PushPending(chain);
+  }
   if (pending_bytes_ >= kPendingMaxBytes) FlushRemote();
 }
 
