@@ -9,9 +9,10 @@
 //
 // A pass runs at most every quarter of the delay, in whichever thread gets
 // there first: from allocation slow paths (every 16th refill of a thread,
-// Large allocations and frees through malloc/free, thread exit), from the learner's thread when it
-// runs (HAKMEM_LEARN=1), and from hakmem's decay thread, which sleeps between
-// passes so that a program that stopped allocating gets its memory back too.
+// Large allocations and frees through malloc/free, thread exit), from the
+// learner's thread when it runs (HAKMEM_LEARN=1), and from hakmem's decay
+// thread, which sleeps between passes so that a program that stopped
+// allocating gets its memory back too.
 // The decay thread starts at the first refill 250 ms after start-up (a program
 // that ends sooner has nothing to give back), unless HAKMEM_DECAY_THREAD=0,
 // and never in a fork child (only async-signal-safe calls are allowed there

@@ -1,5 +1,6 @@
 #include "pools/tiny/thread_cache.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "core/base/config.h"
@@ -419,9 +420,8 @@ void ThreadCache::Flush(int c) {
     // phase change left 30 MiB per thread so), so the bin gives back all it
     // holds and keeps less from now on; refills (the class in demand again)
     // let it grow back.
-    limit_[c] = limit_[c] / 2 > kDrainingLimit ? limit_[c] / 2
-                : limit_[c] < kDrainingLimit   ? limit_[c]
-                                               : kDrainingLimit;
+    // Half, but not below kDrainingLimit (nor above a smaller limit).
+    limit_[c] = std::max(limit_[c] / 2, std::min(limit_[c], kDrainingLimit));
     TrimBin(c, 0);
   } else {
     TrimBin(c, limit_[c] / 2 > 0 ? limit_[c] / 2 : 1);  // keep the newest half
