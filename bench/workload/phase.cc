@@ -42,13 +42,14 @@ struct Phase {
   size_t max_size;
   size_t slots_div;    // live blocks = --slots / slots_div
   uint32_t length_x2;  // length in half phase_ms units
+  bool lull;           // a quiet phase (quiet_rss_kib samples these)
 };
 
 constexpr Phase kPhases[] = {
-    {2 << 10, 8 << 10, 1, 2},
-    {1 << 10, 2 << 10, 16, 3},
-    {12 << 10, 32 << 10, 4, 2},
-    {1 << 10, 2 << 10, 16, 3},
+    {2 << 10, 8 << 10, 1, 2, false},
+    {1 << 10, 2 << 10, 16, 3, true},
+    {12 << 10, 32 << 10, 4, 2, false},
+    {1 << 10, 2 << 10, 16, 3, true},
 };
 constexpr int kNumPhases = sizeof(kPhases) / sizeof(kPhases[0]);
 
@@ -80,8 +81,6 @@ PhasePosition PositionAt(double ms, uint64_t phase_ms) {
 int PhaseAt(uint64_t ms, uint64_t phase_ms) {
   return PositionAt(static_cast<double>(ms), phase_ms).phase;
 }
-
-bool IsLull(int phase) { return kPhases[phase].slots_div > 1 && kPhases[phase].max_size <= (2 << 10); }
 
 size_t SlotsOf(const Config& cfg, int phase) {
   const size_t n = cfg.slots / kPhases[phase].slots_div;
@@ -132,7 +131,7 @@ uint64_t QuietRssKib(const std::vector<RssSample>& samples, uint64_t phase_ms) {
   uint64_t n = 0;
   for (const RssSample& s : samples) {
     const PhasePosition at = PositionAt(s.ms, phase_ms);
-    if (IsLull(at.phase) && at.progress >= 0.6) {
+    if (kPhases[at.phase].lull && at.progress >= 0.6) {
       sum += s.rss_kib;
       ++n;
     }
