@@ -10,6 +10,7 @@
 #include "core/decay.h"
 #include "core/front_door.h"
 #include "core/hakmem.h"
+#include "core/heap_upkeep.h"
 #include "pools/large/large_tier.h"
 #include "pools/mid/idle_spans.h"
 #include "pools/mid/mid_pool.h"
@@ -46,21 +47,21 @@ void* RefillOrFail(Heap* h, int c) {
   // pass may take the pools' locks.
   NoteRefillForBackground();
   MaybeStartDecayThread();
-  if ((++h->refills & 15) == 0) {
-    MaybeDecay();
-    h->tiny.TrimQuietBins(NowMs(), GetConfig().decay_ms);
-    h->tiny.ShrinkBins(GetConfig().thread_cache_bytes);
-  }
+  if ((++h->refills & 15) == 0) RunHeapUpkeep(h);
   return p != nullptr ? p : NoMemory();
 }
 
 // A block of class c when the thread's bin is empty: the thread's first
-// allocation sets up its heap; a thread whose heap was already torn down
+// allocation sets up its heap; a nudged thread takes its heap back and runs
+// its upkeep (heap_upkeep.h); a thread whose heap was already torn down
 // (allocating from a TLS destructor) is served by the shared late heap;
 // otherwise a W_MAX borrow (if allowed) or a refill.
 void* AllocSlow(size_t size, int c, bool may_borrow) {
-  Heap* h = tls_heap;
-  if (h == &g_placeholder_heap) {
+  Heap* h = CurrentHeap();
+  if (h == &g_nudged_heap) {
+    h = ReturnFromNudge();
+    if (void* p = h->tiny.TryPop(c)) return p;
+  } else if (h == &g_placeholder_heap) {
     h = SetUpThreadHeap();
     if (h == nullptr) return NoMemory();
     if (void* p = h->tiny.TryPop(c)) return p;
@@ -77,7 +78,7 @@ void* AllocSlow(size_t size, int c, bool may_borrow) {
 // A block of exactly class c (aligned requests: no W_MAX borrowing, a larger
 // class may not keep the alignment).
 void* AllocClass(int c) {
-  if (void* p = tls_heap->tiny.TryPop(c)) return p;
+  if (void* p = CurrentHeap()->tiny.TryPop(c)) return p;
   return AllocSlow(ClassSize(c), c, /*may_borrow=*/false);
 }
 
@@ -222,7 +223,7 @@ size_t hak_usable_size(const void* p) {
 }
 
 int hak_trim(size_t /*pad*/) {
-  tls_heap->tiny.FlushRemote();
+  if (Heap* h = OwnHeap()) h->tiny.FlushRemote();
   DrainExitedHeaps();
   mid::ReleaseAllIdleSpans();
   const size_t released = large::Trim() + tiny::TrimSuperSlabs();

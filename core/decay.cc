@@ -9,6 +9,7 @@
 #include "core/base/clock.h"
 #include "core/base/config.h"
 #include "core/base/daemon_thread.h"
+#include "core/heap_upkeep.h"
 #include "pools/large/large_tier.h"
 #include "pools/mid/idle_spans.h"
 #include "pools/tiny/superslab_manager.h"
@@ -20,6 +21,9 @@ std::atomic<uint64_t> g_next_pass_ms{0};
 
 void Pass(uint64_t now) {
   const uint64_t decay = GetConfig().decay_ms;
+  // Threads whose bins serve everything take no slow path that would trim
+  // them: ask them to (their next malloc or free does).
+  NudgeIdleHeaps(now, decay / 4);
   large::Decay(now);
   mid::DecayIdleSpans(now, decay);  // their units join the manager's free units
   tiny::DecaySuperSlabs(now, decay);

@@ -8,6 +8,7 @@
 //                 tls_heap->tiny.TryPop(c)  -- hit: done   pools/tiny/thread_cache.h
 //                 AllocSmallSlow(n, c)                     alloc.cc
 //                   first call of a thread: SetUpThreadHeap thread_heap.cc
+//                   nudged thread: ReturnFromNudge         heap_upkeep.h
 //                   W_MAX: a larger class's cached block   pools/mid/mid_pool.h
 //                   ThreadCache::Refill(c)                 thread_cache.cc
 //                     revived slabs, partial slabs, idle spans
@@ -62,7 +63,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
   } else {
     return AllocLarge(size);
   }
-  if (void* p = tls_heap->tiny.TryPop(c); ABSL_PREDICT_TRUE(p != nullptr)) return p;
+  if (void* p = CurrentHeap()->tiny.TryPop(c); ABSL_PREDICT_TRUE(p != nullptr)) return p;
   return AllocSmallSlow(size, c);
 }
 
@@ -71,7 +72,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
   // carved-range check (and FreeOther's own checks) refuse it.
   const uintptr_t e = RangeMap::LookupAliased(p);
   if (ABSL_PREDICT_TRUE(RangeMap::IsSlab(e))) {
-    tls_heap->tiny.Free(RangeMap::SlabMetaOf<tiny::Slab>(e), p);
+    CurrentHeap()->tiny.Free(RangeMap::SlabMetaOf<tiny::Slab>(e), p);
     return;
   }
   FreeOther(p);

@@ -51,7 +51,7 @@ void AddHeapClass(const Heap& h, void* arg) {
 // The calling thread's own counts are exact; other threads' are as of their
 // last slow path of each class.
 static void PublishOwnCounts() {
-  if (tls_heap != &g_placeholder_heap && tls_heap != &g_exited_heap) tls_heap->tiny.PublishAllocs();
+  if (Heap* h = OwnHeap()) h->tiny.PublishAllocs();
 }
 
 void GetClassStats(int c, ClassStats* out) {

@@ -6,9 +6,11 @@
 #include <atomic>
 
 #include "core/background.h"
+#include "core/base/clock.h"
 #include "core/base/config.h"
 #include "core/base/meta_pool.h"
 #include "core/decay.h"
+#include "core/heap_upkeep.h"
 #include "core/stats.h"
 #include "pools/large/large_tier.h"
 #include "pools/mid/mid_pool.h"
@@ -27,7 +29,10 @@ namespace hakmem {
 
 constinit Heap g_placeholder_heap{};
 constinit Heap g_exited_heap{};
+constinit Heap g_nudged_heap{};
 __thread Heap* tls_heap __attribute__((tls_model("initial-exec"))) = &g_placeholder_heap;
+// The heap tls_heap points at unless the thread is nudged (read by its thread only).
+__thread Heap* tls_own_heap __attribute__((tls_model("initial-exec"))) = nullptr;
 
 namespace {
 
@@ -57,7 +62,13 @@ void TearDownThreadHeap(void* arg) {
   // From here on this thread's frees go the remote way, and what a later
   // destructor allocates comes from the late heap (no new heap: nothing
   // might return it).
-  tls_heap = &g_exited_heap;
+  __atomic_store_n(&tls_heap, &g_exited_heap, __ATOMIC_RELAXED);
+  tls_own_heap = nullptr;
+  {
+    // No nudge from here on: this thread's TLS goes away with it.
+    sync::SpinLockHolder hold(&g_heaps_lock);
+    h->tls_slot = nullptr;
+  }
   h->tiny.Drain();
   MaybeDecay();
   sync::SpinLockHolder hold(&g_heaps_lock);
@@ -116,8 +127,9 @@ void ChildAfterFork() {
   // Only the forking thread survives. Other threads' heaps may have been in
   // the middle of an update: keep them out of circulation for good.
   for (Heap* h = g_all_heaps; h != nullptr; h = h->next_all) {
-    if (h->live && h != tls_heap) {
+    if (h->live && h != tls_own_heap) {
       h->live = false;
+      h->tls_slot = nullptr;
       h->orphaned = true;
     }
   }
@@ -135,6 +147,7 @@ void InitSlow() {
   }
   LoadConfig();  // may find no environ this early; the constructor retries
   mid::Init();
+  InstallNudgeRoute();
   if (pthread_key_create(&g_exit_key, TearDownThreadHeap) == 0) {
     g_exit_key_ready.store(true, std::memory_order_release);
   }
@@ -150,13 +163,14 @@ void InitSlow() {
 extern "C" int __cxa_thread_atexit_impl(void (*fn)(void*), void* arg, void* dso) __attribute__((weak));
 extern "C" void* __dso_handle;
 
-// Arranges for h to be torn down when the calling thread exits.
-void ReturnAtThreadExit(Heap* h) {
+// Arranges for h to be torn down when the calling thread exits. False if
+// nothing will (the heap then stays live after the thread is gone).
+bool ReturnAtThreadExit(Heap* h) {
   if (g_exit_key_ready.load(std::memory_order_acquire)) {
-    pthread_setspecific(g_exit_key, h);
-  } else if (__cxa_thread_atexit_impl != nullptr) {
-    __cxa_thread_atexit_impl(TearDownThreadHeap, h, &__dso_handle);
+    return pthread_setspecific(g_exit_key, h) == 0;
   }
+  return __cxa_thread_atexit_impl != nullptr &&
+         __cxa_thread_atexit_impl(TearDownThreadHeap, h, &__dso_handle) == 0;
 }
 
 // A heap record, new or from the pool of exited threads' heaps.
@@ -207,19 +221,26 @@ Heap* SetUpThreadHeap() {
   EnsureGlobalInit();
   Heap* h = TakeHeap();
   if (h == nullptr) return nullptr;
+  h->next_free = nullptr;
+  h->upkeep_ms.store(NowMs(), std::memory_order_relaxed);
   {
     sync::SpinLockHolder hold(&g_heaps_lock);
     ++g_heaps_set_up;
+    h->live = true;
   }
-  h->live = true;
-  h->next_free = nullptr;
   // Publish before registering the exit hook: glibc may calloc there (high
   // key numbers, the thread_local destructor list), and that allocation must
   // find this heap, not recurse.
-  tls_heap = h;
-  ReturnAtThreadExit(h);
+  tls_own_heap = h;
+  __atomic_store_n(&tls_heap, h, __ATOMIC_RELAXED);
+  if (ReturnAtThreadExit(h)) {
+    sync::SpinLockHolder hold(&g_heaps_lock);
+    h->tls_slot = &tls_heap;
+  }
   return h;
 }
+
+Heap* OwnHeap() { return tls_own_heap; }
 
 void* AllocForExitedThread(int c) {
   sync::SpinLockHolder hold(&g_late_lock);
@@ -245,6 +266,13 @@ void DrainExitedHeaps() {
 void ForEachHeap(void (*fn)(const Heap&, void*), void* arg) {
   sync::SpinLockHolder hold(&g_heaps_lock);
   for (Heap* h = g_all_heaps; h != nullptr; h = h->next_all) fn(*h, arg);
+}
+
+void ForEachNudgeableHeap(void (*fn)(Heap&, void*), void* arg) {
+  sync::SpinLockHolder hold(&g_heaps_lock);
+  for (Heap* h = g_all_heaps; h != nullptr; h = h->next_all) {
+    if (h->live && h->tls_slot != nullptr) fn(*h, arg);
+  }
 }
 
 HeapCounts GetHeapCounts() {

@@ -2,7 +2,8 @@
 // reaches it through one initial-exec TLS pointer that starts at a constant,
 // empty placeholder heap; the placeholder's empty caches send the first
 // allocation down the slow path, which sets up a real heap (no "initialised?"
-// test on the fast path).
+// test on the fast path). A third placeholder, the nudged heap, sends a
+// thread down its slow path to run its upkeep (heap_upkeep.h).
 //
 // Heaps are never freed. At thread exit (pthread key destructor, or a C++
 // thread_local destructor if no pthread key could be had) a heap's caches are
@@ -16,6 +17,10 @@
 #ifndef HAKMEM_CORE_THREAD_HEAP_H_
 #define HAKMEM_CORE_THREAD_HEAP_H_
 
+#include <atomic>
+#include <cstdint>
+
+#include "absl/base/attributes.h"
 #include "pools/tiny/thread_cache.h"
 
 namespace hakmem {
@@ -25,13 +30,28 @@ struct Heap {
   Heap* next_all;          // every heap ever created (stats)
   Heap* next_free;         // the free pool
   bool live;               // owned by a running thread (not the late heap)
-  uint32_t refills;        // by this thread (every 16th asks for a decay pass)
+  uint32_t refills;        // by this thread (every 16th runs its upkeep)
   bool orphaned;           // lost to a fork; never reused
+  // Its thread's tls_heap while live, if the heap goes back at thread exit
+  // (the nudge writes there, core/heap_upkeep.h); nullptr otherwise. Both
+  // under the registry lock.
+  Heap** tls_slot;
+  std::atomic<uint64_t> upkeep_ms;  // NowMs of the owner's last upkeep
 };
 
 extern Heap g_placeholder_heap;  // a thread that has not allocated yet
 extern Heap g_exited_heap;       // a thread whose heap was torn down
+extern Heap g_nudged_heap;       // a thread asked to run its upkeep (heap_upkeep.h)
 extern __thread Heap* tls_heap __attribute__((tls_model("initial-exec")));
+
+// The calling thread's tls_heap. Atomic (a relaxed load is a plain load)
+// because a decay pass on another thread may swap it for &g_nudged_heap.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline Heap* CurrentHeap() {
+  return __atomic_load_n(&tls_heap, __ATOMIC_RELAXED);
+}
+// The calling thread's own heap, nudged or not; nullptr if it has none (it
+// never allocated, or its heap was torn down).
+Heap* OwnHeap();
 
 // Slow path of a thread's first allocation: global start-up if needed, then a
 // heap from the free pool or a new one. nullptr if the OS refuses memory.
@@ -51,6 +71,9 @@ void DrainExitedHeaps();
 
 // Calls fn(heap, arg) for every heap, under the heap registry lock.
 void ForEachHeap(void (*fn)(const Heap&, void*), void* arg);
+// Calls fn(heap, arg) for every heap owned by a running thread that may be
+// nudged (tls_slot set), under the heap registry lock.
+void ForEachNudgeableHeap(void (*fn)(Heap&, void*), void* arg);
 
 struct HeapCounts {
   uint64_t created;  // heaps set up for a thread, new or adopted

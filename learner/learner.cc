@@ -15,6 +15,7 @@
 #include "core/base/daemon_thread.h"
 #include "core/base/log.h"
 #include "core/decay.h"
+#include "core/heap_upkeep.h"
 #include "learner/ace.h"
 #include "learner/learn_log.h"
 #include "pools/mid/idle_spans.h"
@@ -144,7 +145,10 @@ void StepCaps(const AceSnapshot& win, uint64_t time_ms, uint32_t wmax_now) {
   // names every class that is still quiet, so a thread that refills late
   // misses none; a class in use again drops out of it.
   g_quiet_mask = (g_quiet_mask & idle) | released;
-  if (released != 0) tiny::RequestBinFlush(g_quiet_mask);
+  if (released != 0) {
+    tiny::RequestBinFlush(g_quiet_mask);
+    NudgeIdleHeaps(NowMs(), 0);  // threads whose bins serve everything see it now too
+  }
 }
 
 void StepWmaxTier(const AceSnapshot& win, uint64_t time_ms) {

@@ -88,21 +88,28 @@ namespace {
 
 TEST(SpanPolicy, ABinFlushRequestHandsQuietClassesBack) {
   // Fill the bins of a class, then ask for it to be flushed: at the next
-  // refill (of another class) its blocks go back and its spans become idle.
+  // refill (of another class) its blocks go back and its spans, empty now,
+  // go back to the SuperSlab manager with their pages decommitted.
   const int quiet = SizeToClass(6000);
+  const int busy = SizeToClass(300);
   std::vector<void*> v;
   for (int i = 0; i < 100; ++i) v.push_back(hak_alloc(6000));
   for (void* p : v) hak_free(p);  // into this thread's bin (up to its limit)
-  ClassStats before;
-  GetClassStats(quiet, &before);
+  ClassStats quiet_before, busy_before;
+  GetClassStats(quiet, &quiet_before);
+  GetClassStats(busy, &busy_before);
+  const uint64_t in_use_before = tiny::InUseBytes();
   tiny::RequestBinFlush(uint64_t{1} << quiet);
-  // Force a refill of the busy class: allocate past whatever its bin holds.
+  // Allocate the busy class until it refills (one span at most).
   std::vector<void*> w;
-  for (int i = 0; i < 2000; ++i) w.push_back(hak_alloc(300));
-  ClassStats after;
-  GetClassStats(quiet, &after);
-  EXPECT_GT(after.idle_spans, before.idle_spans);
-  for (void* p : w) hak_free(p);
+  for (ClassStats s = busy_before; s.refills == busy_before.refills; GetClassStats(busy, &s)) {
+    w.push_back(hak_alloc(300));
+  }
+  EXPECT_LT(tiny::InUseBytes() + (64u << 10), in_use_before) << "the quiet class's spans stayed";
+  ClassStats quiet_after;
+  GetClassStats(quiet, &quiet_after);
+  EXPECT_EQ(quiet_after.idle_spans, quiet_before.idle_spans);  // not kept idle: decommitted
+  for (void* q : w) hak_free(q);
   tiny::RequestBinFlush(0);
 }
 

@@ -286,6 +286,8 @@ size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms) {
   return released;
 }
 
+uint64_t InUseBytes() { return InUseUnits() * kUnitSize; }
+
 uint64_t ResidentFreeBytes() {
   return g_resident_free_units.load(std::memory_order_relaxed) * kUnitSize;
 }

@@ -40,6 +40,9 @@ size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms);
 size_t TrimSuperSlabs();
 // Bytes of free units whose pages are still resident.
 uint64_t ResidentFreeBytes();
+// Bytes of the units spans hold (owned by a thread cache, or kept idle by a
+// tier): everything mapped but the free units.
+uint64_t InUseBytes();
 
 uint64_t LiveSuperSlabs();
 

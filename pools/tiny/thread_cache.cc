@@ -62,7 +62,12 @@ Slab* SlabOf(void* p) { return RangeMap::MetaOf<Slab>(RangeMap::Lookup(p)); }
 namespace {
 std::atomic<uint64_t> g_flush_epoch{0};
 std::atomic<uint64_t> g_flush_mask{0};
+std::atomic<PlaceholderRoute> g_placeholder_route{nullptr};
 }  // namespace
+
+void InstallPlaceholderRoute(PlaceholderRoute route) {
+  g_placeholder_route.store(route, std::memory_order_relaxed);
+}
 
 void RequestBinFlush(uint64_t class_mask) {
   g_flush_mask.store(class_mask, std::memory_order_relaxed);
@@ -74,30 +79,46 @@ void ThreadCache::FlushRequestedBins(int refilling) {
   const uint64_t mask = g_flush_mask.load(std::memory_order_relaxed);
   for (int c = 0; c < kNumClasses; ++c) {
     // The class being refilled is in use right now, whatever was asked.
-    if (c != refilling && (mask & (uint64_t{1} << c)) != 0) DrainClass(c);
+    if (c != refilling && (mask & (uint64_t{1} << c)) != 0) DrainQuietClass(c);
   }
 }
 
-void ThreadCache::DrainClass(int c) {
+void ThreadCache::DrainQuietClass(int c) {
+  // Nothing will carve these spans again soon: their pages go back now,
+  // not after a stay in the idle stacks and the resident free units.
+  releasing_quiet_ = true;
   TrimBin(c, 0);
   ReleaseEmptySlabs(c);  // the current slab too: the class is quiet
+  releasing_quiet_ = false;
+}
+
+void ThreadCache::Upkeep(uint64_t now_ms, uint64_t decay_ms, uint64_t budget_bytes) {
+  if (g_flush_epoch.load(std::memory_order_relaxed) != flush_epoch_seen_) FlushRequestedBins(-1);
+  TrimQuietBins(now_ms, decay_ms);
+  ShrinkBins(budget_bytes);
 }
 
 void ThreadCache::TrimQuietBins(uint64_t now_ms, uint64_t decay_ms) {
   if (now_ms < next_bin_trim_ms_) return;
-  next_bin_trim_ms_ = now_ms + decay_ms;
+  // Looks four times per delay, so a class goes back between 1 and 1.25
+  // delays after its last allocation.
+  next_bin_trim_ms_ = now_ms + decay_ms / 4;
   bool drained = false;
   for (int c = 0; c < kNumClasses; ++c) {
     PublishAllocs(c);
     const uint64_t allocs = allocs_[c].Read();
+    if (allocs != allocs_at_trim_[c]) {
+      allocs_at_trim_[c] = allocs;
+      active_ms_[c] = now_ms;
+      continue;
+    }
     // Quiet even with an empty bin: its slabs may have emptied by frees
     // that went straight to them (over the limit, or from other threads).
-    if (allocs == allocs_at_trim_[c] && (bins_[c].head != nullptr || partial_[c].head != nullptr ||
-                                         full_[c].head != nullptr)) {
-      DrainClass(c);
+    if (now_ms - active_ms_[c] >= decay_ms &&
+        (bins_[c].head != nullptr || partial_[c].head != nullptr || full_[c].head != nullptr)) {
+      DrainQuietClass(c);
       drained = true;
     }
-    allocs_at_trim_[c] = allocs;
   }
   if (drained) FlushRemote();  // other owners' blocks among them go home now
 }
@@ -369,6 +390,7 @@ void ThreadCache::Release(Slab* s) {
   s->queue = SlabQueue::kNone;
   s->owner.store(nullptr, std::memory_order_relaxed);
   // An idle span keeps its class layout and free list for the next refill.
+  if (releasing_quiet_) return ReleaseSpan(s, Residency::kDecommit);
   const SpanSource* source = SpanSourceFor(s->size_class);
   if (source == nullptr || !source->keep_idle(s, shard_)) ReleaseSpan(s);
 }
@@ -505,14 +527,20 @@ void ThreadCache::NoteRevived(int c) {
 }
 
 void ThreadCache::FreeOverLimit(Slab* slab, void* p) {
-  KeyWord(p) = FreeKey();
   if (!initialized_) {
-    // The shared placeholder (a thread that never allocated) holds nothing:
-    // the block goes straight back to its owner.
+    // A shared placeholder. A thread steered here while it has a cache of
+    // its own (core's nudge) frees into that one.
+    if (PlaceholderRoute route = g_placeholder_route.load(std::memory_order_relaxed)) {
+      if (ThreadCache* own = route()) return own->Free(slab, p);
+    }
+    // A thread that never allocated holds nothing: the block goes straight
+    // back to its owner.
+    KeyWord(p) = FreeKey();
     PushRemote(slab, p, p, 1);
     CountOrphanRemoteFree();
     return;
   }
+  KeyWord(p) = FreeKey();
   const int c = slab->size_class;
   Bin& b = bins_[c];
   if (slab->owner.load(std::memory_order_relaxed) != this) {

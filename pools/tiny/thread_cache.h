@@ -123,10 +123,13 @@ class ThreadCache {
 
   // Frees this thread chained for other owners are pushed to them now.
   void FlushRemote();
+  // The owner's upkeep off the fast path (core/heap_upkeep.h): a bin flush
+  // the learner asked for (RequestBinFlush), TrimQuietBins, ShrinkBins.
+  void Upkeep(uint64_t now_ms, uint64_t decay_ms, uint64_t budget_bytes);
   // Decay of the bins (called by the owner on its slow path): a class this
   // cache has handed out no block of for `decay_ms` gives its cached blocks
-  // back to their slabs, so its spans can empty and go back too. At most one
-  // look per `decay_ms`.
+  // back to their slabs, and its spans left empty (the current one too) give
+  // their pages back at once. Looks at most every quarter of `decay_ms`.
   void TrimQuietBins(uint64_t now_ms, uint64_t decay_ms);
   // The bins of one thread hold at most about `budget_bytes` (called by the
   // owner on its slow path): over it, the bins holding the most bytes give
@@ -185,8 +188,9 @@ class ThreadCache {
   static constexpr int32_t kDrainingLimit = 4;
   // Gives bin c's blocks back to their slabs but the newest `keep`.
   void TrimBin(int c, int32_t keep);
-  // Empties bin c and releases its class's spans left with no live block.
-  void DrainClass(int c);
+  // Empties bin c of a class that went quiet and releases its spans left with
+  // no live block, decommitting their pages (releasing_quiet_).
+  void DrainQuietClass(int c);
   // Takes the remote frees of class c's slabs, releases those left with no
   // live block and moves full ones with free blocks back to partial.
   void ReleaseEmptySlabs(int c);
@@ -239,6 +243,8 @@ class ThreadCache {
   uint64_t flush_epoch_seen_ = 0;  // last RequestBinFlush honoured
   uint64_t next_bin_trim_ms_ = 0;  // TrimQuietBins
   uint64_t allocs_at_trim_[kNumClasses] = {};
+  uint64_t active_ms_[kNumClasses] = {};  // last look that saw class c allocated
+  bool releasing_quiet_ = false;  // Release decommits (DrainQuietClass)
   // Blocks being chained per foreign slab (QueueRemote), in a small
   // direct-mapped table: frees into one slab are pushed together even when
   // frees into other slabs come in between.
@@ -260,6 +266,13 @@ class ThreadCache {
 // that empties: for classes the learner found quiet, whose cached blocks would
 // otherwise pin their spans. Replaces the previous request.
 void RequestBinFlush(uint64_t class_mask);
+
+// Where a free that reached a shared placeholder cache (no bin has room)
+// belongs: the calling thread's own cache when core steered the thread away
+// from it for a moment (core/heap_upkeep.h), else nullptr (the thread has
+// none: the block goes home as a remote free). Installed once by core.
+using PlaceholderRoute = ThreadCache* (*)();
+void InstallPlaceholderRoute(PlaceholderRoute route);
 
 // Frees from threads that have no cache of their own yet are counted here.
 void CountOrphanRemoteFree();

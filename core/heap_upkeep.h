@@ -1,0 +1,41 @@
+// Heap upkeep: what a thread does for its own heap off the fast paths. A class
+// it stopped allocating gives its cached blocks back and its emptied spans'
+// pages go (ThreadCache::TrimQuietBins), bins over HAKMEM_THREAD_CACHE_BYTES
+// shrink, a bin flush the learner asked for is honoured, blocks chained for
+// other threads go home, and a decay pass runs if one is due.
+//
+// A thread runs it on its slow paths (every 16th refill). A thread that takes
+// no slow path, because its bins serve every request (a program in a steady
+// quiet phase), is nudged: a decay pass swaps the thread's tls_heap for
+// &g_nudged_heap, whose bins are empty and have no room, so the thread's next
+// malloc or free goes down its slow path, which puts the thread's own heap
+// back (ReturnFromNudge) and runs the upkeep there. Only the owner ever
+// touches its caches; the fast paths pay nothing (tls_heap is loaded as
+// before, with a relaxed atomic load).
+#ifndef HAKMEM_CORE_HEAP_UPKEEP_H_
+#define HAKMEM_CORE_HEAP_UPKEEP_H_
+
+#include <cstdint>
+
+#include "core/thread_heap.h"
+
+namespace hakmem {
+
+// The owner's upkeep of h (its slow path; no hakmem lock held).
+void RunHeapUpkeep(Heap* h);
+
+// Called by a thread that found &g_nudged_heap in its tls_heap: puts its own
+// heap back, runs the upkeep and returns the heap.
+Heap* ReturnFromNudge();
+
+// Nudges every live thread whose last upkeep is at least `idle_ms` old
+// (called by decay passes). Threads that take slow paths anyway are left alone.
+void NudgeIdleHeaps(uint64_t now_ms, uint64_t idle_ms);
+
+// Routes frees that reach the nudged placeholder's cache to the thread's own
+// (tiny::InstallPlaceholderRoute). Called once at start-up.
+void InstallNudgeRoute();
+
+}  // namespace hakmem
+
+#endif  // HAKMEM_CORE_HEAP_UPKEEP_H_
