@@ -29,6 +29,17 @@ TEST(SizeClasses, RoundingWasteIsBounded) {
   for (size_t size = 1; size <= 128; ++size) ASSERT_LT(ClassSize(SizeToClass(size)) - size, 16u);
 }
 
+TEST(SizeClasses, APowerOfTwoPlusAHeaderWastesUnderAnEighth) {
+  for (size_t page = 1024; page <= 8192; page *= 2) {
+    for (size_t header = 8; header <= page / 8; header *= 2) {
+      const size_t size = page + header;
+      EXPECT_LT((ClassSize(SizeToClass(size)) - size) * 8, size) << size;
+    }
+  }
+  EXPECT_EQ(ClassSize(SizeToClass(1032)), 1152u);  // sqlite's 1 KiB pages
+  EXPECT_EQ(ClassSize(SizeToClass(4104)), 4608u);  // and 4 KiB ones
+}
+
 TEST(SizeClasses, SpansFitTheSuperSlabAndHoldSeveralBlocks) {
   for (int c = 0; c < kNumClasses; ++c) {
     const ClassInfo& ci = kClassInfo[c];
