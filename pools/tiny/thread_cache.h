@@ -207,9 +207,9 @@ class ThreadCache {
   // A chain is pushed at kRemoteBatch blocks or kRemoteBatchBytes, whichever
   // comes first: big blocks held back from their owner make it carve more.
   static constexpr uint32_t kRemoteBatch = 32;             // blocks per chained remote push
-  static constexpr uint32_t kRemoteBatchBytes = 16 << 10;  // or this many bytes
+  static constexpr uint32_t kRemoteBatchBytes = 8 << 10;  // or this many bytes
   static constexpr uint32_t kPendingSlots = 32;            // foreign slabs chained at once
-  static constexpr uint32_t kPendingMaxBytes = 256 << 10;  // then everything is pushed
+  static constexpr uint32_t kPendingMaxBytes = 64 << 10;  // then everything is pushed
 
   // Moves up to `want` free blocks of `slab` to bin c; returns how many.
   uint32_t TakeBatch(Slab* slab, int c, uint32_t want);
