@@ -1,0 +1,40 @@
+// The SuperSlab manager's placement: a span is carved where the most of its
+// units' pages are still resident, so a program whose big blocks vary in size
+// reuses the pages it freed instead of faulting fresh ones in.
+#include "pools/tiny/superslab_manager.h"
+
+#include <vector>
+
+#include "core/base/size_classes.h"
+#include "gtest/gtest.h"
+
+namespace hakmem::tiny {
+namespace {
+
+TEST(SuperSlabManager, ASpanGoesWhereMostOfItsPagesAreResident) {
+  // One whole SuperSlab in one-unit spans (this process has mapped none yet).
+  Slab* units[kUnitsPerSuperSlab];
+  ASSERT_EQ(AcquireSpans(1, units, kUnitsPerSuperSlab, MayMap::kYes), kUnitsPerSuperSlab);
+  for (Slab* s : units) ASSERT_EQ(s->superslab, units[0]->superslab);
+  Slab* by_unit[kUnitsPerSuperSlab];
+  for (Slab* s : units) by_unit[s->first_unit] = s;
+  // Three free runs of four units: 0-3 and 20-23 decommitted, 8-11 with
+  // 8 and 9 still resident.
+  for (int u : {0, 1, 2, 3, 10, 11, 20, 21, 22, 23}) ReleaseSpan(by_unit[u], Residency::kDecommit);
+  for (int u : {8, 9}) ReleaseSpan(by_unit[u], Residency::kKeep);
+  const uint64_t resident_before = ResidentFreeBytes();
+  Slab* span;
+  ASSERT_EQ(AcquireSpans(4, &span, 1, MayMap::kNo), 1u);
+  EXPECT_EQ(span->first_unit, 8);
+  EXPECT_EQ(ResidentFreeBytes(), resident_before - 2 * kUnitSize);
+  // Put everything back.
+  ReleaseSpan(span, Residency::kDecommit);
+  for (int u = 0; u < static_cast<int>(kUnitsPerSuperSlab); ++u) {
+    if (u <= 3 || (u >= 8 && u <= 11) || (u >= 20 && u <= 23)) continue;
+    ReleaseSpan(by_unit[u], Residency::kDecommit);
+  }
+  TrimSuperSlabs();
+}
+
+}  // namespace
+}  // namespace hakmem::tiny
