@@ -35,7 +35,8 @@ tiny::ThreadCache* OwnCacheOfNudgedThread() {
 
 void RunHeapUpkeep(Heap* h) {
   const uint64_t now = NowMs();
-  h->upkeep_ms.store(now, std::memory_order_relaxed);
+  // The first upkeep of a working thread makes it nudgeable (AllowNudge).
+  if (h->upkeep_ms.exchange(now, std::memory_order_relaxed) == 0) AllowNudge(h);
   MaybeDecay();
   const Config& config = GetConfig();
   h->tiny.Upkeep(now, config.decay_ms, config.thread_cache_bytes);

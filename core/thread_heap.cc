@@ -163,14 +163,16 @@ void InitSlow() {
 extern "C" int __cxa_thread_atexit_impl(void (*fn)(void*), void* arg, void* dso) __attribute__((weak));
 extern "C" void* __dso_handle;
 
-// Arranges for h to be torn down when the calling thread exits. False if
-// nothing will (the heap then stays live after the thread is gone).
-bool ReturnAtThreadExit(Heap* h) {
+// Arranges for h to be torn down when the calling thread exits, normally by
+// the pthread key's destructor (h->exit_by_key). Nothing may be arranged
+// (the heap then stays live after the thread is gone).
+void ReturnAtThreadExit(Heap* h) {
+  h->exit_by_key = false;
   if (g_exit_key_ready.load(std::memory_order_acquire)) {
-    return pthread_setspecific(g_exit_key, h) == 0;
+    h->exit_by_key = pthread_setspecific(g_exit_key, h) == 0;
+  } else if (__cxa_thread_atexit_impl != nullptr) {
+    __cxa_thread_atexit_impl(TearDownThreadHeap, h, &__dso_handle);
   }
-  return __cxa_thread_atexit_impl != nullptr &&
-         __cxa_thread_atexit_impl(TearDownThreadHeap, h, &__dso_handle) == 0;
 }
 
 // A heap record, new or from the pool of exited threads' heaps.
@@ -222,7 +224,7 @@ Heap* SetUpThreadHeap() {
   Heap* h = TakeHeap();
   if (h == nullptr) return nullptr;
   h->next_free = nullptr;
-  h->upkeep_ms.store(NowMs(), std::memory_order_relaxed);
+  h->upkeep_ms.store(0, std::memory_order_relaxed);  // no upkeep yet: not nudged (AllowNudge)
   {
     sync::SpinLockHolder hold(&g_heaps_lock);
     ++g_heaps_set_up;
@@ -233,11 +235,14 @@ Heap* SetUpThreadHeap() {
   // find this heap, not recurse.
   tls_own_heap = h;
   __atomic_store_n(&tls_heap, h, __ATOMIC_RELAXED);
-  if (ReturnAtThreadExit(h)) {
-    sync::SpinLockHolder hold(&g_heaps_lock);
-    h->tls_slot = &tls_heap;
-  }
+  ReturnAtThreadExit(h);
   return h;
+}
+
+void AllowNudge(Heap* h) {
+  if (!h->exit_by_key || h != tls_own_heap) return;
+  sync::SpinLockHolder hold(&g_heaps_lock);
+  h->tls_slot = &tls_heap;
 }
 
 Heap* OwnHeap() { return tls_own_heap; }

@@ -32,11 +32,11 @@ struct Heap {
   bool live;               // owned by a running thread (not the late heap)
   uint32_t refills;        // by this thread (every 16th runs its upkeep)
   bool orphaned;           // lost to a fork; never reused
-  // Its thread's tls_heap while live, if the heap goes back at thread exit
-  // (the nudge writes there, core/heap_upkeep.h); nullptr otherwise. Both
-  // under the registry lock.
+  // Its thread's tls_heap while the nudge may write there (core/heap_upkeep.h:
+  // AllowNudge), else nullptr. Under the registry lock.
   Heap** tls_slot;
   std::atomic<uint64_t> upkeep_ms;  // NowMs of the owner's last upkeep
+  bool exit_by_key;  // torn down by the pthread key's destructor (owner only)
 };
 
 extern Heap g_placeholder_heap;  // a thread that has not allocated yet
@@ -71,6 +71,15 @@ void DrainExitedHeaps();
 
 // Calls fn(heap, arg) for every heap, under the heap registry lock.
 void ForEachHeap(void (*fn)(const Heap&, void*), void* arg);
+// Lets decay passes nudge h, the calling thread's heap (called by its owner
+// at its first upkeep). Only a heap whose teardown is armed through the
+// pthread key may be nudged: the nudge writes into the thread's TLS, and the
+// teardown, which withdraws the permission under the registry lock, is what
+// guarantees the TLS outlives it. Waiting for the first upkeep (16 refills)
+// leaves out a thread whose first allocations come from glibc's last round
+// of key destructors (its teardown would never run) and threads whose heap
+// went back through the __cxa_thread_atexit fallback.
+void AllowNudge(Heap* h);
 // Calls fn(heap, arg) for every heap owned by a running thread that may be
 // nudged (tls_slot set), under the heap registry lock.
 void ForEachNudgeableHeap(void (*fn)(Heap&, void*), void* arg);

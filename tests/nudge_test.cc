@@ -132,12 +132,31 @@ TEST(Nudge, ThreadsNudgedAllTheTimeLoseNoBlock) {
   EXPECT_GT(seen_nudged.load(), 0u) << "no worker was ever nudged: the test tests nothing";
 }
 
+// A thread is nudged only once it has run its upkeep (16 refills): a working
+// thread, not one allocating its first blocks during exit (AllowNudge).
+TEST(Nudge, OnlyAfterTheFirstUpkeep) {
+  std::thread([] {
+    void* p = hak_alloc(64);
+    std::thread([] { NudgeIdleHeaps(NowMs(), 0); }).join();
+    EXPECT_NE(CurrentHeap(), &g_nudged_heap);
+    hak_free(p);
+  }).join();
+}
+
+// Refills of 40 classes: the upkeep runs (every 16th refill) and the thread
+// may be nudged from then on.
+std::vector<void*> WarmUp() {
+  std::vector<void*> v;
+  for (size_t i = 0; i < 40; ++i) v.push_back(hak_alloc(16 + i * 100));
+  return v;
+}
+
 // A thread nudged while it only frees: the first free takes its heap back and
 // the block goes into its own bin (the next allocation of the size gets it
 // back), not home as a remote free.
 TEST(Nudge, AFreeTakesTheHeapBack) {
   std::thread([] {
-    std::vector<void*> v;
+    std::vector<void*> v = WarmUp();
     for (int i = 0; i < 100; ++i) v.push_back(hak_alloc(96));
     Heap* own = CurrentHeap();
     ASSERT_NE(own, &g_placeholder_heap);
