@@ -5,7 +5,8 @@
 // cache (pools/large, which also decays on its own allocations and frees),
 // the Mid/L2.5 idle spans (pools/mid), then the SuperSlab manager's resident
 // free units and empty SuperSlabs (pools/tiny). A thread's bins of classes it
-// stopped allocating decay on that thread's own refills (they are its own).
+// stopped allocating decay on that thread's own slow paths (they are its own);
+// a pass nudges a thread that takes none into one (core/heap_upkeep.h).
 //
 // A pass runs at most every quarter of the delay, in whichever thread gets
 // there first: from allocation slow paths (every 16th refill of a thread,
