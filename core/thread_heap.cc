@@ -64,14 +64,12 @@ void TearDownThreadHeap(void* arg) {
   // might return it).
   __atomic_store_n(&tls_heap, &g_exited_heap, __ATOMIC_RELAXED);
   tls_own_heap = nullptr;
-  {
-    // No nudge from here on: this thread's TLS goes away with it.
-    sync::SpinLockHolder hold(&g_heaps_lock);
-    h->tls_slot = nullptr;
-  }
   h->tiny.Drain();
   MaybeDecay();
   sync::SpinLockHolder hold(&g_heaps_lock);
+  // No nudge from here on (none could land meanwhile: tls_heap is no longer
+  // h): this thread's TLS goes away with it.
+  h->tls_slot = nullptr;
   h->live = false;
   h->next_free = g_free_heaps;
   g_free_heaps = h;

@@ -56,15 +56,6 @@ void UnlinkLocked(SuperSlab* ss) {
   ss->next = ss->prev = nullptr;
 }
 
-// First unit of a run of `units` free units in `mask`, or -1.
-int FindRun(uint32_t mask, uint32_t units) {
-  const uint32_t want = units == 32 ? kAllUnits : ((1u << units) - 1);
-  for (uint32_t u = 0; u + units <= 32; ++u) {
-    if (((mask >> u) & want) == want) return static_cast<int>(u);
-  }
-  return -1;
-}
-
 SuperSlab* MapSuperSlab() {
   char* base = static_cast<char*>(OsMapAligned(kSuperSlabSize, kSuperSlabSize));
   if (base == nullptr) return nullptr;
@@ -120,13 +111,10 @@ Slab* CarveLocked(SuperSlab* ss, uint32_t first, uint32_t units) {
   return slab;
 }
 
-// One span from the SuperSlabs already mapped, or nullptr. Units whose pages
-// are still resident first (no page faults, no new RSS), then partly used
-// SuperSlabs (so that empty ones can go back to the OS), then empty ones.
-// The run of `units` free units in ss with the most resident ones (-1 if
-// none); their count in *resident.
+// The run of `units` free units in ss with the most resident ones, the first
+// such (-1 if there is no run); their count in *resident.
 int MostResidentRun(const SuperSlab* ss, uint32_t units, int* resident) {
-  const uint32_t want = units == 32 ? kAllUnits : ((1u << units) - 1);
+  const uint32_t want = SpanBits(0, units);
   int best = -1;
   *resident = -1;
   for (uint32_t u = 0; u + units <= 32; ++u) {
@@ -140,25 +128,28 @@ int MostResidentRun(const SuperSlab* ss, uint32_t units, int* resident) {
   return best;
 }
 
+// One span from the SuperSlabs already mapped, or nullptr. A run whose pages
+// are all resident first (no page faults, no new RSS); else the run with the
+// most resident pages (a program whose big blocks vary in size finds few
+// whole resident runs, and every page of a fresh one faults in: L2.5 spans
+// went from 23 K to 64-80 K faults per 1.5 s of large_1t when their bins
+// stopped keeping a block), partly used SuperSlabs before empty ones (so that
+// empty ones can go back to the OS).
 Slab* CarveFromMappedLocked(uint32_t units) {
-  // A run whose pages are all resident first; else the run with the most
-  // resident pages (a program whose big blocks vary in size finds few whole
-  // resident runs, and every page of a fresh one faults in: L2.5 spans went
-  // from 23 K to 64-80 K faults per 1.5 s of large_1t when their bins stopped
-  // keeping a block); an empty SuperSlab last.
   SuperSlab* fallback = nullptr;
   int fallback_first = -1;
   int fallback_resident = -1;
   SuperSlab* empty = nullptr;
   for (SuperSlab* ss = g_with_space; ss != nullptr; ss = ss->next) {
-    const int resident = FindRun(ss->resident_free, units);
-    if (resident >= 0) return CarveLocked(ss, static_cast<uint32_t>(resident), units);
     if (ss->free_units == kAllUnits && ss->resident_free == 0) {
       if (empty == nullptr) empty = ss;
       continue;
     }
     int r;
     const int first = MostResidentRun(ss, units, &r);
+    if (first >= 0 && r == static_cast<int>(units)) {
+      return CarveLocked(ss, static_cast<uint32_t>(first), units);
+    }
     if (first >= 0 && r > fallback_resident) {
       fallback = ss;
       fallback_first = first;
