@@ -2,15 +2,16 @@
 // per size class, refilled in batches from slabs this cache owns.
 //
 //   malloc fast path:  TryPop(c)      pop the bin head              (no atomics)
-//   malloc slow path:  Refill(c)      revived slabs -> partial slabs -> new span
+//   malloc slow path:  Refill(c)      blocks freed back to the class's slabs ->
+//                                     the current slab's room -> new span
 //   free, own slab:    Free()         push on the bin; flush half when over limit
 //   flush:             ReturnToSlab   push on the slab's local free list
 //   free, other slab:  QueueRemote    chained per slab, pushed on the slab's MPSC
 //                                     remote list with one CAS per chain
 //
 // Blocks of another owner's slab go home rather than into this thread's
-// bins, unless the bin runs low (below a quarter of its limit: the thread
-// allocates the class as fast as it frees others' blocks): reusing them
+// bins, unless the bin is nearly empty (below a sixteenth of its limit: the
+// thread allocates the class as fast as it frees others' blocks): reusing them
 // always would leave every thread's slabs partly used by all the others, and
 // the footprint grows with the mixing (rptest: 2x the memory); at home they
 // let the owner's slabs empty and go back.
@@ -91,7 +92,12 @@ class ThreadCache {
   }
 
   // Slow path: refills bin c and pops a block; nullptr if out of memory.
-  ABSL_ATTRIBUTE_NOINLINE void* Refill(int c);
+  // Blocks freed back to the class's slabs come first, then never-used ones
+  // (the current slab's, else a new span's); with Fresh::kNo only freed ones
+  // (nullptr if there are none): the caller may then borrow a larger class's
+  // cached block (W_MAX) before new memory is used.
+  enum class Fresh : bool { kNo, kYes };
+  ABSL_ATTRIBUTE_NOINLINE void* Refill(int c, Fresh fresh = Fresh::kYes);
 
   // Frees p, a pointer into `slab`: into this thread's bin with no atomic
   // operation if this cache owns the slab; else home to its owner
@@ -156,7 +162,7 @@ class ThreadCache {
   //    path;
   //  - high 32 bits: blocks handed out, wrapping (allocs_ keeps the total).
   // The count behind the room is exact for blocks the owner moved itself and
-  // an estimate for a chain of remote frees taken whole (TakeBatch); it only
+  // an estimate for a chain of remote frees taken whole (TakeFreed); it only
   // steers flushing, nothing relies on it matching the list.
   struct Bin {
     static constexpr uint64_t kRoomBias = uint64_t{1} << 31;
@@ -186,6 +192,9 @@ class ThreadCache {
   // Bin c's limit when the class is in demand.
   int32_t FullLimit(int c) const;
   static constexpr int32_t kDrainingLimit = 4;
+  // A bin keeps another owner's block only while it holds fewer than
+  // limit / kKeepForeignDivisor blocks (FreeOverLimit).
+  static constexpr int32_t kKeepForeignDivisor = 16;
   // Gives bin c's blocks back to their slabs but the newest `keep`.
   void TrimBin(int c, int32_t keep);
   // Empties bin c of a class that went quiet and releases its spans left with
@@ -211,9 +220,12 @@ class ThreadCache {
   static constexpr uint32_t kPendingSlots = 32;            // foreign slabs chained at once
   static constexpr uint32_t kPendingMaxBytes = 64 << 10;  // then everything is pushed
 
-  // Moves up to `want` free blocks of `slab` to bin c; returns how many.
-  uint32_t TakeBatch(Slab* slab, int c, uint32_t want);
-  // TakeBatch's part that takes from the slab's local free list (without
+  // Move up to `want` blocks of `slab` to bin c and return how many: blocks
+  // freed back to it (its local list, then its remote list), or never-used
+  // ones carved from its end.
+  uint32_t TakeFreed(Slab* slab, int c, uint32_t want);
+  uint32_t Carve(Slab* slab, int c, uint32_t want);
+  // TakeFreed's part that takes from the slab's local free list (without
   // counting them in the bin or the slab: the caller does).
   uint32_t TakeLocal(Slab* slab, int c, uint32_t want);
   // Returns one block to its slab (owner side), releasing the slab if it empties.

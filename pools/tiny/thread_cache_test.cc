@@ -105,6 +105,36 @@ TEST(ThreadCache, TinySpansGoStraightBackToTheSuperSlabManager) {
   EXPECT_EQ(LiveSuperSlabs(), before);
 }
 
+TEST(ThreadCache, BlocksFreedBackComeBeforeNeverUsedOnes) {
+  auto cache = NewCache();
+  const int c = SizeToClass(256);
+  const uint32_t capacity = kClassInfo[c].capacity;
+  std::vector<void*> first;  // span A, carved to its end
+  for (uint32_t i = 0; i < capacity; ++i) first.push_back(Alloc(*cache, c));
+  Slab* a = SlabOf(first[0]);
+  ASSERT_EQ(SlabOf(first.back()), a);
+  void* extra = Alloc(*cache, c);  // span B, the current one, with room left
+  Slab* b = SlabOf(extra);
+  ASSERT_NE(b, a);
+  const uint32_t b_carved = b->Carved();
+  ASSERT_LT(b_carved, capacity * ClassSize(c));
+  // A's blocks come back (the bin gives them to A's free list) while B keeps
+  // its room: every later allocation takes them, and B carves nothing.
+  for (void* p : first) Free(*cache, p);
+  for (void*& p : first) p = Alloc(*cache, c);
+  EXPECT_EQ(b->Carved(), b_carved);
+  // With Fresh::kNo a refill takes freed blocks only: nothing freed is left.
+  while (void* p = cache->TryPop(c)) first.push_back(p);
+  EXPECT_EQ(cache->Refill(c, ThreadCache::Fresh::kNo), nullptr);
+  EXPECT_EQ(b->Carved(), b_carved);
+  first.push_back(cache->Refill(c));  // now B's room
+  EXPECT_EQ(SlabOf(first.back()), b);
+  EXPECT_GT(b->Carved(), b_carved);
+  for (void* p : first) Free(*cache, p);
+  Free(*cache, extra);
+  cache->Drain();
+}
+
 // A fake span source for the Mid tier: records the calls, keeps up to 2 spans.
 struct FakeSource {
   static inline int refills = 0;
