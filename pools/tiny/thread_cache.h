@@ -10,7 +10,7 @@
 //                                     remote list with one CAS per chain
 //
 // Blocks of another owner's slab go home rather than into this thread's
-// bins, unless the bin is nearly empty (below a sixteenth of its limit: the
+// bins, unless the bin is nearly empty (below an eighth of its limit: the
 // thread allocates the class as fast as it frees others' blocks): reusing them
 // always would leave every thread's slabs partly used by all the others, and
 // the footprint grows with the mixing (rptest: 2x the memory); at home they
@@ -194,7 +194,7 @@ class ThreadCache {
   static constexpr int32_t kDrainingLimit = 4;
   // A bin keeps another owner's block only while it holds fewer than
   // limit / kKeepForeignDivisor blocks (FreeOverLimit).
-  static constexpr int32_t kKeepForeignDivisor = 16;
+  static constexpr int32_t kKeepForeignDivisor = 8;
   // Gives bin c's blocks back to their slabs but the newest `keep`.
   void TrimBin(int c, int32_t keep);
   // Empties bin c of a class that went quiet and releases its spans left with
