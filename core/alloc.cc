@@ -40,8 +40,20 @@ int AlignedClass(size_t size, size_t alignment) {
   return c;
 }
 
-void* RefillOrFail(Heap* h, int c) {
-  void* p = h->tiny.Refill(c);
+// A block of class c for a request of `size` bytes when the bin is empty:
+// blocks freed back to the class's slabs, then (Mid/L2.5, if `may_borrow`) a
+// larger class's cached block (W_MAX), then new blocks. Borrowing before
+// taking back its own freed blocks left other threads' frees waiting on this
+// thread's slabs (rptest, 4 threads: 3-4 MiB per thread).
+void* RefillOrFail(Heap* h, int c, size_t size, bool may_borrow) {
+  void* p;
+  if (may_borrow && TierOfClass(c) != Tier::kTiny) {
+    p = h->tiny.Refill(c, tiny::ThreadCache::Fresh::kNo);
+    if (p == nullptr) p = mid::TryBorrow(h->tiny, c, size);
+    if (p == nullptr) p = h->tiny.Refill(c);
+  } else {
+    p = h->tiny.Refill(c);
+  }
   // After the refill: this thread's cache is consistent and no lock is held,
   // so a background start-up (the learner's thread) may allocate, and a decay
   // pass may take the pools' locks.
@@ -55,7 +67,7 @@ void* RefillOrFail(Heap* h, int c) {
 // allocation sets up its heap; a nudged thread takes its heap back and runs
 // its upkeep (heap_upkeep.h); a thread whose heap was already torn down
 // (allocating from a TLS destructor) is served by the shared late heap;
-// otherwise a W_MAX borrow (if allowed) or a refill.
+// otherwise a refill (RefillOrFail).
 void* AllocSlow(size_t size, int c, bool may_borrow) {
   Heap* h = CurrentHeap();
   if (h == &g_nudged_heap) {
@@ -69,14 +81,7 @@ void* AllocSlow(size_t size, int c, bool may_borrow) {
     void* p = AllocForExitedThread(c);
     return p != nullptr ? p : NoMemory();
   }
-  if (may_borrow && TierOfClass(c) != Tier::kTiny) {
-    // A larger class's cached block only when nothing freed is left to take
-    // back: borrowing while other threads' frees wait on this thread's slabs
-    // left 4 MiB per thread there (rptest, 4 threads).
-    if (void* p = h->tiny.Refill(c, tiny::ThreadCache::Fresh::kNo)) return p;
-    if (void* p = mid::TryBorrow(h->tiny, c, size)) return p;
-  }
-  return RefillOrFail(h, c);
+  return RefillOrFail(h, c, size, may_borrow);
 }
 
 // A block of exactly class c (aligned requests: no W_MAX borrowing, a larger

@@ -222,7 +222,10 @@ Heap* SetUpThreadHeap() {
   Heap* h = TakeHeap();
   if (h == nullptr) return nullptr;
   h->next_free = nullptr;
-  h->upkeep_ms.store(0, std::memory_order_relaxed);  // no upkeep yet: not nudged (AllowNudge)
+  // No upkeep yet, so not nudged (AllowNudge): the first comes after 16
+  // refills of this thread, not of the thread that had the heap before.
+  h->refills = 0;
+  h->upkeep_ms.store(0, std::memory_order_relaxed);
   {
     sync::SpinLockHolder hold(&g_heaps_lock);
     ++g_heaps_set_up;

@@ -176,5 +176,35 @@ TEST(Nudge, AFreeTakesTheHeapBack) {
   }).join();
 }
 
+// A thread whose Mid refills are all served by blocks it freed earlier (no
+// new blocks carved, no idle span taken) still counts them and runs its
+// upkeep, so it may be nudged.
+TEST(Nudge, RefillsFromFreedBlocksCountTowardsTheUpkeep) {
+  std::thread([] {
+    // 16 KB blocks, 15 to a span: one in 15 stays live, so no span empties
+    // and goes idle, and every refill below takes blocks freed back to them.
+    std::vector<void*> pinned;
+    std::vector<void*> v;
+    for (int i = 0; i < 300; ++i) (i % 15 == 0 ? pinned : v).push_back(hak_alloc(16000));
+    for (void* p : v) hak_free(p);
+    v.clear();
+    const uint32_t refills_before = CurrentHeap()->refills;
+    // 60 blocks overflow the bin (two refills' worth, 32 blocks), so every
+    // round refills from the blocks the last one freed.
+    for (int round = 0; round < 100; ++round) {
+      for (int i = 0; i < 60; ++i) v.push_back(hak_alloc(16000));
+      for (void* p : v) hak_free(p);
+      v.clear();
+    }
+    EXPECT_GE(CurrentHeap()->refills - refills_before, 100u);  // at least one per round
+    const uint64_t deadline = NowMs() + 2000;
+    while (CurrentHeap() != &g_nudged_heap && NowMs() < deadline) {
+      std::thread([] { NudgeIdleHeaps(NowMs(), 0); }).join();
+    }
+    EXPECT_EQ(CurrentHeap(), &g_nudged_heap);
+    for (void* p : pinned) hak_free(p);  // the first takes the heap back
+  }).join();
+}
+
 }  // namespace
 }  // namespace hakmem
