@@ -410,29 +410,47 @@ void ThreadCache::MaybeRelease(Slab* s) {
   if (s->used == 0 && (s != partial_[s->size_class].head || s->capacity == 1)) Release(s);
 }
 
-void ThreadCache::ReturnToSlab(void* p) {
-  Slab* s = SlabOf(p);
-  if (s->owner.load(std::memory_order_relaxed) != this) {
-    QueueRemote(s, p);
-    return;
-  }
-  *static_cast<void**>(p) = s->local_free;
-  s->local_free = p;
-  ++s->local_count;
-  --s->used;
-  if (s->queue == SlabQueue::kFull) {
-    // It has a free block again. A racing remote free may also have revived
-    // it; ReviveParked then finds it already gone from the full queue.
-    s->parked_full.store(false, std::memory_order_relaxed);
-    Unpark(s);
-    // Unpark put it at the head; let the slab we were using stay current.
-    Slab* head = partial_[s->size_class].head;
-    if (head == s && s->next != nullptr) {
-      Remove(partial_[s->size_class], s);
-      PushBack(partial_[s->size_class], s);
+void ThreadCache::ReturnToSlabs(void* chain) {
+  while (chain != nullptr) {
+    void* first = chain;
+    Slab* s = SlabOf(first);
+    chain = *static_cast<void**>(first);
+    if (s->owner.load(std::memory_order_relaxed) != this) {
+      QueueRemote(s, first);
+      continue;
     }
+    // The run of blocks of this slab that follow: a bin flushed in the order
+    // its blocks were freed holds long runs (a structure freed in the order
+    // it was built), and a run costs one lookup and one update of the slab.
+    const uintptr_t start = reinterpret_cast<uintptr_t>(s->start);
+    const uint32_t carved = s->Carved();
+    void* last = first;
+    uint32_t n = 1;
+    while (chain != nullptr && reinterpret_cast<uintptr_t>(chain) - start < carved) {
+      last = chain;
+      chain = *static_cast<void**>(chain);
+      ++n;
+    }
+    *static_cast<void**>(last) = s->local_free;
+    s->local_free = first;
+    s->local_count += n;
+    s->used -= n;
+    if (s->queue == SlabQueue::kFull) {
+      // It has free blocks again. A racing remote free may also have revived
+      // it; ReviveParked then finds it already gone from the full queue.
+      s->parked_full.store(false, std::memory_order_relaxed);
+      Unpark(s);
+      // Unpark put it at the head; let the slab we were using stay current.
+      Slab* head = partial_[s->size_class].head;
+      if (head == s && s->next != nullptr) {
+        Remove(partial_[s->size_class], s);
+        PushBack(partial_[s->size_class], s);
+      }
+    }
+    // Released or not, no block of s is left in the chain: all of them
+    // counted in `used`, and it reached 0 only if this run held the last.
+    MaybeRelease(s);
   }
-  MaybeRelease(s);
 }
 
 int32_t ThreadCache::FullLimit(int c) const {
@@ -483,11 +501,7 @@ void ThreadCache::TrimBin(int c, int32_t keep) {
     b.head = nullptr;
     SetCount(c, 0);
   }
-  while (rest != nullptr) {
-    void* next = *static_cast<void**>(rest);
-    ReturnToSlab(rest);
-    rest = next;
-  }
+  ReturnToSlabs(rest);
 }
 
 void ThreadCache::ShrinkBins(uint64_t budget_bytes) {

@@ -5,7 +5,7 @@
 //   malloc slow path:  Refill(c)      blocks freed back to the class's slabs ->
 //                                     the current slab's room -> new span
 //   free, own slab:    Free()         push on the bin; flush half when over limit
-//   flush:             ReturnToSlab   push on the slab's local free list
+//   flush:             ReturnToSlabs  push on the slabs' local free lists
 //   free, other slab:  QueueRemote    chained per slab, pushed on the slab's MPSC
 //                                     remote list with one CAS per chain
 //
@@ -17,7 +17,7 @@
 // let the owner's slabs empty and go back.
 // Invariant: every block in a bin counts as used by its slab. A bin holds
 // another owner's block when it kept one while low, or after an adoption;
-// returning it (ReturnToSlab) is then a chained remote push.
+// returning it (ReturnToSlabs) is then a chained remote push.
 // A cache is never destroyed: when its thread exits it is emptied (Drain) and
 // kept with its remaining slabs for the next thread to adopt (see core/).
 #ifndef HAKMEM_POOLS_TINY_THREAD_CACHE_H_
@@ -228,8 +228,9 @@ class ThreadCache {
   // TakeFreed's part that takes from the slab's local free list (without
   // counting them in the bin or the slab: the caller does).
   uint32_t TakeLocal(Slab* slab, int c, uint32_t want);
-  // Returns one block to its slab (owner side), releasing the slab if it empties.
-  void ReturnToSlab(void* p);
+  // Returns a chain of blocks to their slabs (owner side), each run of one
+  // slab's blocks at once, releasing slabs that empty; others' blocks go home.
+  void ReturnToSlabs(void* chain);
   Slab* NewSlab(int c);
   void Park(Slab* slab);
   void Unpark(Slab* slab);

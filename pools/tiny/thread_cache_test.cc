@@ -135,6 +135,34 @@ TEST(ThreadCache, BlocksFreedBackComeBeforeNeverUsedOnes) {
   cache->Drain();
 }
 
+TEST(ThreadCache, FlushedBlocksReachTheirSlabsInRunsAndInterleaved) {
+  TrimSuperSlabs();
+  const uint64_t before = LiveSuperSlabs();
+  {
+    auto cache = NewCache();
+    const int c = SizeToClass(512);
+    const uint32_t capacity = kClassInfo[c].capacity;
+    std::vector<void*> v;
+    for (uint32_t i = 0; i < 3 * capacity; ++i) v.push_back(Alloc(*cache, c));
+    // Freed interleaved (runs of one block), then in order (long runs): the
+    // bin overflows and flushes both kinds back to the three slabs.
+    for (uint32_t i = 0; i < capacity; ++i) {
+      Free(*cache, v[i]);
+      Free(*cache, v[2 * capacity + i]);
+    }
+    for (uint32_t i = capacity; i < 2 * capacity; ++i) Free(*cache, v[i]);
+    // Every block is back: a refill hands out only blocks of these slabs,
+    // each once.
+    std::set<void*> again;
+    for (uint32_t i = 0; i < 3 * capacity; ++i) again.insert(Alloc(*cache, c));
+    EXPECT_EQ(again, std::set<void*>(v.begin(), v.end()));
+    for (void* p : again) Free(*cache, p);
+    cache->Drain();
+  }
+  TrimSuperSlabs();  // every span emptied and went back: the counts were right
+  EXPECT_EQ(LiveSuperSlabs(), before);
+}
+
 // A fake span source for the Mid tier: records the calls, keeps up to 2 spans.
 struct FakeSource {
   static inline int refills = 0;
