@@ -109,6 +109,8 @@ struct Slab {
     return static_cast<uint32_t>((static_cast<unsigned __int128>(offset) * div_c) >> 64);
   }
   uint32_t Carved() const { return carved.load(std::memory_order_relaxed); }
+  // Blocks at the end of the span not carved yet (owner side).
+  uint32_t UncarvedBlocks() const { return capacity - Carved() / block_size; }
   // True if p is the start of a block of this slab that has been carved
   // (handed out at least once, or sitting free in some list). The free fast
   // path's check: one compare and one multiply.

@@ -183,7 +183,7 @@ void* ThreadCache::Refill(int c, Fresh fresh) {
   for (Slab* s = partial_[c].head; s != nullptr && got == 0;) {
     Slab* next = s->next;
     got = TakeFreed(s, c, want);
-    if (got == 0 && s->Carved() == s->capacity * s->block_size) Park(s);
+    if (got == 0 && s->UncarvedBlocks() == 0) Park(s);
     s = next;
   }
   if (got == 0) {
@@ -236,7 +236,7 @@ uint32_t ThreadCache::Carve(Slab* s, int c, uint32_t want) {
   // gets the free key: it is free until handed out.
   Bin& b = bins_[c];
   const uint32_t carved = s->Carved();
-  const uint32_t avail = (s->capacity * s->block_size - carved) / s->block_size;
+  const uint32_t avail = s->UncarvedBlocks();
   const uint32_t k = avail < want ? avail : want;
   if (k == 0) return 0;
   char* first = s->start + carved;
@@ -291,11 +291,15 @@ void ThreadCache::DrainRemote(Slab* s) {
     // same instant and the list is corrupt: stop rather than loop forever.
     if (++n > s->capacity) ReportCorruptList(s);
   }
-  FreeBlockLink::SetNext(tail, s->local_free);
-  s->local_free = chain;
+  PutOnLocalList(s, chain, tail, n);
+  s->remote_count.store(0, std::memory_order_relaxed);  // counted exactly here
+}
+
+void ThreadCache::PutOnLocalList(Slab* s, void* first, void* last, uint32_t n) {
+  FreeBlockLink::SetNext(last, s->local_free);
+  s->local_free = first;
   s->local_count += n;
   s->used -= n;
-  s->remote_count.store(0, std::memory_order_relaxed);  // counted exactly here
 }
 
 void ThreadCache::Park(Slab* s) {
@@ -431,10 +435,7 @@ void ThreadCache::ReturnToSlabs(void* chain) {
       chain = *static_cast<void**>(chain);
       ++n;
     }
-    *static_cast<void**>(last) = s->local_free;
-    s->local_free = first;
-    s->local_count += n;
-    s->used -= n;
+    PutOnLocalList(s, first, last, n);
     if (s->queue == SlabQueue::kFull) {
       // It has free blocks again. A racing remote free may also have revived
       // it; ReviveParked then finds it already gone from the full queue.

@@ -238,6 +238,9 @@ class ThreadCache {
   void MaybeRelease(Slab* slab);
   void Release(Slab* slab);
   static void DrainRemote(Slab* slab);
+  // Puts first..last, n blocks of `slab` linked through their first words, on
+  // the slab's local free list: free and known to the owner, no longer used.
+  static void PutOnLocalList(Slab* slab, void* first, void* last, uint32_t n);
 
   Bin bins_[kNumClasses] = {};     // zero: no block, no room (the placeholder's)
   int32_t limit_[kNumClasses] = {};  // a bin flushes half above this many blocks
