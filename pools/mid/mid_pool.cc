@@ -32,9 +32,14 @@ void Init() {
 }
 
 void* TryBorrow(tiny::ThreadCache& cache, int c, size_t size) {
-  const uint64_t limit = uint64_t{PoolPolicy::WmaxX100(TierOfClass(c))} * (size == 0 ? 1 : size);
+  const uint64_t wmax = PoolPolicy::WmaxX100(TierOfClass(c));
+  const uint64_t limit = wmax * (size == 0 ? 1 : size);
+  // Blocks lent ahead serve c's later requests, the smallest of which is one
+  // byte above the class below: they go only where W_MAX holds for it too.
+  const uint64_t smallest = c > 0 ? ClassSize(c - 1) + 1 : 1;
   for (int d = c + 1; d < kNumClasses && uint64_t{ClassSize(d)} * 100 <= limit; ++d) {
-    if (void* p = cache.TryPopBorrowed(d, size)) return p;
+    const bool lend_ahead = uint64_t{ClassSize(d)} * 100 <= wmax * smallest;
+    if (void* p = cache.Borrow(d, c, size, lend_ahead)) return p;
   }
   return nullptr;
 }

@@ -9,6 +9,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/config.h"
+#include "core/base/range_map.h"
 #include "gtest/gtest.h"
 #include "pools/mid/idle_spans.h"
 #include "pools/mid/pool_policy.h"
@@ -135,6 +136,59 @@ TEST_F(MidPool, BorrowingTakesALargerClassOnlyWithinWmax) {
   EXPECT_EQ(TryBorrow(*cache, SizeToClass(100), 100), nullptr);  // Tiny never borrows
   Free(*cache, p);
   cache->Drain();
+}
+
+// A class served by borrowing gets more of the larger class's cached blocks
+// with the first one, so its next requests are hits, but only where W_MAX
+// holds for every request of the class (down to one byte above the class
+// below), not just for the request that missed.
+TEST_F(MidPool, BorrowingLendsAheadOnlyWhereWmaxHoldsForTheWholeClass) {
+  const int c = SizeToClass(9000);
+  ASSERT_EQ(ClassSize(c), 9216u);
+  ASSERT_EQ(ClassSize(c - 1), 8192u);
+  const uint64_t wmax = PoolPolicy::WmaxX100(Tier::kMid);
+  for (const size_t lender_size : {size_t{10240}, size_t{12288}}) {
+    const int d = SizeToClass(lender_size);
+    ASSERT_EQ(ClassSize(d), lender_size);
+    ASSERT_LE(lender_size * 100, wmax * 9000);  // the miss may borrow either
+    const bool whole_class = lender_size * 100 <= wmax * (ClassSize(c - 1) + 1);
+    EXPECT_EQ(whole_class, lender_size == 10240);
+    auto cache = NewCache();
+    std::vector<void*> v;
+    for (int i = 0; i < 16; ++i) v.push_back(Alloc(*cache, d));
+    for (void* p : v) Free(*cache, p);
+    // The bin holds those and what the refills carved beyond them.
+    std::vector<void*> cached;
+    while (void* q = cache->TryPop(d)) cached.push_back(q);
+    for (void* q : cached) Free(*cache, q);
+    ASSERT_GE(cached.size(), 16u);
+
+    void* p = TryBorrow(*cache, c, 9000);
+    ASSERT_NE(p, nullptr);
+    std::vector<void*> hits;
+    while (void* q = cache->TryPop(c)) hits.push_back(q);
+    if (whole_class) {
+      // Half of what bin d held after p (>= 15), at most a first refill's
+      // worth (8) with p.
+      EXPECT_EQ(hits.size(), 7u);
+    } else {
+      EXPECT_TRUE(hits.empty());
+    }
+    for (void* q : hits) {
+      EXPECT_EQ(RangeMap::MetaOf<Slab>(RangeMap::Lookup(q))->size_class, d);
+    }
+    const uint64_t lent = 1 + hits.size();
+    EXPECT_EQ(cache->counters().borrowed[d].Read(), lent);
+    EXPECT_EQ(cache->counters().borrowed_waste[d].Read(), lent * (lender_size - 9000));
+    // What bin d kept and what was lent all go back to class d's slabs.
+    Free(*cache, p);
+    for (void* q : hits) Free(*cache, q);
+    std::vector<void*> back;
+    while (void* q = cache->TryPop(d)) back.push_back(q);
+    EXPECT_EQ(back.size(), cached.size());
+    for (void* q : back) Free(*cache, q);
+    cache->Drain();
+  }
 }
 
 TEST_F(MidPool, IdleSpansOfOneClassAreReclaimedBeforeAnotherMapsNewMemory) {

@@ -207,6 +207,31 @@ void* ThreadCache::Refill(int c, Fresh fresh) {
   return TryPop(c);
 }
 
+void* ThreadCache::Borrow(int d, int c, size_t size, bool lend_ahead) {
+  void* p = TryPop(d);
+  if (p == nullptr) return nullptr;
+  uint32_t lent = 1;
+  if (lend_ahead) {
+    const int32_t want = std::min({Count(d) / 2, static_cast<int32_t>(next_batch_[c]) - 1,
+                                   bins_[c].Room() - 1});
+    Bin& from = bins_[d];
+    Bin& to = bins_[c];
+    int32_t k = 0;
+    for (; k < want && from.head != nullptr; ++k) {  // Count is an estimate: stop at the end
+      void* q = from.head;
+      from.head = FreeBlockLink::Next(q);
+      FreeBlockLink::SetNext(q, to.head);
+      to.head = q;
+    }
+    SetCount(d, Count(d) - k);
+    SetCount(c, Count(c) + k);
+    lent += static_cast<uint32_t>(k);
+  }
+  counters_.borrowed[d].Add(lent);
+  counters_.borrowed_waste[d].Add(lent * (ClassSize(d) - size));
+  return p;
+}
+
 uint32_t ThreadCache::TakeFreed(Slab* s, int c, uint32_t want) {
   Bin& b = bins_[c];
   if (s->local_free == nullptr && b.head == nullptr && !s->remote.Empty()) {
