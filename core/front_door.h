@@ -17,8 +17,9 @@
 //     n >  1 MiB: AllocLarge(n) -> large::Alloc (big cache, else mmap)
 //
 //   free(p) -> FreeInline(p)
-//     e = RangeMap::Lookup(p): the Slab of p's unit        core/base/range_map.h
-//     slab block: tls_heap->tiny.Free(slab, p)             pools/tiny/thread_cache.h
+//     RangeMap::UnitForFree(p): p's unit entry: the Slab   core/base/range_map.h
+//       of p's unit, and a digest of its fields free needs
+//     slab block: tls_heap->tiny.Free(digest, slab, p)     pools/tiny/thread_cache.h
 //                 a carved block start whose free key is not set (slab.h)?
 //                 else FreeUnusual: double free, never-allocated, interior
 //                 (reported), or an aligned pointer inside its block
@@ -70,9 +71,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
   // An address above the 47-bit space aliases to a lower one here; the slab's
   // carved-range check (and FreeOther's own checks) refuse it.
-  const uintptr_t e = RangeMap::LookupAliased(p);
+  const UnitEntry& unit = RangeMap::UnitForFree(p);
+  const uintptr_t e = unit.word.load(std::memory_order_acquire);
   if (ABSL_PREDICT_TRUE(RangeMap::IsSlab(e))) {
-    CurrentHeap()->tiny.Free(RangeMap::SlabMetaOf<tiny::Slab>(e), p);
+    CurrentHeap()->tiny.Free(unit.slab, RangeMap::SlabMetaOf<tiny::Slab>(e), p);
     return;
   }
   FreeOther(p);

@@ -56,6 +56,41 @@ bool OsMoveMapping(void* from, size_t from_size, void* to, size_t to_size) {
   return true;
 }
 
+void* OsReserveAligned(size_t size, size_t alignment) {
+  const size_t span = size + alignment;
+  if (span < size) return nullptr;
+  void* raw = mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (start + alignment - 1) & ~(alignment - 1);
+  if (aligned > start) munmap(raw, aligned - start);
+  const uintptr_t tail = aligned + size;
+  if (start + span > tail) munmap(reinterpret_cast<void*>(tail), start + span - tail);
+  return reinterpret_cast<void*>(aligned);
+}
+
+void OsUnreserve(void* p, size_t size) {
+  const int saved = errno;
+  munmap(p, size);
+  errno = saved;
+}
+
+bool OsCommit(void* p, size_t size) {
+  void* got = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (got == MAP_FAILED) return false;
+  g_bytes_mapped.fetch_add(size, std::memory_order_relaxed);
+  return true;
+}
+
+void OsUncommit(void* p, size_t size) {
+  // A fresh inaccessible mapping in place drops the pages and the charge at
+  // once (MADV_DONTNEED would keep the charge, mprotect the pages).
+  const int saved = errno;
+  mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  errno = saved;
+  g_bytes_mapped.fetch_sub(size, std::memory_order_relaxed);
+}
+
 uint64_t OsBytesMapped() { return g_bytes_mapped.load(std::memory_order_relaxed); }
 
 }  // namespace hakmem

@@ -22,6 +22,18 @@ void OsDecommit(void* p, size_t size);
 // (mremap); the old range is unmapped. False if the kernel refuses (both
 // mappings are then as they were).
 bool OsMoveMapping(void* from, size_t from_size, void* to, size_t to_size);
+// Reserves `size` bytes of address space aligned to `alignment` (a power of
+// two >= the page size): no access, no memory, no commit charge. nullptr if
+// the kernel refuses (RLIMIT_AS, say). Not counted as mapped.
+void* OsReserveAligned(size_t size, size_t alignment);
+// Gives a whole reservation back (never committed).
+void OsUnreserve(void* p, size_t size);
+// Makes [p, p + size) of a reservation readable and writable, zero-filled,
+// and counts it as mapped; false if the kernel refuses.
+bool OsCommit(void* p, size_t size);
+// Hands committed [p, p + size) back: its pages and commit charge go, the
+// addresses stay reserved (inaccessible) for a later OsCommit.
+void OsUncommit(void* p, size_t size);
 // Bytes currently mapped through this layer (all tiers and metadata).
 uint64_t OsBytesMapped();
 

@@ -7,23 +7,25 @@ namespace hakmem {
 constinit std::atomic<uintptr_t> RangeMap::top_[size_t{1} << RangeMap::kTopBits] = {};
 // Zero-initialised, never written: in .bss, so it costs no memory until read
 // (and then only the kernel's shared zero page).
-alignas(kPageSize) constinit RangeMap::Entry RangeMap::empty_leaf_[size_t{1} << RangeMap::kLeafBits] = {};
+alignas(kPageSize) constinit UnitEntry RangeMap::empty_leaf_[size_t{1} << RangeMap::kLeafBits] = {};
 
-RangeMap::Entry* RangeMap::LeafFor(uintptr_t address, bool create) {
+constinit RangeMap::Window RangeMap::window_ = {};
+
+UnitEntry* RangeMap::LeafFor(uintptr_t address, bool create) {
   std::atomic<uintptr_t>& slot = top_[address >> (kGranuleShift + kLeafBits)];
   const uintptr_t base = reinterpret_cast<uintptr_t>(empty_leaf_);
   uintptr_t offset = slot.load(std::memory_order_acquire);
-  if (offset != 0) return reinterpret_cast<Entry*>(base + offset);
+  if (offset != 0) return reinterpret_cast<UnitEntry*>(base + offset);
   if (!create) return nullptr;
-  constexpr size_t kLeafBytes = sizeof(Entry) << kLeafBits;
-  auto* fresh = static_cast<Entry*>(OsMapAligned(kLeafBytes, kPageSize));
+  constexpr size_t kLeafBytes = sizeof(UnitEntry) << kLeafBits;
+  auto* fresh = static_cast<UnitEntry*>(OsMapAligned(kLeafBytes, kPageSize));
   if (fresh == nullptr) return nullptr;  // zero-filled: every entry reads kNone
   if (slot.compare_exchange_strong(offset, reinterpret_cast<uintptr_t>(fresh) - base,
                                    std::memory_order_acq_rel)) {
     return fresh;
   }
   OsUnmap(fresh, kLeafBytes);  // another thread installed the leaf first
-  return reinterpret_cast<Entry*>(base + offset);
+  return reinterpret_cast<UnitEntry*>(base + offset);
 }
 
 bool RangeMap::Register(void* base, size_t size, RangeKind kind, const void* meta) {
@@ -32,25 +34,50 @@ bool RangeMap::Register(void* base, size_t size, RangeKind kind, const void* met
   if (end < start || (end - 1) >> kAddressBits != 0) return false;
   const uintptr_t entry = reinterpret_cast<uintptr_t>(meta) | static_cast<uintptr_t>(kind);
   for (uintptr_t a = start; a < end; a += size_t{1} << kGranuleShift) {
-    Entry* leaf = LeafFor(a, /*create=*/true);
+    UnitEntry* leaf = LeafFor(a, /*create=*/true);
     if (leaf == nullptr) {
       Unregister(base, a - start);
       return false;
     }
-    leaf[(a >> kGranuleShift) & ((uintptr_t{1} << kLeafBits) - 1)].store(entry,
-                                                                        std::memory_order_release);
+    leaf[(a >> kGranuleShift) & kLeafMask].word.store(entry, std::memory_order_release);
   }
   return true;
+}
+
+bool RangeMap::InstallWindow(void* base, size_t bytes) {
+  const uintptr_t start = reinterpret_cast<uintptr_t>(base);
+  if (window_.bytes.load(std::memory_order_relaxed) != 0 || start % kLeafReach != 0 || bytes % kLeafReach != 0 || bytes == 0 ||
+      (start + bytes - 1) >> kAddressBits != 0) {
+    return false;
+  }
+  const size_t leaves = bytes / kLeafReach;
+  const size_t leaf_bytes = sizeof(UnitEntry) << kLeafBits;
+  auto* units = static_cast<UnitEntry*>(OsMapAligned(leaves * leaf_bytes, kPageSize));
+  if (units == nullptr) return false;
+  const uintptr_t empty = reinterpret_cast<uintptr_t>(empty_leaf_);
+  for (size_t i = 0; i < leaves; ++i) {
+    // A leaf already there maps only addresses that were given back before
+    // the caller reserved them (all zero): lookups through it or through the
+    // new one read the same. It is left behind, as leaves always are.
+    top_[(start >> (kGranuleShift + kLeafBits)) + i].store(
+        reinterpret_cast<uintptr_t>(units + (i << kLeafBits)) - empty, std::memory_order_release);
+  }
+  window_.units.store(units, std::memory_order_relaxed);
+  window_.base.store(start, std::memory_order_relaxed);
+  window_.bytes.store(bytes, std::memory_order_release);  // last: the window is ready
+  return true;
+}
+
+UnitEntry* RangeMap::UnitsAt(const void* base) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(base);
+  return LeafFor(a, /*create=*/false) + ((a >> kGranuleShift) & kLeafMask);
 }
 
 void RangeMap::Unregister(void* base, size_t size) {
   const uintptr_t start = reinterpret_cast<uintptr_t>(base);
   for (uintptr_t a = start; a < start + size; a += size_t{1} << kGranuleShift) {
-    Entry* leaf = LeafFor(a, /*create=*/false);
-    if (leaf != nullptr) {
-      leaf[(a >> kGranuleShift) & ((uintptr_t{1} << kLeafBits) - 1)].store(
-          0, std::memory_order_release);
-    }
+    UnitEntry* leaf = LeafFor(a, /*create=*/false);
+    if (leaf != nullptr) leaf[(a >> kGranuleShift) & kLeafMask].word.store(0, std::memory_order_release);
   }
 }
 

@@ -47,6 +47,36 @@ TEST(RangeMap, EachSixtyFourKilobyteUnitHasItsOwnEntry) {
   OsUnmap(region, kSuperSlabSize);
 }
 
+// The window (the slab arena's addresses) is the same entries as the
+// two-level map, reached without the top-level load; everything else is
+// looked up as before.
+TEST(RangeMap, AWindowReadsTheSameEntriesAsTheTwoLevelMap) {
+  const size_t reach = RangeMap::kLeafReach;
+  char* reserved = static_cast<char*>(OsReserveAligned(2 * reach, reach));
+  ASSERT_NE(reserved, nullptr);
+  EXPECT_FALSE(RangeMap::InstallWindow(reserved + kSuperSlabSize, reach));  // misaligned
+  EXPECT_FALSE(RangeMap::InstallWindow(reserved, reach / 2));               // not whole leaves
+  ASSERT_TRUE(RangeMap::InstallWindow(reserved, 2 * reach));
+  EXPECT_FALSE(RangeMap::InstallWindow(reserved, reach));  // once
+  char* inside = reserved + reach + 5 * kUnitSize;         // the second leaf
+  ASSERT_TRUE(RangeMap::Register(inside, 2 * kUnitSize, RangeKind::kSlab, &meta_a));
+  EXPECT_TRUE(RangeMap::InWindow(inside));
+  for (char* p : {inside, inside + kUnitSize + 77, reserved, reserved + 2 * reach - 1}) {
+    EXPECT_EQ(&RangeMap::UnitForFree(p), &RangeMap::UnitAliased(p));
+  }
+  EXPECT_EQ(RangeMap::UnitForFree(inside + kUnitSize).word.load(), RangeMap::Lookup(inside));
+  EXPECT_EQ(RangeMap::MetaOf<int>(RangeMap::Lookup(inside + 1)), &meta_a);
+  EXPECT_EQ(RangeMap::Lookup(inside + 2 * kUnitSize), 0u);
+  // Outside the window.
+  int local;
+  EXPECT_FALSE(RangeMap::InWindow(&local));
+  EXPECT_FALSE(RangeMap::InWindow(reserved + 2 * reach));
+  EXPECT_EQ(&RangeMap::UnitForFree(&local), &RangeMap::UnitAliased(&local));
+  EXPECT_EQ(RangeMap::UnitForFree(&local).word.load(), 0u);
+  RangeMap::Unregister(inside, 2 * kUnitSize);
+  EXPECT_EQ(RangeMap::UnitForFree(inside).word.load(), 0u);
+}
+
 TEST(RangeMap, RefusesAddressesBeyondTheUserSpace) {
   EXPECT_FALSE(RangeMap::Register(reinterpret_cast<void*>(uintptr_t{1} << 47), kSuperSlabSize,
                                   RangeKind::kLarge, &meta_a));

@@ -110,6 +110,25 @@ TEST_F(MidPool, EmptiedSpansAreKeptUpToCapAndReusedFirst) {
   cache->Drain();
 }
 
+// An idle span has no owner, in its Slab and in the range-map digest free()
+// reads: a late free by its old owner must not take the owner's fast path.
+TEST_F(MidPool, AnIdleSpanHasNoOwnerForTheFreeFastPath) {
+  const int c = SizeToClass(12000);
+  auto cache = NewCache();
+  void* p = Alloc(*cache, c);
+  Slab* s = RangeMap::MetaOf<Slab>(RangeMap::Lookup(p));
+  EXPECT_EQ(RangeMap::UnitAliased(p).slab.owner.load(), cache.get());
+  Free(*cache, p);
+  const uint64_t idle = IdleSpans(c);
+  cache->Drain();
+  ASSERT_GT(IdleSpans(c), idle);  // the span was kept idle, its layout intact
+  EXPECT_EQ(s->owner.load(), nullptr);
+  for (uint32_t u = 0; u < s->units; ++u) {
+    const char* unit = s->superslab->base + (size_t{s->first_unit} + u) * kUnitSize;
+    EXPECT_EQ(RangeMap::UnitAliased(unit).slab.owner.load(), nullptr) << "unit " << u;
+  }
+}
+
 TEST_F(MidPool, ReleaseIdleAboveKeepsExactlyWhatItIsTold) {
   const int c = SizeToClass(5000);
   Churn(c, 12);

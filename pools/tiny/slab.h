@@ -1,7 +1,9 @@
 // A slab: one span of 1..32 64 KiB units inside a SuperSlab, cut into blocks of
 // one size class. Its metadata lives out of band, in the SuperSlab header; the
-// range map (core/base/range_map.h) points each unit of the span at it, so
-// free(p) finds it with one lookup. Block memory holds nothing while a block is
+// range map (core/base/range_map.h) points each unit of the span at it, and
+// each unit's entry carries a digest of the fields free(p) checks (start,
+// owner, carved, size_class; PublishDigest keeps it in step), so the free
+// fast path reads one metadata line, not two. Block memory holds nothing while a block is
 // in use; a free block holds two words:
 //   word 0: the free-list link (whichever list it is on: a bin, the slab's
 //           local list, its remote list, a pending chain);
@@ -31,11 +33,13 @@
 #ifndef HAKMEM_POOLS_TINY_SLAB_H_
 #define HAKMEM_POOLS_TINY_SLAB_H_
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
 #include "absl/base/attributes.h"
+#include "core/base/range_map.h"
 #include "core/base/size_classes.h"
 #include "sync/cache_line.h"
 #include "sync/mpsc_list.h"
@@ -61,6 +65,28 @@ void InitFreeKey();
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t& KeyWord(void* block) {
   return static_cast<uint64_t*>(block)[1];
+}
+
+// ceil(2^64 / block size) per class (Slab::div_c).
+inline constexpr std::array<uint64_t, kNumClasses> kBlockDivC = [] {
+  std::array<uint64_t, kNumClasses> t{};
+  for (int c = 0; c < kNumClasses; ++c) t[c] = ~uint64_t{0} / kClassInfo[c].size + 1;
+  return t;
+}();
+
+// True if byte `off` from a span's first block starts one of its first
+// `carved` bytes' blocks, for blocks of ceil(2^64 / div_c) bytes: one compare
+// and one multiply (off % size == 0 exactly when off * div_c wraps below div_c).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsCarvedBlockOffset(uintptr_t off, uint32_t carved,
+                                                           uint64_t div_c) {
+  return off < carved && off * div_c < div_c;
+}
+
+// The free fast path's check of p against the span a digest describes.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsCarvedBlockStart(const SlabDigest& d, int c,
+                                                          const void* p) {
+  const uintptr_t off = reinterpret_cast<uintptr_t>(p) - d.start.load(std::memory_order_relaxed);
+  return IsCarvedBlockOffset(off, d.carved.load(std::memory_order_relaxed), kBlockDivC[c]);
 }
 
 struct Slab {
@@ -96,6 +122,9 @@ struct Slab {
   Slab* next;
   SuperSlab* superslab;
   uint64_t idle_since_ms;  // while idle in a tier's span source: since when
+  // The range-map entries of the span's units, whose digests copy start,
+  // owner, carved and size_class for the free fast path (PublishDigest).
+  UnitEntry* unit_entries;
 
   // --- written by other threads: its own line ---
   alignas(sync::kCacheLineSize) sync::RemoteFreeList remote;
@@ -103,6 +132,19 @@ struct Slab {
   // (added after each push), for the bin's count when the owner takes the
   // list whole without walking it.
   std::atomic<uint32_t> remote_count;
+
+  // Copies start, owner, carved and size_class into the digest of every unit
+  // of the span. Whoever changes one of them calls it before any block the
+  // change concerns can be freed (Format, a change of owner, Carve, release).
+  void PublishDigest() const {
+    for (uint32_t u = 0; u < units; ++u) {
+      SlabDigest& d = unit_entries[u].slab;
+      d.start.store(reinterpret_cast<uintptr_t>(start), std::memory_order_relaxed);
+      d.owner.store(owner.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      d.carved.store(carved.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      d.size_class.store(size_class, std::memory_order_relaxed);
+    }
+  }
 
   // Index of the block at byte `offset` (< 2^32) from `start`.
   uint32_t BlockIndex(uintptr_t offset) const {
@@ -112,11 +154,11 @@ struct Slab {
   // Blocks at the end of the span not carved yet (owner side).
   uint32_t UncarvedBlocks() const { return capacity - Carved() / block_size; }
   // True if p is the start of a block of this slab that has been carved
-  // (handed out at least once, or sitting free in some list). The free fast
-  // path's check: one compare and one multiply.
+  // (handed out at least once, or sitting free in some list): the slow
+  // paths' check (the fast path makes it on the unit's digest).
   ABSL_ATTRIBUTE_ALWAYS_INLINE bool IsCarvedBlockStart(const void* p) const {
     const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(start);
-    return off < Carved() && off * div_c < div_c;  // off % block_size == 0
+    return IsCarvedBlockOffset(off, Carved(), div_c);
   }
   // The start of the block containing p, if p was handed out as an aligned
   // pointer inside it (and forgets that, so a second free is caught); else nullptr.

@@ -8,6 +8,7 @@
 #include "core/base/meta_pool.h"
 #include "core/base/os.h"
 #include "core/base/range_map.h"
+#include "pools/tiny/superslab_arena.h"
 #include "sync/spin_lock.h"
 
 namespace hakmem::tiny {
@@ -56,12 +57,22 @@ void UnlinkLocked(SuperSlab* ss) {
   ss->next = ss->prev = nullptr;
 }
 
+// A SuperSlab's memory: an arena chunk, else a mapping of its own.
+char* MapSuperSlabMemory() {
+  if (char* base = TakeArenaChunk()) return base;
+  return static_cast<char*>(OsMapAligned(kSuperSlabSize, kSuperSlabSize));
+}
+
+void UnmapSuperSlabMemory(char* base) {
+  if (!ReturnArenaChunk(base)) OsUnmap(base, kSuperSlabSize);
+}
+
 SuperSlab* MapSuperSlab() {
-  char* base = static_cast<char*>(OsMapAligned(kSuperSlabSize, kSuperSlabSize));
+  char* base = MapSuperSlabMemory();
   if (base == nullptr) return nullptr;
   SuperSlab* ss = g_headers.New();
   if (ss == nullptr) {
-    OsUnmap(base, kSuperSlabSize);
+    UnmapSuperSlabMemory(base);
     return nullptr;
   }
   ss->base = base;
@@ -71,7 +82,7 @@ SuperSlab* MapSuperSlab() {
   // reads "free unit" until it is carved into a span.
   if (!RangeMap::Register(base, kSuperSlabSize, RangeKind::kFreeUnit, ss)) {
     g_headers.Delete(ss);
-    OsUnmap(base, kSuperSlabSize);
+    UnmapSuperSlabMemory(base);
     return nullptr;
   }
   g_live.fetch_add(1, std::memory_order_relaxed);
@@ -82,7 +93,7 @@ SuperSlab* MapSuperSlab() {
 void UnmapSuperSlab(SuperSlab* ss) {
   g_resident_free_units.fetch_sub(__builtin_popcount(ss->resident_free), std::memory_order_relaxed);
   RangeMap::Unregister(ss->base, kSuperSlabSize);
-  OsUnmap(ss->base, kSuperSlabSize);
+  UnmapSuperSlabMemory(ss->base);
   g_headers.Delete(ss);
   g_live.fetch_sub(1, std::memory_order_relaxed);
   g_free_units.fetch_sub(kUnitsPerSuperSlab, std::memory_order_relaxed);
@@ -106,6 +117,10 @@ Slab* CarveLocked(SuperSlab* ss, uint32_t first, uint32_t units) {
   slab->first_unit = static_cast<uint8_t>(first);
   slab->units = static_cast<uint8_t>(units);
   // The leaves exist (the whole SuperSlab is registered): this cannot fail.
+  // Nothing is carved yet (carved is 0 since the span's release, or never
+  // set), so a free that finds the units now is refused.
+  slab->unit_entries = RangeMap::UnitsAt(ss->base + size_t{first} * kUnitSize);
+  slab->PublishDigest();
   RangeMap::Register(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize,
                      RangeKind::kSlab, slab);
   return slab;
@@ -229,6 +244,7 @@ void ReleaseSpan(Slab* slab, Residency residency) {
   // keys with them), and only then, under the lock, do the units become
   // free for another span to carve.
   slab->carved.store(0, std::memory_order_relaxed);
+  slab->PublishDigest();
   RangeMap::Register(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize,
                      RangeKind::kFreeUnit, ss);
   if (decommit) OsDecommit(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize);
@@ -318,9 +334,11 @@ uint64_t LiveSuperSlabs() { return g_live.load(std::memory_order_relaxed); }
 void LockSuperSlabsForFork() {
   g_lock.Lock();
   g_headers.lock().Lock();
+  LockArenaForFork();
 }
 
 void UnlockSuperSlabsAfterFork(bool in_child) {
+  UnlockArenaAfterFork(in_child);
   if (in_child) {
     g_lock.ResetAfterFork();
     g_headers.lock().ResetAfterFork();

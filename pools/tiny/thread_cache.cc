@@ -18,9 +18,6 @@ using sync::FreeBlockLink;
 
 std::atomic<uint64_t> g_orphan_remote_frees{0};
 
-// ceil(2^64 / size) (Slab::div_c).
-uint64_t DivConstant(uint32_t size) { return ~uint64_t{0} / size + 1; }
-
 void PushFront(SlabList& l, Slab* s) {
   s->prev = nullptr;
   s->next = l.head;
@@ -275,6 +272,7 @@ uint32_t ThreadCache::Carve(Slab* s, int c, uint32_t want) {
   KeyWord(p) = key;
   b.head = first;
   s->carved.store(carved + k * s->block_size, std::memory_order_relaxed);
+  s->PublishDigest();
   SetCount(c, Count(c) + k);
   s->used += k;
   return k;
@@ -367,13 +365,14 @@ void Format(Slab* s, int c) {
   s->start = span + ((hash >> 32) % info.colors) * 64;
   s->block_size = info.size;
   s->capacity = info.capacity;
-  s->div_c = DivConstant(info.size);
+  s->div_c = kBlockDivC[c];
   s->aligned_blocks.store(0, std::memory_order_relaxed);
   s->carved.store(0, std::memory_order_relaxed);
   s->local_free = nullptr;
   s->local_count = 0;
   s->used = 0;
   s->size_class = static_cast<uint8_t>(c);
+  s->PublishDigest();
 }
 
 }  // namespace
@@ -419,6 +418,7 @@ Slab* ThreadCache::NewSlab(int c) {
     s->queue = SlabQueue::kPartial;
     PushFront(partial_[c], s);
     s->owner.store(this, std::memory_order_release);
+    s->PublishDigest();
   }
   return spans[0];
 }
@@ -427,6 +427,7 @@ void ThreadCache::Release(Slab* s) {
   Remove(s->queue == SlabQueue::kFull ? full_[s->size_class] : partial_[s->size_class], s);
   s->queue = SlabQueue::kNone;
   s->owner.store(nullptr, std::memory_order_relaxed);
+  s->PublishDigest();
   // An idle span keeps its class layout and free list for the next refill.
   if (releasing_quiet_) return ReleaseSpan(s, Residency::kDecommit);
   const SpanSource* source = SpanSourceFor(s->size_class);

@@ -28,6 +28,7 @@
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
+#include "core/base/range_map.h"
 #include "core/base/size_classes.h"
 #include "pools/tiny/slab.h"
 
@@ -96,22 +97,25 @@ class ThreadCache {
   enum class Fresh : bool { kNo, kYes };
   ABSL_ATTRIBUTE_NOINLINE void* Refill(int c, Fresh fresh = Fresh::kYes);
 
-  // Frees p, a pointer into `slab`: into this thread's bin with no atomic
-  // operation if this cache owns the slab; else home to its owner
-  // (FreeOverLimit -> QueueRemote). Anything but the start of a carved block
-  // in use (an aligned pointer inside a block, an interior pointer, a block
-  // that is free already) takes the slow path, which reports it or finds the
-  // block.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(Slab* slab, void* p) {
+  // Frees p, a pointer into `slab`, whose unit's digest (core/base/range_map.h)
+  // is `d`: into this thread's bin with no atomic operation if this cache
+  // owns the slab; else home to its owner (FreeOverLimit -> QueueRemote).
+  // Anything but the start of a carved block in use (an aligned pointer
+  // inside a block, an interior pointer, a block that is free already) takes
+  // the slow path, which reports it or finds the block. Reads the digest, not
+  // the Slab: the digest shares the range-map entry's cache line, so nothing
+  // here waits for a second metadata line.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(const SlabDigest& d, Slab* slab, void* p) {
     const uint64_t key = FreeKey();
-    if (ABSL_PREDICT_FALSE(!slab->IsCarvedBlockStart(p) || KeyWord(p) == key)) {
+    const int c = d.size_class.load(std::memory_order_relaxed);
+    if (ABSL_PREDICT_FALSE(!IsCarvedBlockStart(d, c, p) || KeyWord(p) == key)) {
       return FreeUnusual(slab, p);
     }
-    Bin& b = bins_[slab->size_class];
+    Bin& b = bins_[c];
     // The placeholder's bins have no room: a thread with no heap never gets
     // past here, and its frees never write the shared placeholder. Another
     // owner's block goes home (FreeOverLimit), not into this bin.
-    if (ABSL_PREDICT_FALSE(!b.HasRoom() || slab->owner.load(std::memory_order_relaxed) != this)) {
+    if (ABSL_PREDICT_FALSE(!b.HasRoom() || d.owner.load(std::memory_order_relaxed) != this)) {
       return FreeOverLimit(slab, p);
     }
     KeyWord(p) = key;
@@ -119,6 +123,8 @@ class ThreadCache {
     b.head = p;
     b.word -= 1;  // one less of room (no borrow: there was room)
   }
+  // The same for a caller that has only the slab (slow paths, tests).
+  void Free(Slab* slab, void* p) { Free(RangeMap::UnitAliased(p).slab, slab, p); }
 
   // Thread exit: every bin goes back to its slabs, remote frees are drained and
   // slabs left with no live block are returned to the SuperSlab manager.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/base/clock.h"
+#include "core/base/range_map.h"
 #include "core/base/size_classes.h"
 #include "gtest/gtest.h"
 #include "pools/tiny/cache_test_util.h"
@@ -23,6 +24,39 @@ using cache_test::Alloc;
 using cache_test::Free;
 using cache_test::NewCache;
 using cache_test::SlabOf;
+
+// free() reads a span's start, owner, carved bytes and class from the range
+// map entry of the block's unit (its digest), not from the Slab: every unit of
+// a span must carry them, in step as the owner carves and lets the span go.
+TEST(ThreadCache, EveryUnitOfASpanCarriesItsSlabsDigest) {
+  int c = 0;
+  while (c < kNumClasses && kClassInfo[c].span_units < 4) ++c;
+  ASSERT_LT(c, kNumClasses);
+  auto cache = NewCache();
+  auto expect_digests_match = [](const Slab* s) {
+    for (uint32_t u = 0; u < s->units; ++u) {
+      const char* unit = s->superslab->base + (size_t{s->first_unit} + u) * kUnitSize;
+      const SlabDigest& d = RangeMap::UnitAliased(unit).slab;
+      EXPECT_EQ(d.start.load(), reinterpret_cast<uintptr_t>(s->start)) << "unit " << u;
+      EXPECT_EQ(d.owner.load(), s->owner.load()) << "unit " << u;
+      EXPECT_EQ(d.carved.load(), s->Carved()) << "unit " << u;
+      EXPECT_EQ(d.size_class.load(), s->size_class) << "unit " << u;
+    }
+  };
+  std::vector<void*> blocks;
+  blocks.push_back(Alloc(*cache, c));
+  Slab* s = SlabOf(blocks[0]);
+  ASSERT_GE(s->units, 4u);
+  EXPECT_EQ(s->owner.load(), cache.get());
+  expect_digests_match(s);
+  const uint32_t carved = s->Carved();
+  while (s->Carved() == carved) blocks.push_back(Alloc(*cache, c));  // the next carve
+  expect_digests_match(s);
+  for (void* p : blocks) Free(*cache, p);
+  cache->Drain();  // the span goes back: no owner, nothing carved
+  EXPECT_EQ(s->owner.load(), nullptr);
+  expect_digests_match(s);
+}
 
 TEST(ThreadCache, EveryClassGivesDistinctAlignedBlocksOfItsSize) {
   auto cache = NewCache();
