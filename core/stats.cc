@@ -9,6 +9,7 @@
 #include "pools/large/large_tier.h"
 #include "pools/mid/idle_spans.h"
 #include "pools/mid/pool_policy.h"
+#include "pools/tiny/superslab_arena.h"
 #include "pools/tiny/superslab_manager.h"
 
 namespace hakmem {
@@ -80,6 +81,7 @@ void GetStats(Stats* out) {
   s.bytes_large_cached = l.cached_bytes;
   s.invalid_frees = InvalidFreeCount();
   s.superslabs_mapped = tiny::LiveSuperSlabs();
+  s.arena_bytes = tiny::ArenaReservedBytes();
   s.bytes_mapped = OsBytesMapped();
   const HeapCounts heaps = GetHeapCounts();
   s.threads_created = heaps.created;
@@ -104,6 +106,7 @@ void PrintStats(int fd) {
   LogLine(fd).Str("  large big-cache hits:        ").Dec(s.large_cache_hits);
   LogLine(fd).Str("  invalid frees:               ").Dec(s.invalid_frees);
   LogLine(fd).Str("  superslabs mapped:           ").Dec(s.superslabs_mapped);
+  LogLine(fd).Str("  slab arena reserved:         ").Dec(s.arena_bytes >> 30).Str(" GiB");
   LogLine(fd).Str("  bytes mapped:                ").Dec(s.bytes_mapped);
   LogLine(fd).Str("  bytes in big cache:          ").Dec(s.bytes_large_cached);
   LogLine(fd).Str("  thread heaps created/exited: ").Dec(s.threads_created).Str("/").Dec(s.threads_exited);

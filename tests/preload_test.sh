@@ -6,7 +6,7 @@
 #    starts with "hakmem stats" to stderr at exit; no block = not preloaded.
 #
 # Usage: preload_test.sh LIBHAKMEM_SO CASE [DATA...]
-# CASE: symbols | python | sort | gcc | sqlite | git | fork | stress | learner
+# CASE: symbols | python | sort | gcc | sqlite | git | fork | stress | no_arena | learner
 set -euo pipefail
 
 LIB="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
@@ -187,6 +187,19 @@ stress)  # the multi-thread stress workload on malloc/free/realloc
   out="$(hak "${DATA[0]}")" || fail "stress exited with $?"
   [[ "$out" == "stress ok" ]] || fail "printed '$out'"
   expect_stats 1
+  ;;
+
+no_arena)  # address space limited (ulimit -v): no slab arena, SuperSlabs mapped anywhere
+  /usr/bin/python3 "${DATA[0]}" >ref.txt
+  hak /usr/bin/python3 "${DATA[0]}" >/dev/null || fail "python3 exited with $?"
+  grep -q 'slab arena reserved: *64 GiB' "$ERR" || fail "no 64 GiB arena without a limit"
+  : >"$ERR"
+  (ulimit -v 3000000 && hak /usr/bin/python3 "${DATA[0]}" >out.txt) || fail "python3 exited with $?"
+  diff -u ref.txt out.txt || fail "output differs from the glibc run"
+  grep -q 'slab arena reserved: *0 GiB' "$ERR" || fail "an arena was reserved under ulimit -v 3 GB"
+  out="$(ulimit -v 3000000 && hak "${DATA[1]}")" || fail "stress exited with $?"
+  [[ "$out" == "stress ok" ]] || fail "stress printed '$out'"
+  expect_stats 2
   ;;
 
 learner)  # HAKMEM_LEARN=1 in a real program: lazy start, windows, a fork, a clean exit

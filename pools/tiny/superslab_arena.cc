@@ -97,6 +97,11 @@ size_t ArenaChunksInUse() {
   return g_in_use;
 }
 
+size_t ArenaReservedBytes() {
+  if (g_base.load(std::memory_order_acquire) == nullptr) return 0;
+  return g_chunks.load(std::memory_order_relaxed) * kSuperSlabSize;
+}
+
 void LockArenaForFork() { g_lock.Lock(); }
 
 void UnlockArenaAfterFork(bool in_child) {

@@ -23,6 +23,9 @@ char* TakeArenaChunk();
 bool ReturnArenaChunk(char* p);
 // Chunks in use (tests).
 size_t ArenaChunksInUse();
+// Bytes of address space the arena holds; 0 before the first SuperSlab, or
+// when none could be reserved.
+size_t ArenaReservedBytes();
 
 // fork(): the arena's lock is taken after the SuperSlab manager's.
 void LockArenaForFork();
