@@ -46,8 +46,8 @@ bool RangeMap::Register(void* base, size_t size, RangeKind kind, const void* met
 
 bool RangeMap::InstallWindow(void* base, size_t bytes) {
   const uintptr_t start = reinterpret_cast<uintptr_t>(base);
-  if (window_.bytes.load(std::memory_order_relaxed) != 0 || start % kLeafReach != 0 || bytes % kLeafReach != 0 || bytes == 0 ||
-      (start + bytes - 1) >> kAddressBits != 0) {
+  if (window_.bytes.load(std::memory_order_relaxed) != 0 || start % kLeafReach != 0 ||
+      bytes % kLeafReach != 0 || bytes == 0 || (start + bytes - 1) >> kAddressBits != 0) {
     return false;
   }
   const size_t leaves = bytes / kLeafReach;
@@ -77,7 +77,9 @@ void RangeMap::Unregister(void* base, size_t size) {
   const uintptr_t start = reinterpret_cast<uintptr_t>(base);
   for (uintptr_t a = start; a < start + size; a += size_t{1} << kGranuleShift) {
     UnitEntry* leaf = LeafFor(a, /*create=*/false);
-    if (leaf != nullptr) leaf[(a >> kGranuleShift) & kLeafMask].word.store(0, std::memory_order_release);
+    if (leaf != nullptr) {
+      leaf[(a >> kGranuleShift) & kLeafMask].word.store(0, std::memory_order_release);
+    }
   }
 }
 

@@ -98,7 +98,8 @@ class RangeMap {
   ABSL_ATTRIBUTE_ALWAYS_INLINE static const UnitEntry& UnitForFree(const void* p) {
     // bytes first (0 until the window is installed, and set last).
     const uintptr_t bytes = window_.bytes.load(std::memory_order_acquire);
-    const uintptr_t off = reinterpret_cast<uintptr_t>(p) - window_.base.load(std::memory_order_relaxed);
+    const uintptr_t off =
+        reinterpret_cast<uintptr_t>(p) - window_.base.load(std::memory_order_relaxed);
     if (ABSL_PREDICT_TRUE(off < bytes)) {
       return window_.units.load(std::memory_order_relaxed)[off >> kGranuleShift];
     }

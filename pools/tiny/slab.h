@@ -67,7 +67,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t& KeyWord(void* block) {
   return static_cast<uint64_t*>(block)[1];
 }
 
-// ceil(2^64 / block size) per class (Slab::div_c).
+// ceil(2^64 / block size) per class: one multiply gives an offset's block
+// index and whether the offset is a block start (exact for offsets and sizes
+// below 2^32; Lemire, Kaser and Kurz, "Faster remainder by direct
+// computation").
 inline constexpr std::array<uint64_t, kNumClasses> kBlockDivC = [] {
   std::array<uint64_t, kNumClasses> t{};
   for (int c = 0; c < kNumClasses; ++c) t[c] = ~uint64_t{0} / kClassInfo[c].size + 1;
@@ -93,12 +96,9 @@ struct Slab {
   // First word: link in the idle-span stacks (pools/mid; TaggedStack keeps
   // its link in the first word of each element).
   void* idle_link;
-  // --- read by every free (first cache line) ---
+  // --- read by any thread (first cache line; the free fast path reads the
+  // copies in its unit's digest instead) ---
   char* start;           // first block
-  // ceil(2^64 / block_size): one multiply gives an offset's block index and
-  // whether the offset is a block start (exact for offsets and sizes below
-  // 2^32; Lemire, Kaser and Kurz, "Faster remainder by direct computation").
-  uint64_t div_c;
   uint32_t block_size;
   // Bytes from `start` carved into blocks so far (owner writes; any freeing
   // thread reads it: a block it may free was carved before it was handed out).
@@ -148,7 +148,8 @@ struct Slab {
 
   // Index of the block at byte `offset` (< 2^32) from `start`.
   uint32_t BlockIndex(uintptr_t offset) const {
-    return static_cast<uint32_t>((static_cast<unsigned __int128>(offset) * div_c) >> 64);
+    const unsigned __int128 product = static_cast<unsigned __int128>(offset) * kBlockDivC[size_class];
+    return static_cast<uint32_t>(product >> 64);
   }
   uint32_t Carved() const { return carved.load(std::memory_order_relaxed); }
   // Blocks at the end of the span not carved yet (owner side).
@@ -158,7 +159,7 @@ struct Slab {
   // paths' check (the fast path makes it on the unit's digest).
   ABSL_ATTRIBUTE_ALWAYS_INLINE bool IsCarvedBlockStart(const void* p) const {
     const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(start);
-    return IsCarvedBlockOffset(off, Carved(), div_c);
+    return IsCarvedBlockOffset(off, Carved(), kBlockDivC[size_class]);
   }
   // The start of the block containing p, if p was handed out as an aligned
   // pointer inside it (and forgets that, so a second free is caught); else nullptr.
@@ -206,7 +207,7 @@ struct SuperSlab {
 
 static_assert(offsetof(Slab, idle_link) == 0, "idle stacks keep their link in word 0");
 static_assert(offsetof(Slab, owner) + sizeof(void*) <= sync::kCacheLineSize,
-              "the fields a free reads share one cache line");
+              "the fields another thread's free reads share one cache line");
 
 }  // namespace hakmem::tiny
 

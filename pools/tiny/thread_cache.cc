@@ -365,7 +365,6 @@ void Format(Slab* s, int c) {
   s->start = span + ((hash >> 32) % info.colors) * 64;
   s->block_size = info.size;
   s->capacity = info.capacity;
-  s->div_c = kBlockDivC[c];
   s->aligned_blocks.store(0, std::memory_order_relaxed);
   s->carved.store(0, std::memory_order_relaxed);
   s->local_free = nullptr;
