@@ -96,11 +96,8 @@ class RangeMap {
   // arena, pools/tiny/superslab_arena.h) the entry is one load from a flat
   // array, with no top-level load before it; elsewhere as UnitAliased.
   ABSL_ATTRIBUTE_ALWAYS_INLINE static const UnitEntry& UnitForFree(const void* p) {
-    // bytes first (0 until the window is installed, and set last).
-    const uintptr_t bytes = window_.bytes.load(std::memory_order_acquire);
-    const uintptr_t off =
-        reinterpret_cast<uintptr_t>(p) - window_.base.load(std::memory_order_relaxed);
-    if (ABSL_PREDICT_TRUE(off < bytes)) {
+    uintptr_t off;
+    if (ABSL_PREDICT_TRUE(WindowOffset(p, &off))) {
       return window_.units.load(std::memory_order_relaxed)[off >> kGranuleShift];
     }
     return UnitAliased(p);
@@ -113,8 +110,8 @@ class RangeMap {
   static constexpr size_t kLeafReach = size_t{1} << (kGranuleShift + kLeafBits);  // 4 GiB
   static bool InstallWindow(void* base, size_t bytes);
   static bool InWindow(const void* p) {
-    return reinterpret_cast<uintptr_t>(p) - window_.base.load(std::memory_order_relaxed) <
-           window_.bytes.load(std::memory_order_acquire);
+    uintptr_t off;
+    return WindowOffset(p, &off);
   }
 
   // The entries of the units from `base` on (64 KiB aligned, registered, so
@@ -139,6 +136,13 @@ class RangeMap {
   static constexpr uintptr_t kTopMask = (uintptr_t{1} << kTopBits) - 1;
   static constexpr uintptr_t kLeafMask = (uintptr_t{1} << kLeafBits) - 1;
   static UnitEntry* LeafFor(uintptr_t address, bool create);
+  // True if p lies in the window; *off is then its byte offset from the start.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static bool WindowOffset(const void* p, uintptr_t* off) {
+    // bytes first (0 until the window is installed, and set last).
+    const uintptr_t bytes = window_.bytes.load(std::memory_order_acquire);
+    *off = reinterpret_cast<uintptr_t>(p) - window_.base.load(std::memory_order_relaxed);
+    return *off < bytes;
+  }
   struct alignas(64) Window {
     std::atomic<uintptr_t> base;
     std::atomic<uintptr_t> bytes;  // 0: no window
