@@ -1,8 +1,10 @@
-// The SuperSlab manager's placement: a span is carved where the most of its
-// units' pages are still resident, so a program whose big blocks vary in size
-// reuses the pages it freed instead of faulting fresh ones in.
+// The SuperSlab manager's placement: a span is carved in the shortest run of
+// resident free units that holds it, else where the most of its units' pages
+// are still resident, so a program whose big blocks vary in size reuses the
+// pages it freed instead of faulting fresh ones in.
 #include "pools/tiny/superslab_manager.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/base/size_classes.h"
@@ -32,6 +34,38 @@ TEST(SuperSlabManager, ASpanGoesWhereMostOfItsPagesAreResident) {
   for (int u = 0; u < static_cast<int>(kUnitsPerSuperSlab); ++u) {
     if (u <= 3 || (u >= 8 && u <= 11) || (u >= 20 && u <= 23)) continue;
     ReleaseSpan(by_unit[u], Residency::kDecommit);
+  }
+  TrimSuperSlabs();
+}
+
+TEST(SuperSlabManager, ASpanTakesTheShortestResidentRunThatHoldsIt) {
+  Slab* units[kUnitsPerSuperSlab];
+  ASSERT_EQ(AcquireSpans(1, units, kUnitsPerSuperSlab, MayMap::kYes), kUnitsPerSuperSlab);
+  for (Slab* s : units) ASSERT_EQ(s->superslab, units[0]->superslab);
+  Slab* by_unit[kUnitsPerSuperSlab];
+  for (Slab* s : units) by_unit[s->first_unit] = s;
+  // Resident free runs: 0-7 (eight units), 12-13 (two), 20 (one).
+  std::vector<int> freed = {0, 1, 2, 3, 4, 5, 6, 7, 12, 13, 20};
+  for (int u : freed) ReleaseSpan(by_unit[u], Residency::kKeep);
+  const uint64_t resident_before = ResidentFreeBytes();
+  // Two units fit 12-13 exactly: the front of 0-7 would leave an eight-unit
+  // span no resident run (first fit took unit 0).
+  Slab* two;
+  ASSERT_EQ(AcquireSpans(2, &two, 1, MayMap::kNo), 1u);
+  EXPECT_EQ(two->first_unit, 12);
+  Slab* eight;
+  ASSERT_EQ(AcquireSpans(8, &eight, 1, MayMap::kNo), 1u);
+  EXPECT_EQ(eight->first_unit, 0);
+  Slab* one;
+  ASSERT_EQ(AcquireSpans(1, &one, 1, MayMap::kNo), 1u);
+  EXPECT_EQ(one->first_unit, 20);
+  EXPECT_EQ(ResidentFreeBytes(), resident_before - 11 * kUnitSize);
+  // Put everything back.
+  for (Slab* s : {two, eight, one}) ReleaseSpan(s, Residency::kDecommit);
+  for (int u = 0; u < static_cast<int>(kUnitsPerSuperSlab); ++u) {
+    if (std::find(freed.begin(), freed.end(), u) == freed.end()) {
+      ReleaseSpan(by_unit[u], Residency::kDecommit);
+    }
   }
   TrimSuperSlabs();
 }
