@@ -193,6 +193,8 @@ Slab* CarveFromMappedLocked(uint32_t units) {
     }
   }
   if (best != nullptr) return CarveLocked(best, static_cast<uint32_t>(best_first), units);
+  // A second pass: its window scan costs more than the runs above, and a
+  // program that frees and allocates again mostly finds a resident run.
   SuperSlab* fallback = nullptr;
   int fallback_first = -1;
   int fallback_resident = -1;

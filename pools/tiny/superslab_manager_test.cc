@@ -1,7 +1,8 @@
-// The SuperSlab manager's placement: a span is carved in the shortest run of
-// resident free units that holds it, else where the most of its units' pages
-// are still resident, so a program whose big blocks vary in size reuses the
-// pages it freed instead of faulting fresh ones in.
+// The SuperSlab manager's placement: a span is carved in a run of resident
+// free units that holds it (in the fullest SuperSlab that has one, the
+// shortest there), else where the most of its units' pages are still
+// resident, so a program whose big blocks vary in size reuses the pages it
+// freed instead of faulting fresh ones in.
 #include "pools/tiny/superslab_manager.h"
 
 #include <algorithm>
@@ -67,6 +68,36 @@ TEST(SuperSlabManager, ASpanTakesTheShortestResidentRunThatHoldsIt) {
       ReleaseSpan(by_unit[u], Residency::kDecommit);
     }
   }
+  TrimSuperSlabs();
+}
+
+TEST(SuperSlabManager, AFullerSuperSlabComesBeforeAShorterRunInAnEmptierOne) {
+  // Two SuperSlabs, each in one-unit spans.
+  Slab* a_units[kUnitsPerSuperSlab];
+  Slab* b_units[kUnitsPerSuperSlab];
+  ASSERT_EQ(AcquireSpans(1, a_units, kUnitsPerSuperSlab, MayMap::kYes), kUnitsPerSuperSlab);
+  ASSERT_EQ(AcquireSpans(1, b_units, kUnitsPerSuperSlab, MayMap::kYes), kUnitsPerSuperSlab);
+  ASSERT_NE(a_units[0]->superslab, b_units[0]->superslab);
+  Slab* a[kUnitsPerSuperSlab];
+  Slab* b[kUnitsPerSuperSlab];
+  for (Slab* s : a_units) a[s->first_unit] = s;
+  for (Slab* s : b_units) b[s->first_unit] = s;
+  // A: 8 free units, all resident (0-7). B: 26 free units, of which only
+  // 0-1 resident: a two-unit run that fits a two-unit span exactly.
+  for (int u = 0; u < 8; ++u) ReleaseSpan(a[u], Residency::kKeep);
+  for (int u = 0; u < 2; ++u) ReleaseSpan(b[u], Residency::kKeep);
+  for (int u = 4; u < 28; ++u) ReleaseSpan(b[u], Residency::kDecommit);
+  // B, the emptier, is left to fall empty: the span goes into A.
+  Slab* span;
+  ASSERT_EQ(AcquireSpans(2, &span, 1, MayMap::kNo), 1u);
+  EXPECT_EQ(span->superslab, a_units[0]->superslab);
+  EXPECT_EQ(span->first_unit, 0);
+  // Put everything back.
+  ReleaseSpan(span, Residency::kDecommit);
+  for (int u = 8; u < static_cast<int>(kUnitsPerSuperSlab); ++u) {
+    ReleaseSpan(a[u], Residency::kDecommit);
+  }
+  for (int u : {2, 3, 28, 29, 30, 31}) ReleaseSpan(b[u], Residency::kDecommit);
   TrimSuperSlabs();
 }
 
