@@ -14,17 +14,42 @@
 namespace hakmem::tiny {
 namespace {
 
-TEST(SuperSlabManager, ASpanGoesWhereMostOfItsPagesAreResident) {
-  // One whole SuperSlab in one-unit spans (this process has mapped none yet).
+// One newly mapped SuperSlab taken whole in one-unit spans, indexed by unit
+// (superslab is nullptr if the spans did not come from one SuperSlab).
+struct UnitSpans {
+  SuperSlab* superslab = nullptr;
+  Slab* at[kUnitsPerSuperSlab] = {};
+};
+
+UnitSpans AcquireWholeSuperSlab() {
   Slab* units[kUnitsPerSuperSlab];
-  ASSERT_EQ(AcquireSpans(1, units, kUnitsPerSuperSlab, MayMap::kYes), kUnitsPerSuperSlab);
-  for (Slab* s : units) ASSERT_EQ(s->superslab, units[0]->superslab);
-  Slab* by_unit[kUnitsPerSuperSlab];
-  for (Slab* s : units) by_unit[s->first_unit] = s;
+  UnitSpans spans;
+  if (AcquireSpans(1, units, kUnitsPerSuperSlab, MayMap::kYes) != kUnitsPerSuperSlab) return spans;
+  for (Slab* s : units) {
+    if (s->superslab != units[0]->superslab) return spans;
+    spans.at[s->first_unit] = s;
+  }
+  spans.superslab = units[0]->superslab;
+  return spans;
+}
+
+// Gives back every unit span of `spans` but those in `released` already.
+void ReleaseTheRest(const UnitSpans& spans, const std::vector<int>& released) {
+  for (int u = 0; u < static_cast<int>(kUnitsPerSuperSlab); ++u) {
+    if (std::find(released.begin(), released.end(), u) == released.end()) {
+      ReleaseSpan(spans.at[u], Residency::kDecommit);
+    }
+  }
+}
+
+TEST(SuperSlabManager, ASpanGoesWhereMostOfItsPagesAreResident) {
+  const UnitSpans spans = AcquireWholeSuperSlab();
+  ASSERT_NE(spans.superslab, nullptr);
   // Three free runs of four units: 0-3 and 20-23 decommitted, 8-11 with
   // 8 and 9 still resident.
-  for (int u : {0, 1, 2, 3, 10, 11, 20, 21, 22, 23}) ReleaseSpan(by_unit[u], Residency::kDecommit);
-  for (int u : {8, 9}) ReleaseSpan(by_unit[u], Residency::kKeep);
+  const std::vector<int> decommitted = {0, 1, 2, 3, 10, 11, 20, 21, 22, 23};
+  for (int u : decommitted) ReleaseSpan(spans.at[u], Residency::kDecommit);
+  for (int u : {8, 9}) ReleaseSpan(spans.at[u], Residency::kKeep);
   const uint64_t resident_before = ResidentFreeBytes();
   Slab* span;
   ASSERT_EQ(AcquireSpans(4, &span, 1, MayMap::kNo), 1u);
@@ -32,22 +57,18 @@ TEST(SuperSlabManager, ASpanGoesWhereMostOfItsPagesAreResident) {
   EXPECT_EQ(ResidentFreeBytes(), resident_before - 2 * kUnitSize);
   // Put everything back.
   ReleaseSpan(span, Residency::kDecommit);
-  for (int u = 0; u < static_cast<int>(kUnitsPerSuperSlab); ++u) {
-    if (u <= 3 || (u >= 8 && u <= 11) || (u >= 20 && u <= 23)) continue;
-    ReleaseSpan(by_unit[u], Residency::kDecommit);
-  }
+  std::vector<int> released = decommitted;
+  released.insert(released.end(), {8, 9, 10, 11});
+  ReleaseTheRest(spans, released);
   TrimSuperSlabs();
 }
 
 TEST(SuperSlabManager, ASpanTakesTheShortestResidentRunThatHoldsIt) {
-  Slab* units[kUnitsPerSuperSlab];
-  ASSERT_EQ(AcquireSpans(1, units, kUnitsPerSuperSlab, MayMap::kYes), kUnitsPerSuperSlab);
-  for (Slab* s : units) ASSERT_EQ(s->superslab, units[0]->superslab);
-  Slab* by_unit[kUnitsPerSuperSlab];
-  for (Slab* s : units) by_unit[s->first_unit] = s;
+  const UnitSpans spans = AcquireWholeSuperSlab();
+  ASSERT_NE(spans.superslab, nullptr);
   // Resident free runs: 0-7 (eight units), 12-13 (two), 20 (one).
-  std::vector<int> freed = {0, 1, 2, 3, 4, 5, 6, 7, 12, 13, 20};
-  for (int u : freed) ReleaseSpan(by_unit[u], Residency::kKeep);
+  const std::vector<int> freed = {0, 1, 2, 3, 4, 5, 6, 7, 12, 13, 20};
+  for (int u : freed) ReleaseSpan(spans.at[u], Residency::kKeep);
   const uint64_t resident_before = ResidentFreeBytes();
   // Two units fit 12-13 exactly: the front of 0-7 would leave an eight-unit
   // span no resident run (first fit took unit 0).
@@ -63,41 +84,35 @@ TEST(SuperSlabManager, ASpanTakesTheShortestResidentRunThatHoldsIt) {
   EXPECT_EQ(ResidentFreeBytes(), resident_before - 11 * kUnitSize);
   // Put everything back.
   for (Slab* s : {two, eight, one}) ReleaseSpan(s, Residency::kDecommit);
-  for (int u = 0; u < static_cast<int>(kUnitsPerSuperSlab); ++u) {
-    if (std::find(freed.begin(), freed.end(), u) == freed.end()) {
-      ReleaseSpan(by_unit[u], Residency::kDecommit);
-    }
-  }
+  ReleaseTheRest(spans, freed);
   TrimSuperSlabs();
 }
 
 TEST(SuperSlabManager, AFullerSuperSlabComesBeforeAShorterRunInAnEmptierOne) {
-  // Two SuperSlabs, each in one-unit spans.
-  Slab* a_units[kUnitsPerSuperSlab];
-  Slab* b_units[kUnitsPerSuperSlab];
-  ASSERT_EQ(AcquireSpans(1, a_units, kUnitsPerSuperSlab, MayMap::kYes), kUnitsPerSuperSlab);
-  ASSERT_EQ(AcquireSpans(1, b_units, kUnitsPerSuperSlab, MayMap::kYes), kUnitsPerSuperSlab);
-  ASSERT_NE(a_units[0]->superslab, b_units[0]->superslab);
-  Slab* a[kUnitsPerSuperSlab];
-  Slab* b[kUnitsPerSuperSlab];
-  for (Slab* s : a_units) a[s->first_unit] = s;
-  for (Slab* s : b_units) b[s->first_unit] = s;
+  const UnitSpans a = AcquireWholeSuperSlab();
+  const UnitSpans b = AcquireWholeSuperSlab();
+  ASSERT_NE(a.superslab, nullptr);
+  ASSERT_NE(b.superslab, nullptr);
+  ASSERT_NE(a.superslab, b.superslab);
   // A: 8 free units, all resident (0-7). B: 26 free units, of which only
   // 0-1 resident: a two-unit run that fits a two-unit span exactly.
-  for (int u = 0; u < 8; ++u) ReleaseSpan(a[u], Residency::kKeep);
-  for (int u = 0; u < 2; ++u) ReleaseSpan(b[u], Residency::kKeep);
-  for (int u = 4; u < 28; ++u) ReleaseSpan(b[u], Residency::kDecommit);
+  std::vector<int> a_freed, b_freed;
+  for (int u = 0; u < 8; ++u) a_freed.push_back(u);
+  for (int u : a_freed) ReleaseSpan(a.at[u], Residency::kKeep);
+  for (int u = 0; u < 28; ++u) {
+    if (u == 2 || u == 3) continue;
+    ReleaseSpan(b.at[u], u < 2 ? Residency::kKeep : Residency::kDecommit);
+    b_freed.push_back(u);
+  }
   // B, the emptier, is left to fall empty: the span goes into A.
   Slab* span;
   ASSERT_EQ(AcquireSpans(2, &span, 1, MayMap::kNo), 1u);
-  EXPECT_EQ(span->superslab, a_units[0]->superslab);
+  EXPECT_EQ(span->superslab, a.superslab);
   EXPECT_EQ(span->first_unit, 0);
   // Put everything back.
   ReleaseSpan(span, Residency::kDecommit);
-  for (int u = 8; u < static_cast<int>(kUnitsPerSuperSlab); ++u) {
-    ReleaseSpan(a[u], Residency::kDecommit);
-  }
-  for (int u : {2, 3, 28, 29, 30, 31}) ReleaseSpan(b[u], Residency::kDecommit);
+  ReleaseTheRest(a, a_freed);
+  ReleaseTheRest(b, b_freed);
   TrimSuperSlabs();
 }
 
