@@ -181,11 +181,15 @@ Slab* CarveFromMappedLocked(uint32_t units) {
   int best_first = -1;
   uint32_t best_key = UINT32_MAX;
   for (SuperSlab* ss = g_with_space; ss != nullptr; ss = ss->next) {
+    // Fewest free units first, then the shortest run; a SuperSlab with as
+    // many free units as the best so far cannot do better (a run is at least
+    // `units` long), so its runs are not looked at.
+    const uint32_t free_first = static_cast<uint32_t>(__builtin_popcount(ss->free_units)) << 8;
+    if ((free_first | units) >= best_key) continue;
     uint32_t len;
     const int first = ShortestResidentRun(ss, units, &len);
     if (first < 0) continue;
-    // Fewest free units first, then the shortest run.
-    const uint32_t key = static_cast<uint32_t>(__builtin_popcount(ss->free_units)) << 8 | len;
+    const uint32_t key = free_first | len;
     if (key < best_key) {
       best = ss;
       best_first = first;
