@@ -499,8 +499,8 @@ void ThreadCache::Flush(int c) {
     // phase change left 30 MiB per thread so), so the bin gives back all it
     // holds and keeps less from now on; refills (the class in demand again)
     // let it grow back.
-    // Half, but not below kDrainingLimit (nor above a smaller limit).
-    limit_[c] = std::max(limit_[c] / 2, std::min(limit_[c], kDrainingLimit));
+    // Half, but not below DrainingLimit (nor above a smaller limit).
+    limit_[c] = std::max(limit_[c] / 2, std::min(limit_[c], DrainingLimit(c)));
     TrimBin(c, 0);
   } else {
     TrimBin(c, limit_[c] / 2 > 0 ? limit_[c] / 2 : limit_[c]);  // keep the newest half

@@ -190,11 +190,23 @@ class ThreadCache {
 
   // Flushes bin c when a free finds it full: the newest half stays, or
   // nothing if the class is only being freed (its limit then halves, down
-  // to kDrainingLimit, until refills show demand again).
+  // to DrainingLimit(c), until refills show demand again).
   ABSL_ATTRIBUTE_NOINLINE void Flush(int c);
   // Bin c's limit when the class is in demand.
   int32_t FullLimit(int c) const;
+  // The least a draining bin's limit falls to: 4 blocks, or up to 16 of a
+  // class whose 16 blocks make at most kDrainingBytes. Each flush of a
+  // draining bin costs a call and a slab update per run of blocks, so a
+  // bin that holds only 4 tiny blocks pays it every fifth free (glibc_simple,
+  // 10,000 blocks freed in a row: 3.7 % of all instructions).
   static constexpr int32_t kDrainingLimit = 4;
+  static constexpr int32_t kDrainingLimitTiny = 16;
+  static constexpr size_t kDrainingBytes = 4096;
+  static int32_t DrainingLimit(int c) {
+    const size_t fit = kDrainingBytes / ClassSize(c);
+    return fit >= kDrainingLimitTiny ? kDrainingLimitTiny
+                                     : std::max<int32_t>(kDrainingLimit, static_cast<int32_t>(fit));
+  }
   // A bin keeps another owner's block only while it holds fewer than
   // limit / kKeepForeignDivisor blocks (FreeOverLimit).
   static constexpr int32_t kKeepForeignDivisor = 8;
