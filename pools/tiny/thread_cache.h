@@ -194,11 +194,12 @@ class ThreadCache {
   ABSL_ATTRIBUTE_NOINLINE void Flush(int c);
   // Bin c's limit when the class is in demand.
   int32_t FullLimit(int c) const;
-  // The least a draining bin's limit falls to: 4 blocks, or up to 16 of a
-  // class whose 16 blocks make at most kDrainingBytes. Each flush of a
-  // draining bin costs a call and a slab update per run of blocks, so a
-  // bin that holds only 4 tiny blocks pays it every fifth free (glibc_simple,
-  // 10,000 blocks freed in a row: 3.7 % of all instructions).
+  // The least a draining bin's limit falls to: as many blocks as make
+  // kDrainingBytes, but at least 4 and at most 16. Each flush of a draining
+  // bin costs a call and a slab update per run of blocks, which a bin of 4
+  // tiny blocks paid every fifth free (glibc_simple, 10,000 blocks freed in
+  // a row: 2 % of all its instructions); a bin of big blocks keeps 4, since
+  // each block kept pins its span until the class decays.
   static constexpr int32_t kDrainingLimit = 4;
   static constexpr int32_t kDrainingLimitTiny = 16;
   static constexpr size_t kDrainingBytes = 4096;
