@@ -176,7 +176,16 @@ int ShortestResidentRun(const SuperSlab* ss, uint32_t units, uint32_t* len) {
 //   one faults in: L2.5 spans went from 23 K to 64-80 K faults per 1.5 s of
 //   large_1t when their bins stopped keeping a block), partly used
 //   SuperSlabs before empty ones (so that empty ones can go back to the OS).
-Slab* CarveFromMappedLocked(uint32_t units) {
+// *best_fit: the SuperSlab the best-fit pass chose last in this lock hold
+// (nullptr if none). Carving only made it fuller, so while it still has a
+// resident run that fits it is still the fullest such SuperSlab: the next
+// span of a batch goes there without another scan.
+Slab* CarveFromMappedLocked(uint32_t units, SuperSlab** best_fit) {
+  if (*best_fit != nullptr) {
+    uint32_t len;
+    const int first = ShortestResidentRun(*best_fit, units, &len);
+    if (first >= 0) return CarveLocked(*best_fit, static_cast<uint32_t>(first), units);
+  }
   SuperSlab* best = nullptr;
   int best_first = -1;
   uint32_t best_key = UINT32_MAX;
@@ -196,6 +205,7 @@ Slab* CarveFromMappedLocked(uint32_t units) {
       best_key = key;
     }
   }
+  *best_fit = best;
   if (best != nullptr) return CarveLocked(best, static_cast<uint32_t>(best_first), units);
   // A second pass: its window scan costs more than the runs above, and a
   // program that frees and allocates again mostly finds a resident run.
@@ -248,13 +258,20 @@ uint64_t RetainLimitUnits() {
   return configured < relative ? configured : relative;
 }
 
+// Up to `max` - got more spans into out[got..], under one hold of g_lock.
+uint32_t CarveSpansLocked(uint32_t units, Slab** out, uint32_t got, uint32_t max) {
+  SuperSlab* best_fit = nullptr;
+  while (got < max && (out[got] = CarveFromMappedLocked(units, &best_fit)) != nullptr) ++got;
+  return got;
+}
+
 }  // namespace
 
 uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max, MayMap may_map) {
   uint32_t got = 0;
   {
     sync::SpinLockHolder hold(&g_lock);
-    while (got < max && (out[got] = CarveFromMappedLocked(units)) != nullptr) ++got;
+    got = CarveSpansLocked(units, out, got, max);
   }
   // A new SuperSlab only when nothing mapped had room: a batch is a
   // convenience, not a reason to map more.
@@ -265,7 +282,7 @@ uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max, MayMap may_map) 
     sync::SpinLockHolder hold(&g_lock);
     LinkLocked(ss);
     ++g_empty_count;
-    while (got < max && (out[got] = CarveFromMappedLocked(units)) != nullptr) ++got;
+    got = CarveSpansLocked(units, out, got, max);
   }
   return got;
 }
