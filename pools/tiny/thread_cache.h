@@ -23,7 +23,9 @@
 #ifndef HAKMEM_POOLS_TINY_THREAD_CACHE_H_
 #define HAKMEM_POOLS_TINY_THREAD_CACHE_H_
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/base/attributes.h"
