@@ -76,7 +76,12 @@ TEST(Nudge, ThreadsNudgedAllTheTimeLoseNoBlock) {
       std::vector<Block> live(256);
       uint64_t x = 0x9E3779B97F4A7C15ull * (id + 1);
       auto next = [&x] { return x ^= x << 13, x ^= x >> 7, x ^= x << 17; };
-      for (int op = 0; op < 60000; ++op) {
+      // At least 60000 operations, and on until some worker has been seen
+      // nudged: on a loaded machine the nudger may not run in the first ones.
+      const uint64_t deadline = NowMs() + 20000;
+      for (int op = 0; op < 60000 || (seen_nudged.load(std::memory_order_relaxed) == 0 &&
+                                       NowMs() < deadline);
+           ++op) {
         if (CurrentHeap() == &g_nudged_heap) seen_nudged.fetch_add(1, std::memory_order_relaxed);
         Block& b = live[next() % live.size()];
         if (b.p != nullptr) {
