@@ -77,6 +77,12 @@ class ThreadCache {
     void* p = b.head;
     if (ABSL_PREDICT_FALSE(p == nullptr)) return nullptr;
     void* next = *static_cast<void**>(p);
+    // The next pop reads the new head's link: a block another core freed, or
+    // one a refill took back, is cold, and that miss was most of malloc's
+    // time in rptest. Prefetched, it overlaps with the program's work
+    // (rptest_2t 1.10x, xmalloc 1.05x, larson_4t 1.06x; glibc_simple, whose
+    // blocks are hot, 0.98x for the extra instruction).
+    __builtin_prefetch(next);
     b.head = next;
     b.word += Bin::kOnePop;  // one more block handed out, one more of room
     KeyWord(p) = 0;          // same line as the link just read
