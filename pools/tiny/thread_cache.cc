@@ -90,6 +90,7 @@ void ThreadCache::DrainQuietClass(int c) {
 }
 
 void ThreadCache::Upkeep(uint64_t now_ms, uint64_t decay_ms, uint64_t budget_bytes) {
+  clock_ms_ = static_cast<uint32_t>(now_ms);
   if (g_flush_epoch.load(std::memory_order_relaxed) != flush_epoch_seen_) FlushRequestedBins(-1);
   TrimQuietBins(now_ms, decay_ms);
   ShrinkBins(budget_bytes);
@@ -147,12 +148,17 @@ void ThreadCache::Init() {
 }
 
 void ThreadCache::StartOver() {
-  // Refills of a class start at 8 blocks and double up to its batch: a
-  // thread that allocates a few blocks of a class carves a few, and one that
-  // allocates many gets full batches after four refills.
+  // Refills of a class start at 8 blocks (64 KiB worth at most: 2 blocks of
+  // 32 KiB) and double up to its batch: a thread that allocates a few blocks
+  // of a class carves a few, and one that allocates many gets full batches
+  // after four refills.
   constexpr uint32_t kFirstBatch = 8;
+  constexpr size_t kFirstBatchBytes = 64 << 10;
+  clock_ms_ = 0;  // the last thread's: no refill looks rare before the first upkeep
   for (int c = 0; c < kNumClasses; ++c) {
-    next_batch_[c] = batch_[c] < kFirstBatch ? batch_[c] : kFirstBatch;
+    last_refill_ms_[c] = 0;
+    const uint32_t fit = static_cast<uint32_t>(std::max<size_t>(1, kFirstBatchBytes / ClassSize(c)));
+    next_batch_[c] = std::min({batch_[c], kFirstBatch, fit});
   }
 }
 
@@ -170,7 +176,11 @@ void* ThreadCache::Refill(int c, Fresh fresh) {
   if (ABSL_PREDICT_FALSE(revived_mask_.load(std::memory_order_relaxed) & (uint64_t{1} << c))) {
     ReviveParked(c);
   }
-  const uint32_t want = next_batch_[c];
+  uint32_t want = next_batch_[c];
+  // A class refilled long after its last refill is allocated rarely: the
+  // refill moves half as much and the next ones no more (kRareRefillMs).
+  const bool rare = last_refill_ms_[c] != 0 && clock_ms_ - last_refill_ms_[c] >= kRareRefillMs;
+  if (rare && want > 1) want /= 2;
   // Blocks freed back to any of the class's slabs come before never-used
   // ones: carving while others' frees wait on the remote lists of the slabs
   // behind the current one grows the footprint (rptest, 4 threads: 4 MiB per
@@ -185,7 +195,16 @@ void* ThreadCache::Refill(int c, Fresh fresh) {
   }
   if (got == 0) {
     if (fresh == Fresh::kNo) return nullptr;
-    if (partial_[c].head != nullptr) got = Carve(partial_[c].head, c, want);
+    // An idle span of the class (pools/mid) is resident until it decays:
+    // its blocks come before never-touched ones of the current slab (with a
+    // small first refill, mid_1t's peak grew 1.3 MiB in idle spans while
+    // current slabs carved on).
+    Slab* head = partial_[c].head;
+    if (head != nullptr && head->UncarvedBlocks() != 0) {
+      Slab* idle = NewSlab(c, Idle::kOnly);
+      if (idle != nullptr) got = TakeFreed(idle, c, want);  // nothing freed in head (above)
+      if (got == 0) got = Carve(idle != nullptr ? idle : head, c, want);
+    }
   }
   if (got == 0) {
     // An idle span (pools/mid) comes with its blocks on its local list.
@@ -194,7 +213,12 @@ void* ThreadCache::Refill(int c, Fresh fresh) {
     got = TakeFreed(s, c, want);
     if (got == 0) Carve(s, c, want);
   }
-  if (want < batch_[c]) next_batch_[c] = 2 * want < batch_[c] ? 2 * want : batch_[c];
+  last_refill_ms_[c] = clock_ms_;  // not at a Fresh::kNo miss: the refill that follows is this one
+  if (rare) {
+    next_batch_[c] = want;
+  } else if (want < batch_[c]) {
+    next_batch_[c] = 2 * want < batch_[c] ? 2 * want : batch_[c];
+  }
   if (limit_[c] < FullLimit(c)) {  // the class is in demand again (see Flush)
     const int32_t n = Count(c);
     limit_[c] = 2 * limit_[c] < FullLimit(c) ? 2 * limit_[c] : FullLimit(c);
@@ -376,7 +400,7 @@ void Format(Slab* s, int c) {
 
 }  // namespace
 
-Slab* ThreadCache::NewSlab(int c) {
+Slab* ThreadCache::NewSlab(int c, Idle idle) {
   // The tier's span source (span_source.h) may keep idle spans and take
   // several per refill; idle ones come first.
   const SpanSource* source = SpanSourceFor(c);
@@ -389,6 +413,8 @@ Slab* ThreadCache::NewSlab(int c) {
   }
   if (n != 0) {
     counters_.spans_reused[c].Add(n);
+  } else if (idle == Idle::kOnly) {
+    return nullptr;
   } else {
     // Free units already mapped, then other classes' idle spans, and only
     // then new memory.

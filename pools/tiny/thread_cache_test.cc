@@ -244,6 +244,39 @@ TEST(ThreadCache, ATierSpanSourceIsAskedForSpansAndKeepsEmptiedOnes) {
   FakeSource::idle.clear();
 }
 
+// A refill takes an idle span of the class (resident) before it carves more
+// of its current slab (never-touched memory).
+TEST(ThreadCache, AnIdleSpanComesBeforeTheCurrentSlabsRoom) {
+  static constexpr SpanSource kFake = {FakeSource::PerRefill, FakeSource::Take, FakeSource::Keep};
+  InstallSpanSource(Tier::kMid, &kFake);
+  const int c = SizeToClass(8192);
+  auto cache = NewCache();
+  std::vector<void*> live{Alloc(*cache, c)};
+  Slab* current = SlabOf(live[0]);
+  while (void* p = cache->TryPop(c)) live.push_back(p);
+  const uint32_t carved = current->Carved();
+  ASSERT_GT(current->UncarvedBlocks(), 0u);
+  // Another cache's spans empty and go idle.
+  auto other = NewCache();
+  void* q = Alloc(*other, c);
+  ASSERT_NE(SlabOf(q), current);
+  Free(*other, q);
+  other->Drain();
+  ASSERT_FALSE(FakeSource::idle.empty());
+  const std::set<Slab*> idle(FakeSource::idle.begin(), FakeSource::idle.end());
+  const uint64_t reused = cache->counters().spans_reused[c].Read();
+  void* p = cache->Refill(c);
+  EXPECT_TRUE(idle.count(SlabOf(p)));
+  EXPECT_EQ(current->Carved(), carved);
+  EXPECT_GT(cache->counters().spans_reused[c].Read(), reused);
+  live.push_back(p);
+  for (void* b : live) Free(*cache, b);
+  cache->Drain();
+  InstallSpanSource(Tier::kMid, nullptr);
+  for (Slab* s : FakeSource::idle) ReleaseSpan(s);
+  FakeSource::idle.clear();
+}
+
 TEST(ThreadCache, AQuietClassGivesItsCachedBlocksBack) {
   auto cache = NewCache();
   const int quiet = SizeToClass(700);
@@ -303,6 +336,56 @@ TEST(ThreadCache, ABinOfTinyBlocksDrainsInFlushesOfSixteen) {
   while (void* p = cache->TryPop(c)) kept.push_back(p);
   EXPECT_LE(kept.size(), 16u);
   for (void* p : kept) Free(*cache, p);
+  cache->Drain();
+}
+
+// Empties bin c into `live`, then refills it: how many blocks the refill
+// moved (all of them end up in `live`).
+uint32_t RefillSize(ThreadCache& cache, int c, std::vector<void*>& live) {
+  while (void* p = cache.TryPop(c)) live.push_back(p);
+  const size_t before = live.size();
+  live.push_back(cache.Refill(c));
+  while (void* p = cache.TryPop(c)) live.push_back(p);
+  return static_cast<uint32_t>(live.size() - before);
+}
+
+// A thread's first refill of a class moves 8 blocks, and no more than 64 KiB
+// worth: a thread that allocates one 32 KiB block keeps one more, not seven.
+TEST(ThreadCache, TheFirstRefillOfABigClassMovesFewBlocks) {
+  auto cache = NewCache();
+  std::vector<void*> live;
+  EXPECT_EQ(RefillSize(*cache, SizeToClass(256), live), 8u);
+  EXPECT_EQ(RefillSize(*cache, SizeToClass(16384), live), 4u);
+  EXPECT_EQ(RefillSize(*cache, SizeToClass(32768), live), 2u);
+  for (void* p : live) Free(*cache, p);
+  cache->Drain();
+}
+
+// Refills of a class that come 50 ms or more apart move fewer blocks each
+// time, down to one; quick refills double them again.
+TEST(ThreadCache, ARarelyRefilledClassMovesFewerBlocks) {
+  auto cache = NewCache();
+  const int c = SizeToClass(256);
+  std::vector<void*> live;
+  uint64_t now = 1000;
+  cache->Upkeep(now, /*decay_ms=*/1000000, /*budget_bytes=*/uint64_t{1} << 40);
+  std::vector<uint32_t> quick;
+  for (int i = 0; i < 3; ++i) quick.push_back(RefillSize(*cache, c, live));
+  EXPECT_EQ(quick, (std::vector<uint32_t>{8, 16, 32}));
+  uint32_t last = quick.back();
+  for (int i = 0; i < 8; ++i) {
+    now += 100;
+    cache->Upkeep(now, 1000000, uint64_t{1} << 40);
+    const uint32_t n = RefillSize(*cache, c, live);
+    EXPECT_LE(n, last) << "refill " << i << " after a 100 ms gap";
+    last = n;
+  }
+  EXPECT_EQ(last, 1u);
+  // Quick again: doubling from there.
+  EXPECT_EQ(RefillSize(*cache, c, live), 1u);
+  EXPECT_EQ(RefillSize(*cache, c, live), 2u);
+  EXPECT_EQ(RefillSize(*cache, c, live), 4u);
+  for (void* p : live) Free(*cache, p);
   cache->Drain();
 }
 
