@@ -148,18 +148,23 @@ void ThreadCache::Init() {
 }
 
 void ThreadCache::StartOver() {
-  // Refills of a class start at 8 blocks (64 KiB worth at most: 2 blocks of
-  // 32 KiB) and double up to its batch: a thread that allocates a few blocks
-  // of a class carves a few, and one that allocates many gets full batches
-  // after four refills.
-  constexpr uint32_t kFirstBatch = 8;
-  constexpr size_t kFirstBatchBytes = 64 << 10;
+  // Refills of a class start at FirstBatch and double up to its batch: a
+  // thread that allocates a few blocks of a class carves a few, and one that
+  // allocates many gets full batches after four refills.
   clock_ms_ = 0;  // the last thread's: no refill looks rare before the first upkeep
   for (int c = 0; c < kNumClasses; ++c) {
     last_refill_ms_[c] = 0;
-    const uint32_t fit = static_cast<uint32_t>(std::max<size_t>(1, kFirstBatchBytes / ClassSize(c)));
-    next_batch_[c] = std::min({batch_[c], kFirstBatch, fit});
+    next_batch_[c] = FirstBatch(c);
   }
+}
+
+uint32_t ThreadCache::FirstBatch(int c) const {
+  // 8 blocks, and no more than 64 KiB worth (2 blocks of 32 KiB): a thread
+  // that allocates one big block keeps one more, not seven.
+  constexpr uint32_t kFirstBatch = 8;
+  constexpr size_t kFirstBatchBytes = 64 << 10;
+  const uint32_t fit = static_cast<uint32_t>(std::max<size_t>(1, kFirstBatchBytes / ClassSize(c)));
+  return std::min({batch_[c], kFirstBatch, fit});
 }
 
 void ThreadCache::PublishAllocs(int c) {
@@ -213,7 +218,7 @@ void* ThreadCache::Refill(int c, Fresh fresh) {
     got = TakeFreed(s, c, want);
     if (got == 0) Carve(s, c, want);
   }
-  last_refill_ms_[c] = clock_ms_;  // not at a Fresh::kNo miss: the refill that follows is this one
+  last_refill_ms_[c] = clock_ms_;  // not at a Fresh::kNo miss: it was no refill
   if (rare) {
     next_batch_[c] = want;
   } else if (want < batch_[c]) {
@@ -233,8 +238,12 @@ void* ThreadCache::Borrow(int d, int c, size_t size, bool lend_ahead) {
   if (p == nullptr) return nullptr;
   uint32_t lent = 1;
   if (lend_ahead) {
-    const int32_t want = std::min({Count(d) / 2, static_cast<int32_t>(next_batch_[c]) - 1,
-                                   bins_[c].Room() - 1});
+    // At least a first refill's worth: a rare class's next refill may be one
+    // block (kRareRefillMs), and a class living on borrowed blocks does not
+    // refill to grow it back.
+    const uint32_t batch = std::max(next_batch_[c], FirstBatch(c));
+    const int32_t want =
+        std::min({Count(d) / 2, static_cast<int32_t>(batch) - 1, bins_[c].Room() - 1});
     Bin& from = bins_[d];
     Bin& to = bins_[c];
     int32_t k = 0;
@@ -408,7 +417,8 @@ Slab* ThreadCache::NewSlab(int c, Idle idle) {
   uint32_t want = 1;
   uint32_t n = 0;
   if (source != nullptr) {
-    want = source->spans_per_refill(c);
+    // Idle only: the one span the refill needs in place of the current slab's room.
+    want = idle == Idle::kOnly ? 1 : source->spans_per_refill(c);
     n = source->take_idle(c, shard_, spans, want);
   }
   if (n != 0) {

@@ -3,7 +3,8 @@
 //
 //   malloc fast path:  TryPop(c)      pop the bin head              (no atomics)
 //   malloc slow path:  Refill(c)      blocks freed back to the class's slabs ->
-//                                     the current slab's room -> new span
+//                                     an idle span of the class -> the current
+//                                     slab's room -> new span
 //   free, own slab:    Free()         push on the bin; flush half when over limit
 //   flush:             ReturnToSlabs  push on the slabs' local free lists
 //   free, other slab:  QueueRemote    chained per slab, pushed on the slab's MPSC
@@ -69,6 +70,8 @@ class ThreadCache {
   // A new thread takes this (drained) cache over: refills start small again,
   // so a short-lived thread carves and later hands back only a few blocks.
   void StartOver();
+  // What a thread's first refill of class c moves.
+  uint32_t FirstBatch(int c) const;
 
   // Fast path: a block of class c from the bin, or nullptr. Clears the
   // block's free key (slab.h): from here on it is in use.
@@ -98,8 +101,9 @@ class ThreadCache {
   void* Borrow(int d, int c, size_t size, bool lend_ahead);
 
   // Slow path: refills bin c and pops a block; nullptr if out of memory.
-  // Blocks freed back to the class's slabs come first, then never-used ones
-  // (the current slab's, else a new span's); with Fresh::kNo only freed ones
+  // Blocks freed back to the class's slabs come first, then an idle span's
+  // (resident until it decays), then never-used ones (the current slab's,
+  // else a new span's); with Fresh::kNo only freed ones
   // (nullptr if there are none): the caller may then borrow a larger class's
   // cached block (W_MAX) before new memory is used.
   enum class Fresh : bool { kNo, kYes };
@@ -278,12 +282,14 @@ class ThreadCache {
   uint32_t batch_[kNumClasses] = {};       // the most a refill moves
   uint32_t next_batch_[kNumClasses] = {};  // what the next refill moves (slow start)
   // A refill of a class that comes kRareRefillMs or more after its last one
-  // moves half of what the next would have (down to one block), and so does
-  // the next: a class the program allocates rarely keeps a block or two in
-  // the bin, not a batch (mstress's 1 in 10,000 blocks of 8-32 KB: 8 of each
-  // class in every thread's bins and on its slabs' remote lists, 2.4 MiB),
-  // while its refills, rare as they are, cost nothing that counts. Refills
-  // that come quickly again double it back.
+  // (on the clock of the thread's upkeep, every 16th refill) carves or walks
+  // half of what was due (down to one block), and so does the next: a class
+  // the program allocates rarely carves a block or two, not a batch
+  // (mstress's 1 in 10,000 blocks of 8-32 KB: 8 of each class in every
+  // thread's bins and on its slabs' remote lists, 2.4 MiB), while its
+  // refills, rare as they are, cost nothing that counts. Refills that come
+  // quickly again double it back. A slab's whole local list or remote chain
+  // still moves at once (TakeFreed).
   static constexpr uint32_t kRareRefillMs = 50;
   uint32_t last_refill_ms_[kNumClasses] = {};  // clock_ms_ then; 0: none yet
   uint32_t clock_ms_ = 0;  // the time at the last Upkeep (every 16th refill)

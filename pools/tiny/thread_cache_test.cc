@@ -268,8 +268,13 @@ TEST(ThreadCache, AnIdleSpanComesBeforeTheCurrentSlabsRoom) {
   void* p = cache->Refill(c);
   EXPECT_TRUE(idle.count(SlabOf(p)));
   EXPECT_EQ(current->Carved(), carved);
-  EXPECT_GT(cache->counters().spans_reused[c].Read(), reused);
+  EXPECT_EQ(cache->counters().spans_reused[c].Read(), reused + 1);  // one span, not a batch
   live.push_back(p);
+  // With no idle span left, the current slab's room comes next.
+  for (Slab* s : FakeSource::idle) ReleaseSpan(s);
+  FakeSource::idle.clear();
+  while (current->Carved() == carved && live.size() < 10000) live.push_back(Alloc(*cache, c));
+  EXPECT_GT(current->Carved(), carved);
   for (void* b : live) Free(*cache, b);
   cache->Drain();
   InstallSpanSource(Tier::kMid, nullptr);
@@ -385,6 +390,33 @@ TEST(ThreadCache, ARarelyRefilledClassMovesFewerBlocks) {
   EXPECT_EQ(RefillSize(*cache, c, live), 1u);
   EXPECT_EQ(RefillSize(*cache, c, live), 2u);
   EXPECT_EQ(RefillSize(*cache, c, live), 4u);
+  for (void* p : live) Free(*cache, p);
+  cache->Drain();
+}
+
+// A class whose refills became rare still borrows a first refill's worth
+// ahead (W_MAX): living on borrowed blocks, it does not refill to grow back.
+TEST(ThreadCache, ARareClassStillBorrowsAFirstRefillsWorthAhead) {
+  auto cache = NewCache();
+  const int c = SizeToClass(256);
+  const int d = SizeToClass(320);
+  std::vector<void*> live;
+  uint64_t now = 1000;
+  uint32_t last = 0;
+  for (int i = 0; i < 10; ++i) {
+    now += 100;
+    cache->Upkeep(now, 1000000, uint64_t{1} << 40);
+    last = RefillSize(*cache, c, live);
+  }
+  ASSERT_EQ(last, 1u);
+  std::vector<void*> lender;
+  for (int i = 0; i < 64; ++i) lender.push_back(Alloc(*cache, d));
+  for (void* p : lender) Free(*cache, p);  // into bin d
+  live.push_back(cache->Borrow(d, c, 256, /*lend_ahead=*/true));
+  ASSERT_NE(live.back(), nullptr);
+  uint32_t ahead = 0;
+  while (void* p = cache->TryPop(c)) live.push_back(p), ++ahead;
+  EXPECT_EQ(ahead, cache->FirstBatch(c) - 1);
   for (void* p : live) Free(*cache, p);
   cache->Drain();
 }
