@@ -41,6 +41,16 @@ void* TryBorrow(tiny::ThreadCache& cache, int c, size_t size) {
     const bool lend_ahead = uint64_t{ClassSize(d)} * 100 <= wmax * smallest;
     if (void* p = cache.Borrow(d, c, size, lend_ahead)) return p;
   }
+  // Every such bin empty: the next class's blocks freed back to its slabs
+  // come before new memory for this one. Each class's footprint is its own
+  // peak, and those add up (mid_4t 43.7 -> 41.9 MiB, rptest_4t 34.2 -> 32.2).
+  // No lending ahead from there: it cost mid_1t 0.4 % more instructions for
+  // the same memory.
+  const int d = c + 1;
+  if (d < kNumClasses && TierOfClass(d) == Tier::kMid && uint64_t{ClassSize(d)} * 100 <= limit &&
+      cache.FillBin(d, tiny::ThreadCache::Fresh::kNo)) {
+    return cache.Borrow(d, c, size, /*lend_ahead=*/false);
+  }
   return nullptr;
 }
 

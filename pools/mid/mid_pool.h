@@ -20,8 +20,9 @@ namespace hakmem::mid {
 void Init();
 
 // W_MAX: on a miss of class c for a request of `size` bytes, a block of a
-// larger class already in `cache` whose size is within W_MAX x size; nullptr
-// if there is none (or c is a Tiny class, which never borrows). Where W_MAX
+// larger class already in `cache` whose size is within W_MAX x size, else one
+// of the next (Mid) class's blocks freed back to its slabs; nullptr if there
+// is none (or c is a Tiny class, which never borrows). Where W_MAX
 // holds for every request of class c, more of that class's blocks move to
 // bin c with it (ThreadCache::Borrow), so that its next requests are hits.
 void* TryBorrow(tiny::ThreadCache& cache, int c, size_t size);

@@ -157,6 +157,30 @@ TEST_F(MidPool, BorrowingTakesALargerClassOnlyWithinWmax) {
   cache->Drain();
 }
 
+// With every larger class's bin empty, a block of the next class freed back
+// to its slabs serves the miss before new memory of the class is carved.
+TEST_F(MidPool, BorrowingTakesTheNextClassesFreedBlocksWhenItsBinIsEmpty) {
+  auto cache = NewCache();
+  const int c = SizeToClass(2000);
+  const int d = c + 1;
+  ASSERT_LE(uint64_t{ClassSize(d)} * 100, PoolPolicy::WmaxX100(Tier::kMid) * 2000);
+  EXPECT_EQ(TryBorrow(*cache, c, 2000), nullptr);  // nothing of class d anywhere
+  std::vector<void*> v;
+  for (int i = 0; i < 400; ++i) v.push_back(Alloc(*cache, d));
+  for (void* p : v) Free(*cache, p);  // the bin keeps some, the rest go back to the slabs
+  std::vector<void*> held;
+  while (void* p = cache->TryPop(d)) held.push_back(p);  // bin d empty
+  ASSERT_LT(held.size(), v.size());
+  void* p = TryBorrow(*cache, c, 2000);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(RangeMap::MetaOf<Slab>(RangeMap::Lookup(p))->size_class, d);
+  EXPECT_EQ(cache->counters().borrowed[d].Read(), 1u);
+  EXPECT_EQ(cache->counters().spans_new[c].Read(), 0u);
+  Free(*cache, p);
+  for (void* q : held) Free(*cache, q);
+  cache->Drain();
+}
+
 // A class served by borrowing gets more of the larger class's cached blocks
 // with the first one, so its next requests are hits, but only where W_MAX
 // holds for every request of the class (down to one byte above the class

@@ -173,7 +173,9 @@ void ThreadCache::PublishAllocs(int c) {
   pops_published_[c] = pops;
 }
 
-void* ThreadCache::Refill(int c, Fresh fresh) {
+void* ThreadCache::Refill(int c, Fresh fresh) { return FillBin(c, fresh) ? TryPop(c) : nullptr; }
+
+bool ThreadCache::FillBin(int c, Fresh fresh) {
   PublishAllocs(c);
   if (ABSL_PREDICT_FALSE(g_flush_epoch.load(std::memory_order_relaxed) != flush_epoch_seen_)) {
     FlushRequestedBins(c);
@@ -199,7 +201,7 @@ void* ThreadCache::Refill(int c, Fresh fresh) {
     s = next;
   }
   if (got == 0) {
-    if (fresh == Fresh::kNo) return nullptr;
+    if (fresh == Fresh::kNo) return false;
     // An idle span of the class (pools/mid) is resident until it decays:
     // its blocks come before never-touched ones of the current slab (with a
     // small first refill, mid_1t's peak grew 1.3 MiB in idle spans while
@@ -214,7 +216,7 @@ void* ThreadCache::Refill(int c, Fresh fresh) {
   if (got == 0) {
     // An idle span (pools/mid) comes with its blocks on its local list.
     Slab* s = NewSlab(c);
-    if (s == nullptr) return nullptr;
+    if (s == nullptr) return false;
     got = TakeFreed(s, c, want);
     if (got == 0) Carve(s, c, want);
   }
@@ -230,7 +232,7 @@ void* ThreadCache::Refill(int c, Fresh fresh) {
     SetCount(c, n);
   }
   counters_.refills[c].Add(1);
-  return TryPop(c);
+  return true;
 }
 
 void* ThreadCache::Borrow(int d, int c, size_t size, bool lend_ahead) {

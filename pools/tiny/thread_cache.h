@@ -108,6 +108,8 @@ class ThreadCache {
   // cached block (W_MAX) before new memory is used.
   enum class Fresh : bool { kNo, kYes };
   ABSL_ATTRIBUTE_NOINLINE void* Refill(int c, Fresh fresh = Fresh::kYes);
+  // The same, leaving every block in bin c; false if none came.
+  bool FillBin(int c, Fresh fresh);
 
   // Frees p, a pointer into `slab`, whose unit's digest (core/base/range_map.h)
   // is `d`: into this thread's bin with no atomic operation if this cache
