@@ -43,9 +43,9 @@ int AlignedClass(size_t size, size_t alignment) {
 // A block of class c for a request of `size` bytes when the bin is empty:
 // blocks freed back to the class's slabs, then (Mid/L2.5, if `may_borrow`) a
 // larger class's cached block or the next class's freed ones (W_MAX), then
-// new blocks. Borrowing before
-// taking back its own freed blocks left other threads' frees waiting on this
-// thread's slabs (rptest, 4 threads: 3-4 MiB per thread).
+// new blocks. Borrowing before taking back its own freed blocks left other
+// threads' frees waiting on this thread's slabs (rptest, 4 threads: 3-4 MiB
+// per thread).
 void* RefillOrFail(Heap* h, int c, size_t size, bool may_borrow) {
   void* p;
   if (may_borrow && TierOfClass(c) != Tier::kTiny) {

@@ -206,8 +206,8 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
     // its blocks come before never-touched ones of the current slab (with a
     // small first refill, mid_1t's peak grew 1.3 MiB in idle spans while
     // current slabs carved on).
-    Slab* head = partial_[c].head;
-    if (head != nullptr && head->UncarvedBlocks() != 0) {
+    // (Every slab left on the list has room: the loop parked the others.)
+    if (Slab* head = partial_[c].head) {
       Slab* idle = NewSlab(c, Idle::kOnly);
       if (idle != nullptr) got = TakeFreed(idle, c, want);  // nothing freed in head (above)
       if (got == 0) got = Carve(idle != nullptr ? idle : head, c, want);
