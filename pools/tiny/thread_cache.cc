@@ -155,7 +155,13 @@ void ThreadCache::StartOver() {
   for (int c = 0; c < kNumClasses; ++c) {
     last_refill_ms_[c] = 0;
     next_batch_[c] = FirstBatch(c);
+    carve_run_[c] = 0;
   }
+}
+
+uint32_t ThreadCache::CarveWant(int c, uint32_t want) const {
+  const uint32_t page = static_cast<uint32_t>(std::max<size_t>(1, kCarveBytes / ClassSize(c)));
+  return std::min(want, page * (carve_run_[c] + 1u));
 }
 
 uint32_t ThreadCache::FirstBatch(int c) const {
@@ -194,6 +200,7 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
   // thread sat there). A slab with nothing freed and nothing left to carve
   // is parked.
   uint32_t got = 0;
+  bool carved = false;
   for (Slab* s = partial_[c].head; s != nullptr && got == 0;) {
     Slab* next = s->next;
     got = TakeFreed(s, c, want);
@@ -210,7 +217,10 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
     if (Slab* head = partial_[c].head) {
       Slab* idle = NewSlab(c, Idle::kOnly);
       if (idle != nullptr) got = TakeFreed(idle, c, want);  // nothing freed in head (above)
-      if (got == 0) got = Carve(idle != nullptr ? idle : head, c, want);
+      if (got == 0) {
+        got = Carve(idle != nullptr ? idle : head, c, CarveWant(c, want));
+        carved = true;
+      }
     }
   }
   if (got == 0) {
@@ -218,7 +228,16 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
     Slab* s = NewSlab(c);
     if (s == nullptr) return false;
     got = TakeFreed(s, c, want);
-    if (got == 0) Carve(s, c, want);
+    if (got == 0) {
+      Carve(s, c, CarveWant(c, want));
+      carved = true;
+    }
+  }
+  // Refill after refill carving: the program is building up the class.
+  if (!carved) {
+    carve_run_[c] = 0;
+  } else if (carve_run_[c] < kMaxCarveRun) {
+    ++carve_run_[c];
   }
   last_refill_ms_[c] = clock_ms_;  // not at a Fresh::kNo miss: it was no refill
   if (rare) {

@@ -356,12 +356,41 @@ uint32_t RefillSize(ThreadCache& cache, int c, std::vector<void*>& live) {
 
 // A thread's first refill of a class moves 8 blocks, and no more than 64 KiB
 // worth: a thread that allocates one 32 KiB block keeps one more, not seven.
+// (Carving moves less still: see the next test.)
 TEST(ThreadCache, TheFirstRefillOfABigClassMovesFewBlocks) {
   auto cache = NewCache();
+  EXPECT_EQ(cache->FirstBatch(SizeToClass(256)), 8u);
+  EXPECT_EQ(cache->FirstBatch(SizeToClass(16384)), 4u);
+  EXPECT_EQ(cache->FirstBatch(SizeToClass(32768)), 2u);
   std::vector<void*> live;
   EXPECT_EQ(RefillSize(*cache, SizeToClass(256), live), 8u);
-  EXPECT_EQ(RefillSize(*cache, SizeToClass(16384), live), 4u);
-  EXPECT_EQ(RefillSize(*cache, SizeToClass(32768), live), 2u);
+  for (void* p : live) Free(*cache, p);
+  cache->Drain();
+}
+
+// A refill that must carve carves a page's worth (at least one block), a
+// page more for each refill in a row that carved, up to what it wants; one
+// served by freed blocks starts that over. Blocks carved ahead of need are
+// written, so resident, and of use to their class only.
+TEST(ThreadCache, ARefillCarvesAPageAheadAndMoreWhileTheClassGrows) {
+  auto cache = NewCache();
+  const int c = SizeToClass(1024);  // 4 blocks to a page
+  std::vector<void*> live;
+  std::vector<uint32_t> growing;
+  for (int i = 0; i < 4; ++i) growing.push_back(RefillSize(*cache, c, live));
+  EXPECT_EQ(growing, (std::vector<uint32_t>{4, 8, 12, 16}));
+  // Two blocks come home from another thread; the next refill takes them.
+  auto other = NewCache();
+  for (int i = 0; i < 2; ++i) {
+    Free(*other, live.back());
+    live.pop_back();
+  }
+  other->Drain();  // pushes them to their owner's remote list
+  EXPECT_EQ(RefillSize(*cache, c, live), 2u);
+  EXPECT_EQ(RefillSize(*cache, c, live), 4u);  // carving starts over
+  // A block bigger than a page: one at a time.
+  EXPECT_EQ(RefillSize(*cache, SizeToClass(16384), live), 1u);
+  EXPECT_EQ(RefillSize(*cache, SizeToClass(16384), live), 2u);
   for (void* p : live) Free(*cache, p);
   cache->Drain();
 }
