@@ -156,6 +156,7 @@ void ThreadCache::StartOver() {
     last_refill_ms_[c] = 0;
     next_batch_[c] = FirstBatch(c);
     carve_run_[c] = 0;
+    foreign_[c] = ForeignShare{0, bins_[c].Pops(), true};
   }
 }
 
@@ -662,8 +663,9 @@ void ThreadCache::FreeOverLimit(Slab* slab, void* p) {
     // thread's slabs end up live in all the others (rptest: twice the
     // memory). Below a quarter of the limit rptest_4t held 38.5 MiB, below
     // an eighth 33.7 MiB at the same speed; below a sixteenth 29.8 MiB, but
-    // xthread (every free foreign) ran at 0.87-0.91x.
-    if (Count(c) >= limit_[c] / kKeepForeignDivisor) {
+    // xthread (every free foreign) ran at 0.87-0.91x. And only if such frees
+    // are much of what the class allocates (KeepsForeign).
+    if (Count(c) >= limit_[c] / kKeepForeignDivisor || !KeepsForeign(c)) {
       QueueRemote(slab, p);
       return;
     }
@@ -676,6 +678,18 @@ void ThreadCache::FreeOverLimit(Slab* slab, void* p) {
   b.head = p;
   SetCount(c, Count(c) + 1);
   Flush(c);
+}
+
+bool ThreadCache::KeepsForeign(int c) {
+  ForeignShare& f = foreign_[c];
+  ++f.frees;
+  const uint32_t pops = bins_[c].Pops() - f.pops_at_start;
+  if (pops >= kForeignWindow) {
+    f.keep = uint64_t{f.frees} * kForeignShareDivisor >= pops;
+    f.frees = 0;
+    f.pops_at_start = bins_[c].Pops();
+  }
+  return f.keep;
 }
 
 void ThreadCache::FreeUnusual(Slab* slab, void* p) {

@@ -450,6 +450,42 @@ TEST(ThreadCache, ARareClassStillBorrowsAFirstRefillsWorthAhead) {
   cache->Drain();
 }
 
+// A nearly empty bin keeps another owner's block only while such blocks
+// could feed at least half of the class's allocations: a thread living on
+// its partner's blocks reuses them; one that gets others' blocks for only a
+// quarter of what it allocates sends them home.
+bool KeepsAForeignBlockAfter(int allocs_per_foreign_free) {
+  const int c = SizeToClass(64);
+  auto owner = NewCache();
+  auto cache = NewCache();
+  std::vector<void*> theirs, mine;
+  for (int i = 0; i < 1000; ++i) theirs.push_back(Alloc(*owner, c));
+  for (int i = 0; i < 600; ++i) {
+    mine.push_back(Alloc(*cache, c));
+    if (i % allocs_per_foreign_free == 0) {
+      Free(*cache, theirs.back());
+      theirs.pop_back();
+    }
+  }
+  while (void* p = cache->TryPop(c)) mine.push_back(p);
+  void* probe = theirs.back();
+  theirs.pop_back();
+  Free(*cache, probe);  // into an empty bin
+  void* next = cache->TryPop(c);
+  const bool kept = next == probe;
+  if (next != nullptr) mine.push_back(next);
+  for (void* p : mine) Free(*cache, p);
+  for (void* p : theirs) Free(*owner, p);
+  cache->Drain();
+  owner->Drain();
+  return kept;
+}
+
+TEST(ThreadCache, OnlyAThreadLivingOnOthersBlocksKeepsThem) {
+  EXPECT_TRUE(KeepsAForeignBlockAfter(1));
+  EXPECT_FALSE(KeepsAForeignBlockAfter(4));
+}
+
 // One round of a batch program: ~13 MiB of blocks allocated, touched, freed.
 void AllocTouchFreeRound(int c, uint32_t blocks) {
   auto cache = NewCache();
