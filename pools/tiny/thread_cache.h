@@ -12,7 +12,8 @@
 //
 // Blocks of another owner's slab go home rather than into this thread's
 // bins, unless the bin is nearly empty (below an eighth of its limit: the
-// thread allocates the class as fast as it frees others' blocks): reusing them
+// thread allocates the class as fast as it frees others' blocks) and such
+// blocks could feed half of the class's allocations (KeepsForeign): reusing them
 // always would leave every thread's slabs partly used by all the others, and
 // the footprint grows with the mixing (rptest: 2x the memory); at home they
 // let the owner's slabs empty and go back.
@@ -233,8 +234,8 @@ class ThreadCache {
   // on its partner's blocks (producer and consumer in turns: xthread, 0.78x
   // when they all went home) reuses them while they are hot; one that frees
   // others' blocks now and then among its own (rptest: one in four) sends
-  // them home. Kept there, they stayed live in the keeper for long, freed by
-  // it and kept again, while their owners carved to replace them: rptest_4t
+  // them home: kept, they stayed live in the keeper for long, freed by it
+  // and kept again, while their owners carved to replace them: rptest_4t
   // peak RSS 31.4 -> 26.1 MiB. (A keeper that frees a kept block again soon
   // counts it as another's again: such a loop keeps on keeping.)
   bool KeepsForeign(int c);
