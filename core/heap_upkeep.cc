@@ -5,6 +5,7 @@
 #include "core/base/clock.h"
 #include "core/base/config.h"
 #include "core/decay.h"
+#include "sync/spin_lock.h"
 
 namespace hakmem {
 namespace {
@@ -13,6 +14,10 @@ struct NudgeArgs {
   uint64_t now_ms;
   uint64_t idle_ms;
 };
+
+// Held by a decay pass while it works on other threads' heaps, and across
+// fork (the child must not inherit a heap's lists half updated).
+constinit sync::SpinLock g_idle_heaps_lock;
 
 void NudgeIfIdle(Heap& h, void* arg) {
   const NudgeArgs& a = *static_cast<const NudgeArgs*>(arg);
@@ -24,6 +29,9 @@ void NudgeIfIdle(Heap& h, void* arg) {
   Heap* expected = &h;
   __atomic_compare_exchange_n(h.tls_slot, &expected, &g_nudged_heap, false, __ATOMIC_RELAXED,
                               __ATOMIC_RELAXED);
+  // A thread blocked (in a join, on a lock) takes no nudge: its slabs'
+  // remote frees are taken and its emptied spans given back for it.
+  h.tiny.ReleaseEmptiedSpansForIdleOwner();
 }
 
 tiny::ThreadCache* OwnCacheOfNudgedThread() {
@@ -53,7 +61,18 @@ Heap* ReturnFromNudge() {
 
 void NudgeIdleHeaps(uint64_t now_ms, uint64_t idle_ms) {
   NudgeArgs args{now_ms, idle_ms};
+  sync::SpinLockHolder hold(&g_idle_heaps_lock);
   ForEachNudgeableHeap(NudgeIfIdle, &args);
+}
+
+void LockIdleHeapsForFork() { g_idle_heaps_lock.Lock(); }
+
+void UnlockIdleHeapsAfterFork(bool in_child) {
+  if (in_child) {
+    g_idle_heaps_lock.ResetAfterFork();
+  } else {
+    g_idle_heaps_lock.Unlock();
+  }
 }
 
 void InstallNudgeRoute() { tiny::InstallPlaceholderRoute(OwnCacheOfNudgedThread); }

@@ -29,8 +29,15 @@ void RunHeapUpkeep(Heap* h);
 Heap* ReturnFromNudge();
 
 // Nudges every live thread whose last upkeep is at least `idle_ms` old
-// (called by decay passes). Threads that take slow paths anyway are left alone.
+// (called by decay passes), and gives back the spans that others' frees
+// emptied in its slabs (a blocked thread takes no nudge). Threads that take
+// slow paths anyway are left alone.
 void NudgeIdleHeaps(uint64_t now_ms, uint64_t idle_ms);
+
+// fork(): taken before the heap registry's lock (a pass holds it while it
+// walks the registry).
+void LockIdleHeapsForFork();
+void UnlockIdleHeapsAfterFork(bool in_child);
 
 // Routes frees that reach the nudged placeholder's cache to the thread's own
 // (tiny::InstallPlaceholderRoute). Called once at start-up.

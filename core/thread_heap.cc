@@ -100,6 +100,7 @@ void PrepareFork() {
   // locks while holding its own (core/background.h).
   if (const BackgroundHooks* b = Background()) b->prepare_fork();
   g_late_lock.Lock();
+  LockIdleHeapsForFork();
   g_heaps_lock.Lock();
   g_heap_records.lock().Lock();
   tiny::LockSuperSlabsForFork();
@@ -111,6 +112,7 @@ void ParentAfterFork() {
   tiny::UnlockSuperSlabsAfterFork(false);
   g_heap_records.lock().Unlock();
   g_heaps_lock.Unlock();
+  UnlockIdleHeapsAfterFork(false);
   g_late_lock.Unlock();
   if (const BackgroundHooks* b = Background()) b->parent_after_fork();
   if (_IO_list_unlock != nullptr) _IO_list_unlock();
@@ -121,6 +123,7 @@ void ChildAfterFork() {
   tiny::UnlockSuperSlabsAfterFork(true);
   g_heap_records.lock().ResetAfterFork();
   g_heaps_lock.ResetAfterFork();
+  UnlockIdleHeapsAfterFork(true);
   g_late_lock.ResetAfterFork();
   // Only the forking thread survives. Other threads' heaps may have been in
   // the middle of an update: keep them out of circulation for good.

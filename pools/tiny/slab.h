@@ -17,7 +17,9 @@
 //           past the carved part of the slab is refused by its offset.
 //
 // Ownership: a slab belongs to one thread cache (its owner). Only the owner
-// touches the owner-side fields, without atomics. Any other thread that frees
+// touches the owner-side fields, without atomics, under its cache's slab lock
+// (which a decay pass also takes, to give back an idle owner's emptied spans:
+// ThreadCache::ReleaseEmptiedSpansForIdleOwner). Any other thread that frees
 // a block pushes it onto `remote`, an MPSC list the owner drains.
 //
 // Full slabs: when the owner finds a slab with no free block it parks it

@@ -90,6 +90,7 @@ void ThreadCache::DrainQuietClass(int c) {
 }
 
 void ThreadCache::Upkeep(uint64_t now_ms, uint64_t decay_ms, uint64_t budget_bytes) {
+  sync::SpinLockHolder hold(&slab_lock_);
   clock_ms_ = static_cast<uint32_t>(now_ms);
   if (g_flush_epoch.load(std::memory_order_relaxed) != flush_epoch_seen_) FlushRequestedBins(-1);
   TrimQuietBins(now_ms, decay_ms);
@@ -183,6 +184,7 @@ void ThreadCache::PublishAllocs(int c) {
 void* ThreadCache::Refill(int c, Fresh fresh) { return FillBin(c, fresh) ? TryPop(c) : nullptr; }
 
 bool ThreadCache::FillBin(int c, Fresh fresh) {
+  sync::SpinLockHolder hold(&slab_lock_);
   PublishAllocs(c);
   if (ABSL_PREDICT_FALSE(g_flush_epoch.load(std::memory_order_relaxed) != flush_epoch_seen_)) {
     FlushRequestedBins(c);
@@ -549,6 +551,7 @@ int32_t ThreadCache::FullLimit(int c) const {
 }
 
 void ThreadCache::Flush(int c) {
+  sync::SpinLockHolder hold(&slab_lock_);
   const uint32_t pops = bins_[c].Pops();
   if (pops == pops_at_flush_[c]) {
     // Nothing of the class handed out since its last flush: the program is
@@ -747,9 +750,16 @@ void ThreadCache::FlushRemote() {
 }
 
 void ThreadCache::Drain() {
+  sync::SpinLockHolder hold(&slab_lock_);
   for (int c = 0; c < kNumClasses; ++c) TrimBin(c, 0);
   FlushRemote();  // other owners' blocks from the bins, and any chained before
   for (int c = 0; c < kNumClasses; ++c) ReleaseEmptySlabs(c);
+}
+
+void ThreadCache::ReleaseEmptiedSpansForIdleOwner() {
+  if (!slab_lock_.TryLock()) return;
+  for (int c = 0; c < kNumClasses; ++c) ReleaseEmptySlabs(c);
+  slab_lock_.Unlock();
 }
 
 void ThreadCache::ReleaseEmptySlabs(int c) {

@@ -35,6 +35,7 @@
 #include "core/base/range_map.h"
 #include "core/base/size_classes.h"
 #include "pools/tiny/slab.h"
+#include "sync/spin_lock.h"
 
 namespace hakmem::tiny {
 
@@ -147,18 +148,29 @@ class ThreadCache {
 
   // Frees this thread chained for other owners are pushed to them now.
   void FlushRemote();
+  // Called by another thread for a cache whose owner has been idle (core's
+  // decay pass): takes its slabs' remote frees and gives back the spans
+  // left with no live block, unless the owner is working on its slabs
+  // (then nothing). Others' frees into an idle owner's slabs would
+  // otherwise wait for its next refill of each class: a thread that
+  // allocated a structure, handed it to workers and waits for them
+  // (larson's main thread: 1.8 MiB of its blocks freed by the workers)
+  // never refills again. Bins are not touched: only the owner does.
+  void ReleaseEmptiedSpansForIdleOwner();
   // The owner's upkeep off the fast path (core/heap_upkeep.h): a bin flush
   // the learner asked for (RequestBinFlush), TrimQuietBins, ShrinkBins; and
   // the clock refills read (kRareRefillMs).
   void Upkeep(uint64_t now_ms, uint64_t decay_ms, uint64_t budget_bytes);
-  // Decay of the bins (called by the owner on its slow path): a class this
-  // cache has handed out no block of for `decay_ms` gives its cached blocks
-  // back to their slabs, and its spans left empty (the current one too) give
-  // their pages back at once. Looks at most every quarter of `decay_ms`.
+  // Decay of the bins (called by the owner, from Upkeep under its slab
+  // lock): a class this cache has handed out no block of for `decay_ms`
+  // gives its cached blocks back to their slabs, and its spans left empty
+  // (the current one too) give their pages back at once. Looks at most every
+  // quarter of `decay_ms`.
   void TrimQuietBins(uint64_t now_ms, uint64_t decay_ms);
   // The bins of one thread hold at most about `budget_bytes` (called by the
-  // owner on its slow path): over it, the bins holding the most bytes give
-  // half their blocks back until a quarter of the budget is free again.
+  // owner, from Upkeep under its slab lock): over it, the bins holding the
+  // most bytes give half their blocks back until a quarter of the budget is
+  // free again.
   void ShrinkBins(uint64_t budget_bytes);
   // Called by a freeing thread: a parked slab of class c got a remote free.
   void NoteRevived(int c);
@@ -295,6 +307,10 @@ class ThreadCache {
   static void PutOnLocalList(Slab* slab, void* first, void* last, uint32_t n);
 
   Bin bins_[kNumClasses] = {};     // zero: no block, no room (the placeholder's)
+  // Held by the owner while it works on its slabs and their lists (FillBin,
+  // Flush, Upkeep, Drain: slow paths only; the fast paths touch bins alone),
+  // and by another thread releasing an idle owner's emptied spans.
+  sync::SpinLock slab_lock_;
   int32_t limit_[kNumClasses] = {};  // a bin flushes half above this many blocks
   uint32_t pops_at_flush_[kNumClasses] = {};  // Bin::Pops() at the class's last flush
   OwnerCounter allocs_[kNumClasses] = {};

@@ -5,6 +5,8 @@
 #include "pools/tiny/thread_cache.h"
 
 #include <cstring>
+#include <atomic>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -137,6 +139,66 @@ TEST(ThreadCache, TinySpansGoStraightBackToTheSuperSlabManager) {
   }
   TrimSuperSlabs();  // nothing idle holds them: every SuperSlab is empty again
   EXPECT_EQ(LiveSuperSlabs(), before);
+}
+
+// A thread that allocated blocks and then waits (a join) while others free
+// them never refills again: another thread takes its slabs' remote frees and
+// gives back the spans they emptied.
+TEST(ThreadCache, AnIdleOwnersEmptiedSpansAreGivenBackForIt) {
+  const int c = SizeToClass(512);
+  auto owner = NewCache();
+  std::vector<void*> v;
+  for (uint32_t i = 0; i < 4 * kClassInfo[c].capacity; ++i) v.push_back(Alloc(*owner, c));
+  // Drained bin: every block is out, so each span can empty.
+  while (void* p = owner->TryPop(c)) v.push_back(p);
+  std::set<Slab*> spans;
+  for (void* p : v) spans.insert(SlabOf(p));
+  ASSERT_GE(spans.size(), 4u);
+  auto other = NewCache();
+  for (void* p : v) Free(*other, p);
+  other->Drain();  // every block on its span's remote list
+  for (Slab* s : spans) ASSERT_EQ(s->owner.load(), owner.get());
+  owner->ReleaseEmptiedSpansForIdleOwner();
+  for (Slab* s : spans) EXPECT_NE(s->owner.load(), owner.get());
+  owner->Drain();
+}
+
+// The same while the owner is busy refilling and flushing (tsan: every touch
+// of the owner's slabs and lists is under its slab lock).
+TEST(ThreadCache, GivingBackABusyOwnersSpansRacesWithNothing) {
+  const int c = SizeToClass(256);
+  auto owner = NewCache();
+  std::atomic<bool> done{false};
+  std::vector<void*> handed;  // blocks for the other thread, under `mu`
+  std::mutex mu;
+  std::thread other([&] {
+    auto mine = NewCache();
+    while (!done.load()) {
+      std::vector<void*> batch;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        batch.swap(handed);
+      }
+      for (void* p : batch) Free(*mine, p);
+      mine->FlushRemote();
+      owner->ReleaseEmptiedSpansForIdleOwner();
+    }
+    mine->Drain();
+  });
+  std::vector<void*> live;
+  for (int round = 0; round < 200; ++round) {
+    for (int i = 0; i < 300; ++i) live.push_back(Alloc(*owner, c));
+    std::lock_guard<std::mutex> l(mu);
+    for (size_t i = 0; i < live.size(); ++i) {
+      if (i % 2 == 0) handed.push_back(live[i]);
+      else Free(*owner, live[i]);
+    }
+    live.clear();
+  }
+  done.store(true);
+  other.join();
+  for (void* p : handed) Free(*owner, p);
+  owner->Drain();
 }
 
 TEST(ThreadCache, BlocksFreedBackComeBeforeNeverUsedOnes) {
