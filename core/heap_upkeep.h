@@ -43,6 +43,11 @@ void UnlockIdleHeapsAfterFork(bool in_child);
 // (tiny::InstallPlaceholderRoute). Called once at start-up.
 void InstallNudgeRoute();
 
+// Has a refill that is about to take new units first give back the spans
+// that others' frees emptied in idle threads' slabs
+// (tiny::InstallIdleOwnerReclaimer). Called once at start-up.
+void InstallIdleOwnerReclaim();
+
 }  // namespace hakmem
 
 #endif  // HAKMEM_CORE_HEAP_UPKEEP_H_

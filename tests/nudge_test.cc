@@ -4,6 +4,7 @@
 // free, pass blocks around and exit: no block is lost, handed out twice or
 // misreported, and a nudged free goes into the thread's own bin.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <thread>
@@ -14,6 +15,8 @@
 #include "core/heap_upkeep.h"
 #include "core/stats.h"
 #include "core/thread_heap.h"
+#include "core/base/range_map.h"
+#include "pools/tiny/slab.h"
 #include "gtest/gtest.h"
 
 namespace hakmem {
@@ -211,5 +214,43 @@ TEST(Nudge, RefillsFromFreedBlocksCountTowardsTheUpkeep) {
   }).join();
 }
 
+// A thread that allocated blocks and then waits (a join, a lock) takes no
+// nudge. Once others have freed its blocks, the next thread that needs new
+// units takes the waiting thread's slabs' remote frees and gives back the
+// spans they emptied (they serve it instead of new memory).
+TEST(Nudge, ABlockedThreadsEmptiedSpansGoBack) {
+  constexpr int kBlocks = 2000;
+  constexpr size_t kSize = 512;
+  std::vector<void*> theirs(kBlocks);
+  std::atomic<bool> release{false};
+  std::atomic<bool> allocated{false};
+  std::thread owner([&] {
+    for (void*& p : theirs) p = hak_alloc(kSize);
+    allocated.store(true);
+    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  while (!allocated.load()) std::this_thread::yield();
+  std::vector<std::pair<tiny::Slab*, tiny::ThreadCache*>> spans;
+  for (void* p : theirs) {
+    tiny::Slab* s = RangeMap::MetaOf<tiny::Slab>(RangeMap::Lookup(p));
+    if (spans.empty() || spans.back().first != s) spans.push_back({s, s->owner.load()});
+  }
+  // Freed by a thread that then exits: every block goes home to the owner's
+  // slabs' remote lists.
+  std::thread([&] {
+    for (void* p : theirs) hak_free(p);
+  }).join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));  // the owner is idle
+  std::thread([&] {
+    std::vector<void*> mine(kBlocks);
+    for (void*& p : mine) p = hak_alloc(kSize);  // new units wanted
+    for (void* p : mine) hak_free(p);
+  }).join();
+  size_t gone = 0;
+  for (const auto& [s, was] : spans) gone += s->owner.load() != was;
+  release.store(true);
+  owner.join();
+  EXPECT_GT(gone, spans.size() / 2) << spans.size() << " spans";
+}
 }  // namespace
 }  // namespace hakmem

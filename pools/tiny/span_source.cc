@@ -7,6 +7,7 @@ namespace {
 
 constinit std::atomic<const SpanSource*> g_sources[3] = {};
 constinit std::atomic<IdleReclaimer> g_reclaimer{nullptr};
+constinit std::atomic<IdleOwnerReclaimer> g_owner_reclaimer{nullptr};
 
 }  // namespace
 
@@ -25,6 +26,14 @@ void InstallIdleReclaimer(IdleReclaimer reclaimer) {
 uint32_t ReclaimIdleSpans(int c, uint32_t units) {
   const IdleReclaimer r = g_reclaimer.load(std::memory_order_acquire);
   return r != nullptr ? r(c, units) : 0;
+}
+
+void InstallIdleOwnerReclaimer(IdleOwnerReclaimer reclaimer) {
+  g_owner_reclaimer.store(reclaimer, std::memory_order_release);
+}
+
+void ReclaimIdleOwnersSpans() {
+  if (const IdleOwnerReclaimer r = g_owner_reclaimer.load(std::memory_order_acquire)) r();
 }
 
 }  // namespace hakmem::tiny

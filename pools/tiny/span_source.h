@@ -46,6 +46,13 @@ using IdleReclaimer = uint32_t (*)(int c, uint32_t units);
 void InstallIdleReclaimer(IdleReclaimer reclaimer);
 uint32_t ReclaimIdleSpans(int c, uint32_t units);
 
+// Likewise the spans that others' frees emptied in the slabs of threads that
+// have gone idle (core/heap_upkeep.h): asked for before a refill takes new
+// units. The calling cache holds its own slab lock.
+using IdleOwnerReclaimer = void (*)();
+void InstallIdleOwnerReclaimer(IdleOwnerReclaimer reclaimer);
+void ReclaimIdleOwnersSpans();
+
 }  // namespace hakmem::tiny
 
 #endif  // HAKMEM_POOLS_TINY_SPAN_SOURCE_H_
