@@ -33,11 +33,7 @@ void Pass(uint64_t now) {
 
 void MaybeDecay() {
   const uint64_t now = NowMs();
-  uint64_t due = g_next_pass_ms.load(std::memory_order_relaxed);
-  if (now < due) return;
-  const uint64_t next = now + GetConfig().decay_ms / 4 + 1;
-  if (!g_next_pass_ms.compare_exchange_strong(due, next, std::memory_order_relaxed)) return;
-  Pass(now);
+  if (ClaimPeriod(g_next_pass_ms, now, GetConfig().decay_ms / 4 + 1)) Pass(now);
 }
 
 namespace {

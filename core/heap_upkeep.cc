@@ -91,11 +91,7 @@ void ReleaseIfIdle(Heap& h, void* arg) {
 
 void ReleaseIdleOwnersSpans() {
   const uint64_t now = NowMs();
-  uint64_t due = g_next_idle_owner_scan_ms.load(std::memory_order_relaxed);
-  if (now < due || !g_next_idle_owner_scan_ms.compare_exchange_strong(
-                       due, now + kIdleOwnerScanMs, std::memory_order_relaxed)) {
-    return;
-  }
+  if (!ClaimPeriod(g_next_idle_owner_scan_ms, now, kIdleOwnerScanMs)) return;
   NudgeArgs args{now, kIdleOwnerMs};
   sync::SpinLockHolder hold(&g_idle_heaps_lock);
   ForEachNudgeableHeap(ReleaseIfIdle, &args);

@@ -6,6 +6,7 @@
 
 #include <time.h>
 
+#include <atomic>
 #include <cstdint>
 
 namespace hakmem {
@@ -14,6 +15,15 @@ inline uint64_t NowMs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+// True for the one caller that moves `next_ms` from a time at or before `now`
+// to now + every_ms: of any number of threads, at most one acts per period
+// (decay passes, looks at idle heaps).
+inline bool ClaimPeriod(std::atomic<uint64_t>& next_ms, uint64_t now, uint64_t every_ms) {
+  uint64_t due = next_ms.load(std::memory_order_relaxed);
+  return now >= due &&
+         next_ms.compare_exchange_strong(due, now + every_ms, std::memory_order_relaxed);
 }
 
 }  // namespace hakmem

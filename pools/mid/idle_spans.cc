@@ -5,6 +5,7 @@
 #include "core/base/clock.h"
 #include "pools/mid/pool_policy.h"
 #include "pools/tiny/superslab_manager.h"
+#include "sync/block_link.h"
 #include "sync/cache_line.h"
 #include "sync/tagged_stack.h"
 
@@ -106,7 +107,9 @@ uint32_t DecayIdleSpans(uint64_t now_ms, uint64_t decay_ms) {
       for (uint32_t i = 0; i < n; ++i) {
         tiny::Slab* s = batch[i];
         if (s->idle_since_ms + decay_ms > now_ms) {
-          s->idle_link = young;
+          // An atomic store: a pop in another thread may still read this
+          // link of what was the stack's top (its CAS then fails).
+          sync::FreeBlockLink::SetNext(s, young);
           young = s;
         } else {
           // Idle for the whole delay: its pages go back now, not after
@@ -117,7 +120,7 @@ uint32_t DecayIdleSpans(uint64_t now_ms, uint64_t decay_ms) {
       }
     }
     while (young != nullptr) {
-      tiny::Slab* next = static_cast<tiny::Slab*>(young->idle_link);
+      tiny::Slab* next = static_cast<tiny::Slab*>(sync::FreeBlockLink::Next(young));
       if (!KeepIdle(young, 0)) {  // CAP went down meanwhile
         tiny::ReleaseSpan(young);
         ++released;

@@ -427,7 +427,7 @@ void Format(Slab* s, int c) {
   s->local_free = nullptr;
   s->local_count = 0;
   s->used = 0;
-  s->size_class = static_cast<uint8_t>(c);
+  __atomic_store_n(&s->size_class, static_cast<uint8_t>(c), __ATOMIC_RELAXED);  // PushRemote
   s->PublishDigest();
 }
 
@@ -630,8 +630,11 @@ void PushRemote(Slab* slab, void* first, void* last, uint32_t n) {
       slab->parked_full.exchange(false, std::memory_order_acq_rel)) {
     // Caches are never freed, so the owner pointer stays valid memory even
     // if that thread has exited; a stale bit only causes a spare scan.
+    // The slab may have been emptied, given back and laid out again for
+    // another class since the push (by its owner, or for an idle one):
+    // notify for its class now, read atomically against Format.
     ThreadCache* owner = slab->owner.load(std::memory_order_acquire);
-    if (owner != nullptr) owner->NoteRevived(slab->size_class);
+    if (owner != nullptr) owner->NoteRevived(__atomic_load_n(&slab->size_class, __ATOMIC_RELAXED));
   }
 }
 

@@ -148,14 +148,15 @@ class ThreadCache {
 
   // Frees this thread chained for other owners are pushed to them now.
   void FlushRemote();
-  // Called by another thread for a cache whose owner has been idle (core's
-  // decay pass): takes its slabs' remote frees and gives back the spans
-  // left with no live block, unless the owner is working on its slabs
-  // (then nothing). Others' frees into an idle owner's slabs would
-  // otherwise wait for its next refill of each class: a thread that
-  // allocated a structure, handed it to workers and waits for them
-  // (larson's main thread: 1.8 MiB of its blocks freed by the workers)
-  // never refills again. Bins are not touched: only the owner does.
+  // Called by another thread for a cache whose owner has been idle (core: a
+  // decay pass, a refill about to take new units): gives back the spans with
+  // no block out but on their remote lists (taking those) or none at all,
+  // unless the owner is working on its slabs (then nothing). Others' frees
+  // into an idle owner's slabs would otherwise wait for its next refill of
+  // each class: a thread that allocated a structure, handed it to workers
+  // and waits for them (larson's main thread: 1.8 MiB of its blocks freed
+  // by the workers) never refills again. Bins are not touched: only the
+  // owner does.
   void ReleaseEmptiedSpansForIdleOwner();
   // The owner's upkeep off the fast path (core/heap_upkeep.h): a bin flush
   // the learner asked for (RequestBinFlush), TrimQuietBins, ShrinkBins; and
