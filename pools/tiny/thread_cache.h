@@ -264,9 +264,11 @@ class ThreadCache {
   // Empties bin c of a class that went quiet and releases its spans left with
   // no live block, decommitting their pages (releasing_quiet_).
   void DrainQuietClass(int c);
-  // Takes the remote frees of class c's slabs, releases those left with no
+  // Takes the remote frees of class c's slabs (with kEmptiedOnly, only of
+  // those whose every block out is on the list), releases those left with no
   // live block and moves full ones with free blocks back to partial.
-  void ReleaseEmptySlabs(int c);
+  enum class RemoteDrain : bool { kAll, kEmptiedOnly };
+  void ReleaseEmptySlabs(int c, RemoteDrain drain = RemoteDrain::kAll);
   // Honours a RequestBinFlush this cache has not seen yet.
   void FlushRequestedBins(int refilling);
   // Free's slow paths: a block start the bin does not take (another owner's,
