@@ -39,9 +39,17 @@ void NudgeIfIdle(Heap& h, void* arg) {
   h.tiny.ReleaseEmptiedSpansForIdleOwner();
 }
 
-tiny::ThreadCache* OwnCacheOfNudgedThread() {
-  if (CurrentHeap() != &g_nudged_heap) return nullptr;
-  return &ReturnFromNudge()->tiny;
+// Frees a thread has made through the placeholder (it never allocated).
+__thread uint32_t tls_placeholder_frees __attribute__((tls_model("initial-exec"))) = 0;
+
+tiny::ThreadCache* CacheForPlaceholderFree() {
+  Heap* h = CurrentHeap();
+  if (h == &g_nudged_heap) return &ReturnFromNudge()->tiny;
+  if (h != &g_placeholder_heap || ++tls_placeholder_frees < kPlaceholderFreesBeforeHeap) {
+    return nullptr;
+  }
+  Heap* own = SetUpThreadHeap();
+  return own != nullptr ? &own->tiny : nullptr;
 }
 
 }  // namespace
@@ -111,6 +119,6 @@ void UnlockIdleHeapsAfterFork(bool in_child) {
   }
 }
 
-void InstallNudgeRoute() { tiny::InstallPlaceholderRoute(OwnCacheOfNudgedThread); }
+void InstallPlaceholderFreeRoute() { tiny::InstallPlaceholderRoute(CacheForPlaceholderFree); }
 
 }  // namespace hakmem

@@ -148,7 +148,7 @@ void InitSlow() {
   }
   LoadConfig();  // may find no environ this early; the constructor retries
   mid::Init();
-  InstallNudgeRoute();
+  InstallPlaceholderFreeRoute();
   InstallIdleOwnerReclaim();
   if (pthread_key_create(&g_exit_key, TearDownThreadHeap) == 0) {
     g_exit_key_ready.store(true, std::memory_order_release);

@@ -651,8 +651,9 @@ void ThreadCache::FreeOverLimit(Slab* slab, void* p) {
     if (PlaceholderRoute route = g_placeholder_route.load(std::memory_order_relaxed)) {
       if (ThreadCache* own = route()) return own->Free(slab, p);
     }
-    // A thread that never allocated holds nothing: the block goes straight
-    // back to its owner.
+    // A thread that never allocated (and has not freed enough to be given a
+    // heap by the route) holds nothing: the block goes straight back to its
+    // owner.
     KeyWord(p) = FreeKey();
     PushRemote(slab, p, p, 1);
     CountOrphanRemoteFree();

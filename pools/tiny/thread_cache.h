@@ -381,8 +381,9 @@ void RequestBinFlush(uint64_t class_mask);
 
 // Where a free that reached a shared placeholder cache (no bin has room)
 // belongs: the calling thread's own cache when core steered the thread away
-// from it for a moment (core/heap_upkeep.h), else nullptr (the thread has
-// none: the block goes home as a remote free). Installed once by core.
+// from it for a moment (core/heap_upkeep.h) or has just set one up for a
+// thread that keeps freeing without allocating, else nullptr (the block goes
+// home as a remote free). Installed once by core.
 using PlaceholderRoute = ThreadCache* (*)();
 void InstallPlaceholderRoute(PlaceholderRoute route);
 
