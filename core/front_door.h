@@ -24,10 +24,10 @@
 //                 else FreeUnusual: double free, never-allocated, interior
 //                 (reported), or an aligned pointer inside its block
 //                 own slab: push on this thread's bin; over the bin's limit,
-//                 flush half to the slabs (FreeOverLimit)
+//                 flush half to the slabs (FreeNoRoomOrForeign)
 //                 another owner's slab (always, for a thread with no heap
-//                 yet): FreeOverLimit sends it home, or keeps it while the
-//                 bin runs low
+//                 yet): FreeNoRoomOrForeign sends it home, or keeps it while
+//                 the class is in an exchange and the bin runs low
 //     otherwise: FreeOther(p): nullptr, Large, a free unit or a pointer
 //                hakmem never mapped (reported)
 #ifndef HAKMEM_CORE_FRONT_DOOR_H_

@@ -157,7 +157,7 @@ void ThreadCache::StartOver() {
     last_refill_ms_[c] = 0;
     next_batch_[c] = FirstBatch(c);
     carve_run_[c] = 0;
-    foreign_[c] = ForeignShare{0, bins_[c].Pops(), true};
+    foreign_[c] = ForeignShare{0, bins_[c].Pops(), false, 0};
   }
 }
 
@@ -644,60 +644,72 @@ void ThreadCache::NoteRevived(int c) {
   revived_mask_.fetch_or(uint64_t{1} << c, std::memory_order_release);
 }
 
-void ThreadCache::FreeOverLimit(Slab* slab, void* p) {
-  if (!initialized_) {
-    // A shared placeholder. A thread steered here while it has a cache of
-    // its own (core's nudge) frees into that one.
-    if (PlaceholderRoute route = g_placeholder_route.load(std::memory_order_relaxed)) {
-      if (ThreadCache* own = route()) return own->Free(slab, p);
-    }
-    // A thread that never allocated (and has not freed enough to be given a
-    // heap by the route) holds nothing: the block goes straight back to its
-    // owner.
-    KeyWord(p) = FreeKey();
-    PushRemote(slab, p, p, 1);
-    CountOrphanRemoteFree();
-    return;
+void ThreadCache::FreeFromPlaceholder(Slab* slab, void* p) {
+  // A thread steered here while it has a cache of its own (core's nudge), or
+  // given one now, frees into that one.
+  if (PlaceholderRoute route = g_placeholder_route.load(std::memory_order_relaxed)) {
+    if (ThreadCache* own = route()) return own->Free(slab, p);
   }
+  // A thread that never allocated (and has not freed enough to be given a
+  // heap by the route) holds nothing: the block goes straight back to its
+  // owner.
   KeyWord(p) = FreeKey();
-  const int c = slab->size_class;
-  Bin& b = bins_[c];
-  if (slab->owner.load(std::memory_order_relaxed) != this) {
-    // Another owner's block: kept only while this bin is nearly empty (the
-    // thread is allocating the class as fast as it frees others' blocks, as
-    // threads that trade batches do, and would refill at once), else home to
-    // its owner, chained with others for its slab. Each block kept is one
-    // its owner does not get back to reuse: kept always, the blocks of every
-    // thread's slabs end up live in all the others (rptest: twice the
-    // memory). Below a quarter of the limit rptest_4t held 38.5 MiB, below
-    // an eighth 33.7 MiB at the same speed; below a sixteenth 29.8 MiB, but
-    // xthread (every free foreign) ran at 0.87-0.91x. And only if such frees
-    // are much of what the class allocates (KeepsForeign).
-    if (Count(c) >= limit_[c] / kKeepForeignDivisor || !KeepsForeign(c)) {
-      QueueRemote(slab, p);
-      return;
-    }
-    *static_cast<void**>(p) = b.head;
-    b.head = p;
-    SetCount(c, Count(c) + 1);
-    return;
-  }
-  *static_cast<void**>(p) = b.head;
-  b.head = p;
-  SetCount(c, Count(c) + 1);
-  Flush(c);
+  PushRemote(slab, p, p, 1);
+  CountOrphanRemoteFree();
 }
 
-bool ThreadCache::KeepsForeign(int c) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool ThreadCache::KeepsForeign(int c) {
   ForeignShare& f = foreign_[c];
   ++f.frees;
   const uint32_t pops = bins_[c].Pops() - f.pops_at_start;
-  if (pops >= kForeignWindow) {
-    f.keep = uint64_t{f.frees} * kForeignShareDivisor >= pops;
+  if (ABSL_PREDICT_FALSE(pops >= kForeignWindow)) {
+    if (f.keep) {
+      f.keep = uint64_t{f.frees} * 4 >= pops;
+    } else {
+      f.streak = uint64_t{f.frees} * 8 >= uint64_t{pops} * kEnterEighths ? f.streak + 1 : 0;
+      f.keep = f.streak >= kEnterStreak;
+    }
     f.frees = 0;
     f.pops_at_start = bins_[c].Pops();
   }
   return f.keep;
+}
+
+void ThreadCache::FreeNoRoomOrForeign(Slab* slab, void* p) {
+  const SlabDigest& d = RangeMap::UnitAliased(p).slab;
+  const int c = d.size_class.load(std::memory_order_relaxed);
+  if (d.owner.load(std::memory_order_relaxed) == this) return FreeOverLimit(c, p);
+  if (ABSL_PREDICT_FALSE(!initialized_)) return FreeFromPlaceholder(slab, p);
+  FreeForeign(c, slab, p);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::FreeForeign(int c, Slab* slab, void* p) {
+  KeyWord(p) = FreeKey();
+  // Kept only in an exchange (KeepsForeign, which counts every such free),
+  // and while this bin runs low (the thread allocates the class as fast as
+  // it frees others' blocks and would refill at once), else home to its
+  // owner, chained with others for its slab. Below a quarter of the limit:
+  // at an eighth, threads trading batches of 32 blocks found the bin at the
+  // threshold after each refill took a chain that came home, and sent all
+  // home again; at a half, xthread peaked at 9.0-9.6 MiB (7.9-8.1 at a
+  // quarter, 7.4 keeping less).
+  if (KeepsForeign(c) && Count(c) < limit_[c] / kKeepForeignDivisor) {
+    Bin& b = bins_[c];
+    *static_cast<void**>(p) = b.head;
+    b.head = p;
+    b.word -= 1;  // one less of room (below a quarter of the limit: there is room)
+    return;
+  }
+  QueueRemote(slab, p);
+}
+
+void ThreadCache::FreeOverLimit(int c, void* p) {
+  KeyWord(p) = FreeKey();
+  Bin& b = bins_[c];
+  *static_cast<void**>(p) = b.head;
+  b.head = p;
+  SetCount(c, Count(c) + 1);
+  Flush(c);
 }
 
 void ThreadCache::FreeUnusual(Slab* slab, void* p) {

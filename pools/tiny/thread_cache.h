@@ -11,12 +11,12 @@
 //                                     remote list with one CAS per chain
 //
 // Blocks of another owner's slab go home rather than into this thread's
-// bins, unless the bin is nearly empty (below an eighth of its limit: the
-// thread allocates the class as fast as it frees others' blocks) and such
-// blocks could feed half of the class's allocations (KeepsForeign): reusing them
-// always would leave every thread's slabs partly used by all the others, and
-// the footprint grows with the mixing (rptest: 2x the memory); at home they
-// let the owner's slabs empty and go back.
+// bins, unless the class is in an exchange (nearly all the thread allocates
+// of it, others' blocks freed by it replace: KeepsForeign) and the bin holds
+// less than a quarter of its limit: reusing them always would leave every
+// thread's slabs partly used by all the others, and the footprint grows with
+// the mixing (rptest: 2x the memory); at home they let the owner's slabs
+// empty and go back.
 // Invariant: every block in a bin counts as used by its slab. A bin holds
 // another owner's block when it kept one while low, or after an adoption;
 // returning it (ReturnToSlabs) is then a chained remote push.
@@ -115,7 +115,7 @@ class ThreadCache {
 
   // Frees p, a pointer into `slab`, whose unit's digest (core/base/range_map.h)
   // is `d`: into this thread's bin with no atomic operation if this cache
-  // owns the slab; else home to its owner (FreeOverLimit -> QueueRemote).
+  // owns the slab; else home to its owner (FreeForeign -> QueueRemote).
   // Anything but the start of a carved block in use (an aligned pointer
   // inside a block, an interior pointer, a block that is free already) takes
   // the slow path, which reports it or finds the block. Reads the digest, not
@@ -128,11 +128,11 @@ class ThreadCache {
       return FreeUnusual(slab, p);
     }
     Bin& b = bins_[c];
-    // The placeholder's bins have no room: a thread with no heap never gets
-    // past here, and its frees never write the shared placeholder. Another
-    // owner's block goes home (FreeOverLimit), not into this bin.
+    // Another owner's block (every block, for the placeholder: it owns no
+    // slab and its bins have no room) goes home, or into this bin while the
+    // class is in an exchange (FreeForeign); a full bin flushes.
     if (ABSL_PREDICT_FALSE(!b.HasRoom() || d.owner.load(std::memory_order_relaxed) != this)) {
-      return FreeOverLimit(slab, p);
+      return FreeNoRoomOrForeign(slab, p);
     }
     KeyWord(p) = key;
     *static_cast<void**>(p) = b.head;
@@ -237,27 +237,35 @@ class ThreadCache {
     return fit >= kDrainingLimitTiny ? kDrainingLimitTiny
                                      : std::max<int32_t>(kDrainingLimit, static_cast<int32_t>(fit));
   }
-  // A bin keeps another owner's block only while it holds fewer than
-  // limit / kKeepForeignDivisor blocks (FreeOverLimit).
-  static constexpr int32_t kKeepForeignDivisor = 8;
-  // Whether a nearly empty bin c keeps another owner's block (counting this
-  // free): only while the blocks it would keep (others' blocks freed while
-  // the bin is low) could feed at least half of the class's allocations,
-  // judged over windows of kForeignWindow allocations. A thread that lives
-  // on its partner's blocks (producer and consumer in turns: xthread, 0.78x
-  // when they all went home) reuses them while they are hot; one that frees
-  // others' blocks now and then among its own (rptest: one in four) sends
-  // them home: kept, they stayed live in the keeper for long, freed by it
-  // and kept again, while their owners carved to replace them: rptest_4t
-  // peak RSS 31.4 -> 26.1 MiB. (A keeper that frees a kept block again soon
-  // counts it as another's again: such a loop keeps on keeping.)
+  // A bin keeps another owner's block only while the class is in an
+  // exchange (KeepsForeign) and the bin holds fewer than limit /
+  // kKeepForeignDivisor blocks (FreeForeign).
+  static constexpr int32_t kKeepForeignDivisor = 4;
+  // Whether class c is in an exchange, counting this free of another
+  // owner's block: threads that live on each other's blocks (producer and
+  // consumer in turns: xthread) reuse them while they are hot, where sending
+  // them home costs each block two more trips between the cores (blocks of
+  // one size only: 0.55x). A thread that frees others' blocks now and then
+  // among its own (rptest: one in four) sends them home: kept, they stay
+  // live in the keeper for long while their owners carve to replace them
+  // (rptest_2t peak RSS 14.0 MiB sending all home, 15.3-16.9 keeping some,
+  // 19-29 keeping all). The two look alike once a thread keeps: a kept block
+  // the keeper frees again counts as another's, and both settle near half.
+  // So the verdict is taken while not keeping, when they differ (all of the
+  // allocations vs a quarter), over windows of kForeignWindow allocations
+  // of the class: a class starts keeping after kEnterStreak windows in a
+  // row in which others' blocks freed came to kEnterEighths / 8 of its
+  // allocations (rptest's bursts of queued frees reach that for a window or
+  // two), and stops after a window in which they fell below a quarter.
   bool KeepsForeign(int c);
-  static constexpr uint32_t kForeignWindow = 256;      // allocations per verdict
-  static constexpr uint32_t kForeignShareDivisor = 2;  // keep from half of them
+  static constexpr uint32_t kForeignWindow = 256;  // allocations per verdict
+  static constexpr uint32_t kEnterEighths = 7;
+  static constexpr uint8_t kEnterStreak = 4;
   struct ForeignShare {
-    uint32_t frees;          // others' blocks freed while bin c was low, this window
+    uint32_t frees;          // others' blocks freed into class c, this window
     uint32_t pops_at_start;  // Bin::Pops() when the window began
-    bool keep;
+    bool keep;               // in an exchange
+    uint8_t streak;          // windows in a row at the entry share (not keeping)
   };
   // Gives bin c's blocks back to their slabs but the newest `keep`.
   void TrimBin(int c, int32_t keep);
@@ -271,11 +279,24 @@ class ThreadCache {
   void ReleaseEmptySlabs(int c, RemoteDrain drain = RemoteDrain::kAll);
   // Honours a RequestBinFlush this cache has not seen yet.
   void FlushRequestedBins(int refilling);
-  // Free's slow paths: a block start the bin does not take (another owner's,
-  // or any block freed through the placeholder: sent home; a full bin: pushed,
-  // then half flushed), and anything that is not a carved block start in use
-  // (reported, or the block an aligned pointer was handed out from).
-  ABSL_ATTRIBUTE_NOINLINE void FreeOverLimit(Slab* slab, void* p);
+  // Free's slow paths, for a carved block start in use: another owner's
+  // (any block freed through the placeholder), kept in an exchange while the
+  // bin runs low, else sent home; one of this cache's own into a full bin:
+  // pushed, then half flushed. They read the unit's digest again (its line
+  // is hot) and nothing of the Slab record unless the block goes home: a
+  // thread living on its partner's blocks keeps most of them, and each load
+  // of the partner's Slab line was a miss on a line the partner writes. One
+  // call from the fast path, with no more arguments than it has at hand: a
+  // second call site, or the digest passed along, made free save registers
+  // on every call (five instructions more per free).
+  ABSL_ATTRIBUTE_NOINLINE void FreeNoRoomOrForeign(Slab* slab, void* p);
+  void FreeForeign(int c, Slab* slab, void* p);
+  void FreeOverLimit(int c, void* p);
+  // The placeholder's: to the thread's own cache if core routes it there,
+  // else home at once.
+  void FreeFromPlaceholder(Slab* slab, void* p);
+  // Anything that is not a carved block start in use (reported, or the block
+  // an aligned pointer was handed out from).
   ABSL_ATTRIBUTE_NOINLINE void FreeUnusual(Slab* slab, void* p);
   // Chains p for its owner's remote list (pending_), pushing when due.
   void QueueRemote(Slab* slab, void* p);

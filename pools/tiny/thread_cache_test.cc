@@ -5,6 +5,7 @@
 #include "pools/tiny/thread_cache.h"
 
 #include <cstring>
+#include <initializer_list>
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -512,21 +513,29 @@ TEST(ThreadCache, ARareClassStillBorrowsAFirstRefillsWorthAhead) {
   cache->Drain();
 }
 
-// A nearly empty bin keeps another owner's block only while such blocks
-// could feed at least half of the class's allocations: a thread living on
-// its partner's blocks reuses them; one that gets others' blocks for only a
-// quarter of what it allocates sends them home.
-bool KeepsAForeignBlockAfter(int allocs_per_foreign_free) {
+// A bin running low keeps another owner's block only while the class is in
+// an exchange: it starts after four windows of 256 allocations in a row in
+// which others' blocks freed came to 7/8 of them (a burst of queued frees
+// is not an exchange), and stops after a window in which they fell below a
+// quarter.
+struct ForeignFrees {
+  int windows;                  // of 256 allocations of the class
+  int allocs_per_foreign_free;  // 0: none
+};
+
+bool KeepsAForeignBlockAfter(std::initializer_list<ForeignFrees> runs) {
   const int c = SizeToClass(64);
   auto owner = NewCache();
   auto cache = NewCache();
   std::vector<void*> theirs, mine;
-  for (int i = 0; i < 1000; ++i) theirs.push_back(Alloc(*owner, c));
-  for (int i = 0; i < 600; ++i) {
-    mine.push_back(Alloc(*cache, c));
-    if (i % allocs_per_foreign_free == 0) {
-      Free(*cache, theirs.back());
-      theirs.pop_back();
+  for (int i = 0; i < 16 * 256; ++i) theirs.push_back(Alloc(*owner, c));
+  for (const ForeignFrees& run : runs) {
+    for (int i = 0; i < run.windows * 256; ++i) {
+      mine.push_back(Alloc(*cache, c));
+      if (run.allocs_per_foreign_free != 0 && i % run.allocs_per_foreign_free == 0) {
+        Free(*cache, theirs.back());
+        theirs.pop_back();
+      }
     }
   }
   while (void* p = cache->TryPop(c)) mine.push_back(p);
@@ -544,8 +553,52 @@ bool KeepsAForeignBlockAfter(int allocs_per_foreign_free) {
 }
 
 TEST(ThreadCache, OnlyAThreadLivingOnOthersBlocksKeepsThem) {
-  EXPECT_TRUE(KeepsAForeignBlockAfter(1));
-  EXPECT_FALSE(KeepsAForeignBlockAfter(4));
+  EXPECT_TRUE(KeepsAForeignBlockAfter({{5, 1}}));
+  EXPECT_FALSE(KeepsAForeignBlockAfter({{3, 1}}));  // not yet
+  EXPECT_FALSE(KeepsAForeignBlockAfter({{8, 4}}));  // a quarter (rptest)
+  EXPECT_FALSE(KeepsAForeignBlockAfter({{3, 1}, {1, 4}, {3, 1}}));  // bursts
+}
+
+TEST(ThreadCache, AnExchangeGoesOnAtHalfAndEndsBelowAQuarter) {
+  // Once both keep, threads trading blocks free about as many of their own
+  // as of the other's.
+  EXPECT_TRUE(KeepsAForeignBlockAfter({{5, 1}, {4, 2}}));
+  EXPECT_FALSE(KeepsAForeignBlockAfter({{5, 1}, {1, 8}}));
+  EXPECT_FALSE(KeepsAForeignBlockAfter({{5, 1}, {1, 0}}));
+}
+
+// Two threads trading batches of 32 blocks of one size (on one thread here):
+// each frees the other's batch, then allocates its next. A refill that took
+// the chain of its own blocks that came home once left the bin at the keep
+// threshold for every free of the batch, so every block went home, each
+// time. Once the exchange is seen, nearly all are kept.
+TEST(ThreadCache, ThreadsTradingBatchesOfOneSizeKeepEachOthersBlocks) {
+  const int c = SizeToClass(64);
+  auto a = NewCache();
+  auto b = NewCache();
+  std::vector<void*> from_a, from_b;
+  uint64_t sent_home_at_half = 0;
+  constexpr int kRounds = 200;
+  for (int round = 0; round < kRounds; ++round) {
+    if (round == kRounds / 2) {
+      sent_home_at_half = a->counters().remote_frees.Read() + b->counters().remote_frees.Read();
+    }
+    for (void* p : from_b) Free(*a, p);
+    from_b.clear();
+    for (void* p : from_a) Free(*b, p);
+    from_a.clear();
+    for (int i = 0; i < 32; ++i) {
+      from_a.push_back(Alloc(*a, c));
+      from_b.push_back(Alloc(*b, c));
+    }
+  }
+  const uint64_t sent_home =
+      a->counters().remote_frees.Read() + b->counters().remote_frees.Read() - sent_home_at_half;
+  EXPECT_LT(sent_home, uint64_t{kRounds / 2 * 2 * 32 / 20});  // under 5 % of the frees
+  for (void* p : from_a) Free(*b, p);
+  for (void* p : from_b) Free(*a, p);
+  a->Drain();
+  b->Drain();
 }
 
 // One round of a batch program: ~13 MiB of blocks allocated, touched, freed.
