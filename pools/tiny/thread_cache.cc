@@ -664,7 +664,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool ThreadCache::KeepsForeign(int c) {
   const uint32_t pops = bins_[c].Pops() - f.pops_at_start;
   if (ABSL_PREDICT_FALSE(pops >= kForeignWindow)) {
     if (f.keep) {
-      f.keep = uint64_t{f.frees} * 4 >= pops;
+      f.keep = uint64_t{f.frees} * kLeaveDivisor >= pops;
     } else {
       f.streak = uint64_t{f.frees} * 8 >= uint64_t{pops} * kEnterEighths ? f.streak + 1 : 0;
       f.keep = f.streak >= kEnterStreak;

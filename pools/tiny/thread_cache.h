@@ -11,8 +11,8 @@
 //                                     remote list with one CAS per chain
 //
 // Blocks of another owner's slab go home rather than into this thread's
-// bins, unless the class is in an exchange (nearly all the thread allocates
-// of it, others' blocks freed by it replace: KeepsForeign) and the bin holds
+// bins, unless the class is in an exchange (the thread frees others' blocks
+// of it about as fast as it allocates it: KeepsForeign) and the bin holds
 // less than a quarter of its limit: reusing them always would leave every
 // thread's slabs partly used by all the others, and the footprint grows with
 // the mixing (rptest: 2x the memory); at home they let the owner's slabs
@@ -115,7 +115,7 @@ class ThreadCache {
 
   // Frees p, a pointer into `slab`, whose unit's digest (core/base/range_map.h)
   // is `d`: into this thread's bin with no atomic operation if this cache
-  // owns the slab; else home to its owner (FreeForeign -> QueueRemote).
+  // owns the slab; else home to its owner, or kept (FreeNoRoomOrForeign).
   // Anything but the start of a carved block in use (an aligned pointer
   // inside a block, an interior pointer, a block that is free already) takes
   // the slow path, which reports it or finds the block. Reads the digest, not
@@ -256,11 +256,13 @@ class ThreadCache {
   // of the class: a class starts keeping after kEnterStreak windows in a
   // row in which others' blocks freed came to kEnterEighths / 8 of its
   // allocations (rptest's bursts of queued frees reach that for a window or
-  // two), and stops after a window in which they fell below a quarter.
+  // two), and stops after a window in which they fell below
+  // 1 / kLeaveDivisor of them.
   bool KeepsForeign(int c);
   static constexpr uint32_t kForeignWindow = 256;  // allocations per verdict
   static constexpr uint32_t kEnterEighths = 7;
   static constexpr uint8_t kEnterStreak = 4;
+  static constexpr uint32_t kLeaveDivisor = 4;
   struct ForeignShare {
     uint32_t frees;          // others' blocks freed into class c, this window
     uint32_t pops_at_start;  // Bin::Pops() when the window began
