@@ -157,7 +157,7 @@ void ThreadCache::StartOver() {
     last_refill_ms_[c] = 0;
     next_batch_[c] = FirstBatch(c);
     carve_run_[c] = 0;
-    foreign_[c] = ForeignShare{0, bins_[c].Pops(), false, 0};
+    foreign_[c] = ForeignShare{0, bins_[c].Pops(), kNoRoomFloor, false, 0};
   }
 }
 
@@ -249,9 +249,7 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
     next_batch_[c] = 2 * want < batch_[c] ? 2 * want : batch_[c];
   }
   if (limit_[c] < FullLimit(c)) {  // the class is in demand again (see Flush)
-    const int32_t n = Count(c);
-    limit_[c] = 2 * limit_[c] < FullLimit(c) ? 2 * limit_[c] : FullLimit(c);
-    SetCount(c, n);
+    SetLimit(c, 2 * limit_[c] < FullLimit(c) ? 2 * limit_[c] : FullLimit(c));
   }
   counters_.refills[c].Add(1);
   return true;
@@ -562,7 +560,7 @@ void ThreadCache::Flush(int c) {
     // holds and keeps less from now on; refills (the class in demand again)
     // let it grow back.
     // Half, but not below DrainingLimit (nor above a smaller limit).
-    limit_[c] = std::max(limit_[c] / 2, std::min(limit_[c], DrainingLimit(c)));
+    SetLimit(c, std::max(limit_[c] / 2, std::min(limit_[c], DrainingLimit(c))));
     TrimBin(c, 0);
   } else {
     TrimBin(c, limit_[c] / 2 > 0 ? limit_[c] / 2 : limit_[c]);  // keep the newest half
@@ -671,8 +669,23 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool ThreadCache::KeepsForeign(int c) {
     }
     f.frees = 0;
     f.pops_at_start = bins_[c].Pops();
+    SetRoomFloor(c);
   }
   return f.keep;
+}
+
+void ThreadCache::SetRoomFloor(int c) {
+  foreign_[c].room_floor =
+      foreign_[c].keep
+          ? static_cast<uint32_t>(Bin::kRoomBias + limit_[c] - limit_[c] / kKeepForeignDivisor)
+          : kNoRoomFloor;
+}
+
+void ThreadCache::SetLimit(int c, int32_t limit) {
+  const int32_t n = Count(c);
+  limit_[c] = limit;
+  SetCount(c, n);
+  SetRoomFloor(c);
 }
 
 void ThreadCache::FreeNoRoomOrForeign(Slab* slab, void* p) {
@@ -693,7 +706,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::FreeForeign(int c, Slab* s
   // threshold after each refill took a chain that came home, and sent all
   // home again; at a half, xthread peaked at 9.0-9.6 MiB (7.9-8.1 at a
   // quarter, 7.4 keeping less).
-  if (KeepsForeign(c) && Count(c) < limit_[c] / kKeepForeignDivisor) {
+  if (KeepsForeign(c) && bins_[c].RoomAbove(foreign_[c].room_floor)) {
     Bin& b = bins_[c];
     *static_cast<void**>(p) = b.head;
     b.head = p;

@@ -129,15 +129,16 @@ class ThreadCache {
     }
     Bin& b = bins_[c];
     // Another owner's block (every block, for the placeholder: it owns no
-    // slab and its bins have no room) goes home, or into this bin while the
-    // class is in an exchange (FreeForeign); a full bin flushes.
-    if (ABSL_PREDICT_FALSE(!b.HasRoom() || d.owner.load(std::memory_order_relaxed) != this)) {
-      return FreeNoRoomOrForeign(slab, p);
+    // slab and its bins have no room) stays here while the class is in an
+    // exchange and the bin runs low (KeepsForeignFast), else goes home
+    // (FreeNoRoomOrForeign, which also takes the exchange's verdict); a
+    // full bin flushes.
+    if (ABSL_PREDICT_FALSE(d.owner.load(std::memory_order_relaxed) != this)) {
+      if (!KeepsForeignFast(b, foreign_[c])) return FreeNoRoomOrForeign(slab, p);
+      return Push(b, p, key);
     }
-    KeyWord(p) = key;
-    *static_cast<void**>(p) = b.head;
-    b.head = p;
-    b.word -= 1;  // one less of room (no borrow: there was room)
+    if (ABSL_PREDICT_FALSE(!b.HasRoom())) return FreeNoRoomOrForeign(slab, p);
+    Push(b, p, key);
   }
   // The same for a caller that has only the slab (slow paths, tests).
   void Free(Slab* slab, void* p) { Free(RangeMap::UnitAliased(p).slab, slab, p); }
@@ -202,7 +203,9 @@ class ThreadCache {
     void* head;
     uint64_t word;
 
-    bool HasRoom() const { return static_cast<uint32_t>(word) > kRoomBias; }
+    bool HasRoom() const { return RoomAbove(kRoomBias); }
+    // Room above `floor`, a biased room (ForeignShare::room_floor).
+    bool RoomAbove(uint32_t floor) const { return static_cast<uint32_t>(word) > floor; }
     int32_t Room() const { return static_cast<int32_t>(static_cast<uint32_t>(word) - kRoomBias); }
     void SetRoom(int64_t room) {
       word = (word & ~uint64_t{0xffffffff}) | static_cast<uint32_t>(room + kRoomBias);
@@ -211,9 +214,19 @@ class ThreadCache {
   };
   static_assert(sizeof(Bin) == 16);
 
+  // Puts p, a block in use, on bin b, which has room.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static void Push(Bin& b, void* p, uint64_t key) {
+    KeyWord(p) = key;
+    *static_cast<void**>(p) = b.head;
+    b.head = p;
+    b.word -= 1;  // one less of room (no borrow: there was room)
+  }
+
   // Blocks in bin c by its room (exact or estimated, see Bin).
   int32_t Count(int c) const { return limit_[c] - bins_[c].Room(); }
   void SetCount(int c, int64_t n) { bins_[c].SetRoom(limit_[c] - n); }
+  // A new limit for bin c, its count unchanged.
+  void SetLimit(int c, int32_t limit);
   // Brings allocs_[c] up to date with the bin's wrapping count.
   void PublishAllocs(int c);
 
@@ -259,16 +272,37 @@ class ThreadCache {
   // two), and stops after a window in which they fell below
   // 1 / kLeaveDivisor of them.
   bool KeepsForeign(int c);
+  // The same on free's fast path, for a free that needs no verdict: the
+  // class keeps, the bin is low and the window is not over (counted);
+  // false sends the free to the slow path, which counts it and judges.
+  // Keeping there, with no call, is what an exchange's frees cost most:
+  // half of xthread's frees are of the partner's blocks, and the call, the
+  // digest read again and the limit's quarter worked out were 45
+  // instructions more than an own block's free.
+  struct ForeignShare;
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static bool KeepsForeignFast(const Bin& b, ForeignShare& f) {
+    if (!b.RoomAbove(f.room_floor) || b.Pops() - f.pops_at_start >= kForeignWindow) return false;
+    ++f.frees;
+    return true;
+  }
+  // Bin c's room_floor: below a quarter of its limit while keeping, else
+  // kNoRoomFloor (no room is above it).
+  void SetRoomFloor(int c);
   static constexpr uint32_t kForeignWindow = 256;  // allocations per verdict
   static constexpr uint32_t kEnterEighths = 7;
   static constexpr uint8_t kEnterStreak = 4;
   static constexpr uint32_t kLeaveDivisor = 4;
+  static constexpr uint32_t kNoRoomFloor = UINT32_MAX;
   struct ForeignShare {
     uint32_t frees;          // others' blocks freed into class c, this window
     uint32_t pops_at_start;  // Bin::Pops() when the window began
+    // The biased room (Bin::word) a bin keeps others' blocks above: its
+    // count below limit / kKeepForeignDivisor while keeping, else never.
+    uint32_t room_floor;
     bool keep;               // in an exchange
     uint8_t streak;          // windows in a row at the entry share (not keeping)
   };
+  static_assert(sizeof(ForeignShare) == 16);
   // Gives bin c's blocks back to their slabs but the newest `keep`.
   void TrimBin(int c, int32_t keep);
   // Empties bin c of a class that went quiet and releases its spans left with
