@@ -4,6 +4,7 @@
 // SuperSlab manager, and the span-source hook a tier plugs into.
 #include "pools/tiny/thread_cache.h"
 
+#include <algorithm>
 #include <cstring>
 #include <initializer_list>
 #include <atomic>
@@ -565,6 +566,40 @@ TEST(ThreadCache, AnExchangeGoesOnAtHalfAndEndsBelowAQuarter) {
   EXPECT_TRUE(KeepsAForeignBlockAfter({{5, 1}, {4, 2}}));
   EXPECT_FALSE(KeepsAForeignBlockAfter({{5, 1}, {1, 8}}));
   EXPECT_FALSE(KeepsAForeignBlockAfter({{5, 1}, {1, 0}}));
+}
+
+// In an exchange, others' blocks are kept on free's fast path only while the
+// bin is low: of a long run of them freed into an empty bin, some stay and
+// the rest go home, none lost.
+TEST(ThreadCache, AnExchangeKeepsOthersBlocksOnlyWhileTheBinIsLow) {
+  const int c = SizeToClass(64);
+  auto owner = NewCache();
+  auto cache = NewCache();
+  std::vector<void*> theirs, mine;
+  for (int i = 0; i < 16 * 256; ++i) theirs.push_back(Alloc(*owner, c));
+  for (int i = 0; i < 5 * 256; ++i) {  // into an exchange
+    mine.push_back(Alloc(*cache, c));
+    Free(*cache, theirs.back());
+    theirs.pop_back();
+  }
+  while (void* p = cache->TryPop(c)) mine.push_back(p);
+  const uint64_t home_before = cache->counters().remote_frees.Read();
+  constexpr int kRun = 2000;
+  std::vector<void*> run(theirs.end() - kRun, theirs.end());
+  theirs.resize(theirs.size() - kRun);
+  for (void* p : run) Free(*cache, p);
+  const uint64_t sent_home = cache->counters().remote_frees.Read() - home_before;
+  std::vector<void*> kept;
+  while (void* p = cache->TryPop(c)) kept.push_back(p);
+  EXPECT_GT(kept.size(), 0u);
+  EXPECT_GT(sent_home, 0u);
+  EXPECT_EQ(kept.size() + sent_home, size_t{kRun});
+  for (void* p : kept) EXPECT_NE(std::find(run.begin(), run.end(), p), run.end());
+  for (void* p : kept) Free(*owner, p);
+  for (void* p : mine) Free(*cache, p);
+  cache->Drain();
+  for (void* p : theirs) Free(*owner, p);
+  owner->Drain();
 }
 
 // Two threads trading batches of 32 blocks of one size (on one thread here):
