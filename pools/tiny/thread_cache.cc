@@ -697,7 +697,6 @@ void ThreadCache::FreeNoRoomOrForeign(Slab* slab, void* p) {
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::FreeForeign(int c, Slab* slab, void* p) {
-  KeyWord(p) = FreeKey();
   // Kept only in an exchange (KeepsForeign, which counts every such free),
   // and while this bin runs low (the thread allocates the class as fast as
   // it frees others' blocks and would refill at once), else home to its
@@ -706,13 +705,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::FreeForeign(int c, Slab* s
   // threshold after each refill took a chain that came home, and sent all
   // home again; at a half, xthread peaked at 9.0-9.6 MiB (7.9-8.1 at a
   // quarter, 7.4 keeping less).
+  // The fast path's test (KeepsForeignFast), after the verdict.
   if (KeepsForeign(c) && bins_[c].RoomAbove(foreign_[c].room_floor)) {
-    Bin& b = bins_[c];
-    *static_cast<void**>(p) = b.head;
-    b.head = p;
-    b.word -= 1;  // one less of room (below a quarter of the limit: there is room)
-    return;
+    return Push(bins_[c], p, FreeKey());
   }
+  KeyWord(p) = FreeKey();
   QueueRemote(slab, p);
 }
 
