@@ -1,5 +1,7 @@
 #include "core/base/range_map.h"
 
+#include <algorithm>
+
 #include "core/base/os.h"
 
 namespace hakmem {
@@ -33,15 +35,30 @@ bool RangeMap::Register(void* base, size_t size, RangeKind kind, const void* met
   const uintptr_t end = start + size;
   if (end < start || (end - 1) >> kAddressBits != 0) return false;
   const uintptr_t entry = reinterpret_cast<uintptr_t>(meta) | static_cast<uintptr_t>(kind);
-  for (uintptr_t a = start; a < end; a += size_t{1} << kGranuleShift) {
-    UnitEntry* leaf = LeafFor(a, /*create=*/true);
-    if (leaf == nullptr) {
-      Unregister(base, a - start);
-      return false;
-    }
-    leaf[(a >> kGranuleShift) & kLeafMask].word.store(entry, std::memory_order_release);
+  const uintptr_t stop = StoreUnits(start, end, entry, /*create=*/true);
+  if (stop < end) {
+    Unregister(base, stop - start);
+    return false;
   }
   return true;
+}
+
+uintptr_t RangeMap::StoreUnits(uintptr_t start, uintptr_t end, uintptr_t word, bool create) {
+  constexpr uintptr_t kUnit = uintptr_t{1} << kGranuleShift;
+  uintptr_t a = start;
+  while (a < end) {
+    // The units from a (in steps of a unit) in a's leaf and below end.
+    const uintptr_t leaf_end = std::min(end, (a | (kLeafReach - 1)) + 1);
+    const size_t units = (leaf_end - a + kUnit - 1) >> kGranuleShift;
+    UnitEntry* leaf = LeafFor(a, create);
+    if (leaf == nullptr && create) return a;
+    if (leaf != nullptr) {  // else nothing is registered in this leaf
+      UnitEntry* entries = leaf + ((a >> kGranuleShift) & kLeafMask);
+      for (size_t i = 0; i < units; ++i) entries[i].word.store(word, std::memory_order_release);
+    }
+    a += units << kGranuleShift;
+  }
+  return end;
 }
 
 bool RangeMap::InstallWindow(void* base, size_t bytes) {
@@ -75,12 +92,7 @@ UnitEntry* RangeMap::UnitsAt(const void* base) {
 
 void RangeMap::Unregister(void* base, size_t size) {
   const uintptr_t start = reinterpret_cast<uintptr_t>(base);
-  for (uintptr_t a = start; a < start + size; a += size_t{1} << kGranuleShift) {
-    UnitEntry* leaf = LeafFor(a, /*create=*/false);
-    if (leaf != nullptr) {
-      leaf[(a >> kGranuleShift) & kLeafMask].word.store(0, std::memory_order_release);
-    }
-  }
+  StoreUnits(start, start + size, 0, /*create=*/false);
 }
 
 }  // namespace hakmem

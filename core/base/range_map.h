@@ -136,6 +136,12 @@ class RangeMap {
   static constexpr uintptr_t kTopMask = (uintptr_t{1} << kTopBits) - 1;
   static constexpr uintptr_t kLeafMask = (uintptr_t{1} << kLeafBits) - 1;
   static UnitEntry* LeafFor(uintptr_t address, bool create);
+  // Stores `word` in the entry of every unit from `start` (in steps of a
+  // unit) below `end`, looking each leaf up once: a Large mapping of 4 MiB
+  // is 64 units, and a lookup per unit was a sixth of large_1t's
+  // instructions. Returns where it stopped: `end`, or the first unit whose
+  // leaf is missing (and could not be created, with `create`).
+  static uintptr_t StoreUnits(uintptr_t start, uintptr_t end, uintptr_t word, bool create);
   // True if p lies in the window; *off is then its byte offset from the start.
   ABSL_ATTRIBUTE_ALWAYS_INLINE static bool WindowOffset(const void* p, uintptr_t* off) {
     // bytes first (0 until the window is installed, and set last).

@@ -47,6 +47,24 @@ TEST(RangeMap, EachSixtyFourKilobyteUnitHasItsOwnEntry) {
   OsUnmap(region, kSuperSlabSize);
 }
 
+// A range across a leaf's edge (4 GiB) has every unit on both sides
+// registered and unregistered; unregistering over a leaf never created is
+// a no-op there. (Entries only: nothing is mapped at these addresses.)
+TEST(RangeMap, ARangeAcrossTwoLeavesHasEveryUnitsEntry) {
+  const uintptr_t edge = uintptr_t{0x7e00} << 32;  // a leaf boundary nothing else uses
+  char* start = reinterpret_cast<char*>(edge - 3 * kUnitSize);
+  ASSERT_TRUE(RangeMap::Register(start, 5 * kUnitSize, RangeKind::kLarge, &meta_a));
+  EXPECT_EQ(RangeMap::Lookup(start - 1), 0u);
+  for (int u = 0; u < 5; ++u) {
+    const uintptr_t e = RangeMap::Lookup(start + u * kUnitSize + kUnitSize / 2);
+    EXPECT_EQ(RangeMap::KindOf(e), RangeKind::kLarge) << u;
+    EXPECT_EQ(RangeMap::MetaOf<int>(e), &meta_a) << u;
+  }
+  EXPECT_EQ(RangeMap::Lookup(start + 5 * kUnitSize), 0u);
+  RangeMap::Unregister(start, 3 * kUnitSize + 3 * RangeMap::kLeafReach);
+  for (int u = 0; u < 5; ++u) EXPECT_EQ(RangeMap::Lookup(start + u * kUnitSize), 0u) << u;
+}
+
 // The window (the slab arena's addresses) is the same entries as the
 // two-level map, reached without the top-level load; everything else is
 // looked up as before.
