@@ -139,8 +139,9 @@ class RangeMap {
   // Stores `word` in the entry of every unit from `start` (in steps of a
   // unit) below `end`, looking each leaf up once: a Large mapping of 4 MiB
   // is 64 units, and a lookup per unit was a sixth of large_1t's
-  // instructions. Returns where it stopped: `end`, or the first unit whose
-  // leaf is missing (and could not be created, with `create`).
+  // instructions. Without `create`, units whose leaf is missing are skipped
+  // (nothing is registered there). Returns `end`, or, with `create`, the
+  // first unit whose leaf could not be created.
   static uintptr_t StoreUnits(uintptr_t start, uintptr_t end, uintptr_t word, bool create);
   // True if p lies in the window; *off is then its byte offset from the start.
   ABSL_ATTRIBUTE_ALWAYS_INLINE static bool WindowOffset(const void* p, uintptr_t* off) {
