@@ -272,19 +272,6 @@ class ThreadCache {
   // two), and stops after a window in which they fell below
   // 1 / kLeaveDivisor of them.
   bool KeepsForeign(int c);
-  // The same on free's fast path, for a free that needs no verdict: the
-  // class keeps, the bin is low and the window is not over (counted);
-  // false sends the free to the slow path, which counts it and judges.
-  // Keeping there, with no call, is what an exchange's frees cost most:
-  // half of xthread's frees are of the partner's blocks, and the call, the
-  // digest read again and the limit's quarter worked out were 45
-  // instructions more than an own block's free.
-  struct ForeignShare;
-  ABSL_ATTRIBUTE_ALWAYS_INLINE static bool KeepsForeignFast(const Bin& b, ForeignShare& f) {
-    if (!b.RoomAbove(f.room_floor) || b.Pops() - f.pops_at_start >= kForeignWindow) return false;
-    ++f.frees;
-    return true;
-  }
   // Bin c's room_floor: below a quarter of its limit while keeping, else
   // kNoRoomFloor (no room is above it).
   void SetRoomFloor(int c);
@@ -303,6 +290,18 @@ class ThreadCache {
     uint8_t streak;          // windows in a row at the entry share (not keeping)
   };
   static_assert(sizeof(ForeignShare) == 16);
+  // KeepsForeign on free's fast path, for a free that needs no verdict: the
+  // class keeps, the bin is low and the window is not over (counted);
+  // false sends the free to the slow path, which counts it and judges.
+  // Keeping there, with no call, is what an exchange's frees cost most:
+  // half of xthread's frees are of the partner's blocks, and the call, the
+  // digest read again and the limit's quarter worked out were 45
+  // instructions more than an own block's free.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static bool KeepsForeignFast(const Bin& b, ForeignShare& f) {
+    if (!b.RoomAbove(f.room_floor) || b.Pops() - f.pops_at_start >= kForeignWindow) return false;
+    ++f.frees;
+    return true;
+  }
   // Gives bin c's blocks back to their slabs but the newest `keep`.
   void TrimBin(int c, int32_t keep);
   // Empties bin c of a class that went quiet and releases its spans left with
