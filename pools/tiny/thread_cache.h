@@ -110,7 +110,8 @@ class ThreadCache {
   // cached block (W_MAX) before new memory is used.
   enum class Fresh : bool { kNo, kYes };
   ABSL_ATTRIBUTE_NOINLINE void* Refill(int c, Fresh fresh = Fresh::kYes);
-  // The same, leaving every block in bin c; false if none came.
+  // The same for bin c, which is empty, leaving every block in it; false if
+  // none came.
   bool FillBin(int c, Fresh fresh);
 
   // Frees p, a pointer into `slab`, whose unit's digest (core/base/range_map.h)
@@ -195,8 +196,9 @@ class ThreadCache {
   //    path;
   //  - high 32 bits: blocks handed out, wrapping (allocs_ keeps the total).
   // The count behind the room is exact for blocks the owner moved itself and
-  // an estimate for a chain of remote frees taken whole (TakeFreed); it only
-  // steers flushing, nothing relies on it matching the list.
+  // an estimate for a chain of remote frees taken whole (TakeFreed: at most
+  // half the limit, however long the chain); it only steers flushing,
+  // nothing relies on it matching the list.
   struct Bin {
     static constexpr uint64_t kRoomBias = uint64_t{1} << 31;
     static constexpr uint64_t kOnePop = (uint64_t{1} << 32) | 1;

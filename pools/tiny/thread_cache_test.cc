@@ -110,6 +110,52 @@ TEST(ThreadCache, BlocksFreedByAnotherCacheGoHomeThroughTheRemoteLists) {
   owner->Drain();
 }
 
+// A slab's remote list can pile up far more blocks than a bin's limit (many
+// pushes the refills did not reach). Taken whole, the chain must not count
+// as more than the bin holds: the owner's next frees would flush it at once,
+// walking the cold chain twice. Its blocks are handed out without a refill,
+// and once the bin is empty its count starts over, so the bin flushes again
+// at its limit.
+TEST(ThreadCache, ARemoteChainLongerThanTheBinIsTakenWholeWithoutAFlush) {
+  auto owner = NewCache();
+  const int c = SizeToClass(64);
+  constexpr int kBlocks = 900;  // one span holds about 1,000; the bin's limit is far less
+  std::vector<void*> blocks(kBlocks);
+  for (void*& p : blocks) p = Alloc(*owner, c);
+  Slab* slab = SlabOf(blocks[0]);
+  ASSERT_EQ(SlabOf(blocks.back()), slab);
+  std::vector<void*> own;  // the rest of the last refill: the bin is empty after
+  while (void* p = owner->TryPop(c)) own.push_back(p);
+  std::thread([&] {
+    auto other = NewCache();
+    for (void* p : blocks) Free(*other, p);
+    other->Drain();  // every block on the slab's remote list
+  }).join();
+  ASSERT_EQ(slab->local_free, nullptr);
+  const uint64_t refills = owner->counters().refills[c].Read();
+  const uint64_t flushes = owner->counters().flushes.Read();
+  std::vector<void*> again{Alloc(*owner, c)};  // the refill takes the chain whole
+  EXPECT_EQ(owner->counters().refills[c].Read(), refills + 1);
+  for (void* p : own) Free(*owner, p);  // fewer than half the limit
+  EXPECT_EQ(owner->counters().flushes.Read(), flushes);
+  for (int i = 1; i < kBlocks + static_cast<int>(own.size()); ++i) again.push_back(owner->TryPop(c));
+  EXPECT_EQ(std::count(again.begin(), again.end(), nullptr), 0);  // all of them, no refill
+  EXPECT_EQ(owner->counters().refills[c].Read(), refills + 1);
+  std::sort(again.begin(), again.end());
+  EXPECT_EQ(std::unique(again.begin(), again.end()), again.end());
+  // The bin is empty: its count starts over at the next refill, so it
+  // flushes at its limit again, not after as many frees as the chain held.
+  again.push_back(Alloc(*owner, c));
+  size_t frees_to_flush = 0;
+  for (size_t i = 0; i < again.size(); ++i) {
+    Free(*owner, again[i]);
+    if (frees_to_flush == 0 && owner->counters().flushes.Read() != flushes) frees_to_flush = i + 1;
+  }
+  EXPECT_GT(frees_to_flush, 0u);
+  EXPECT_LT(frees_to_flush, size_t{kBlocks} / 2);
+  owner->Drain();
+}
+
 TEST(ThreadCache, ThePlaceholderKeepsNothingAndSendsBlocksHome) {
   auto owner = NewCache();
   const int c = SizeToClass(200);
