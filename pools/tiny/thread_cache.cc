@@ -142,7 +142,7 @@ void ThreadCache::Init() {
     if (batch == 0) batch = 1;
     batch_[c] = batch;
     limit_[c] = FullLimit(c);
-    SetCount(c, 0);
+    bins_[c].SetRoom(limit_[c]);  // empty (no count to take from before this)
   }
   initialized_ = true;
   StartOver();
@@ -158,6 +158,7 @@ void ThreadCache::StartOver() {
     next_batch_[c] = FirstBatch(c);
     carve_run_[c] = 0;
     foreign_[c] = ForeignShare{0, bins_[c].Pops(), kNoRoomFloor, false, 0};
+    window_start_[c] = WindowStart{Count(c), moved_[c]};
   }
 }
 
@@ -675,14 +676,24 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool ThreadCache::KeepsForeign(int c) {
     if (f.keep) {
       f.keep = uint64_t{f.frees} * kLeaveDivisor >= pops;
     } else {
-      f.streak = uint64_t{f.frees} * 8 >= uint64_t{pops} * kEnterEighths ? f.streak + 1 : 0;
+      const bool exchange = uint64_t{f.frees} * 8 >= uint64_t{pops} * kEnterEighths &&
+                            OwnFreesThisWindow(c) * 8 <= int64_t{pops} * kEnterOwnEighths;
+      f.streak = exchange ? f.streak + 1 : 0;
       f.keep = f.streak >= kEnterStreak;
     }
     f.frees = 0;
     f.pops_at_start = bins_[c].Pops();
+    window_start_[c] = WindowStart{Count(c), moved_[c]};
     SetRoomFloor(c);
   }
   return f.keep;
+}
+
+int64_t ThreadCache::OwnFreesThisWindow(int c) const {
+  // count = start + pushes - pops + moved, all since the window began.
+  const uint32_t pops = bins_[c].Pops() - foreign_[c].pops_at_start;
+  const int32_t moved = static_cast<int32_t>(moved_[c] - window_start_[c].moved);
+  return int64_t{Count(c)} - window_start_[c].count + pops - moved;
 }
 
 void ThreadCache::SetRoomFloor(int c) {

@@ -226,7 +226,12 @@ class ThreadCache {
 
   // Blocks in bin c by its room (exact or estimated, see Bin).
   int32_t Count(int c) const { return limit_[c] - bins_[c].Room(); }
-  void SetCount(int c, int64_t n) { bins_[c].SetRoom(limit_[c] - n); }
+  // Every change of the count that is not a push or a pop comes here, and
+  // is summed in moved_ (OwnFreesThisWindow).
+  void SetCount(int c, int64_t n) {
+    moved_[c] += static_cast<uint32_t>(n - Count(c));
+    bins_[c].SetRoom(limit_[c] - n);
+  }
   // A new limit for bin c, its count unchanged.
   void SetLimit(int c, int32_t limit);
   // Brings allocs_[c] up to date with the bin's wrapping count.
@@ -266,19 +271,29 @@ class ThreadCache {
   // (rptest_2t peak RSS 14.0 MiB sending all home, 15.3-16.9 keeping some,
   // 19-29 keeping all). The two look alike once a thread keeps: a kept block
   // the keeper frees again counts as another's, and both settle near half.
-  // So the verdict is taken while not keeping, when they differ (all of the
-  // allocations vs a quarter), over windows of kForeignWindow allocations
-  // of the class: a class starts keeping after kEnterStreak windows in a
-  // row in which others' blocks freed came to kEnterEighths / 8 of its
-  // allocations (rptest's bursts of queued frees reach that for a window or
-  // two), and stops after a window in which they fell below
-  // 1 / kLeaveDivisor of them.
+  // So the verdict is taken while not keeping, when they differ, over
+  // windows of kForeignWindow allocations of the class: a class starts
+  // keeping after kEnterStreak windows in a row in which others' blocks
+  // freed came to kEnterEighths / 8 of its allocations and its own blocks
+  // freed into the bin to no more than kEnterOwnEighths / 8 (xthread: all
+  // and none; rptest: a quarter and three quarters), and stops after a
+  // window in which others' fell below 1 / kLeaveDivisor of them. Others'
+  // share alone let rptest_2t in whenever one thread ran several times
+  // faster than the other for some milliseconds (the VM's doing): a keep
+  // then fed itself (kept blocks freed again count as others'), and the
+  // peak grew 14 -> 15-18 MiB in 4 runs of 10. Own frees do not grow with
+  // the partner's speed.
   bool KeepsForeign(int c);
+  // Own blocks freed into bin c in the current window: its pushes (the
+  // room's change with the pops and the slow paths' moves taken out),
+  // which are all own blocks while the class is not keeping.
+  int64_t OwnFreesThisWindow(int c) const;
   // Bin c's room_floor: below a quarter of its limit while keeping, else
   // kNoRoomFloor (no room is above it).
   void SetRoomFloor(int c);
   static constexpr uint32_t kForeignWindow = 256;  // allocations per verdict
   static constexpr uint32_t kEnterEighths = 7;
+  static constexpr uint32_t kEnterOwnEighths = 1;
   static constexpr uint8_t kEnterStreak = 4;
   static constexpr uint32_t kLeaveDivisor = 4;
   static constexpr uint32_t kNoRoomFloor = UINT32_MAX;
@@ -292,6 +307,12 @@ class ThreadCache {
     uint8_t streak;          // windows in a row at the entry share (not keeping)
   };
   static_assert(sizeof(ForeignShare) == 16);
+  // Where bin c's count stood when its window began, and the blocks slow
+  // paths had moved into it (out: negative) by then (OwnFreesThisWindow).
+  struct WindowStart {
+    int32_t count;
+    uint32_t moved;
+  };
   // KeepsForeign on free's fast path, for a free that needs no verdict: the
   // class keeps, the bin is low and the window is not over (counted);
   // false sends the free to the slow path, which counts it and judges.
@@ -428,6 +449,8 @@ class ThreadCache {
   PendingChain pending_[kPendingSlots] = {};
   uint32_t pending_bytes_ = 0;
   ForeignShare foreign_[kNumClasses] = {};
+  uint32_t moved_[kNumClasses] = {};  // SetCount's changes, summed (wrapping)
+  WindowStart window_start_[kNumClasses] = {};
   CacheCounters counters_ = {};
 };
 

@@ -563,11 +563,13 @@ TEST(ThreadCache, ARareClassStillBorrowsAFirstRefillsWorthAhead) {
 // A bin running low keeps another owner's block only while the class is in
 // an exchange: it starts after four windows of 256 allocations in a row in
 // which others' blocks freed came to 7/8 of them (a burst of queued frees
-// is not an exchange), and stops after a window in which they fell below a
-// quarter.
+// is not an exchange) and its own freed to no more than 1/8 (a thread
+// freeing its own blocks too is not living on others'), and stops after a
+// window in which others' fell below a quarter.
 struct ForeignFrees {
   int windows;                  // of 256 allocations of the class
   int allocs_per_foreign_free;  // 0: none
+  int allocs_per_own_free = 0;  // 0: none
 };
 
 bool KeepsAForeignBlockAfter(std::initializer_list<ForeignFrees> runs) {
@@ -582,6 +584,10 @@ bool KeepsAForeignBlockAfter(std::initializer_list<ForeignFrees> runs) {
       if (run.allocs_per_foreign_free != 0 && i % run.allocs_per_foreign_free == 0) {
         Free(*cache, theirs.back());
         theirs.pop_back();
+      }
+      if (run.allocs_per_own_free != 0 && i % run.allocs_per_own_free == 0) {
+        Free(*cache, mine.back());
+        mine.pop_back();
       }
     }
   }
@@ -604,6 +610,11 @@ TEST(ThreadCache, OnlyAThreadLivingOnOthersBlocksKeepsThem) {
   EXPECT_FALSE(KeepsAForeignBlockAfter({{3, 1}}));  // not yet
   EXPECT_FALSE(KeepsAForeignBlockAfter({{8, 4}}));  // a quarter (rptest)
   EXPECT_FALSE(KeepsAForeignBlockAfter({{3, 1}, {1, 4}, {3, 1}}));  // bursts
+  // Others' blocks as fast as it allocates, and its own at half that: rptest
+  // while the partner runs faster. Those frees of its own say it is not
+  // living on the partner's blocks.
+  EXPECT_FALSE(KeepsAForeignBlockAfter({{8, 1, 2}}));
+  EXPECT_TRUE(KeepsAForeignBlockAfter({{5, 1, 16}}));  // a few of its own
 }
 
 TEST(ThreadCache, AnExchangeGoesOnAtHalfAndEndsBelowAQuarter) {
