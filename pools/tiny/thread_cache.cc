@@ -188,7 +188,8 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
   sync::SpinLockHolder hold(&slab_lock_);
   PublishAllocs(c);
   // Both callers found bin c empty: its count starts from 0, not from what
-  // an estimate left (a chain taken whole counts as half the limit at most).
+  // an estimate left (a chain taken whole is counted by its pushers, who
+  // may lag).
   SetCount(c, 0);
   if (ABSL_PREDICT_FALSE(g_flush_epoch.load(std::memory_order_relaxed) != flush_epoch_seen_)) {
     FlushRequestedBins(c);
@@ -290,23 +291,22 @@ void* ThreadCache::Borrow(int d, int c, size_t size, bool lend_ahead) {
 
 uint32_t ThreadCache::TakeFreed(Slab* s, int c, uint32_t want) {
   Bin& b = bins_[c];
-  if (s->local_free == nullptr && b.head == nullptr && !s->remote.Empty()) {
+  if (s->local_free == nullptr && b.head == nullptr && !s->remote.Empty() &&
+      s->remote_count.load(std::memory_order_relaxed) <= static_cast<uint32_t>(limit_[c])) {
     // Remote frees become the bin as they are. They count as used in the bin
     // just as on the remote list, so `used` does not change and the chain need
     // not be walked (its blocks sit in other cores' caches: a walk would miss
-    // on every one of them before the program does). The chain may be longer
-    // than the bin's limit (many pushes piled up on a slab the refills did
-    // not reach): it counts as half the limit at most, so that the program's
-    // next own frees do not flush it. That flush walked the cold chain twice
-    // (the kept half to its end, the rest back to the slab's local list, for
-    // the next refill to take again): rptest_2t, 2,000 flushes a second and
-    // 5 % of its time. Blocks beyond the count are handed out, or go back at
-    // the bin's next flush or trim, which follow the list, not the count.
+    // on every one of them before the program does). Not a chain longer than
+    // the bin's limit (many pushes piled up on a slab the refills did not
+    // reach): the program's next own free would flush it, walking its cold
+    // blocks twice (the kept half to its end, the rest back to the slab's
+    // local list, for the next refill to take again; rptest_2t: 2,000 such
+    // flushes a second, 5 % of its time). That one is drained below, walked
+    // once, and the bin takes a refill's worth.
     void* chain = s->remote.TakeAll();
     if (chain != nullptr) {
       b.head = chain;
-      const uint32_t n = s->remote_count.exchange(0, std::memory_order_relaxed);
-      SetCount(c, std::min<int64_t>(n, limit_[c] / 2));
+      SetCount(c, Count(c) + s->remote_count.exchange(0, std::memory_order_relaxed));
       return 1;
     }
   }
@@ -602,27 +602,29 @@ void ThreadCache::TrimBin(int c, int32_t keep) {
   ReturnToSlabs(rest);
 }
 
+uint64_t ThreadCache::BinBytes(int c) const {
+  // An estimated count can fall below 0 (a chain's count lagging its pushes).
+  return bins_[c].head != nullptr ? uint64_t(std::max(Count(c), 0)) * ClassSize(c) : 0;
+}
+
 void ThreadCache::ShrinkBins(uint64_t budget_bytes) {
   uint64_t total = 0;
-  for (int c = 0; c < kNumClasses; ++c) {
-    if (bins_[c].head != nullptr) total += uint64_t(Count(c)) * ClassSize(c);
-  }
+  for (int c = 0; c < kNumClasses; ++c) total += BinBytes(c);
   if (total <= budget_bytes) return;
   // Halve the bins that hold the most bytes until a quarter is left over.
   while (total > budget_bytes * 3 / 4) {
     int biggest = -1;
     uint64_t most = 0;
     for (int c = 0; c < kNumClasses; ++c) {
-      const uint64_t bytes = bins_[c].head != nullptr ? uint64_t(Count(c)) * ClassSize(c) : 0;
+      const uint64_t bytes = BinBytes(c);
       if (bytes > most) {
         most = bytes;
         biggest = c;
       }
     }
     if (biggest < 0) break;
-    const int32_t keep = Count(biggest) / 2;
-    TrimBin(biggest, keep);
-    total -= most - (bins_[biggest].head != nullptr ? uint64_t(Count(biggest)) * ClassSize(biggest) : 0);
+    TrimBin(biggest, Count(biggest) / 2);
+    total -= most - BinBytes(biggest);
   }
   FlushRemote();  // other owners' blocks among them go home now
 }
@@ -706,7 +708,7 @@ void ThreadCache::SetRoomFloor(int c) {
 void ThreadCache::SetLimit(int c, int32_t limit) {
   const int32_t n = Count(c);
   limit_[c] = limit;
-  SetCount(c, n);
+  bins_[c].SetRoom(limit - n);  // the count is unchanged: nothing moved (SetCount)
   SetRoomFloor(c);
 }
 
@@ -736,11 +738,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::FreeForeign(int c, Slab* s
 }
 
 void ThreadCache::FreeOverLimit(int c, void* p) {
-  KeyWord(p) = FreeKey();
-  Bin& b = bins_[c];
-  *static_cast<void**>(p) = b.head;
-  b.head = p;
-  SetCount(c, Count(c) + 1);
+  // A push past the limit (the biased room stays far from borrowing), so
+  // that it counts as an own free (OwnFreesThisWindow); then the flush.
+  Push(bins_[c], p, FreeKey());
   Flush(c);
 }
 

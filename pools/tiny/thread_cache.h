@@ -196,9 +196,9 @@ class ThreadCache {
   //    path;
   //  - high 32 bits: blocks handed out, wrapping (allocs_ keeps the total).
   // The count behind the room is exact for blocks the owner moved itself and
-  // an estimate for a chain of remote frees taken whole (TakeFreed: at most
-  // half the limit, however long the chain); it only steers flushing,
-  // nothing relies on it matching the list.
+  // an estimate for a chain of remote frees taken whole (TakeFreed: counted
+  // by the pushers); it steers flushing and the bins' byte budget, and every
+  // walk of a bin follows the list, not the count.
   struct Bin {
     static constexpr uint64_t kRoomBias = uint64_t{1} << 31;
     static constexpr uint64_t kOnePop = (uint64_t{1} << 32) | 1;
@@ -216,22 +216,25 @@ class ThreadCache {
   };
   static_assert(sizeof(Bin) == 16);
 
-  // Puts p, a block in use, on bin b, which has room.
+  // Puts p, a block in use, on bin b (past its limit only to flush next).
   ABSL_ATTRIBUTE_ALWAYS_INLINE static void Push(Bin& b, void* p, uint64_t key) {
     KeyWord(p) = key;
     *static_cast<void**>(p) = b.head;
     b.head = p;
-    b.word -= 1;  // one less of room (no borrow: there was room)
+    b.word -= 1;  // one less of room (no borrow: the room is biased by 2^31)
   }
 
   // Blocks in bin c by its room (exact or estimated, see Bin).
   int32_t Count(int c) const { return limit_[c] - bins_[c].Room(); }
-  // Every change of the count that is not a push or a pop comes here, and
-  // is summed in moved_ (OwnFreesThisWindow).
+  // Every change of the count that is not a push or a pop (blocks a slow
+  // path moved in or out) comes here, and is summed in moved_
+  // (OwnFreesThisWindow).
   void SetCount(int c, int64_t n) {
     moved_[c] += static_cast<uint32_t>(n - Count(c));
     bins_[c].SetRoom(limit_[c] - n);
   }
+  // The bytes bin c holds by its count (0 for an empty bin).
+  uint64_t BinBytes(int c) const;
   // A new limit for bin c, its count unchanged.
   void SetLimit(int c, int32_t limit);
   // Brings allocs_[c] up to date with the bin's wrapping count.
