@@ -94,6 +94,14 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsCarvedBlockStart(const SlabDigest& d,
   return IsCarvedBlockOffset(off, d.carved.load(std::memory_order_relaxed), kBlockDivC[c]);
 }
 
+// p is a block in use (a carved block start whose free key is not `key`,
+// FreeKey()), judged from its unit's digest: free's fast path and
+// malloc_usable_size's.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsBlockInUse(const SlabDigest& d, int c, const void* p,
+                                                    uint64_t key) {
+  return IsCarvedBlockStart(d, c, p) && KeyWord(const_cast<void*>(p)) != key;
+}
+
 struct Slab {
   // First word: link in the idle-span stacks (pools/mid; TaggedStack keeps
   // its link in the first word of each element).
