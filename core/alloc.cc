@@ -146,6 +146,9 @@ void FreeOther(void* p) {
   // The fast path's lookup ignored the top address bits; look again properly.
   const uintptr_t e = RangeMap::Lookup(p);
   switch (RangeMap::KindOf(e)) {
+    case RangeKind::kSlab:
+      CurrentHeap()->tiny.FreeUnusual(RangeMap::MetaOf<tiny::Slab>(e), p);
+      return;
     case RangeKind::kLarge:
       large::Free(RangeMap::MetaOf<large::LargeBlock>(e), p);
       MaybeDecay();
@@ -233,11 +236,11 @@ size_t hak_usable_size(const void* p) {
   // digest, no Slab record): programs that count their memory call this on
   // every malloc and free (redis: one and a half times the time of malloc
   // and free, with the two-level lookup and the Slab's fields).
-  const UnitEntry& unit = RangeMap::UnitForFree(p);
-  if (RangeMap::IsSlab(unit.word.load(std::memory_order_acquire))) {
-    const int c = unit.slab.size_class.load(std::memory_order_relaxed);
-    if (tiny::IsBlockInUse(unit.slab, c, p, tiny::FreeKey())) return ClassSize(c);
-  }
+  // As there, the entry's kind is not read: a unit that is no slab's has
+  // nothing carved in its digest.
+  const SlabDigest& d = RangeMap::UnitForFree(p).slab;
+  const int c = d.size_class.load(std::memory_order_relaxed);
+  if (tiny::IsBlockInUse(d, c, p, tiny::FreeKey())) return ClassSize(c);
   return UsableOrReport(p, RangeMap::Lookup(p), "malloc_usable_size");
 }
 

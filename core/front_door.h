@@ -19,17 +19,18 @@
 //   free(p) -> FreeInline(p)
 //     RangeMap::UnitForFree(p): p's unit entry: the Slab   core/base/range_map.h
 //       of p's unit, and a digest of its fields free needs
-//     slab block: tls_heap->tiny.Free(digest, slab, p)     pools/tiny/thread_cache.h
-//                 a carved block start whose free key is not set (slab.h)?
-//                 else FreeUnusual: double free, never-allocated, interior
-//                 (reported), or an aligned pointer inside its block
-//                 own slab: push on this thread's bin; over the bin's limit,
-//                 flush half to the slabs (FreeNoRoomOrForeign)
-//                 another owner's slab (always, for a thread with no heap
-//                 yet): FreeNoRoomOrForeign sends it home, or keeps it while
-//                 the class is in an exchange and the bin runs low
-//     otherwise: FreeOther(p): nullptr, Large, a free unit or a pointer
-//                hakmem never mapped (reported)
+//     tls_heap->tiny.Free(digest, p, FreeOther)            pools/tiny/thread_cache.h
+//       a carved block start whose free key is not set (slab.h)?
+//       own slab: push on this thread's bin; over the bin's limit,
+//       flush half to the slabs (FreeNoRoomOrForeign)
+//       another owner's slab (always, for a thread with no heap
+//       yet): FreeNoRoomOrForeign sends it home, or keeps it while
+//       the class is in an exchange and the bin runs low
+//     otherwise: FreeOther(p): nullptr, Large, a slab pointer that is not a
+//                block in use (FreeUnusual: double free, never-allocated,
+//                interior, reported; or an aligned pointer inside its
+//                block), a free unit or a pointer hakmem never mapped
+//                (reported)
 #ifndef HAKMEM_CORE_FRONT_DOOR_H_
 #define HAKMEM_CORE_FRONT_DOOR_H_
 
@@ -48,7 +49,8 @@ namespace hakmem {
 // Slow paths (alloc.cc). Each sets errno = ENOMEM when it returns nullptr.
 ABSL_ATTRIBUTE_NOINLINE void* AllocSmallSlow(size_t size, int size_class);
 ABSL_ATTRIBUTE_NOINLINE void* AllocLarge(size_t size);
-// Frees what is not a slab block (nullptr, Large, or reported as invalid).
+// Frees what is not a slab block in use (nullptr, Large, an aligned pointer
+// handed out inside a block, or reported as invalid).
 ABSL_ATTRIBUTE_NOINLINE void FreeOther(void* p);
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
@@ -70,14 +72,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
   // An address above the 47-bit space aliases to a lower one here; the slab's
-  // carved-range check (and FreeOther's own checks) refuse it.
-  const UnitEntry& unit = RangeMap::UnitForFree(p);
-  const uintptr_t e = unit.word.load(std::memory_order_acquire);
-  if (ABSL_PREDICT_TRUE(RangeMap::IsSlab(e))) {
-    CurrentHeap()->tiny.Free(unit.slab, RangeMap::SlabMetaOf<tiny::Slab>(e), p);
-    return;
-  }
-  FreeOther(p);
+  // carved-range check refuses it, and FreeOther looks it up properly. The
+  // entry's kind is not read: a unit that is no slab's has nothing carved in
+  // its digest (range_map.h), which is the test free makes anyway (four
+  // instructions and a load fewer).
+  CurrentHeap()->tiny.Free(RangeMap::UnitForFree(p).slab, p, FreeOther);
 }
 
 }  // namespace hakmem

@@ -19,7 +19,6 @@ UnitEntry* RangeMap::LeafFor(uintptr_t address, bool create) {
   uintptr_t offset = slot.load(std::memory_order_acquire);
   if (offset != 0) return reinterpret_cast<UnitEntry*>(base + offset);
   if (!create) return nullptr;
-  constexpr size_t kLeafBytes = sizeof(UnitEntry) << kLeafBits;
   auto* fresh = static_cast<UnitEntry*>(OsMapAligned(kLeafBytes, kPageSize));
   if (fresh == nullptr) return nullptr;  // zero-filled: every entry reads kNone
   if (slot.compare_exchange_strong(offset, reinterpret_cast<uintptr_t>(fresh) - base,
@@ -54,7 +53,11 @@ uintptr_t RangeMap::StoreUnits(uintptr_t start, uintptr_t end, uintptr_t word, b
     if (leaf == nullptr && create) return a;
     if (leaf != nullptr) {  // else nothing is registered in this leaf
       UnitEntry* entries = leaf + ((a >> kGranuleShift) & kLeafMask);
-      for (size_t i = 0; i < units; ++i) entries[i].word.store(word, std::memory_order_release);
+      const bool slab = (word & static_cast<uintptr_t>(RangeKind::kSlab)) != 0;
+      for (size_t i = 0; i < units; ++i) {
+        if (!slab) entries[i].slab.carved.store(0, std::memory_order_relaxed);  // SlabDigest
+        entries[i].word.store(word, std::memory_order_release);
+      }
     }
     a += units << kGranuleShift;
   }
@@ -63,25 +66,22 @@ uintptr_t RangeMap::StoreUnits(uintptr_t start, uintptr_t end, uintptr_t word, b
 
 bool RangeMap::InstallWindow(void* base, size_t bytes) {
   const uintptr_t start = reinterpret_cast<uintptr_t>(base);
-  if (window_.bytes.load(std::memory_order_relaxed) != 0 || start % kLeafReach != 0 ||
+  if (window_.units.load(std::memory_order_relaxed) != 0 || start % kLeafReach != 0 ||
       bytes % kLeafReach != 0 || bytes == 0 || (start + bytes - 1) >> kAddressBits != 0) {
     return false;
   }
-  const size_t leaves = bytes / kLeafReach;
-  const size_t leaf_bytes = sizeof(UnitEntry) << kLeafBits;
-  auto* units = static_cast<UnitEntry*>(OsMapAligned(leaves * leaf_bytes, kPageSize));
-  if (units == nullptr) return false;
+  if (!OsCommit(base, WindowTableBytes(bytes))) return false;
+  auto* units = static_cast<UnitEntry*>(base);
   const uintptr_t empty = reinterpret_cast<uintptr_t>(empty_leaf_);
-  for (size_t i = 0; i < leaves; ++i) {
+  for (size_t i = 0; i < bytes / kLeafReach; ++i) {
     // A leaf already there maps only addresses that were given back before
     // the caller reserved them (all zero): lookups through it or through the
     // new one read the same. It is left behind, as leaves always are.
     top_[(start >> (kGranuleShift + kLeafBits)) + i].store(
         reinterpret_cast<uintptr_t>(units + (i << kLeafBits)) - empty, std::memory_order_release);
   }
-  window_.units.store(units, std::memory_order_relaxed);
   window_.base.store(start, std::memory_order_relaxed);
-  window_.bytes.store(bytes, std::memory_order_release);  // last: the window is ready
+  window_.units.store(bytes >> kGranuleShift, std::memory_order_release);  // last: ready
   return true;
 }
 

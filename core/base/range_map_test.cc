@@ -66,8 +66,8 @@ TEST(RangeMap, ARangeAcrossTwoLeavesHasEveryUnitsEntry) {
 }
 
 // The window (the slab arena's addresses) is the same entries as the
-// two-level map, reached without the top-level load; everything else is
-// looked up as before.
+// two-level map, reached without the top-level load: they sit at the
+// window's start, 32 bytes per unit; everything else is looked up as before.
 TEST(RangeMap, AWindowReadsTheSameEntriesAsTheTwoLevelMap) {
   const size_t reach = RangeMap::kLeafReach;
   char* reserved = static_cast<char*>(OsReserveAligned(2 * reach, reach));
@@ -79,6 +79,9 @@ TEST(RangeMap, AWindowReadsTheSameEntriesAsTheTwoLevelMap) {
   char* inside = reserved + reach + 5 * kUnitSize;         // the second leaf
   ASSERT_TRUE(RangeMap::Register(inside, 2 * kUnitSize, RangeKind::kSlab, &meta_a));
   EXPECT_TRUE(RangeMap::InWindow(inside));
+  EXPECT_EQ(RangeMap::WindowTableBytes(2 * reach), 2 * RangeMap::kLeafBytes);
+  EXPECT_EQ(reinterpret_cast<const char*>(&RangeMap::UnitForFree(inside)),
+            reserved + (inside - reserved) / kUnitSize * sizeof(UnitEntry));
   for (char* p : {inside, inside + kUnitSize + 77, reserved, reserved + 2 * reach - 1}) {
     EXPECT_EQ(&RangeMap::UnitForFree(p), &RangeMap::UnitAliased(p));
   }
@@ -93,6 +96,24 @@ TEST(RangeMap, AWindowReadsTheSameEntriesAsTheTwoLevelMap) {
   EXPECT_EQ(RangeMap::UnitForFree(&local).word.load(), 0u);
   RangeMap::Unregister(inside, 2 * kUnitSize);
   EXPECT_EQ(RangeMap::UnitForFree(inside).word.load(), 0u);
+}
+
+// free's fast path tests a digest without the entry's kind: a unit that
+// stops being a slab's has nothing carved in its digest, whatever kind it
+// becomes.
+TEST(RangeMap, AUnitThatIsNoSlabsHasNothingCarved) {
+  char* base = static_cast<char*>(OsMapAligned(2 * kUnitSize, kUnitSize));
+  ASSERT_NE(base, nullptr);
+  for (const RangeKind kind : {RangeKind::kFreeUnit, RangeKind::kLarge}) {
+    ASSERT_TRUE(RangeMap::Register(base, 2 * kUnitSize, RangeKind::kSlab, &meta_a));
+    RangeMap::UnitsAt(base)[1].slab.carved.store(4096);  // a span that carved
+    ASSERT_TRUE(RangeMap::Register(base, 2 * kUnitSize, kind, &meta_b));
+    EXPECT_EQ(RangeMap::UnitsAt(base)[1].slab.carved.load(), 0u);
+  }
+  RangeMap::UnitsAt(base)[0].slab.carved.store(4096);
+  RangeMap::Unregister(base, 2 * kUnitSize);
+  EXPECT_EQ(RangeMap::UnitForFree(base).slab.carved.load(), 0u);
+  OsUnmap(base, 2 * kUnitSize);
 }
 
 TEST(RangeMap, RefusesAddressesBeyondTheUserSpace) {

@@ -12,15 +12,19 @@ namespace hakmem::tiny {
 namespace {
 
 // Largest first; a smaller arena where the address space is limited. 64 GiB
-// of SuperSlabs is far beyond what a program keeps in small blocks; its
-// entries take 32 MiB of address space, resident only where units are used.
+// of SuperSlabs is far beyond what a program keeps in small blocks. The
+// arena's first 32 MiB (1/2048 of it) hold the range map's entries of its
+// units (RangeMap::InstallWindow), resident only where units are used; the
+// SuperSlab chunks follow.
 constexpr size_t kArenaSizes[] = {size_t{64} << 30, size_t{16} << 30, size_t{4} << 30};
 constexpr size_t kMaxChunks = kArenaSizes[0] / kSuperSlabSize;
+static_assert(RangeMap::kLeafBytes % kSuperSlabSize == 0, "the chunks after the table stay aligned");
 
 constinit sync::SpinLock g_lock;
 // Set once under g_lock; read without it by ReturnArenaChunk.
 std::atomic<char*> g_base{nullptr};  // nullptr: no arena
 std::atomic<size_t> g_chunks{0};     // chunks in the arena
+std::atomic<size_t> g_reserved{0};   // bytes reserved, the range map's table included
 bool g_reserve_tried = false;
 size_t g_in_use = 0;
 size_t g_first_free = 0;      // no chunk below this one is free
@@ -35,8 +39,10 @@ void ReserveLocked() {
       OsUnreserve(base, bytes);
       return;
     }
-    g_chunks.store(bytes / kSuperSlabSize, std::memory_order_relaxed);
-    g_base.store(static_cast<char*>(base), std::memory_order_release);
+    const size_t table = RangeMap::WindowTableBytes(bytes);
+    g_chunks.store((bytes - table) / kSuperSlabSize, std::memory_order_relaxed);
+    g_reserved.store(bytes, std::memory_order_relaxed);
+    g_base.store(static_cast<char*>(base) + table, std::memory_order_release);
     return;
   }
 }
@@ -44,11 +50,12 @@ void ReserveLocked() {
 // The lowest free chunk at or above g_first_free, taken; -1 if none.
 ptrdiff_t TakeLowestFreeLocked() {
   const size_t chunks = g_chunks.load(std::memory_order_relaxed);
-  for (size_t w = g_first_free / 64; w < chunks / 64; ++w) {
+  for (size_t w = g_first_free / 64; w < (chunks + 63) / 64; ++w) {
     if (g_used[w] == ~uint64_t{0}) continue;
     const int bit = __builtin_ctzll(~g_used[w]);
-    g_used[w] |= uint64_t{1} << bit;
     const size_t i = w * 64 + static_cast<size_t>(bit);
+    if (i >= chunks) return -1;  // the last word's bits beyond the arena
+    g_used[w] |= uint64_t{1} << bit;
     g_first_free = i + 1;
     ++g_in_use;
     return static_cast<ptrdiff_t>(i);
@@ -99,7 +106,7 @@ size_t ArenaChunksInUse() {
 
 size_t ArenaReservedBytes() {
   if (g_base.load(std::memory_order_acquire) == nullptr) return 0;
-  return g_chunks.load(std::memory_order_relaxed) * kSuperSlabSize;
+  return g_reserved.load(std::memory_order_relaxed);
 }
 
 void LockArenaForFork() { g_lock.Lock(); }

@@ -522,11 +522,13 @@ void ThreadCache::ReturnToSlabs(void* chain) {
     // The run of blocks of this slab that follow: a bin flushed in the order
     // its blocks were freed holds long runs (a structure freed in the order
     // it was built), and a run costs one lookup and one update of the slab.
+    // The chain's end needs no test of its own: nullptr lies below `start`,
+    // so its offset wraps far beyond `carved`.
     const uintptr_t start = reinterpret_cast<uintptr_t>(s->start);
     const uint32_t carved = s->Carved();
     void* last = first;
     uint32_t n = 1;
-    while (chain != nullptr && reinterpret_cast<uintptr_t>(chain) - start < carved) {
+    while (reinterpret_cast<uintptr_t>(chain) - start < carved) {
       last = chain;
       chain = *static_cast<void**>(chain);
       ++n;
@@ -712,10 +714,11 @@ void ThreadCache::SetLimit(int c, int32_t limit) {
   SetRoomFloor(c);
 }
 
-void ThreadCache::FreeNoRoomOrForeign(Slab* slab, void* p) {
-  const SlabDigest& d = RangeMap::UnitAliased(p).slab;
-  const int c = d.size_class.load(std::memory_order_relaxed);
-  if (d.owner.load(std::memory_order_relaxed) == this) return FreeOverLimit(c, p);
+void ThreadCache::FreeNoRoomOrForeign(void* p) {
+  const UnitEntry& unit = RangeMap::UnitForFree(p);
+  const int c = unit.slab.size_class.load(std::memory_order_relaxed);
+  if (unit.slab.owner.load(std::memory_order_relaxed) == this) return FreeOverLimit(c, p);
+  Slab* slab = RangeMap::SlabMetaOf<Slab>(unit.word.load(std::memory_order_acquire));
   if (ABSL_PREDICT_FALSE(!initialized_)) return FreeFromPlaceholder(slab, p);
   FreeForeign(c, slab, p);
 }

@@ -114,20 +114,21 @@ class ThreadCache {
   // none came.
   bool FillBin(int c, Fresh fresh);
 
-  // Frees p, a pointer into `slab`, whose unit's digest (core/base/range_map.h)
-  // is `d`: into this thread's bin with no atomic operation if this cache
-  // owns the slab; else home to its owner, or kept (FreeNoRoomOrForeign).
-  // Anything but the start of a carved block in use (an aligned pointer
-  // inside a block, an interior pointer, a block that is free already) takes
-  // the slow path, which reports it or finds the block. Reads the digest, not
-  // the Slab: the digest shares the range-map entry's cache line, so nothing
-  // here waits for a second metadata line.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(const SlabDigest& d, Slab* slab, void* p) {
+  // Frees p, whose unit's digest (core/base/range_map.h) is `d`, if it is
+  // the start of a carved block in use: into this thread's bin with no
+  // atomic operation if this cache owns the slab; else home to its owner, or
+  // kept (FreeNoRoomOrForeign). Anything else goes to `not_in_use(p)`: an
+  // aligned pointer inside a block, an interior pointer, a block that is
+  // free already, and every pointer that is not in a slab at all (a unit
+  // that is no slab's has nothing carved in its digest, range_map.h), so the
+  // entry's kind is not tested here. Reads the digest, not the Slab: the
+  // digest shares the range-map entry's cache line, so nothing here waits
+  // for a second metadata line.
+  template <class NotInUse>
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(const SlabDigest& d, void* p, NotInUse not_in_use) {
     const uint64_t key = FreeKey();
     const int c = d.size_class.load(std::memory_order_relaxed);
-    if (ABSL_PREDICT_FALSE(!IsBlockInUse(d, c, p, key))) {
-      return FreeUnusual(slab, p);
-    }
+    if (ABSL_PREDICT_FALSE(!IsBlockInUse(d, c, p, key))) return not_in_use(p);
     Bin& b = bins_[c];
     // Another owner's block (every block, for the placeholder: it owns no
     // slab and its bins have no room) stays here while the class is in an
@@ -135,14 +136,21 @@ class ThreadCache {
     // (FreeNoRoomOrForeign, which also takes the exchange's verdict); a
     // full bin flushes.
     if (ABSL_PREDICT_FALSE(d.owner.load(std::memory_order_relaxed) != this)) {
-      if (!KeepsForeignFast(b, foreign_[c])) return FreeNoRoomOrForeign(slab, p);
+      if (!KeepsForeignFast(b, foreign_[c])) return FreeNoRoomOrForeign(p);
       return Push(b, p, key);
     }
-    if (ABSL_PREDICT_FALSE(!b.HasRoom())) return FreeNoRoomOrForeign(slab, p);
+    if (ABSL_PREDICT_FALSE(!b.HasRoom())) return FreeNoRoomOrForeign(p);
     Push(b, p, key);
   }
-  // The same for a caller that has only the slab (slow paths, tests).
-  void Free(Slab* slab, void* p) { Free(RangeMap::UnitAliased(p).slab, slab, p); }
+  // The same for a caller that has the slab p points into (slow paths,
+  // tests): what is not a block in use is reported (FreeUnusual).
+  void Free(Slab* slab, void* p) {
+    Free(RangeMap::UnitAliased(p).slab, p, [this, slab](void* q) { FreeUnusual(slab, q); });
+  }
+  // A pointer into `slab` that is not the start of a carved block in use:
+  // the block an aligned pointer was handed out from is freed; anything else
+  // is reported (a double free, an interior or never-allocated pointer).
+  ABSL_ATTRIBUTE_NOINLINE void FreeUnusual(Slab* slab, void* p);
 
   // Thread exit: every bin goes back to its slabs, remote frees are drained and
   // slabs left with no live block are returned to the SuperSlab manager.
@@ -343,22 +351,19 @@ class ThreadCache {
   // Free's slow paths, for a carved block start in use: another owner's
   // (any block freed through the placeholder), kept in an exchange while the
   // bin runs low, else sent home; one of this cache's own into a full bin:
-  // pushed, then half flushed. They read the unit's digest again (its line
+  // pushed, then half flushed. They read the unit's entry again (its line
   // is hot) and nothing of the Slab record unless the block goes home: a
   // thread living on its partner's blocks keeps most of them, and each load
   // of the partner's Slab line was a miss on a line the partner writes. One
   // call from the fast path, with no more arguments than it has at hand: a
   // second call site, or the digest passed along, made free save registers
   // on every call (five instructions more per free).
-  ABSL_ATTRIBUTE_NOINLINE void FreeNoRoomOrForeign(Slab* slab, void* p);
+  ABSL_ATTRIBUTE_NOINLINE void FreeNoRoomOrForeign(void* p);
   void FreeForeign(int c, Slab* slab, void* p);
   void FreeOverLimit(int c, void* p);
   // The placeholder's: to the thread's own cache if core routes it there,
   // else home at once.
   void FreeFromPlaceholder(Slab* slab, void* p);
-  // Anything that is not a carved block start in use (reported, or the block
-  // an aligned pointer was handed out from).
-  ABSL_ATTRIBUTE_NOINLINE void FreeUnusual(Slab* slab, void* p);
   // Chains p for its owner's remote list (pending_), pushing when due.
   void QueueRemote(Slab* slab, void* p);
   // A chain is pushed at kRemoteBatch blocks or kRemoteBatchBytes, whichever
