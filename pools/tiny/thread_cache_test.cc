@@ -111,11 +111,11 @@ TEST(ThreadCache, BlocksFreedByAnotherCacheGoHomeThroughTheRemoteLists) {
 }
 
 // A slab's remote list can pile up far more blocks than a bin's limit (many
-// pushes the refills did not reach). Taken whole into the bin, such a chain
-// made the owner's next free flush it, walking its cold blocks twice; it goes
-// to the slab's free list instead, and refills take it from there: no flush,
-// nothing new carved, no block handed out twice.
-TEST(ThreadCache, ARemoteChainLongerThanTheBinGoesToItsSlabNotThroughAFlush) {
+// pushes the refills did not reach). The refill takes it whole, without a
+// walk over its cold blocks, and counts it as half the limit: the owner's
+// next frees do not flush it (a flush walked them twice), nothing new is
+// carved, no block is handed out twice.
+TEST(ThreadCache, ARemoteChainLongerThanTheBinIsTakenWholeWithoutAFlush) {
   auto owner = NewCache();
   const int c = SizeToClass(64);
   constexpr int kBlocks = 900;  // one span holds about 1,000; the bin's limit is far less
@@ -134,6 +134,8 @@ TEST(ThreadCache, ARemoteChainLongerThanTheBinGoesToItsSlabNotThroughAFlush) {
   const uint32_t carved = slab->Carved();
   const uint64_t flushes = owner->counters().flushes.Read();
   std::vector<void*> again{Alloc(*owner, c)};  // the refill finds the chain
+  EXPECT_EQ(slab->local_free, nullptr);        // taken whole, not walked onto the slab
+  EXPECT_TRUE(slab->remote.Empty());
   for (void* p : own) Free(*owner, p);         // fewer than the bin's room
   EXPECT_EQ(owner->counters().flushes.Read(), flushes);
   const size_t total = kBlocks + own.size();
