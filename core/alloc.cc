@@ -131,6 +131,17 @@ size_t UsableOrReport(const void* p, uintptr_t e, const char* fn) {
   }
 }
 
+// The bytes usable in p if it is a slab block in use (a carved block start
+// whose free key is not set), read as free's fast path reads it: the unit's
+// digest, with no two-level lookup and no Slab record (a unit that is no
+// slab's has nothing carved in its digest); 0 for anything else, which
+// UsableOrReport then sorts out.
+size_t SlabBlockInUseSize(const void* p) {
+  const SlabDigest& d = RangeMap::UnitForFree(p).slab;
+  const int c = d.size_class.load(std::memory_order_relaxed);
+  return tiny::IsBlockInUse(d, c, p, tiny::FreeKey()) ? ClassSize(c) : 0;
+}
+
 }  // namespace
 
 void* AllocSmallSlow(size_t size, int c) { return AllocSlow(size, c, /*may_borrow=*/true); }
@@ -208,21 +219,25 @@ void* hak_realloc(void* p, size_t size) {
     FreeInline(p);
     return nullptr;
   }
-  const uintptr_t e = RangeMap::Lookup(p);
-  const size_t old_size = UsableOrReport(p, e, "realloc");
-  if (old_size == 0) {  // reported; p is left alone
-    errno = EINVAL;
-    return nullptr;
+  size_t old_size = SlabBlockInUseSize(p);
+  bool slab = old_size != 0;
+  if (!slab) {
+    const uintptr_t e = RangeMap::Lookup(p);
+    old_size = UsableOrReport(p, e, "realloc");
+    if (old_size == 0) {  // reported; p is left alone
+      errno = EINVAL;
+      return nullptr;
+    }
+    slab = RangeMap::KindOf(e) == RangeKind::kSlab;  // an aligned pointer inside a block
+    if (!slab && size > kMaxSmallSize) {
+      // Large to Large: within the mapping, else move the pages (no copy).
+      large::LargeBlock* b = RangeMap::MetaOf<large::LargeBlock>(e);
+      if (large::ResizeInPlace(b, size)) return p;
+      if (void* q = large::Remap(b, size)) return q;
+    }
   }
-  if (RangeMap::KindOf(e) == RangeKind::kSlab) {
-    // Stay put while the block fits and is not more than twice the need.
-    if (size <= old_size && size * 2 >= old_size) return p;
-  } else if (size > kMaxSmallSize) {
-    // Large to Large: within the mapping, else move the pages (no copy).
-    large::LargeBlock* b = RangeMap::MetaOf<large::LargeBlock>(e);
-    if (large::ResizeInPlace(b, size)) return p;
-    if (void* q = large::Remap(b, size)) return q;
-  }
+  // A slab block stays put while it fits and is not more than twice the need.
+  if (slab && size <= old_size && size * 2 >= old_size) return p;
   void* q = AllocInline(size);
   if (q == nullptr) return nullptr;  // p untouched, errno = ENOMEM
   std::memcpy(q, p, size < old_size ? size : old_size);
@@ -232,15 +247,10 @@ void* hak_realloc(void* p, size_t size) {
 
 size_t hak_usable_size(const void* p) {
   if (p == nullptr) return 0;
-  // A slab block in use, read as free's fast path reads it (the unit's
-  // digest, no Slab record): programs that count their memory call this on
-  // every malloc and free (redis: one and a half times the time of malloc
-  // and free, with the two-level lookup and the Slab's fields).
-  // As there, the entry's kind is not read: a unit that is no slab's has
-  // nothing carved in its digest.
-  const SlabDigest& d = RangeMap::UnitForFree(p).slab;
-  const int c = d.size_class.load(std::memory_order_relaxed);
-  if (tiny::IsBlockInUse(d, c, p, tiny::FreeKey())) return ClassSize(c);
+  // Programs that count their memory call this on every malloc and free
+  // (redis: one and a half times the time of malloc and free, with the
+  // two-level lookup and the Slab's fields).
+  if (const size_t n = SlabBlockInUseSize(p)) return n;
   return UsableOrReport(p, RangeMap::Lookup(p), "malloc_usable_size");
 }
 

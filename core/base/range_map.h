@@ -101,7 +101,7 @@ class RangeMap {
   // arena, pools/tiny/superslab_arena.h) the entry is one load from the
   // window's base, 32 bytes per unit: the entries sit at the start of the
   // window itself, so neither a top-level load nor a table pointer comes
-  // before it (free: five instructions and a load fewer than a separate
+  // before it (free: two instructions and a load fewer than a separate
   // table); elsewhere as UnitAliased.
   ABSL_ATTRIBUTE_ALWAYS_INLINE static const UnitEntry& UnitForFree(const void* p) {
     const WindowSpot spot = FindInWindow(p);
