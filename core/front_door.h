@@ -74,7 +74,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
   // An address above the 47-bit space aliases to a lower one here; the slab's
   // carved-range check refuses it, and FreeOther looks it up properly. The
   // entry's kind is not read: a unit that is no slab's has nothing carved in
-  // its digest (range_map.h), which is the test free makes anyway (four
+  // its digest (range_map.h), which is the test free makes anyway (three
   // instructions and a load fewer).
   CurrentHeap()->tiny.Free(RangeMap::UnitForFree(p).slab, p, FreeOther);
 }
