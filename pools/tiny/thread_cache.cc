@@ -300,9 +300,10 @@ uint32_t ThreadCache::TakeFreed(Slab* s, int c, uint32_t want) {
     // than the bin's limit (pushes piled up on a slab the refills did not
     // reach); it is counted as half the limit, so that the program's next
     // own frees do not flush it at once (a flush walks the cold blocks
-    // twice). The blocks beyond the count stay uncounted until the bin is
-    // emptied (a refill starts it from 0) or flushed (a flush counts what it
-    // keeps): a bin holds at most its limit and one slab's chain. rptest_2t
+    // twice). The blocks beyond the count stay uncounted (the byte budget
+    // does not see them) until the class's next refill (which starts the
+    // count from 0) or flush (which counts what it keeps): a bin holds at
+    // most its limit and one slab's chain. rptest_2t
     // drained such chains to the slab's local list, walked once, for 5 % of
     // its time (1.05x paired, 15 rounds, taken whole; 4,000 flushes a second
     // when counted in full).
@@ -722,7 +723,12 @@ void ThreadCache::FreeNoRoomOrForeign(void* p) {
   const UnitEntry& unit = RangeMap::UnitForFree(p);
   const int c = unit.slab.size_class.load(std::memory_order_relaxed);
   if (unit.slab.owner.load(std::memory_order_relaxed) == this) return FreeOverLimit(c, p);
-  Slab* slab = RangeMap::SlabMetaOf<Slab>(unit.word.load(std::memory_order_acquire));
+  // The fast path read only the digest: a double free racing its span's
+  // release can pass it and find the unit given back by now (its key gone
+  // with the decommitted page). Nothing of a SuperSlab is taken for a Slab.
+  const uintptr_t word = unit.word.load(std::memory_order_acquire);
+  if (ABSL_PREDICT_FALSE(!RangeMap::IsSlab(word))) return ReportInvalidFree(p, BadFree::kFreeMemory);
+  Slab* slab = RangeMap::SlabMetaOf<Slab>(word);
   if (ABSL_PREDICT_FALSE(!initialized_)) return FreeFromPlaceholder(slab, p);
   FreeForeign(c, slab, p);
 }
