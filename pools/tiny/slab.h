@@ -95,8 +95,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsCarvedBlockStart(const SlabDigest& d,
 }
 
 // p is a block in use (a carved block start whose free key is not `key`,
-// FreeKey()), judged from its unit's digest: free's fast path and
-// malloc_usable_size's.
+// FreeKey()), judged from its unit's digest: the fast paths of free,
+// malloc_usable_size and realloc.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsBlockInUse(const SlabDigest& d, int c, const void* p,
                                                     uint64_t key) {
   return IsCarvedBlockStart(d, c, p) && KeyWord(const_cast<void*>(p)) != key;
