@@ -154,11 +154,14 @@ void* AllocLarge(size_t size) {
 
 void FreeOther(void* p) {
   if (p == nullptr) return;
-  // The fast path's lookup ignored the top address bits; look again properly.
+  // The fast path's lookup read the window's table whatever p is; look again
+  // properly. A slab block outside the window (a SuperSlab mapped when the
+  // arena was full) is tested on its own unit's digest here and freed as
+  // usual; anything else of a slab is FreeUnusual's.
   const uintptr_t e = RangeMap::Lookup(p);
   switch (RangeMap::KindOf(e)) {
     case RangeKind::kSlab:
-      CurrentHeap()->tiny.FreeUnusual(RangeMap::MetaOf<tiny::Slab>(e), p);
+      CurrentHeap()->tiny.Free(RangeMap::MetaOf<tiny::Slab>(e), p);
       return;
     case RangeKind::kLarge:
       large::Free(RangeMap::MetaOf<large::LargeBlock>(e), p);

@@ -55,27 +55,29 @@ ABSL_ATTRIBUTE_NOINLINE void FreeOther(void* p);
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
   // SizeToClass's own tests, in the order that costs the Tiny tier one
-  // compare and the Mid tier two.
-  int c;
+  // compare and the Mid tier two. Unsigned: the bin's index needs no sign
+  // extension.
+  unsigned c;
   if (ABSL_PREDICT_TRUE(size <= kTinyMaxSize)) {
     c = kTinyClassLookup[(size + 7) >> 3];
   } else if (ABSL_PREDICT_TRUE(size <= kLookupMaxSize)) {
     c = kMidClassLookup[(size + 127) >> 7];
   } else if (size <= kMaxSmallSize) {
-    c = SizeToClass(size);
+    c = static_cast<unsigned>(SizeToClass(size));
   } else {
     return AllocLarge(size);
   }
   if (void* p = CurrentHeap()->tiny.TryPop(c); ABSL_PREDICT_TRUE(p != nullptr)) return p;
-  return AllocSmallSlow(size, c);
+  return AllocSmallSlow(size, static_cast<int>(c));
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
-  // An address above the 47-bit space aliases to a lower one here; the slab's
-  // carved-range check refuses it, and FreeOther looks it up properly. The
-  // entry's kind is not read: a unit that is no slab's has nothing carved in
-  // its digest (range_map.h), which is the test free makes anyway (three
-  // instructions and a load fewer).
+  // An address outside the slab arena's window reads another unit's entry
+  // here (UnitForFree, range_map.h); the slab's carved-range check refuses
+  // it, and FreeOther looks it up properly. The entry's kind is not read: a
+  // unit that is no slab's has nothing carved in its digest (range_map.h),
+  // which is the test free makes anyway (three instructions and a load
+  // fewer).
   CurrentHeap()->tiny.Free(RangeMap::UnitForFree(p).slab, p, FreeOther);
 }
 

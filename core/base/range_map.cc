@@ -8,10 +8,10 @@ namespace hakmem {
 
 constinit std::atomic<uintptr_t> RangeMap::top_[size_t{1} << RangeMap::kTopBits] = {};
 // Zero-initialised, never written: in .bss, so it costs no memory until read
-// (and then only the kernel's shared zero page).
-alignas(kPageSize) constinit UnitEntry RangeMap::empty_leaf_[size_t{1} << RangeMap::kLeafBits] = {};
+// (and then only the kernel's shared zero page), 32 MiB of address space.
+alignas(kPageSize) constinit UnitEntry RangeMap::empty_leaf_[RangeMap::kWindowUnits] = {};
 
-constinit RangeMap::Window RangeMap::window_ = {};
+constinit RangeMap::Window RangeMap::window_ = {empty_leaf_, 0};
 
 UnitEntry* RangeMap::LeafFor(uintptr_t address, bool create) {
   std::atomic<uintptr_t>& slot = top_[address >> (kGranuleShift + kLeafBits)];
@@ -67,10 +67,11 @@ uintptr_t RangeMap::StoreUnits(uintptr_t start, uintptr_t end, uintptr_t word, b
 bool RangeMap::InstallWindow(void* base, size_t bytes) {
   const uintptr_t start = reinterpret_cast<uintptr_t>(base);
   if (window_.units.load(std::memory_order_relaxed) != 0 || start % kLeafReach != 0 ||
-      bytes % kLeafReach != 0 || bytes == 0 || (start + bytes - 1) >> kAddressBits != 0) {
+      bytes % kLeafReach != 0 || bytes == 0 || bytes > (kWindowUnits << kGranuleShift) ||
+      (start + bytes - 1) >> kAddressBits != 0) {
     return false;
   }
-  if (!OsCommit(base, WindowTableBytes(bytes))) return false;
+  if (!OsCommit(base, kWindowTableBytes)) return false;
   auto* units = static_cast<UnitEntry*>(base);
   const uintptr_t empty = reinterpret_cast<uintptr_t>(empty_leaf_);
   for (size_t i = 0; i < bytes / kLeafReach; ++i) {
@@ -80,7 +81,8 @@ bool RangeMap::InstallWindow(void* base, size_t bytes) {
     top_[(start >> (kGranuleShift + kLeafBits)) + i].store(
         reinterpret_cast<uintptr_t>(units + (i << kLeafBits)) - empty, std::memory_order_release);
   }
-  window_.base.store(start, std::memory_order_relaxed);
+  // The table is committed before free reads through the new base (acquire).
+  window_.base.store(units, std::memory_order_release);
   window_.units.store(bytes >> kGranuleShift, std::memory_order_release);  // last: ready
   return true;
 }

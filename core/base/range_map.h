@@ -13,7 +13,7 @@
 // installed with a CAS and never freed, so a lookup of any address is safe.
 // The slab arena's leaves are one array at the arena's own start (the
 // window), so the free path reads an arena address's entry with one load
-// (UnitForFree).
+// and no bounds test (UnitForFree).
 //
 // An entry's word is the address of the owning metadata object with its kind
 // in the low bits (metadata objects are at least 8-byte aligned). 0 means "not
@@ -97,28 +97,46 @@ class RangeMap {
         reinterpret_cast<uintptr_t>(empty_leaf_) + leaf_offset);
     return leaf[(a >> kGranuleShift) & kLeafMask];
   }
-  // The free fast path's lookup: for an address inside the window (the slab
-  // arena, pools/tiny/superslab_arena.h) the entry is one load from the
-  // window's base, 32 bytes per unit: the entries sit at the start of the
-  // window itself, so neither a top-level load nor a table pointer comes
-  // before it (free: two instructions and a load fewer than a separate
-  // table); elsewhere as UnitAliased.
+  // The free fast path's lookup: one load from the window's base, 32 bytes
+  // per unit, with no test of where p lies. The window reaches kWindowUnits
+  // units from its base and its entries sit at its start, so for an address
+  // inside it this is p's own entry (as UnitOf), neither a top-level load nor
+  // a table pointer coming before it; any other address reads the entry of
+  // its unit number modulo kWindowUnits, another unit's, or before the arena
+  // exists an entry of the all-zero empty_leaf_. Only for a caller that then
+  // checks p against the digest it reads (free's block test, slab.h), which
+  // such an address never passes: passing needs p inside
+  // [start, start + carved), a range of the span the entry describes, which
+  // lies in the window (or is empty). Three instructions, a load and a branch
+  // fewer than testing the bounds.
   ABSL_ATTRIBUTE_ALWAYS_INLINE static const UnitEntry& UnitForFree(const void* p) {
+    const auto* base = window_.base.load(std::memory_order_acquire);
+    const uintptr_t unit =
+        ((reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(base)) >> kGranuleShift) &
+        (kWindowUnits - 1);
+    return base[unit];
+  }
+  // p's own entry wherever p lies (slow paths): the window's for an address
+  // in it, else the two-level map's (UnitAliased, top bits ignored).
+  static const UnitEntry& UnitOf(const void* p) {
     const WindowSpot spot = FindInWindow(p);
     if (ABSL_PREDICT_TRUE(spot.inside)) return reinterpret_cast<const UnitEntry*>(spot.base)[spot.unit];
     return UnitAliased(p);
   }
-  // Makes [base, base + bytes) the window: its first WindowTableBytes(bytes)
-  // become the entries of all its units, one contiguous array (its leaves)
-  // that UnitForFree indexes directly. base and bytes are multiples of a
-  // leaf's reach (kLeafReach), and the caller holds the whole range reserved
-  // (inaccessible), so nothing is registered in it yet; the table's part is
+  // Makes [base, base + bytes) the window: its first kWindowTableBytes hold
+  // the entries of all the units the window reaches, one contiguous array,
+  // whose first bytes / kLeafReach leaves become the two-level map's leaves
+  // of the range (the rest, for addresses beyond it, stay zero). base and
+  // bytes are multiples of a leaf's reach (kLeafReach), bytes at most the
+  // window's reach, and the caller holds the whole range reserved
+  // (inaccessible), so nothing is registered in it yet; the table is
   // committed here, and the caller uses only what follows it. Once, before
   // any Register in the range; false if the table cannot be committed (no
   // window then).
   static constexpr size_t kLeafReach = size_t{1} << (kGranuleShift + kLeafBits);  // 4 GiB
   static constexpr size_t kLeafBytes = sizeof(UnitEntry) << kLeafBits;             // 2 MiB
-  static constexpr size_t WindowTableBytes(size_t bytes) { return bytes / kLeafReach * kLeafBytes; }
+  static constexpr size_t kWindowUnits = size_t{1} << 20;                          // 64 GiB
+  static constexpr size_t kWindowTableBytes = kWindowUnits * sizeof(UnitEntry);    // 32 MiB
   static bool InstallWindow(void* base, size_t bytes);
   static bool InWindow(const void* p) { return FindInWindow(p).inside; }
 
@@ -160,18 +178,22 @@ class RangeMap {
   ABSL_ATTRIBUTE_ALWAYS_INLINE static WindowSpot FindInWindow(const void* p) {
     // units first (0 until the window is installed, and set last).
     const uintptr_t units = window_.units.load(std::memory_order_acquire);
-    const uintptr_t base = window_.base.load(std::memory_order_relaxed);
+    const uintptr_t base = reinterpret_cast<uintptr_t>(window_.base.load(std::memory_order_relaxed));
     const uintptr_t unit = (reinterpret_cast<uintptr_t>(p) - base) >> kGranuleShift;
     return {base, unit, unit < units};
   }
   struct alignas(64) Window {
-    std::atomic<uintptr_t> base;   // also the address of its units' entries
-    std::atomic<uintptr_t> units;  // 0: no window
+    // The address of the window's entries, its units' from the first: the
+    // window's own start once installed, empty_leaf_ before.
+    std::atomic<const UnitEntry*> base;
+    std::atomic<uintptr_t> units;  // the arena's units (0: no window)
   };
   static Window window_;
   // Leaf address minus empty_leaf_'s (0: no leaf yet).
   static std::atomic<uintptr_t> top_[size_t{1} << kTopBits];
-  static UnitEntry empty_leaf_[size_t{1} << kLeafBits];
+  // The target of every absent leaf, and the window's entries before the
+  // arena exists (so kWindowUnits of them).
+  static UnitEntry empty_leaf_[kWindowUnits];
 };
 
 }  // namespace hakmem

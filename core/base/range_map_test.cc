@@ -68,7 +68,10 @@ TEST(RangeMap, ARangeAcrossTwoLeavesHasEveryUnitsEntry) {
 // The window (the slab arena's addresses) is the same entries as the
 // two-level map, reached without the top-level load: they sit at the
 // window's start, 32 bytes per unit; everything else is looked up as before.
+// Before the window exists, free's lookup reads zeroed entries.
 TEST(RangeMap, AWindowReadsTheSameEntriesAsTheTwoLevelMap) {
+  int local;
+  EXPECT_EQ(RangeMap::UnitForFree(&local).slab.carved.load(), 0u);  // no window yet
   const size_t reach = RangeMap::kLeafReach;
   char* reserved = static_cast<char*>(OsReserveAligned(2 * reach, reach));
   ASSERT_NE(reserved, nullptr);
@@ -79,23 +82,39 @@ TEST(RangeMap, AWindowReadsTheSameEntriesAsTheTwoLevelMap) {
   char* inside = reserved + reach + 5 * kUnitSize;         // the second leaf
   ASSERT_TRUE(RangeMap::Register(inside, 2 * kUnitSize, RangeKind::kSlab, &meta_a));
   EXPECT_TRUE(RangeMap::InWindow(inside));
-  EXPECT_EQ(RangeMap::WindowTableBytes(2 * reach), 2 * RangeMap::kLeafBytes);
   EXPECT_EQ(reinterpret_cast<const char*>(&RangeMap::UnitForFree(inside)),
             reserved + (inside - reserved) / kUnitSize * sizeof(UnitEntry));
   for (char* p : {inside, inside + kUnitSize + 77, reserved, reserved + 2 * reach - 1}) {
     EXPECT_EQ(&RangeMap::UnitForFree(p), &RangeMap::UnitAliased(p));
+    EXPECT_EQ(&RangeMap::UnitOf(p), &RangeMap::UnitAliased(p));
   }
   EXPECT_EQ(RangeMap::UnitForFree(inside + kUnitSize).word.load(), RangeMap::Lookup(inside));
   EXPECT_EQ(RangeMap::MetaOf<int>(RangeMap::Lookup(inside + 1)), &meta_a);
   EXPECT_EQ(RangeMap::Lookup(inside + 2 * kUnitSize), 0u);
-  // Outside the window.
-  int local;
+  // Outside the window: UnitOf is the two-level map's entry; free's lookup
+  // reads an entry of the window's table.
   EXPECT_FALSE(RangeMap::InWindow(&local));
   EXPECT_FALSE(RangeMap::InWindow(reserved + 2 * reach));
-  EXPECT_EQ(&RangeMap::UnitForFree(&local), &RangeMap::UnitAliased(&local));
-  EXPECT_EQ(RangeMap::UnitForFree(&local).word.load(), 0u);
+  EXPECT_EQ(&RangeMap::UnitOf(&local), &RangeMap::UnitAliased(&local));
+  const auto* table = reinterpret_cast<const char*>(reserved);
+  for (const void* p : {static_cast<const void*>(&local),
+                        static_cast<const void*>(reserved + 2 * reach)}) {
+    const char* read = reinterpret_cast<const char*>(&RangeMap::UnitForFree(p));
+    EXPECT_GE(read, table);
+    EXPECT_LT(read, table + RangeMap::kWindowTableBytes);
+  }
+  // An address a whole window above a slab unit reads that unit's digest, and
+  // lies outside the carved range it describes (never dereferenced here).
+  const auto* above =
+      reinterpret_cast<const char*>(inside + (RangeMap::kWindowUnits << kUnitShift) + 64);
+  const SlabDigest& d = RangeMap::UnitForFree(above).slab;
+  EXPECT_EQ(&d, &RangeMap::UnitForFree(inside).slab);
+  RangeMap::UnitsAt(inside)[0].slab.start.store(reinterpret_cast<uintptr_t>(inside));
+  RangeMap::UnitsAt(inside)[0].slab.carved.store(kUnitSize);
+  EXPECT_GE(reinterpret_cast<uintptr_t>(above) - d.start.load(), d.carved.load());
   RangeMap::Unregister(inside, 2 * kUnitSize);
   EXPECT_EQ(RangeMap::UnitForFree(inside).word.load(), 0u);
+  EXPECT_EQ(RangeMap::UnitForFree(inside).slab.carved.load(), 0u);
 }
 
 // free's fast path tests a digest without the entry's kind: a unit that
@@ -112,7 +131,7 @@ TEST(RangeMap, AUnitThatIsNoSlabsHasNothingCarved) {
   }
   RangeMap::UnitsAt(base)[0].slab.carved.store(4096);
   RangeMap::Unregister(base, 2 * kUnitSize);
-  EXPECT_EQ(RangeMap::UnitForFree(base).slab.carved.load(), 0u);
+  EXPECT_EQ(RangeMap::UnitOf(base).slab.carved.load(), 0u);
   OsUnmap(base, 2 * kUnitSize);
 }
 

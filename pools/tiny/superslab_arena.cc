@@ -13,12 +13,15 @@ namespace {
 
 // Largest first; a smaller arena where the address space is limited. 64 GiB
 // of SuperSlabs is far beyond what a program keeps in small blocks. The
-// arena's first 32 MiB (1/2048 of it) hold the range map's entries of its
-// units (RangeMap::InstallWindow), resident only where units are used; the
-// SuperSlab chunks follow.
+// arena's first 32 MiB hold the range map's entries of the 64 GiB window
+// (RangeMap::InstallWindow; a smaller arena's window reaches past its end),
+// resident only where units are used; the SuperSlab chunks follow.
 constexpr size_t kArenaSizes[] = {size_t{64} << 30, size_t{16} << 30, size_t{4} << 30};
 constexpr size_t kMaxChunks = kArenaSizes[0] / kSuperSlabSize;
-static_assert(RangeMap::kLeafBytes % kSuperSlabSize == 0, "the chunks after the table stay aligned");
+static_assert(RangeMap::kWindowTableBytes % kSuperSlabSize == 0,
+              "the chunks after the table stay aligned");
+static_assert(kArenaSizes[0] == RangeMap::kWindowUnits << kUnitShift,
+              "the window reaches the largest arena");
 
 constinit sync::SpinLock g_lock;
 // Set once under g_lock; read without it by ReturnArenaChunk.
@@ -39,7 +42,7 @@ void ReserveLocked() {
       OsUnreserve(base, bytes);
       return;
     }
-    const size_t table = RangeMap::WindowTableBytes(bytes);
+    const size_t table = RangeMap::kWindowTableBytes;
     g_chunks.store((bytes - table) / kSuperSlabSize, std::memory_order_relaxed);
     g_reserved.store(bytes, std::memory_order_relaxed);
     g_base.store(static_cast<char*>(base) + table, std::memory_order_release);

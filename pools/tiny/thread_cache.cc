@@ -720,7 +720,7 @@ void ThreadCache::SetLimit(int c, int32_t limit) {
 }
 
 void ThreadCache::FreeNoRoomOrForeign(void* p) {
-  const UnitEntry& unit = RangeMap::UnitForFree(p);
+  const UnitEntry& unit = RangeMap::UnitOf(p);
   const int c = unit.slab.size_class.load(std::memory_order_relaxed);
   if (unit.slab.owner.load(std::memory_order_relaxed) == this) return FreeOverLimit(c, p);
   // The fast path read only the digest: a double free racing its span's

@@ -77,7 +77,7 @@ class ThreadCache {
 
   // Fast path: a block of class c from the bin, or nullptr. Clears the
   // block's free key (slab.h): from here on it is in use.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void* TryPop(int c) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void* TryPop(unsigned c) {
     Bin& b = bins_[c];
     void* p = b.head;
     if (ABSL_PREDICT_FALSE(p == nullptr)) return nullptr;
