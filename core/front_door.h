@@ -34,6 +34,7 @@
 #ifndef HAKMEM_CORE_FRONT_DOOR_H_
 #define HAKMEM_CORE_FRONT_DOOR_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -53,22 +54,28 @@ ABSL_ATTRIBUTE_NOINLINE void* AllocLarge(size_t size);
 // handed out inside a block, or reported as invalid).
 ABSL_ATTRIBUTE_NOINLINE void FreeOther(void* p);
 
+// kTinyClassLookup as the bins' byte offsets (ThreadCache::BinOffset).
+inline constexpr auto kTinyBinLookup = [] {
+  std::array<uint16_t, kTinyClassLookup.size()> t{};
+  for (size_t i = 0; i < t.size(); ++i) t[i] = tiny::ThreadCache::BinOffset(kTinyClassLookup[i]);
+  return t;
+}();
+
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
   // SizeToClass's own tests, in the order that costs the Tiny tier one
-  // compare and the Mid tier two. Unsigned: the bin's index needs no sign
-  // extension.
-  unsigned c;
+  // compare and the Mid tier two.
+  size_t bin;
   if (ABSL_PREDICT_TRUE(size <= kTinyMaxSize)) {
-    c = kTinyClassLookup[(size + 7) >> 3];
+    bin = kTinyBinLookup[(size + 7) >> 3];
   } else if (ABSL_PREDICT_TRUE(size <= kLookupMaxSize)) {
-    c = kMidClassLookup[(size + 127) >> 7];
+    bin = tiny::ThreadCache::BinOffset(kMidClassLookup[(size + 127) >> 7]);
   } else if (size <= kMaxSmallSize) {
-    c = static_cast<unsigned>(SizeToClass(size));
+    bin = tiny::ThreadCache::BinOffset(static_cast<unsigned>(SizeToClass(size)));
   } else {
     return AllocLarge(size);
   }
-  if (void* p = CurrentHeap()->tiny.TryPop(c); ABSL_PREDICT_TRUE(p != nullptr)) return p;
-  return AllocSmallSlow(size, static_cast<int>(c));
+  if (void* p = CurrentHeap()->tiny.TryPopAt(bin); ABSL_PREDICT_TRUE(p != nullptr)) return p;
+  return AllocSmallSlow(size, tiny::ThreadCache::ClassOfBinOffset(bin));
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {

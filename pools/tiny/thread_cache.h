@@ -77,8 +77,17 @@ class ThreadCache {
 
   // Fast path: a block of class c from the bin, or nullptr. Clears the
   // block's free key (slab.h): from here on it is in use.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void* TryPop(unsigned c) {
-    Bin& b = bins_[c];
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void* TryPop(unsigned c) { return TryPopAt(BinOffset(c)); }
+  // Bin c's place among the bins, in bytes, and back: malloc looks the bin up
+  // in a table of these (core/front_door.h), which spares it the scaling of
+  // the class (two instructions).
+  static constexpr uint32_t BinOffset(unsigned c) { return c * static_cast<uint32_t>(sizeof(Bin)); }
+  static constexpr int ClassOfBinOffset(size_t offset) {
+    return static_cast<int>(offset / sizeof(Bin));
+  }
+  // TryPop for the bin at `offset` (BinOffset).
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void* TryPopAt(size_t offset) {
+    Bin& b = *reinterpret_cast<Bin*>(reinterpret_cast<char*>(bins_) + offset);
     void* p = b.head;
     if (ABSL_PREDICT_FALSE(p == nullptr)) return nullptr;
     void* next = *static_cast<void**>(p);
