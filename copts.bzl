@@ -10,8 +10,10 @@ CXX_STD = ["-std=c++20"]
 # -O2 when the workspace builds in Bazel's default mode (fastbuild, which
 #   does not optimise): an allocator linked into a program is judged by its
 #   speed whatever mode the program is built in; -c dbg keeps it debuggable.
-# Which symbols libhakmem.so exports is decided by preload/exports.lds, not
-# here, so tests can link the components dynamically.
+# Which symbols libhakmem.so exports is decided by preload/exports.lds. Every
+# hakmem cc_library sets linkstatic = True: none is ever a shared library of
+# its own (not in a test's dynamic link either), so the globals the fast paths
+# read can be hidden (core/base/hidden.h) and addressed without the GOT.
 HAKMEM_COPTS = CXX_STD + [
     "-fno-builtin-malloc",
     "-fno-builtin-calloc",

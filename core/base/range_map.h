@@ -28,6 +28,7 @@
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
+#include "core/base/hidden.h"
 #include "core/base/size_classes.h"
 
 namespace hakmem {
@@ -188,7 +189,7 @@ class RangeMap {
     std::atomic<const UnitEntry*> base;
     std::atomic<uintptr_t> units;  // the arena's units (0: no window)
   };
-  static Window window_;
+  HAKMEM_HIDDEN static Window window_;
   // Leaf address minus empty_leaf_'s (0: no leaf yet).
   static std::atomic<uintptr_t> top_[size_t{1} << kTopBits];
   // The target of every absent leaf, and the window's entries before the

@@ -41,6 +41,7 @@
 #include <cstdint>
 
 #include "absl/base/attributes.h"
+#include "core/base/hidden.h"
 #include "core/base/range_map.h"
 #include "core/base/size_classes.h"
 #include "sync/cache_line.h"
@@ -54,7 +55,7 @@ struct SuperSlab;
 enum class SlabQueue : uint8_t { kNone, kPartial, kFull };
 
 namespace slab_internal {
-extern std::atomic<uint64_t> g_free_key;
+extern HAKMEM_HIDDEN std::atomic<uint64_t> g_free_key;
 }  // namespace slab_internal
 
 // The free key (word 1 of every free block): random per process, never a
