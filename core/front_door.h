@@ -4,8 +4,8 @@
 // Call tree (the map a newcomer needs):
 //
 //   malloc(n) -> AllocInline(n)
-//     n <= 1 MiB: c = SizeToClass(n)                       core/base/size_classes.h
-//                 tls_heap->tiny.TryPop(c)  -- hit: done   pools/tiny/thread_cache.h
+//     n <= 1 MiB: c = SizeToClass(n), as its bin's offset  core/base/size_classes.h
+//                 tls_heap->tiny.TryPopAt(bin) -- hit: done  pools/tiny/thread_cache.h
 //                 AllocSmallSlow(n, c)                     alloc.cc
 //                   first call of a thread: SetUpThreadHeap thread_heap.cc
 //                   nudged thread: ReturnFromNudge         heap_upkeep.h
@@ -17,8 +17,9 @@
 //     n >  1 MiB: AllocLarge(n) -> large::Alloc (big cache, else mmap)
 //
 //   free(p) -> FreeInline(p)
-//     RangeMap::UnitForFree(p): p's unit entry: the Slab   core/base/range_map.h
-//       of p's unit, and a digest of its fields free needs
+//     RangeMap::UnitForFree(p): p's unit entry (another   core/base/range_map.h
+//       unit's outside the arena): the Slab of the unit,
+//       and a digest of its fields free needs
 //     tls_heap->tiny.Free(digest, p, FreeOther)            pools/tiny/thread_cache.h
 //       a carved block start whose free key is not set (slab.h)?
 //       own slab: push on this thread's bin; over the bin's limit,
