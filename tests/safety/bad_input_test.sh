@@ -19,8 +19,14 @@
 # and hakmem does not promise otherwise.
 #
 # Usage: bad_input_test.sh BAD_INPUT_PROBE LIBHAKMEM_SO [CASE...]
+# With BAD_INPUT_ULIMIT_V=<KiB> every case runs under that `ulimit -v`: below
+# 4 GiB no slab arena can be reserved, and free finds every slab block through
+# FreeOther's proper lookup instead of the arena's window.
 set -uo pipefail
 ulimit -c 0
+if [[ -n "${BAD_INPUT_ULIMIT_V:-}" ]]; then
+  ulimit -v "$BAD_INPUT_ULIMIT_V" || { echo "FAIL: ulimit -v $BAD_INPUT_ULIMIT_V"; exit 1; }
+fi
 
 abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
 PROBE="$(abs "$1")"
