@@ -1,6 +1,7 @@
 #include "pools/tiny/thread_cache.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 
 #include "core/base/config.h"
@@ -114,7 +115,8 @@ void ThreadCache::TrimQuietBins(uint64_t now_ms, uint64_t decay_ms) {
     // Quiet even with an empty bin: its slabs may have emptied by frees
     // that went straight to them (over the limit, or from other threads).
     if (now_ms - active_ms_[c] >= decay_ms &&
-        (bins_[c].head != nullptr || partial_[c].head != nullptr || full_[c].head != nullptr)) {
+        (bins_[c].head != nullptr || stash_[c].head != nullptr || partial_[c].head != nullptr ||
+         full_[c].head != nullptr)) {
       DrainQuietClass(c);
       drained = true;
     }
@@ -167,13 +169,26 @@ uint32_t ThreadCache::CarveWant(int c, uint32_t want) const {
   return std::min(want, page * (carve_run_[c] + 1u));
 }
 
-uint32_t ThreadCache::FirstBatch(int c) const {
-  // 8 blocks, and no more than 64 KiB worth (2 blocks of 32 KiB): a thread
-  // that allocates one big block keeps one more, not seven.
+namespace {
+
+// 8 blocks, and no more than 64 KiB worth (2 blocks of 32 KiB): a thread that
+// allocates one big block keeps one more, not seven. A table: Borrow asks on
+// every lend, and a division there was a third of its own cost (phase_1t).
+constexpr auto kFirstBatchOf = [] {
   constexpr uint32_t kFirstBatch = 8;
   constexpr size_t kFirstBatchBytes = 64 << 10;
-  const uint32_t fit = static_cast<uint32_t>(std::max<size_t>(1, kFirstBatchBytes / ClassSize(c)));
-  return std::min({batch_[c], kFirstBatch, fit});
+  std::array<uint8_t, kNumClasses> t{};
+  for (int c = 0; c < kNumClasses; ++c) {
+    t[c] = static_cast<uint8_t>(
+        std::clamp<size_t>(kFirstBatchBytes / ClassSize(c), 1, kFirstBatch));
+  }
+  return t;
+}();
+
+}  // namespace
+
+uint32_t ThreadCache::FirstBatch(int c) const {
+  return std::min<uint32_t>(batch_[c], kFirstBatchOf[c]);
 }
 
 void ThreadCache::PublishAllocs(int c) {
@@ -207,7 +222,7 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
   // behind the current one grows the footprint (rptest, 4 threads: 4 MiB per
   // thread sat there). A slab with nothing freed and nothing left to carve
   // is parked.
-  uint32_t got = 0;
+  uint32_t got = TakeStash(c);
   bool carved = false;
   for (Slab* s = partial_[c].head; s != nullptr && got == 0;) {
     Slab* next = s->next;
@@ -582,17 +597,38 @@ void ThreadCache::Flush(int c) {
     SetLimit(c, std::max(limit_[c] / 2, std::min(limit_[c], DrainingLimit(c))));
     TrimBin(c, 0);
   } else {
-    TrimBin(c, limit_[c] / 2 > 0 ? limit_[c] / 2 : limit_[c]);  // keep the newest half
+    // The newest half stays; the older half is put aside whole for the next
+    // refill, unless one is aside already or it is too big.
+    int32_t rest_count = 0;
+    void* rest = SplitBin(c, limit_[c] / 2 > 0 ? limit_[c] / 2 : limit_[c], &rest_count);
+    if (stash_[c].head == nullptr && rest != nullptr &&
+        uint64_t(rest_count) * ClassSize(c) <= kStashMaxBytes) {
+      stash_[c] = Stash{rest, rest_count};
+    } else {
+      ReturnToSlabs(rest);
+    }
   }
   pops_at_flush_[c] = pops;
   counters_.flushes.Add(1);
 }
 
 void ThreadCache::TrimBin(int c, int32_t keep) {
+  ReturnStash(c);
+  int32_t rest_count = 0;
+  ReturnToSlabs(SplitBin(c, keep, &rest_count));
+}
+
+void* ThreadCache::SplitBin(int c, int32_t keep, int32_t* rest_count) {
   Bin& b = bins_[c];
   PublishAllocs(c);
+  const int32_t count = Count(c);
   // The count may be an estimate: walk the list, and stop at its end.
   void* rest = b.head;
+  if (rest == nullptr) {  // an empty bin whose stash holds blocks (ShrinkBins)
+    SetCount(c, 0);
+    *rest_count = 0;
+    return nullptr;
+  }
   if (keep > 0) {
     void* last_kept = b.head;
     int32_t kept = 1;
@@ -602,36 +638,51 @@ void ThreadCache::TrimBin(int c, int32_t keep) {
     rest = *static_cast<void**>(last_kept);
     *static_cast<void**>(last_kept) = nullptr;
     SetCount(c, kept);
+    *rest_count = std::max(count - kept, 1);
   } else {
     b.head = nullptr;
     SetCount(c, 0);
+    *rest_count = std::max(count, 1);
   }
-  ReturnToSlabs(rest);
+  return rest;
+}
+
+void ThreadCache::ReturnStash(int c) {
+  void* chain = stash_[c].head;
+  if (chain == nullptr) return;
+  stash_[c] = Stash{};
+  ReturnToSlabs(chain);
+}
+
+uint32_t ThreadCache::TakeStash(int c) {
+  // Bin c is empty (FillBin): the stash becomes the bin as it is.
+  const Stash stash = stash_[c];
+  if (stash.head == nullptr) return 0;
+  stash_[c] = Stash{};
+  bins_[c].head = stash.head;
+  SetCount(c, stash.count);
+  return static_cast<uint32_t>(stash.count);
 }
 
 uint64_t ThreadCache::BinBytes(int c) const {
   // An estimated count can fall below 0 (a chain's count lagging its pushes).
-  return bins_[c].head != nullptr ? uint64_t(std::max(Count(c), 0)) * ClassSize(c) : 0;
+  const uint64_t in_bin = bins_[c].head != nullptr ? uint64_t(std::max(Count(c), 0)) : 0;
+  return (in_bin + uint64_t(stash_[c].count)) * ClassSize(c);
 }
 
 void ThreadCache::ShrinkBins(uint64_t budget_bytes) {
+  uint64_t bytes[kNumClasses];
   uint64_t total = 0;
-  for (int c = 0; c < kNumClasses; ++c) total += BinBytes(c);
+  for (int c = 0; c < kNumClasses; ++c) total += bytes[c] = BinBytes(c);
   if (total <= budget_bytes) return;
   // Halve the bins that hold the most bytes until a quarter is left over.
   while (total > budget_bytes * 3 / 4) {
-    int biggest = -1;
-    uint64_t most = 0;
-    for (int c = 0; c < kNumClasses; ++c) {
-      const uint64_t bytes = BinBytes(c);
-      if (bytes > most) {
-        most = bytes;
-        biggest = c;
-      }
-    }
-    if (biggest < 0) break;
+    const int biggest = static_cast<int>(std::max_element(bytes, bytes + kNumClasses) - bytes);
+    if (bytes[biggest] == 0) break;
     TrimBin(biggest, Count(biggest) / 2);
-    total -= most - BinBytes(biggest);
+    const uint64_t left = BinBytes(biggest);
+    total -= bytes[biggest] - left;
+    bytes[biggest] = left;
   }
   FlushRemote();  // other owners' blocks among them go home now
 }

@@ -348,8 +348,28 @@ class ThreadCache {
     ++f.frees;
     return true;
   }
-  // Gives bin c's blocks back to their slabs but the newest `keep`.
+  // Gives bin c's blocks back to their slabs but the newest `keep`, and its
+  // stash.
   void TrimBin(int c, int32_t keep);
+  // Cuts bin c after its newest `keep` blocks (none: all go) and returns the
+  // rest (nullptr if none), its count (an estimate where the bin's is; at
+  // least 1 for a rest) in *rest_count.
+  void* SplitBin(int c, int32_t keep, int32_t* rest_count);
+  // The older half of a full bin, put aside whole by Flush rather than
+  // returned to its slabs, for the class's next refill to take back whole
+  // (TakeStash): a class that is freed and allocated in turns by more than
+  // a bin's worth (espresso's covers, a structure freed and rebuilt) moved
+  // every such half to the slabs and back, a walk over its blocks each way.
+  // At most one per class and kStashMaxBytes; counted in the bin's bytes
+  // (ShrinkBins) and given back with the bin (TrimBin).
+  struct Stash {
+    void* head;
+    int32_t count;
+  };
+  static constexpr uint64_t kStashMaxBytes = 64 << 10;
+  void ReturnStash(int c);
+  // Moves class c's stash into its bin, which is empty; how many blocks.
+  uint32_t TakeStash(int c);
   // Empties bin c of a class that went quiet and releases its spans left with
   // no live block, decommitting their pages (releasing_quiet_).
   void DrainQuietClass(int c);
@@ -469,6 +489,7 @@ class ThreadCache {
   PendingChain pending_[kPendingSlots] = {};
   uint32_t pending_bytes_ = 0;
   ForeignShare foreign_[kNumClasses] = {};
+  Stash stash_[kNumClasses] = {};
   uint32_t moved_[kNumClasses] = {};  // SetCount's changes, summed (wrapping)
   WindowStart window_start_[kNumClasses] = {};
   CacheCounters counters_ = {};

@@ -424,6 +424,76 @@ TEST(ThreadCache, ABinOfAClassOnlyBeingFreedGivesItAllBackAndGrowsWithDemand) {
   cache->Drain();
 }
 
+// A flush that keeps the bin's newest half puts the older half aside whole
+// (its stash), not on its slabs: the next refill takes exactly those blocks
+// back with no walk over them either way. A bin that is emptied again later
+// (the thread exits) gives the stash back with it.
+TEST(ThreadCache, AFlushedHalfGoesAsideWholeForTheNextRefill) {
+  TrimSuperSlabs();
+  const uint64_t before = LiveSuperSlabs();
+  {
+    auto cache = NewCache();
+    const int c = SizeToClass(64);
+    std::vector<void*> v;
+    for (int i = 0; i < 1000; ++i) v.push_back(Alloc(*cache, c));
+    while (void* p = cache->TryPop(c)) v.push_back(p);  // the bin starts empty
+    Slab* s = SlabOf(v[0]);
+    ASSERT_EQ(SlabOf(v.back()), s);  // 64 KiB hold them all
+    const uint32_t carved = s->Carved();
+    // Freed until the first flush, which is not a class being given back
+    // (blocks were handed out since the last one).
+    const uint64_t flushes = cache->counters().flushes.Read();
+    size_t freed = 0;
+    while (cache->counters().flushes.Read() == flushes) {
+      ASSERT_LT(freed, v.size());
+      Free(*cache, v[freed++]);
+    }
+    EXPECT_GT(freed, 8u);
+    EXPECT_EQ(s->local_count, 0u);  // nothing went to the slab
+    EXPECT_EQ(s->used, v.size());   // the stash counts as used, as the bin does
+    // The bin's half and then the stash: only blocks freed above, each once.
+    const std::set<void*> freed_set(v.begin(), v.begin() + freed);
+    std::set<void*> again;
+    while (void* p = cache->TryPop(c)) again.insert(p);
+    const size_t in_bin = again.size();
+    EXPECT_LT(in_bin, freed);
+    again.insert(cache->Refill(c));
+    while (void* p = cache->TryPop(c)) again.insert(p);
+    EXPECT_EQ(again, freed_set);
+    EXPECT_EQ(s->Carved(), carved);  // nothing new carved
+    EXPECT_EQ(s->local_count, 0u);
+    // Freed again and then some: the stash and the bin go back on Drain.
+    for (void* p : again) Free(*cache, p);
+    for (size_t i = freed; i < v.size(); ++i) Free(*cache, v[i]);
+    cache->Drain();
+  }
+  TrimSuperSlabs();  // the span emptied and went back: nothing stayed aside
+  EXPECT_EQ(LiveSuperSlabs(), before);
+}
+
+// The bins' byte budget counts a stash and gives it back first, also when
+// the bin in front of it has been emptied by the program.
+TEST(ThreadCache, TheBinBudgetGivesAStashBackBehindAnEmptyBin) {
+  auto cache = NewCache();
+  const int c = SizeToClass(64);
+  std::vector<void*> v;
+  for (int i = 0; i < 1000; ++i) v.push_back(Alloc(*cache, c));
+  while (void* p = cache->TryPop(c)) v.push_back(p);
+  Slab* s = SlabOf(v[0]);
+  const uint64_t flushes = cache->counters().flushes.Read();
+  size_t freed = 0;
+  while (cache->counters().flushes.Read() == flushes) Free(*cache, v[freed++]);
+  std::vector<void*> again;
+  while (void* p = cache->TryPop(c)) again.push_back(p);  // the bin is empty again
+  ASSERT_EQ(s->local_count, 0u);
+  cache->Upkeep(/*now_ms=*/1, /*decay_ms=*/1000000, /*budget_bytes=*/0);
+  EXPECT_EQ(s->local_count, freed - again.size());  // the stash went to its slab
+  EXPECT_EQ(s->used, v.size() - s->local_count);
+  for (void* p : again) Free(*cache, p);
+  for (size_t i = freed; i < v.size(); ++i) Free(*cache, v[i]);
+  cache->Drain();
+}
+
 // A long run of frees of tiny blocks drains the bin in flushes of 4 KiB, 64
 // blocks at most: at 4 blocks each flush's calls and slab update came every
 // fifth free, at 16 they were still a tenth of malloc and free's
