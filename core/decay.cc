@@ -10,6 +10,7 @@
 #include "core/base/config.h"
 #include "core/base/daemon_thread.h"
 #include "core/heap_upkeep.h"
+#include "core/thread_heap.h"
 #include "pools/large/large_tier.h"
 #include "pools/mid/idle_spans.h"
 #include "pools/tiny/superslab_manager.h"
@@ -24,6 +25,7 @@ void Pass(uint64_t now) {
   // Threads whose bins serve everything take no slow path that would trim
   // them: ask them to (their next malloc or free does).
   NudgeIdleHeaps(now, decay / 4);
+  DrainIdleExitedHeaps(now, decay);
   large::Decay(now);
   mid::DecayIdleSpans(now, decay);  // their units join the manager's free units
   tiny::DecaySuperSlabs(now, decay);

@@ -64,13 +64,23 @@ void TearDownThreadHeap(void* arg) {
   // might return it).
   __atomic_store_n(&tls_heap, &g_exited_heap, __ATOMIC_RELAXED);
   tls_own_heap = nullptr;
-  h->tiny.Drain();
+  // The bins stay full for the next thread that sets up a heap: it takes
+  // this one (the free pool is a stack) and allocates from them at once.
+  // Drained here, a stream of short-lived threads spent its time giving
+  // every bin back to its slabs, the emptied spans to the SuperSlab manager,
+  // and carving them again (thread_churn_4t: 1.4x with the bins kept, at the
+  // same RSS). A heap nobody takes is drained by a decay pass, a decay delay
+  // after the exit (DrainIdleExitedHeaps). Others' blocks chained for their
+  // owners go home now.
+  h->tiny.FlushRemote();
   MaybeDecay();
   sync::SpinLockHolder hold(&g_heaps_lock);
   // No nudge from here on (none could land meanwhile: tls_heap is no longer
   // h): this thread's TLS goes away with it.
   h->tls_slot = nullptr;
   h->live = false;
+  h->holds_bins = true;
+  h->exited_ms = NowMs();
   h->next_free = g_free_heaps;
   g_free_heaps = h;
   ++g_heaps_exited;
@@ -183,6 +193,7 @@ Heap* TakeHeap() {
     sync::SpinLockHolder hold(&g_heaps_lock);
     if (Heap* h = g_free_heaps) {
       g_free_heaps = h->next_free;
+      h->holds_bins = false;
       h->tiny.StartOver();
       return h;
     }
@@ -270,7 +281,20 @@ void DrainExitedHeaps() {
     if (g_late_heap != nullptr) g_late_heap->tiny.Drain();
   }
   sync::SpinLockHolder hold(&g_heaps_lock);
-  for (Heap* h = g_free_heaps; h != nullptr; h = h->next_free) h->tiny.Drain();
+  for (Heap* h = g_free_heaps; h != nullptr; h = h->next_free) {
+    h->tiny.Drain();
+    h->holds_bins = false;
+  }
+}
+
+void DrainIdleExitedHeaps(uint64_t now_ms, uint64_t idle_ms) {
+  sync::SpinLockHolder hold(&g_heaps_lock);
+  for (Heap* h = g_free_heaps; h != nullptr; h = h->next_free) {
+    if (h->holds_bins && now_ms - h->exited_ms >= idle_ms) {
+      h->tiny.Drain();
+      h->holds_bins = false;
+    }
+  }
 }
 
 void ForEachHeap(void (*fn)(const Heap&, void*), void* arg) {

@@ -37,6 +37,11 @@ struct Heap {
   Heap** tls_slot;
   std::atomic<uint64_t> upkeep_ms;  // NowMs of the owner's last upkeep
   bool exit_by_key;  // torn down by the pthread key's destructor (owner only)
+  // In the free pool with its exited thread's bins still full (under the
+  // registry lock): the next thread takes them over (TearDownThreadHeap),
+  // else a decay pass drains them once `exited_ms` is decay_ms old.
+  bool holds_bins;
+  uint64_t exited_ms;
 };
 
 extern Heap g_placeholder_heap;  // a thread that has not allocated yet
@@ -68,6 +73,9 @@ void EnsureGlobalInit();
 // Drains the caches of heaps whose threads have exited (their remote frees)
 // and releases slabs left empty. For malloc_trim.
 void DrainExitedHeaps();
+// The same for the heaps whose threads exited `idle_ms` or more ago and that
+// no new thread took over: their bins go back (a decay pass).
+void DrainIdleExitedHeaps(uint64_t now_ms, uint64_t idle_ms);
 
 // Calls fn(heap, arg) for every heap, under the heap registry lock.
 void ForEachHeap(void (*fn)(const Heap&, void*), void* arg);

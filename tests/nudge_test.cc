@@ -151,11 +151,14 @@ TEST(Nudge, OnlyAfterTheFirstUpkeep) {
   }).join();
 }
 
-// Refills of 40 classes: the upkeep runs (every 16th refill) and the thread
-// may be nudged from then on.
+// Refills of 40 classes, at least 16 of them: the upkeep runs (every 16th
+// refill) and the thread may be nudged from then on. (A heap taken over from
+// an exited thread comes with that thread's bins: their blocks go first.)
 std::vector<void*> WarmUp() {
   std::vector<void*> v;
-  for (size_t i = 0; i < 40; ++i) v.push_back(hak_alloc(16 + i * 100));
+  for (size_t i = 0; (i < 40 || CurrentHeap()->refills < 16) && i < 1000000; ++i) {
+    v.push_back(hak_alloc(16 + (i % 40) * 100));
+  }
   return v;
 }
 

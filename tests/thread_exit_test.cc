@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -51,6 +52,41 @@ TEST(ThreadExit, BlocksOutliveTheirThread) {
       hak_free(blocks[i]);
     }
   }
+}
+
+// A thread's bins outlive it: the next thread to set up a heap takes that
+// heap over (the free pool is a stack) and allocates from them with no
+// refill; a heap nobody takes is drained once its exit is a decay delay old.
+TEST(ThreadExit, TheNextThreadTakesOverTheBinsAndADecayPassDrainsTheRest) {
+  std::vector<void*> freed;
+  hakmem::Heap* exited = nullptr;
+  std::thread([&] {
+    for (int i = 0; i < 100; ++i) freed.push_back(hak_alloc(64));
+    for (void* p : freed) hak_free(p);
+    exited = hakmem::CurrentHeap();
+  }).join();
+  const std::set<void*> freed_set(freed.begin(), freed.end());
+  std::thread([&] {
+    for (int i = 0; i < 100; ++i) {
+      void* p = hak_alloc(64);
+      EXPECT_EQ(freed_set.count(p), 1u) << i;
+      hak_free(p);
+    }
+    EXPECT_EQ(hakmem::CurrentHeap(), exited);
+    EXPECT_EQ(hakmem::CurrentHeap()->refills, 0u);  // all of them from the bin
+  }).join();
+  // That thread has exited too, its bin full again: not drained while its
+  // exit is younger than the delay, drained after.
+  ASSERT_TRUE(exited->holds_bins);
+  hakmem::DrainIdleExitedHeaps(exited->exited_ms + 999, 1000);
+  EXPECT_TRUE(exited->holds_bins);
+  hakmem::DrainIdleExitedHeaps(exited->exited_ms + 1000, 1000);
+  EXPECT_FALSE(exited->holds_bins);
+  std::thread([&] {
+    hak_free(hak_alloc(64));
+    EXPECT_EQ(hakmem::CurrentHeap(), exited);
+    EXPECT_EQ(hakmem::CurrentHeap()->refills, 1u);  // its bin was given back
+  }).join();
 }
 
 // Every thread that sets up a heap tears it down at exit.
