@@ -6,9 +6,10 @@
 // thread down its slow path to run its upkeep (heap_upkeep.h).
 //
 // Heaps are never freed. At thread exit (pthread key destructor, or a C++
-// thread_local destructor if no pthread key could be had) a heap's caches are
-// drained and the heap, with any slabs still holding live blocks, joins a free
-// pool; the next new thread adopts it. The thread then points at a second
+// thread_local destructor if no pthread key could be had) the heap joins a
+// free pool with its slabs and, if they hold little, its bins (else they are
+// drained at once); the next new thread adopts it, and a decay pass drains
+// one nobody adopted. The thread then points at a second
 // placeholder, the exited heap: anything it allocates later (another key's
 // destructor, possibly in glibc's last destructor round, after which nothing
 // would return a new heap) comes from one shared "late" heap under a lock. In
@@ -38,8 +39,8 @@ struct Heap {
   std::atomic<uint64_t> upkeep_ms;  // NowMs of the owner's last upkeep
   bool exit_by_key;  // torn down by the pthread key's destructor (owner only)
   // In the free pool with its exited thread's bins still full (under the
-  // registry lock): the next thread takes them over (TearDownThreadHeap),
-  // else a decay pass drains them once `exited_ms` is decay_ms old.
+  // registry lock): the next thread takes them over (TakeHeap), else a decay
+  // pass drains them once `exited_ms` is decay_ms old.
   bool holds_bins;
   uint64_t exited_ms;
 };

@@ -1,6 +1,7 @@
-// Thread exit: a thread's caches go back when it ends. A block outlives the
-// thread that allocated it; a thread that only frees others' blocks must not
-// pin memory; a stream of short-lived threads must not grow the footprint.
+// Thread exit: a thread's caches go to the next thread or back. A block
+// outlives the thread that allocated it; a thread that only frees others'
+// blocks must not pin memory; a stream of short-lived threads must not grow
+// the footprint.
 #include <pthread.h>
 #include <string.h>
 
@@ -78,6 +79,8 @@ TEST(ThreadExit, TheNextThreadTakesOverTheBinsAndADecayPassDrainsTheRest) {
   // That thread has exited too, its bin full again: not drained while its
   // exit is younger than the delay, drained after.
   ASSERT_TRUE(exited->holds_bins);
+  hakmem::DrainIdleExitedHeaps(exited->exited_ms - 5, 1000);  // a clock read before the exit
+  EXPECT_TRUE(exited->holds_bins);
   hakmem::DrainIdleExitedHeaps(exited->exited_ms + 999, 1000);
   EXPECT_TRUE(exited->holds_bins);
   hakmem::DrainIdleExitedHeaps(exited->exited_ms + 1000, 1000);
@@ -87,6 +90,21 @@ TEST(ThreadExit, TheNextThreadTakesOverTheBinsAndADecayPassDrainsTheRest) {
     EXPECT_EQ(hakmem::CurrentHeap(), exited);
     EXPECT_EQ(hakmem::CurrentHeap()->refills, 1u);  // its bin was given back
   }).join();
+}
+
+// Bins holding more than a little are drained at the exit: the thread that
+// takes the heap over may run no upkeep for long, so they would not decay.
+TEST(ThreadExit, BigBinsAreDrainedAtExit) {
+  hakmem::Heap* exited = nullptr;
+  std::thread([&] {
+    std::vector<void*> v;
+    for (int i = 0; i < 20; ++i) v.push_back(hak_alloc(16000));
+    for (void* p : v) hak_free(p);  // fewer than the bin's limit: it keeps 320 KiB
+    EXPECT_GT(hakmem::CurrentHeap()->tiny.CachedBytes(), 64u << 10);
+    exited = hakmem::CurrentHeap();
+  }).join();
+  EXPECT_FALSE(exited->holds_bins);
+  EXPECT_EQ(exited->tiny.CachedBytes(), 0u);
 }
 
 // Every thread that sets up a heap tears it down at exit.

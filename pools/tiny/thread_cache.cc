@@ -601,7 +601,7 @@ void ThreadCache::Flush(int c) {
     // refill, unless one is aside already or it is too big.
     int32_t rest_count = 0;
     void* rest = SplitBin(c, limit_[c] / 2 > 0 ? limit_[c] / 2 : limit_[c], &rest_count);
-    if (stash_[c].head == nullptr && rest != nullptr &&
+    if (stash_[c].head == nullptr && rest != nullptr && limit_[c] > 1 &&
         uint64_t(rest_count) * ClassSize(c) <= kStashMaxBytes) {
       stash_[c] = Stash{rest, rest_count};
     } else {
@@ -668,6 +668,12 @@ uint64_t ThreadCache::BinBytes(int c) const {
   // An estimated count can fall below 0 (a chain's count lagging its pushes).
   const uint64_t in_bin = bins_[c].head != nullptr ? uint64_t(std::max(Count(c), 0)) : 0;
   return (in_bin + uint64_t(stash_[c].count)) * ClassSize(c);
+}
+
+uint64_t ThreadCache::CachedBytes() const {
+  uint64_t total = 0;
+  for (int c = 0; c < kNumClasses; ++c) total += BinBytes(c);
+  return total;
 }
 
 void ThreadCache::ShrinkBins(uint64_t budget_bytes) {

@@ -20,8 +20,9 @@
 // Invariant: every block in a bin counts as used by its slab. A bin holds
 // another owner's block when it kept one while low, or after an adoption;
 // returning it (ReturnToSlabs) is then a chained remote push.
-// A cache is never destroyed: when its thread exits it is emptied (Drain) and
-// kept with its remaining slabs for the next thread to adopt (see core/).
+// A cache is never destroyed: when its thread exits it is kept, with its
+// slabs and (if they hold little) its bins, for the next thread to adopt, and
+// emptied (Drain) at the exit or later (see core/thread_heap.h).
 #ifndef HAKMEM_POOLS_TINY_THREAD_CACHE_H_
 #define HAKMEM_POOLS_TINY_THREAD_CACHE_H_
 
@@ -69,8 +70,9 @@ class ThreadCache {
   // A cache in zeroed memory is the "empty placeholder": every bin is empty, it
   // owns no slab, and Init() has not run. Init prepares a real one.
   void Init();
-  // A new thread takes this (drained) cache over: refills start small again,
-  // so a short-lived thread carves and later hands back only a few blocks.
+  // A new thread takes this cache over (its bins drained or as its last
+  // thread left them): refills start small again, so a short-lived thread
+  // carves and later hands back only a few blocks.
   void StartOver();
   // What a thread's first refill of class c moves.
   uint32_t FirstBatch(int c) const;
@@ -161,9 +163,12 @@ class ThreadCache {
   // is reported (a double free, an interior or never-allocated pointer).
   ABSL_ATTRIBUTE_NOINLINE void FreeUnusual(Slab* slab, void* p);
 
-  // Thread exit: every bin goes back to its slabs, remote frees are drained and
-  // slabs left with no live block are returned to the SuperSlab manager.
+  // Every bin (and stash) goes back to its slabs, remote frees are drained and
+  // slabs left with no live block are returned to the SuperSlab manager: at
+  // thread exit, or later for a cache nobody adopted (core/thread_heap.h).
   void Drain();
+  // The bytes all bins and stashes hold by their counts (BinBytes).
+  uint64_t CachedBytes() const;
 
   // Frees this thread chained for other owners are pushed to them now.
   void FlushRemote();
@@ -360,8 +365,10 @@ class ThreadCache {
   // (TakeStash): a class that is freed and allocated in turns by more than
   // a bin's worth (espresso's covers, a structure freed and rebuilt) moved
   // every such half to the slabs and back, a walk over its blocks each way.
-  // At most one per class and kStashMaxBytes; counted in the bin's bytes
-  // (ShrinkBins) and given back with the bin (TrimBin).
+  // At most one per class, of at most kStashMaxBytes by the bin's count (an
+  // estimate where the bin's is), and none for a bin that keeps nothing
+  // (L2.5); counted in the bin's bytes (ShrinkBins) and given back with the
+  // bin (TrimBin).
   struct Stash {
     void* head;
     int32_t count;

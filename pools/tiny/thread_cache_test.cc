@@ -471,6 +471,20 @@ TEST(ThreadCache, AFlushedHalfGoesAsideWholeForTheNextRefill) {
   EXPECT_EQ(LiveSuperSlabs(), before);
 }
 
+// An L2.5 bin keeps no block, and so no stash either: a freed block's
+// one-block span goes straight back.
+TEST(ThreadCache, ABinThatKeepsNothingStashesNothing) {
+  auto cache = NewCache();
+  const int c = SizeToClass(48 << 10);
+  ASSERT_EQ(TierOfClass(c), Tier::kL25);
+  void* a = Alloc(*cache, c);
+  void* b = Alloc(*cache, c);
+  Free(*cache, a);
+  Free(*cache, b);
+  EXPECT_EQ(cache->CachedBytes(), 0u);
+  cache->Drain();
+}
+
 // The bins' byte budget counts a stash and gives it back first, also when
 // the bin in front of it has been emptied by the program.
 TEST(ThreadCache, TheBinBudgetGivesAStashBackBehindAnEmptyBin) {
