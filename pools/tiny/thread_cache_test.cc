@@ -428,26 +428,35 @@ TEST(ThreadCache, ABinOfAClassOnlyBeingFreedGivesItAllBackAndGrowsWithDemand) {
 // (its stash), not on its slabs: the next refill takes exactly those blocks
 // back with no walk over them either way. A bin that is emptied again later
 // (the thread exits) gives the stash back with it.
+// 1000 blocks of class c (64 B: one span holds them all) allocated with the
+// bin left empty, then freed in order up to the bin's first flush, which is
+// not a class being given back (blocks were handed out since the last one).
+struct FreedToAFlush {
+  std::vector<void*> blocks;
+  size_t freed;  // blocks[0, freed)
+};
+FreedToAFlush FreeUpToTheFirstFlush(ThreadCache& cache, int c) {
+  FreedToAFlush r{{}, 0};
+  for (int i = 0; i < 1000; ++i) r.blocks.push_back(Alloc(cache, c));
+  while (void* p = cache.TryPop(c)) r.blocks.push_back(p);
+  const uint64_t flushes = cache.counters().flushes.Read();
+  while (cache.counters().flushes.Read() == flushes && r.freed < r.blocks.size()) {
+    Free(cache, r.blocks[r.freed++]);
+  }
+  return r;
+}
+
 TEST(ThreadCache, AFlushedHalfGoesAsideWholeForTheNextRefill) {
   TrimSuperSlabs();
   const uint64_t before = LiveSuperSlabs();
   {
     auto cache = NewCache();
     const int c = SizeToClass(64);
-    std::vector<void*> v;
-    for (int i = 0; i < 1000; ++i) v.push_back(Alloc(*cache, c));
-    while (void* p = cache->TryPop(c)) v.push_back(p);  // the bin starts empty
+    auto [v, freed] = FreeUpToTheFirstFlush(*cache, c);
     Slab* s = SlabOf(v[0]);
-    ASSERT_EQ(SlabOf(v.back()), s);  // 64 KiB hold them all
+    ASSERT_EQ(SlabOf(v.back()), s);
     const uint32_t carved = s->Carved();
-    // Freed until the first flush, which is not a class being given back
-    // (blocks were handed out since the last one).
-    const uint64_t flushes = cache->counters().flushes.Read();
-    size_t freed = 0;
-    while (cache->counters().flushes.Read() == flushes) {
-      ASSERT_LT(freed, v.size());
-      Free(*cache, v[freed++]);
-    }
+    ASSERT_LT(freed, v.size());
     EXPECT_GT(freed, 8u);
     EXPECT_EQ(s->local_count, 0u);  // nothing went to the slab
     EXPECT_EQ(s->used, v.size());   // the stash counts as used, as the bin does
@@ -490,13 +499,9 @@ TEST(ThreadCache, ABinThatKeepsNothingStashesNothing) {
 TEST(ThreadCache, TheBinBudgetGivesAStashBackBehindAnEmptyBin) {
   auto cache = NewCache();
   const int c = SizeToClass(64);
-  std::vector<void*> v;
-  for (int i = 0; i < 1000; ++i) v.push_back(Alloc(*cache, c));
-  while (void* p = cache->TryPop(c)) v.push_back(p);
+  auto [v, freed] = FreeUpToTheFirstFlush(*cache, c);
+  ASSERT_LT(freed, v.size());
   Slab* s = SlabOf(v[0]);
-  const uint64_t flushes = cache->counters().flushes.Read();
-  size_t freed = 0;
-  while (cache->counters().flushes.Read() == flushes) Free(*cache, v[freed++]);
   std::vector<void*> again;
   while (void* p = cache->TryPop(c)) again.push_back(p);  // the bin is empty again
   ASSERT_EQ(s->local_count, 0u);
