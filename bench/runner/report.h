@@ -24,6 +24,8 @@ struct Run {
   double sys_s = 0;
   uint64_t peak_rss_kib = 0;  // wait4 ru_maxrss
   std::string malloc_lib;     // what malloc resolved to in the child
+  double steal_share = 0;     // of the machine's CPU time, stolen by the hypervisor (steal.h)
+  int attempts = 1;           // runs made for this one (repeated while steal was high)
   // Workload runs only.
   uint64_t ops = 0;
   double elapsed_s = 0;            // the workload's timed phase

@@ -65,7 +65,9 @@ std::string RunJson(const Experiment& e, const Run& r) {
                   ", \"user_s\": " + Number(r.user_s) + ", \"sys_s\": " + Number(r.sys_s) +
                   ", \"cpu_s\": " + Number(r.user_s + r.sys_s) +
                   ", \"peak_rss_kib\": " + std::to_string(r.peak_rss_kib) +
-                  ", \"malloc_lib\": " + Quote(r.malloc_lib);
+                  ", \"malloc_lib\": " + Quote(r.malloc_lib) +
+                  ", \"steal_share\": " + Number(r.steal_share) +
+                  ", \"attempts\": " + std::to_string(r.attempts);
   if (e.kind == Kind::kWorkload) {
     s += ", \"ops\": " + std::to_string(r.ops) + ", \"elapsed_s\": " + Number(r.elapsed_s) +
          ", \"self_peak_rss_kib\": " + std::to_string(r.self_peak_rss_kib);
