@@ -18,7 +18,8 @@
 # Duration at the defaults (3 rounds x 5 allocators, 2 s per workload run):
 # about rounds x allocators x (2.15 s per workload experiment + 15.15 s for
 # phase) + the apps' ~21 s per round and allocator; bench/README.md ("Suite")
-# has the count; it stays under 40 minutes on 2 cores.
+# has the count; it stays under 40 minutes on 2 cores (more when runs are
+# repeated for steal time, bench/README.md).
 set -euo pipefail
 
 out_dir="bench_results"

@@ -57,8 +57,9 @@ ABSL_FLAG(std::string, profile_dir, "", "where profiles go (default: the working
 ABSL_FLAG(double, timeout, 0, "kill a child after this many seconds (0: 10 x --seconds + 60)");
 ABSL_FLAG(double, max_steal, 0.05,
           "repeat a run during which the hypervisor stole more than this share of the machine's "
-          "CPU time (/proc/stat steal); 1: never");
-ABSL_FLAG(int, steal_retries, 2, "at most this many repeats of one run; the least-stolen counts");
+          "CPU time (/proc/stat steal, over wall time x all CPUs)");
+ABSL_FLAG(int, steal_retries, 2,
+          "at most this many repeats of one run, the least-stolen counting; 0: no repeats");
 ABSL_FLAG(bool, list_presets, false, "print the presets and exit");
 ABSL_FLAG(bool, instructions, false,
           "also run each single-thread workload once per allocator under callgrind and report "
@@ -308,11 +309,13 @@ void Progress(const Experiment& e, int round, int rounds, const AllocatorRuns& a
     fprintf(stderr, "[%s %d/%d] %-9s %10.3f %s  %8.1f MiB  (%.1f s, steal %.0f%%", e.name.c_str(),
             round, rounds, ar.allocator.name.c_str(), r.rate * d.scale, d.label.c_str(),
             r.peak_rss_kib / 1024.0, r.wall_s, 100 * r.steal_share);
-    if (r.attempts > 1) fprintf(stderr, ", best of %d runs", r.attempts);
+    if (r.attempts > 1) fprintf(stderr, ", least-stolen of %d runs", r.attempts);
     fprintf(stderr, ")\n");
   } else {
-    fprintf(stderr, "[%s %d/%d] %-9s FAILED: %s\n", e.name.c_str(), round, rounds,
+    fprintf(stderr, "[%s %d/%d] %-9s FAILED: %s", e.name.c_str(), round, rounds,
             ar.allocator.name.c_str(), r.error.c_str());
+    if (r.attempts > 1) fprintf(stderr, " (run %d, repeated for steal)", r.attempts);
+    fprintf(stderr, "\n");
   }
 }
 

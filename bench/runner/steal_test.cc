@@ -1,5 +1,7 @@
 #include "bench/runner/steal.h"
 
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace hakmem_bench {
