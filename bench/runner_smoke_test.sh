@@ -57,10 +57,15 @@ for e in r["experiments"]:
     for a in e["allocators"]:
         for x in a["runs"]:
             check(x["status"] == "ok", e["name"] + " " + a["name"] + " run failed: " + x["error"])
+            check(0 <= x["steal_share"] < 1 and 1 <= x["attempts"] <= 3, "steal fields")
         if not a["subject"]:
             check(a["hakmem_rate_ratio"] > 0 and a["hakmem_rss_ratio"] > 0, a["name"] + " ratios")
+            # One round: the paired ratio is that round's, the ratio of the medians.
+            check(abs(a["hakmem_paired_rate_ratio"] - a["hakmem_rate_ratio"]) < 1e-6 * a["hakmem_rate_ratio"],
+                  a["name"] + " paired ratio")
     s = e["summary"]
     check(s["best_peer"] in by_name and s["hakmem_vs_best_rate"] > 0, "summary")
+    check(s["hakmem_vs_best_rate_paired"] > 0, "paired summary")
     check(s["hakmem_vs_median_peer_rss"] > 0, "median-peer RSS ratio")
 print("json ok:", [(e["name"], len(e["allocators"])) for e in r["experiments"]])
 PY

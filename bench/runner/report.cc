@@ -122,6 +122,18 @@ double RateRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a) {
   return h.valid && p.valid && p.median > 0 ? h.median / p.median : 0;
 }
 
+double PairedRateRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a) {
+  if (hakmem == nullptr || a == nullptr) return 0;
+  std::vector<double> ratios;
+  for (const Run& h : hakmem->runs) {
+    for (const Run& p : a->runs) {
+      if (p.round == h.round && h.ok && p.ok && p.rate > 0) ratios.push_back(h.rate / p.rate);
+    }
+  }
+  const Stat s = StatOf(ratios);
+  return s.valid ? s.median : 0;
+}
+
 double RssRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a) {
   if (hakmem == nullptr || a == nullptr) return 0;
   const Stat h = RssMibStat(*hakmem), p = RssMibStat(*a);

@@ -111,6 +111,11 @@ Comparison Compare(const Experiment& e);
 // hakmem's median divided by a's median (rate and RSS); 0 if either is missing.
 double RateRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a);
 double RssRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a);
+// The median over the rounds of hakmem's rate divided by a's in the same round
+// (both runs ok); 0 if no round has both. The rounds are interleaved, so a
+// ratio within one round cancels the VM's drift between rounds, which a ratio
+// of medians keeps.
+double PairedRateRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a);
 // hakmem's median peak RSS over the median peer's; 0 if unknown.
 double MedianPeerRssRatio(const Comparison& c);
 // hakmem's instructions per op over a's (below 1: hakmem runs fewer); 0 if unknown.

@@ -103,6 +103,7 @@ std::string AllocatorJson(const Experiment& e, const AllocatorRuns& a, const Com
                   ",\n         \"wall_s\": " + StatJson(WallStat(a)) +
                   ",\n         \"cpu_s\": " + StatJson(CpuStat(a)) +
                   ",\n         \"hakmem_rate_ratio\": " + PositiveOrNull(RateRatio(c.hakmem, &a)) +
+                  ", \"hakmem_paired_rate_ratio\": " + PositiveOrNull(PairedRateRatio(c.hakmem, &a)) +
                   ", \"hakmem_rss_ratio\": " + PositiveOrNull(RssRatio(c.hakmem, &a)) +
                   ",\n         \"instructions_per_op\": " +
                   PositiveOrNull(a.instructions.PerOp()) +
@@ -140,6 +141,7 @@ std::string ExperimentJson(const Experiment& e, const Report& r) {
   }
   s += "],\n     \"summary\": {\"best_peer\": " + NameOrNull(c.best_peer) +
        ", \"hakmem_vs_best_rate\": " + PositiveOrNull(RateRatio(c.hakmem, c.best_peer)) +
+       ", \"hakmem_vs_best_rate_paired\": " + PositiveOrNull(PairedRateRatio(c.hakmem, c.best_peer)) +
        ", \"hakmem_vs_best_rss\": " + PositiveOrNull(RssRatio(c.hakmem, c.best_peer)) +
        ",\n                 \"lowest_rss_peer\": " + NameOrNull(c.lowest_rss_peer) +
        ", \"hakmem_vs_lowest_rss\": " + PositiveOrNull(RssRatio(c.hakmem, c.lowest_rss_peer)) +

@@ -88,7 +88,8 @@ std::string VersusLine(const Experiment& e, const Comparison& c) {
     s = "no successful peer run: no ratios";
   } else {
     s = "hakmem / best peer (" + c.best_peer->allocator.name +
-        "): " + Ratio(RateRatio(c.hakmem, c.best_peer)) + " " + e.metric + ", " +
+        "): " + Ratio(RateRatio(c.hakmem, c.best_peer)) + " " + e.metric + " (paired by round " +
+        Ratio(PairedRateRatio(c.hakmem, c.best_peer)) + "), " +
         Ratio(RssRatio(c.hakmem, c.best_peer)) + " RSS; hakmem / lowest-RSS peer (" +
         c.lowest_rss_peer->allocator.name + "): " +
         Ratio(RssRatio(c.hakmem, c.lowest_rss_peer)) + " RSS; hakmem / median peer: " +
