@@ -18,9 +18,10 @@ which the hypervisor stole more than --max_steal of the machine's CPU time is ru
 again, at most twice, and the least-stolen run counts. Besides the medians, the
 table gives the median of the per-round ratios to the first variant ("paired"):
 rounds run minutes apart on a VM whose speed drifts, and a ratio within one round
-cancels the drift that a ratio of medians keeps. Peak RSS is the child's own VmHWM (self_peak_rss_kib in its
-result line; it agrees with the runner's wait4 figure within a few hundred KiB). The head-to-head runner (bench/runner) compares allocators; this
-compares settings of one allocator.
+cancels the drift that a ratio of medians keeps. Peak RSS is the child's own
+VmHWM (self_peak_rss_kib in its result line; it agrees with the runner's wait4
+figure within a few hundred KiB). The head-to-head runner (bench/runner)
+compares allocators; this compares settings of one allocator.
 """
 
 import argparse
