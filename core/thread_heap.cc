@@ -38,15 +38,20 @@ namespace {
 
 // Lock order (fork takes them all): stdio's list lock (see PrepareFork), a
 // background component's lock (the learner's, core/background.h),
-// g_late_lock, g_heaps_lock, the heap records' lock, then the SuperSlab
-// locks, then the large-tier locks. A heap's cache lock comes before the
-// SuperSlab locks; a refill holds its own while it takes core/heap_upkeep.cc's
-// lock and g_heaps_lock (and only tries other live heaps' cache locks), and a
-// decay pass takes free-pool heaps' cache locks under g_heaps_lock: live and
-// free-pool heaps are never the same, so the two never wait on each other.
+// g_late_lock, core/heap_upkeep.cc's lock, g_pool_drain_lock, g_heaps_lock,
+// the heap records' lock, then the SuperSlab locks, then the large-tier
+// locks. A heap's cache lock comes before the SuperSlab locks; a refill
+// holds its own while it takes core/heap_upkeep.cc's lock and g_heaps_lock
+// (and only tries other live heaps' cache locks), and a decay pass takes
+// free-pool heaps' cache locks under g_pool_drain_lock: live and free-pool
+// heaps are never the same, so the two never wait on each other.
 constinit sync::SpinLock g_late_lock;
 Heap* g_late_heap = nullptr;  // under g_late_lock
 constinit sync::SpinLock g_heaps_lock;
+// Held while free-pool heaps are drained (DrainPooledHeaps), and across fork:
+// the heaps being drained are off the free pool meanwhile, and a child must
+// not lose them.
+constinit sync::SpinLock g_pool_drain_lock;
 constinit MetaPool<Heap> g_heap_records;
 Heap* g_all_heaps = nullptr;
 Heap* g_free_heaps = nullptr;
@@ -128,6 +133,7 @@ void PrepareFork() {
   if (const BackgroundHooks* b = Background()) b->prepare_fork();
   g_late_lock.Lock();
   LockIdleHeapsForFork();
+  g_pool_drain_lock.Lock();
   g_heaps_lock.Lock();
   g_heap_records.lock().Lock();
   tiny::LockSuperSlabsForFork();
@@ -139,6 +145,7 @@ void ParentAfterFork() {
   tiny::UnlockSuperSlabsAfterFork(false);
   g_heap_records.lock().Unlock();
   g_heaps_lock.Unlock();
+  g_pool_drain_lock.Unlock();
   UnlockIdleHeapsAfterFork(false);
   g_late_lock.Unlock();
   if (const BackgroundHooks* b = Background()) b->parent_after_fork();
@@ -150,6 +157,7 @@ void ChildAfterFork() {
   tiny::UnlockSuperSlabsAfterFork(true);
   g_heap_records.lock().ResetAfterFork();
   g_heaps_lock.ResetAfterFork();
+  g_pool_drain_lock.ResetAfterFork();
   UnlockIdleHeapsAfterFork(true);
   g_late_lock.ResetAfterFork();
   // Only the forking thread survives. Other threads' heaps may have been in
@@ -295,27 +303,56 @@ void* AllocForExitedThread(int c) {
   return g_late_heap->tiny.Refill(c);
 }
 
+namespace {
+
+// Drains the free-pool heaps `due` picks (under g_heaps_lock) with
+// g_heaps_lock released: they leave the pool for the drain and go back to
+// its bottom, so a thread starting meanwhile (TakeHeap) and a refill looking
+// for idle owners (ForEachNudgeableHeap) wait for two list updates, not for
+// the bins of every exited thread to go back to their slabs. A thread that
+// starts while they are out takes another pooled heap or a new record.
+template <class Due>
+void DrainPooledHeaps(Due due) {
+  sync::SpinLockHolder drain(&g_pool_drain_lock);
+  Heap* taken = nullptr;
+  {
+    sync::SpinLockHolder hold(&g_heaps_lock);
+    for (Heap** link = &g_free_heaps; *link != nullptr;) {
+      Heap* h = *link;
+      if (!due(*h)) {
+        link = &h->next_free;
+        continue;
+      }
+      *link = h->next_free;
+      h->next_free = taken;
+      taken = h;
+    }
+  }
+  if (taken == nullptr) return;
+  for (Heap* h = taken; h != nullptr; h = h->next_free) {
+    h->tiny.Drain();
+    h->holds_bins = false;
+  }
+  // Below the heaps still holding bins: those are the better ones to adopt.
+  sync::SpinLockHolder hold(&g_heaps_lock);
+  Heap** end = &g_free_heaps;
+  while (*end != nullptr) end = &(*end)->next_free;
+  *end = taken;
+}
+
+}  // namespace
+
 void DrainExitedHeaps() {
   {
     sync::SpinLockHolder hold(&g_late_lock);
     if (g_late_heap != nullptr) g_late_heap->tiny.Drain();
   }
-  sync::SpinLockHolder hold(&g_heaps_lock);
-  for (Heap* h = g_free_heaps; h != nullptr; h = h->next_free) {
-    h->tiny.Drain();
-    h->holds_bins = false;
-  }
+  DrainPooledHeaps([](const Heap&) { return true; });
 }
 
 void DrainIdleExitedHeaps(uint64_t now_ms, uint64_t idle_ms) {
-  sync::SpinLockHolder hold(&g_heaps_lock);
-  for (Heap* h = g_free_heaps; h != nullptr; h = h->next_free) {
-    // (A pass that read its clock before this heap's exit must not wrap.)
-    if (h->holds_bins && now_ms >= h->exited_ms + idle_ms) {
-      h->tiny.Drain();
-      h->holds_bins = false;
-    }
-  }
+  // (A pass that read its clock before a heap's exit must not wrap.)
+  DrainPooledHeaps([=](const Heap& h) { return h.holds_bins && now_ms >= h.exited_ms + idle_ms; });
 }
 
 void ForEachHeap(void (*fn)(const Heap&, void*), void* arg) {
@@ -332,7 +369,9 @@ void ForEachNudgeableHeap(void (*fn)(Heap&, void*), void* arg) {
 
 HeapCounts GetHeapCounts() {
   sync::SpinLockHolder hold(&g_heaps_lock);
-  return HeapCounts{g_heaps_set_up, g_heaps_exited, g_heap_records_made};
+  uint64_t pooled = 0;
+  for (const Heap* h = g_free_heaps; h != nullptr; h = h->next_free) ++pooled;
+  return HeapCounts{g_heaps_set_up, g_heaps_exited, g_heap_records_made, pooled};
 }
 
 }  // namespace hakmem

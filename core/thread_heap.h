@@ -39,8 +39,9 @@ struct Heap {
   std::atomic<uint64_t> upkeep_ms;  // NowMs of the owner's last upkeep
   bool exit_by_key;  // torn down by the pthread key's destructor (owner only)
   // In the free pool with its exited thread's bins still full (under the
-  // registry lock): the next thread takes them over (TakeHeap), else a decay
-  // pass drains them once `exited_ms` is decay_ms old.
+  // registry lock, or by the drain that took the heap out of the pool): the
+  // next thread takes them over (TakeHeap), else a decay pass drains them
+  // once `exited_ms` is decay_ms old.
   bool holds_bins;
   uint64_t exited_ms;
 };
@@ -97,6 +98,7 @@ struct HeapCounts {
   uint64_t created;  // heaps set up for a thread, new or adopted
   uint64_t exited;
   uint64_t records;  // heap records ever made (each is reused once its thread exits)
+  uint64_t pooled;   // heaps in the free pool now, waiting for a thread
 };
 HeapCounts GetHeapCounts();
 

@@ -92,6 +92,46 @@ TEST(ThreadExit, TheNextThreadTakesOverTheBinsAndADecayPassDrainsTheRest) {
   }).join();
 }
 
+// Drains of the free pool (decay passes, malloc_trim) take its heaps out while
+// they drain and put them back: racing a stream of threads that start (take
+// a pooled heap) and exit (pool theirs), no heap is lost or pooled twice. At
+// rest, every record is pooled but the ones held outside (this thread's
+// heap, the late heap): as many as before.
+TEST(ThreadExit, DrainsOfTheFreePoolRacingThreadStartsLoseNoHeap) {
+  const hakmem::HeapCounts before = hakmem::GetHeapCounts();
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> drains{0};
+  std::thread drainer([&] {
+    // Both kinds: the idle ones with no delay (every pooled heap holding
+    // bins), and all of them (malloc_trim's).
+    for (uint64_t i = 0; !done.load(std::memory_order_relaxed); ++i) {
+      if (i % 2 == 0) {
+        hakmem::DrainIdleExitedHeaps(UINT64_MAX / 2, 0);
+      } else {
+        hakmem::DrainExitedHeaps();
+      }
+      drains.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  for (int round = 0; round < 100; ++round) {
+    std::thread a([] {
+      std::vector<void*> v;
+      for (int i = 0; i < 50; ++i) v.push_back(hak_alloc(64 + 16 * (i % 4)));
+      for (void* p : v) hak_free(p);  // bins kept for the next thread
+    });
+    std::thread b([] { hak_free(hak_alloc(200)); });
+    a.join();
+    b.join();
+  }
+  done.store(true);
+  drainer.join();
+  EXPECT_GT(drains.load(), 0u);
+  const hakmem::HeapCounts after = hakmem::GetHeapCounts();
+  EXPECT_EQ(after.created - before.created, after.exited - before.exited);
+  EXPECT_EQ(after.records - after.pooled, before.records - before.pooled)
+      << "heaps neither pooled nor held by a thread";
+}
+
 // Bins holding more than a little are drained at the exit: the thread that
 // takes the heap over may run no upkeep for long, so they would not decay.
 TEST(ThreadExit, BigBinsAreDrainedAtExit) {
