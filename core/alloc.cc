@@ -196,9 +196,17 @@ void* hak_calloc(size_t n, size_t size) {
 
 // Coloured classes start their blocks at a 64-byte multiple, so a stricter
 // alignment is found inside a block with room for it; the slab remembers the
-// block so free() of the aligned pointer finds the block again.
+// block so free() of the aligned pointer finds the block again. Only a
+// coloured class's slab, or a span of one block (L2.5), has a bit for each
+// block (Slab::aligned_blocks), and the small uncoloured classes may not
+// start their blocks at 64-byte multiples: the block comes from the first
+// class with the room that does. A request of 0 bytes counts as 1: the
+// aligned address must lie inside the block, not at the next one's start (a
+// class of exactly alignment - 64 bytes: 448 for 512).
 void* AllocAlignedInside(size_t size, size_t alignment) {
-  char* p = static_cast<char*>(AllocClass(SizeToClass(size + alignment - 64)));
+  int c = SizeToClass((size == 0 ? 1 : size) + alignment - 64);
+  while (kClassInfo[c].colors == 1 && kClassInfo[c].capacity > 1) ++c;
+  char* p = static_cast<char*>(AllocClass(c));
   if (p == nullptr) return nullptr;
   char* q = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(p) + alignment - 1) & ~(alignment - 1));
   if (q != p) RangeMap::MetaOf<tiny::Slab>(RangeMap::Lookup(p))->MarkAligned(p);

@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 #include "core/hakmem.h"
@@ -276,6 +278,39 @@ TEST(HakApi, AlignedUpToFourMiB) {
       hak_free(q);
     }
   }
+}
+
+// Small requests with a stricter alignment than 64 come from inside blocks of
+// coloured classes (core/alloc.cc: AllocAlignedInside). Many at once, so that
+// every colour and block position turns up: each is aligned, has its size,
+// overlaps no other live block (a 0-byte request may not point at the next
+// block's start) and frees without a report.
+TEST(HakApi, AlignedInsideBlocksNeverOverlap) {
+  hakmem::Stats before;
+  hakmem::GetStats(&before);
+  for (size_t align : {128, 256, 512, 1024, 2048, 4096}) {
+    for (size_t size : {0, 1, 63, 64, 100, 147, 200, 448, 500, 1000, 2000}) {
+      SCOPED_TRACE(testing::Message() << "align " << align << " size " << size);
+      std::vector<std::pair<uintptr_t, uintptr_t>> live;  // [start, end)
+      for (int i = 0; i < 300; ++i) {
+        void* p = hak_alloc_aligned(align, size);
+        ASSERT_NE(p, nullptr);
+        ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u);
+        const size_t usable = hak_usable_size(p);
+        ASSERT_GE(usable, size == 0 ? 1 : size);
+        memset(p, 0x3C, usable);
+        live.emplace_back(reinterpret_cast<uintptr_t>(p), reinterpret_cast<uintptr_t>(p) + usable);
+      }
+      std::sort(live.begin(), live.end());
+      for (size_t i = 1; i < live.size(); ++i) {
+        ASSERT_LE(live[i - 1].second, live[i].first) << "two live blocks overlap";
+      }
+      for (const auto& [start, end] : live) hak_free(reinterpret_cast<void*>(start));
+    }
+  }
+  hakmem::Stats after;
+  hakmem::GetStats(&after);
+  EXPECT_EQ(after.invalid_frees, before.invalid_frees);
 }
 
 TEST(HakApi, OwnsOnlyItsOwnMemory) {

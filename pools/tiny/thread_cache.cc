@@ -452,7 +452,7 @@ void Format(Slab* s, int c) {
   s->start = span + ((hash >> 32) % info.colors) * 64;
   s->block_size = info.size;
   s->capacity = info.capacity;
-  s->aligned_blocks.store(0, std::memory_order_relaxed);
+  s->ClearAligned();
   s->carved.store(0, std::memory_order_relaxed);
   s->local_free = nullptr;
   s->local_count = 0;
