@@ -196,7 +196,8 @@ struct Slab {
     return idx < kMaxColouredBlocks &&
            (aligned_blocks[idx / 64].load(std::memory_order_relaxed) >> (idx % 64) & 1) != 0;
   }
-  // Marks the block starting at `block` as handed out at an interior address.
+  // Marks the block starting at `block`, one of this slab's just handed out,
+  // as handed out at an interior address.
   void MarkAligned(const void* block) {
     const uint32_t idx = CarvedBlockIndex(block);
     aligned_blocks[idx / 64].fetch_or(uint64_t{1} << (idx % 64), std::memory_order_relaxed);
@@ -207,9 +208,9 @@ struct Slab {
   // Bytes from p to the end of its block, or 0 if p is not inside a carved
   // block (an interior pointer is fine: aligned allocations hand those out).
   size_t UsableFrom(const void* p) const {
-    const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(start);
-    if (off >= Carved()) return 0;
-    return block_size - (off - uintptr_t{BlockIndex(off)} * block_size);
+    const uint32_t idx = CarvedBlockIndex(p);
+    if (idx == UINT32_MAX) return 0;
+    return static_cast<size_t>(start + (size_t{idx} + 1) * block_size - static_cast<const char*>(p));
   }
 };
 
