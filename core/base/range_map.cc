@@ -74,12 +74,13 @@ bool RangeMap::InstallWindow(void* base, size_t bytes) {
   if (!OsCommit(base, kWindowTableBytes)) return false;
   auto* units = static_cast<UnitEntry*>(base);
   const uintptr_t empty = reinterpret_cast<uintptr_t>(empty_leaf_);
-  for (size_t i = 0; i < bytes / kLeafReach; ++i) {
+  for (uintptr_t a = start; a < start + bytes; a += kLeafReach) {
     // A leaf already there maps only addresses that were given back before
     // the caller reserved them (all zero): lookups through it or through the
     // new one read the same. It is left behind, as leaves always are.
-    top_[(start >> (kGranuleShift + kLeafBits)) + i].store(
-        reinterpret_cast<uintptr_t>(units + (i << kLeafBits)) - empty, std::memory_order_release);
+    top_[a >> (kGranuleShift + kLeafBits)].store(
+        reinterpret_cast<uintptr_t>(units + WindowIndex(reinterpret_cast<void*>(a))) - empty,
+        std::memory_order_release);
   }
   // The table is committed before free reads through the new base (acquire).
   window_.base.store(units, std::memory_order_release);

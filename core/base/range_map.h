@@ -98,36 +98,34 @@ class RangeMap {
         reinterpret_cast<uintptr_t>(empty_leaf_) + leaf_offset);
     return leaf[(a >> kGranuleShift) & kLeafMask];
   }
-  // The free fast path's lookup: one load from the window's base, 32 bytes
-  // per unit, with no test of where p lies. The window reaches kWindowUnits
-  // units from its base and its entries sit at its start, so for an address
-  // inside it this is p's own entry (as UnitOf), neither a top-level load nor
-  // a table pointer coming before it; any other address reads the entry of
-  // its unit number modulo kWindowUnits, another unit's, or before the arena
-  // exists an entry of the all-zero empty_leaf_. Only for a caller that then
-  // checks p against the digest it reads (free's block test, slab.h), which
-  // such an address never passes: passing needs p inside
-  // [start, start + carved), a range of the span the entry describes, which
-  // lies in the window (or is empty). Three instructions, a load and a branch
-  // fewer than testing the bounds.
+  // The free fast path's lookup: one load of the window's base, 32 bytes
+  // per unit, with no test of where p lies. The window's table holds the
+  // entry of unit u (address >> 16) at index u modulo kWindowUnits: the
+  // window's units (at most kWindowUnits, contiguous) fall on distinct
+  // indices, and the index needs no subtraction of the window's start, so
+  // it does not wait for the base's load (free: two instructions fewer than
+  // indexing from the window's start). Any other address reads the entry of
+  // another unit with the same index, or before the arena exists an entry of
+  // the all-zero empty_leaf_. Only for a caller that then checks p against
+  // the digest it reads (free's block test, slab.h), which such an address
+  // never passes: passing needs p inside [start, start + carved), a range of
+  // the span the entry describes, which lies in the window (or is empty).
+  // No bounds test: a load and a branch fewer.
   ABSL_ATTRIBUTE_ALWAYS_INLINE static const UnitEntry& UnitForFree(const void* p) {
     const auto* base = window_.base.load(std::memory_order_acquire);
-    const uintptr_t unit =
-        ((reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(base)) >> kGranuleShift) &
-        (kWindowUnits - 1);
-    return base[unit];
+    return base[WindowIndex(p)];
   }
   // p's own entry wherever p lies (slow paths): the window's for an address
   // in it, else the two-level map's (UnitAliased, top bits ignored).
   static const UnitEntry& UnitOf(const void* p) {
-    const WindowSpot spot = FindInWindow(p);
-    if (ABSL_PREDICT_TRUE(spot.inside)) return reinterpret_cast<const UnitEntry*>(spot.base)[spot.unit];
+    if (ABSL_PREDICT_TRUE(InWindow(p))) return UnitForFree(p);
     return UnitAliased(p);
   }
   // Makes [base, base + bytes) the window: its first kWindowTableBytes hold
-  // the entries of all the units the window reaches, one contiguous array,
-  // whose first bytes / kLeafReach leaves become the two-level map's leaves
-  // of the range (the rest, for addresses beyond it, stay zero). base and
+  // the entries of all the units the window reaches, one contiguous array
+  // indexed by unit modulo kWindowUnits (WindowIndex), whose leaf-sized
+  // parts for the range's units become the two-level map's leaves of the
+  // range (the rest, for addresses beyond it, stay zero). base and
   // bytes are multiples of a leaf's reach (kLeafReach), bytes at most the
   // window's reach, and the caller holds the whole range reserved
   // (inaccessible), so nothing is registered in it yet; the table is
@@ -139,7 +137,12 @@ class RangeMap {
   static constexpr size_t kWindowUnits = size_t{1} << 20;                          // 64 GiB
   static constexpr size_t kWindowTableBytes = kWindowUnits * sizeof(UnitEntry);    // 32 MiB
   static bool InstallWindow(void* base, size_t bytes);
-  static bool InWindow(const void* p) { return FindInWindow(p).inside; }
+  static bool InWindow(const void* p) {
+    // units first (0 until the window is installed, and set last).
+    const uintptr_t units = window_.units.load(std::memory_order_acquire);
+    const uintptr_t start = reinterpret_cast<uintptr_t>(window_.base.load(std::memory_order_relaxed));
+    return (reinterpret_cast<uintptr_t>(p) - start) >> kGranuleShift < units;
+  }
 
   // The entries of the units from `base` on (64 KiB aligned, registered, so
   // its leaf exists); a registered range never crosses a leaf (SuperSlabs are
@@ -163,6 +166,10 @@ class RangeMap {
   static constexpr uintptr_t kTopMask = (uintptr_t{1} << kTopBits) - 1;
   static constexpr uintptr_t kLeafMask = (uintptr_t{1} << kLeafBits) - 1;
   static UnitEntry* LeafFor(uintptr_t address, bool create);
+  // Where the window's table keeps p's unit (UnitForFree).
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static uintptr_t WindowIndex(const void* p) {
+    return (reinterpret_cast<uintptr_t>(p) >> kGranuleShift) & (kWindowUnits - 1);
+  }
   // Stores `word` in the entry of every unit from `start` (in steps of a
   // unit) below `end`, looking each leaf up once: a Large mapping of 4 MiB
   // is 64 units, and a lookup per unit was a sixth of large_1t's
@@ -170,22 +177,9 @@ class RangeMap {
   // (nothing is registered there). Returns `end`, or, with `create`, the
   // first unit whose leaf could not be created.
   static uintptr_t StoreUnits(uintptr_t start, uintptr_t end, uintptr_t word, bool create);
-  // Where p lies in the window: its unit's index, if inside.
-  struct WindowSpot {
-    uintptr_t base;
-    uintptr_t unit;
-    bool inside;
-  };
-  ABSL_ATTRIBUTE_ALWAYS_INLINE static WindowSpot FindInWindow(const void* p) {
-    // units first (0 until the window is installed, and set last).
-    const uintptr_t units = window_.units.load(std::memory_order_acquire);
-    const uintptr_t base = reinterpret_cast<uintptr_t>(window_.base.load(std::memory_order_relaxed));
-    const uintptr_t unit = (reinterpret_cast<uintptr_t>(p) - base) >> kGranuleShift;
-    return {base, unit, unit < units};
-  }
   struct alignas(64) Window {
-    // The address of the window's entries, its units' from the first: the
-    // window's own start once installed, empty_leaf_ before.
+    // The window's table (UnitForFree), which is also where the window
+    // starts once installed; empty_leaf_ before.
     std::atomic<const UnitEntry*> base;
     std::atomic<uintptr_t> units;  // the arena's units (0: no window)
   };

@@ -66,8 +66,9 @@ TEST(RangeMap, ARangeAcrossTwoLeavesHasEveryUnitsEntry) {
 }
 
 // The window (the slab arena's addresses) is the same entries as the
-// two-level map, reached without the top-level load: they sit at the
-// window's start, 32 bytes per unit; everything else is looked up as before.
+// two-level map, reached without the top-level load: they sit in a table at
+// the window's start, 32 bytes per unit, at the unit's number modulo the
+// window's reach; everything else is looked up as before.
 // Before the window exists, free's lookup reads zeroed entries.
 TEST(RangeMap, AWindowReadsTheSameEntriesAsTheTwoLevelMap) {
   int local;
@@ -82,8 +83,9 @@ TEST(RangeMap, AWindowReadsTheSameEntriesAsTheTwoLevelMap) {
   char* inside = reserved + reach + 5 * kUnitSize;         // the second leaf
   ASSERT_TRUE(RangeMap::Register(inside, 2 * kUnitSize, RangeKind::kSlab, &meta_a));
   EXPECT_TRUE(RangeMap::InWindow(inside));
+  const auto unit_number = [](const char* p) { return reinterpret_cast<uintptr_t>(p) / kUnitSize; };
   EXPECT_EQ(reinterpret_cast<const char*>(&RangeMap::UnitForFree(inside)),
-            reserved + (inside - reserved) / kUnitSize * sizeof(UnitEntry));
+            reserved + unit_number(inside) % RangeMap::kWindowUnits * sizeof(UnitEntry));
   for (char* p : {inside, inside + kUnitSize + 77, reserved, reserved + 2 * reach - 1}) {
     EXPECT_EQ(&RangeMap::UnitForFree(p), &RangeMap::UnitAliased(p));
     EXPECT_EQ(&RangeMap::UnitOf(p), &RangeMap::UnitAliased(p));
