@@ -131,17 +131,6 @@ size_t UsableOrReport(const void* p, uintptr_t e, const char* fn) {
   }
 }
 
-// The bytes usable in p if it is a slab block in use (a carved block start
-// whose free key is not set), read as free's fast path reads it: the unit's
-// digest, with no two-level lookup and no Slab record (a unit that is no
-// slab's has nothing carved in its digest); 0 for anything else, which
-// UsableOrReport then sorts out.
-size_t SlabBlockInUseSize(const void* p) {
-  const SlabDigest& d = RangeMap::UnitForFree(p).slab;
-  const int c = d.size_class.load(std::memory_order_relaxed);
-  return tiny::IsBlockInUse(d, c, p, tiny::FreeKey()) ? ClassSize(c) : 0;
-}
-
 }  // namespace
 
 void* AllocSmallSlow(size_t size, int c) { return AllocSlow(size, c, /*may_borrow=*/true); }
@@ -224,7 +213,9 @@ void* hak_alloc_aligned(size_t alignment, size_t size) {
   return AllocLargeAligned(size < kMaxSmallSize ? kMaxSmallSize + 1 : size, alignment, &zeroed);
 }
 
-void* hak_realloc(void* p, size_t size) {
+void* hak_realloc(void* p, size_t size) { return ReallocInline(p, size); }
+
+void* ReallocSlow(void* p, size_t size) {
   if (p == nullptr) return AllocInline(size);
   if (size == 0) {  // glibc: free and return NULL
     FreeInline(p);

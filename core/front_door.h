@@ -54,6 +54,8 @@ ABSL_ATTRIBUTE_NOINLINE void* AllocLarge(size_t size);
 // Frees what is not a slab block in use (nullptr, Large, an aligned pointer
 // handed out inside a block, or reported as invalid).
 ABSL_ATTRIBUTE_NOINLINE void FreeOther(void* p);
+// realloc's every case (alloc.cc, hak_realloc): ReallocInline's slow path.
+ABSL_ATTRIBUTE_NOINLINE void* ReallocSlow(void* p, size_t size);
 
 // kTinyClassLookup as the bins' byte offsets (ThreadCache::BinOffset).
 inline constexpr auto kTinyBinLookup = [] {
@@ -87,6 +89,31 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
   // which is the test free makes anyway (three instructions and a load
   // fewer).
   CurrentHeap()->tiny.Free(RangeMap::UnitForFree(p).slab, p, FreeOther);
+}
+
+// The bytes usable in p if it is a slab block in use (a carved block start
+// whose free key is not set), read as free's fast path reads it: the unit's
+// digest, with no two-level lookup and no Slab record (a unit that is no
+// slab's has nothing carved in its digest); 0 for anything else (nullptr
+// too), which the callers' slow paths sort out.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t SlabBlockInUseSize(const void* p) {
+  const SlabDigest& d = RangeMap::UnitForFree(p).slab;
+  const int c = d.size_class.load(std::memory_order_relaxed);
+  return tiny::IsBlockInUse(d, c, p, tiny::FreeKey()) ? ClassSize(c) : 0;
+}
+
+// realloc(p, size) of a slab block in use that size fits and that is not
+// more than twice size: p itself, with no call and no stack frame. A buffer
+// grown by small appends (a string, a vector of bytes) stays in its block
+// for most of them, and then the call into hak_realloc (which saved six
+// registers) and the call to test the block were all realloc cost (4096
+// appends of 24 bytes: 205 -> 172 instructions per call, counting the
+// program's and the moves' memcpy). Anything else (nullptr, size 0, a move,
+// Large, an invalid pointer) is ReallocSlow's.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* ReallocInline(void* p, size_t size) {
+  const size_t usable = SlabBlockInUseSize(p);
+  if (ABSL_PREDICT_TRUE(size <= usable && size >= usable / 2 && size != 0)) return p;
+  return ReallocSlow(p, size);
 }
 
 }  // namespace hakmem

@@ -72,7 +72,7 @@ HAKMEM_HIDDEN void* hakmem_calloc(size_t n, size_t size) noexcept {
 }
 
 HAKMEM_HIDDEN void* hakmem_realloc(void* p, size_t size) noexcept {
-  return hakmem::hak_realloc(p, size);
+  return hakmem::ReallocInline(p, size);
 }
 
 HAKMEM_HIDDEN void* hakmem_reallocarray(void* p, size_t n, size_t size) noexcept {

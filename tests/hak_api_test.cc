@@ -241,6 +241,28 @@ TEST(HakApi, ReallocGrowingStepByStep) {
   hak_free(p);
 }
 
+// realloc keeps a slab block while the new size fits it and is at least
+// half of it (core/front_door.h's inline path), and moves it otherwise.
+TEST(HakApi, ReallocKeepsABlockItFitsAtLeastHalfOf) {
+  for (size_t size : {24u, 200u, 1000u, 3000u, 20000u}) {
+    SCOPED_TRACE(size);
+    void* p = hak_alloc(size);
+    ASSERT_NE(p, nullptr);
+    const size_t usable = hak_usable_size(p);
+    EXPECT_EQ(hak_realloc(p, usable), p);
+    EXPECT_EQ(hak_realloc(p, usable / 2), p);
+    EXPECT_EQ(hak_realloc(p, size), p);
+    void* q = hak_realloc(p, usable + 1);
+    ASSERT_NE(q, nullptr);
+    EXPECT_NE(q, p);
+    const size_t usable_q = hak_usable_size(q);
+    void* r = hak_realloc(q, usable_q / 2 - 1);
+    ASSERT_NE(r, nullptr);
+    EXPECT_NE(r, q);
+    EXPECT_EQ(hak_realloc(r, 0), nullptr);  // frees r
+  }
+}
+
 TEST(HakApi, FailedReallocKeepsTheBlock) {
   void* p = hak_alloc(200);
   ASSERT_NE(p, nullptr);
