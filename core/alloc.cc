@@ -14,6 +14,7 @@
 #include "pools/large/large_tier.h"
 #include "pools/mid/idle_spans.h"
 #include "pools/mid/mid_pool.h"
+#include "pools/tiny/aligned_inside.h"
 #include "pools/tiny/superslab_manager.h"
 
 namespace hakmem {
@@ -106,7 +107,7 @@ size_t UsableOrReport(const void* p, uintptr_t e, const char* fn) {
         ReportInvalidPointer(p, BadFree::kDouble, fn);
         return 0;
       }
-      if (slab->IsAlignedInside(p)) return slab->UsableFrom(p);
+      if (tiny::AlignedInsideBase(*slab, p, tiny::Marker::kKeep) != nullptr) return slab->UsableFrom(p);
       const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(slab->start);
       ReportInvalidPointer(p, off < slab->Carved() ? BadFree::kInterior : BadFree::kNeverAllocated, fn);
       return 0;
@@ -184,22 +185,19 @@ void* hak_calloc(size_t n, size_t size) {
   return p;
 }
 
-// Coloured classes start their blocks at a 64-byte multiple, so a stricter
-// alignment is found inside a block with room for it; the slab remembers the
-// block so free() of the aligned pointer finds the block again. Only a
-// coloured class's slab, or a span of one block (L2.5), has a bit for each
-// block (Slab::aligned_blocks), and the small uncoloured classes may not
-// start their blocks at 64-byte multiples: the block comes from the first
-// class with the room that does. A request of 0 bytes counts as 1: the
-// aligned address must lie inside the block, not at the next one's start (a
-// class of exactly alignment - 64 bytes: 448 for 512).
+// An alignment no class keeps (a coloured class's blocks start at a 64-byte
+// multiple) is found inside a block with room for it, and marked there so
+// that free() of the aligned pointer finds the block again
+// (pools/tiny/aligned_inside.h). Blocks start at 16-byte multiples, so a
+// block of size + alignment - 16 bytes always has room. A request of 0 bytes
+// counts as 1: the aligned address must lie inside the block, not at the
+// next one's start.
 void* AllocAlignedInside(size_t size, size_t alignment) {
-  int c = SizeToClass((size == 0 ? 1 : size) + alignment - 64);
-  while (kClassInfo[c].colors == 1 && kClassInfo[c].capacity > 1) ++c;
+  const int c = SizeToClass((size == 0 ? 1 : size) + alignment - tiny::kAlignedMarkerBytes);
   char* p = static_cast<char*>(AllocClass(c));
   if (p == nullptr) return nullptr;
   char* q = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(p) + alignment - 1) & ~(alignment - 1));
-  if (q != p) RangeMap::MetaOf<tiny::Slab>(RangeMap::Lookup(p))->MarkAligned(p);
+  if (q != p) tiny::MarkAlignedInside(p, q);
   return q;
 }
 
@@ -210,7 +208,9 @@ void* hak_alloc_aligned(size_t alignment, size_t size) {
   if (alignment <= kUnitSize && size <= kMaxSmallSize) {
     const int c = AlignedClass(size, alignment);
     if (kClassInfo[c].colors == 1 || alignment <= 64) return AllocClass(c);
-    if (size + alignment - 64 <= kMaxSmallSize) return AllocAlignedInside(size, alignment);
+    if (size + alignment - tiny::kAlignedMarkerBytes <= kMaxSmallSize) {
+      return AllocAlignedInside(size, alignment);
+    }
   }
   bool zeroed;
   return AllocLargeAligned(size < kMaxSmallSize ? kMaxSmallSize + 1 : size, alignment, &zeroed);

@@ -151,6 +151,20 @@ TEST(DoubleFree, AlignedPointersInsideBlocksAreCaughtToo) {
   ExpectReports(1, [&] { hak_free(p); });
 }
 
+// Only the aligned pointer handed out inside a block frees it
+// (pools/tiny/aligned_inside.h): another pointer inside the block is an
+// interior pointer.
+TEST(BadPointer, OtherPointersIntoAnAlignedBlockAreReported) {
+  for (size_t align : {128, 256, 4096}) {
+    SCOPED_TRACE(align);
+    char* p = static_cast<char*>(hak_alloc_aligned(align, 100));
+    ASSERT_NE(p, nullptr);
+    const std::string err = ExpectReports(1, [&] { hak_free(p + 16); });
+    EXPECT_NE(err.find("middle of a block"), std::string::npos) << err;
+    ExpectReports(0, [&] { hak_free(p); });
+  }
+}
+
 TEST(BadPointer, AUnitNeverCarvedIsReportedNotDereferenced) {
   // The last 64 KiB unit of the SuperSlab holding a fresh small block: the
   // SuperSlab is mapped, that unit is not (yet) a span.

@@ -302,8 +302,8 @@ TEST(HakApi, AlignedUpToFourMiB) {
   }
 }
 
-// Small requests with a stricter alignment than 64 come from inside blocks of
-// coloured classes (core/alloc.cc: AllocAlignedInside). Many at once, so that
+// Small requests with a stricter alignment than 64 come from inside larger
+// blocks (core/alloc.cc: AllocAlignedInside). Many at once, so that
 // every colour and block position turns up: each is aligned, has its size,
 // overlaps no other live block (a 0-byte request may not point at the next
 // block's start) and frees without a report.

@@ -346,6 +346,8 @@ Outcome RunBigbuf(const Config& cfg);       // bigbuf
 Outcome RunThreadChurn(const Config& cfg);  // thread_churn
 Outcome RunBignum(const Config& cfg);       // bignum
 Outcome RunEspresso(const Config& cfg);     // espresso
+Outcome RunReallocGrow(const Config& cfg);  // realloc_grow
+Outcome RunAligned(const Config& cfg);      // aligned
 
 }  // namespace hakmem_bench
 

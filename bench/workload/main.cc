@@ -23,7 +23,7 @@
 ABSL_FLAG(std::string, workload, "mid",
           "mid | tiny | large | larson | larson_sized | xthread | phase | xmalloc | rptest | "
           "mstress | cache_thrash | cache_scratch | glibc_simple | glibc_thread | alloc_test | "
-          "bigbuf | thread_churn | bignum | espresso");
+          "bigbuf | thread_churn | bignum | espresso | realloc_grow | aligned");
 ABSL_FLAG(int, threads, 1,
           "worker threads (larson: chains; xthread, xmalloc: an even number; thread_churn: "
           "most alive at once)");
@@ -76,6 +76,8 @@ constexpr WorkloadDefaults kWorkloads[] = {
     {"thread_churn", 16, 256, 48, RunThreadChurn},
     {"bignum", 16, 64, 64, RunBignum},
     {"espresso", 16, 1 << 10, 48, RunEspresso},
+    {"realloc_grow", 64, 64 << 10, 64, RunReallocGrow},
+    {"aligned", 16, 4 << 10, 1024, RunAligned},
 };
 
 const char* TouchName(Touch t) {

@@ -79,10 +79,6 @@ struct ClassInfo {
   uint8_t colors;       // distinct 64-byte start offsets a span may take (1: none)
 };
 
-// The most blocks a coloured span holds: Slab::aligned_blocks has a bit for
-// each (a 64 KiB span of 256 B blocks gives one up to its colours).
-inline constexpr uint32_t kMaxColouredBlocks = 256;
-
 namespace size_class_internal {
 
 // Classes above this are cache-coloured: each span starts its blocks at a
@@ -228,10 +224,9 @@ constexpr bool CheckTable() {
     // The lookup tables are exact: every boundary is a multiple of the granule.
     if (ci.size <= kTinyMaxSize && ci.size % 8 != 0) return false;
     if (ci.size > kTinyMaxSize && ci.size <= kLookupMaxSize && ci.size % 128 != 0) return false;
-    // Coloured classes keep at most kMaxColouredBlocks blocks per span: the
-    // "aligned block" bits per slab (Slab::aligned_blocks); their blocks start
-    // at 64-byte multiples (core/alloc.cc: AllocAlignedInside).
-    if (ci.colors > 1 && (ci.capacity > kMaxColouredBlocks || ci.size % 64 != 0)) return false;
+    // Coloured classes' blocks start at 64-byte multiples: an alignment up to
+    // 64 takes any class that is a multiple of it (core/alloc.cc).
+    if (ci.colors > 1 && ci.size % 64 != 0) return false;
   }
   return kClassInfo[kNumClasses - 1].size == kMaxSmallSize;
 }

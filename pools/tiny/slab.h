@@ -126,10 +126,6 @@ struct Slab {
   void* local_free;      // free blocks known to the owner
   uint32_t used;         // blocks out of the slab (in a thread cache or the program)
   uint32_t local_count;  // blocks on local_free
-  // Bit i % 64 of word i / 64: block i was handed out at an aligned address
-  // inside it (coloured classes only, whose spans hold <= kMaxColouredBlocks
-  // blocks; see TakeAlignedBase).
-  std::atomic<uint64_t> aligned_blocks[kMaxColouredBlocks / 64];
   Slab* prev;            // in the owner's per-class queue
   Slab* next;
   SuperSlab* superslab;
@@ -178,32 +174,6 @@ struct Slab {
   ABSL_ATTRIBUTE_ALWAYS_INLINE bool IsCarvedBlockStart(const void* p) const {
     const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(start);
     return IsCarvedBlockOffset(off, Carved(), kBlockDivC[size_class]);
-  }
-  // The start of the block containing p, if p was handed out as an aligned
-  // pointer inside it (and forgets that, so a second free is caught); else nullptr.
-  void* TakeAlignedBase(const void* p) {
-    const uint32_t idx = CarvedBlockIndex(p);
-    if (idx >= kMaxColouredBlocks) return nullptr;
-    const uint64_t bit = uint64_t{1} << (idx % 64);
-    if ((aligned_blocks[idx / 64].fetch_and(~bit, std::memory_order_acq_rel) & bit) == 0) {
-      return nullptr;
-    }
-    return start + size_t{idx} * block_size;
-  }
-  // True if p lies inside a block handed out at an aligned address inside it.
-  bool IsAlignedInside(const void* p) const {
-    const uint32_t idx = CarvedBlockIndex(p);
-    return idx < kMaxColouredBlocks &&
-           (aligned_blocks[idx / 64].load(std::memory_order_relaxed) >> (idx % 64) & 1) != 0;
-  }
-  // Marks the block starting at `block`, one of this slab's just handed out,
-  // as handed out at an interior address.
-  void MarkAligned(const void* block) {
-    const uint32_t idx = CarvedBlockIndex(block);
-    aligned_blocks[idx / 64].fetch_or(uint64_t{1} << (idx % 64), std::memory_order_relaxed);
-  }
-  void ClearAligned() {
-    for (auto& word : aligned_blocks) word.store(0, std::memory_order_relaxed);
   }
   // Bytes from p to the end of its block, or 0 if p is not inside a carved
   // block (an interior pointer is fine: aligned allocations hand those out).

@@ -9,6 +9,7 @@
 #include "core/base/log.h"
 #include "core/base/range_map.h"
 #include "pools/tiny/span_source.h"
+#include "pools/tiny/aligned_inside.h"
 #include "pools/tiny/superslab_manager.h"
 #include "sync/block_link.h"
 
@@ -452,7 +453,6 @@ void Format(Slab* s, int c) {
   s->start = span + ((hash >> 32) % info.colors) * 64;
   s->block_size = info.size;
   s->capacity = info.capacity;
-  s->ClearAligned();
   s->carved.store(0, std::memory_order_relaxed);
   s->local_free = nullptr;
   s->local_count = 0;
@@ -819,7 +819,7 @@ void ThreadCache::FreeUnusual(Slab* slab, void* p) {
     ReportInvalidFree(p, BadFree::kForeign);  // aliased by the fast lookup
   } else if (slab->IsCarvedBlockStart(p)) {
     ReportInvalidFree(p, BadFree::kDouble);  // its free key is set: it is free already
-  } else if (void* base = slab->TakeAlignedBase(p)) {
+  } else if (void* base = AlignedInsideBase(*slab, p, Marker::kTake)) {
     Free(slab, base);  // an aligned pointer handed out inside its block
   } else {
     const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(slab->start);
