@@ -34,22 +34,12 @@ Block NewAligned(Rng& rng, const Config& cfg, uint64_t* errors) {
   return b;
 }
 
-void AlignedThread(const Config& cfg, int index, RunControl* ctl, ThreadResult* result) {
-  Rng rng(cfg.seed, static_cast<uint64_t>(index));
-  uint64_t errors = 0;
-  auto* blocks = static_cast<Block*>(calloc(cfg.slots, sizeof(Block)));
-  for (size_t i = 0; i < cfg.slots; ++i) blocks[i] = NewAligned(rng, cfg, &errors);
-  ctl->WaitForGo();
-  const uint64_t ops = RunOps(cfg, ctl, [&] {
-    Block& slot = blocks[rng.Below(cfg.slots)];
-    FreeBlock(slot, &errors);
-    slot = NewAligned(rng, cfg, &errors);
-  });
-  FinishSlots(blocks, cfg.slots, ops, errors, result);
-}
-
 }  // namespace
 
-Outcome RunAligned(const Config& cfg) { return RunIndependentThreads(cfg, AlignedThread); }
+Outcome RunAligned(const Config& cfg) {
+  return RunIndependentThreads(cfg, [](const Config& c, int i, RunControl* ctl, ThreadResult* r) {
+    RunSlotThread(c, i, ctl, r, NewAligned);
+  });
+}
 
 }  // namespace hakmem_bench

@@ -246,6 +246,26 @@ inline void FinishSlots(Block* blocks, size_t slots, uint64_t ops, uint64_t erro
   result->errors = errors;
 }
 
+// One thread of a slot workload (slots.cc, aligned.cc): `slots` live blocks
+// made by make(rng, cfg, &errors) before the clock starts (the slot array itself
+// comes from the allocator under test too, like any program's bookkeeping);
+// one op verifies and frees a random slot's block and makes its replacement.
+template <class Make>
+void RunSlotThread(const Config& cfg, int index, RunControl* ctl, ThreadResult* result,
+                   Make make) {
+  Rng rng(cfg.seed, static_cast<uint64_t>(index));
+  uint64_t errors = 0;
+  auto* blocks = static_cast<Block*>(calloc(cfg.slots, sizeof(Block)));
+  for (size_t i = 0; i < cfg.slots; ++i) blocks[i] = make(rng, cfg, &errors);
+  ctl->WaitForGo();
+  const uint64_t ops = RunOps(cfg, ctl, [&] {
+    Block& slot = blocks[rng.Below(cfg.slots)];
+    FreeBlock(slot, &errors, cfg.api);
+    slot = make(rng, cfg, &errors);
+  });
+  FinishSlots(blocks, cfg.slots, ops, errors, result);
+}
+
 // Waiting on another thread with 2 cores: spin briefly, then yield.
 class Backoff {
  public:
