@@ -148,20 +148,13 @@ void FreeOther(void* p) {
   // The fast path's lookup read the window's table whatever p is; look again
   // properly. A slab block outside the window (a SuperSlab mapped when the
   // arena was full) is tested on its own unit's digest here and freed as
-  // usual; anything else of a slab is FreeUnusual's.
+  // usual, and so is an aligned pointer handed out inside a block
+  // (ThreadCache::Free); anything else of a slab is FreeUnusual's.
   const uintptr_t e = RangeMap::Lookup(p);
   switch (RangeMap::KindOf(e)) {
-    case RangeKind::kSlab: {
-      tiny::Slab* slab = RangeMap::MetaOf<tiny::Slab>(e);
-      // An aligned pointer handed out inside its block frees the block: the
-      // common case here, tested before Free tests p as a block (a block
-      // start never reads a marker, as on free's fast path).
-      if (!slab->IsCarvedBlockStart(p)) {
-        if (void* base = tiny::AlignedInsideBase(*slab, p, tiny::Marker::kTake)) p = base;
-      }
-      CurrentHeap()->tiny.Free(slab, p);
+    case RangeKind::kSlab:
+      CurrentHeap()->tiny.Free(RangeMap::MetaOf<tiny::Slab>(e), p);
       return;
-    }
     case RangeKind::kLarge:
       large::Free(RangeMap::MetaOf<large::LargeBlock>(e), p);
       MaybeDecay();

@@ -103,7 +103,7 @@ class RangeMap {
   // entry of unit u (address >> 16) at index u modulo kWindowUnits: the
   // window's units (at most kWindowUnits, contiguous) fall on distinct
   // indices, and the index needs no subtraction of the window's start, so
-  // it does not wait for the base's load (free: two instructions fewer than
+  // it does not wait for the base's load (free: an instruction fewer than
   // indexing from the window's start). Any other address reads the entry of
   // another unit with the same index, or before the arena exists an entry of
   // the all-zero empty_leaf_. Only for a caller that then checks p against

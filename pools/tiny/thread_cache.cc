@@ -9,7 +9,6 @@
 #include "core/base/log.h"
 #include "core/base/range_map.h"
 #include "pools/tiny/span_source.h"
-#include "pools/tiny/aligned_inside.h"
 #include "pools/tiny/superslab_manager.h"
 #include "sync/block_link.h"
 
@@ -819,8 +818,6 @@ void ThreadCache::FreeUnusual(Slab* slab, void* p) {
     ReportInvalidFree(p, BadFree::kForeign);  // aliased by the fast lookup
   } else if (slab->IsCarvedBlockStart(p)) {
     ReportInvalidFree(p, BadFree::kDouble);  // its free key is set: it is free already
-  } else if (void* base = AlignedInsideBase(*slab, p, Marker::kTake)) {
-    Free(slab, base);  // an aligned pointer handed out inside its block
   } else {
     const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(slab->start);
     ReportInvalidFree(p, off < slab->Carved() ? BadFree::kInterior : BadFree::kNeverAllocated);

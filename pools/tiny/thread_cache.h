@@ -35,6 +35,7 @@
 #include "absl/base/optimization.h"
 #include "core/base/range_map.h"
 #include "core/base/size_classes.h"
+#include "pools/tiny/aligned_inside.h"
 #include "pools/tiny/slab.h"
 #include "sync/spin_lock.h"
 
@@ -154,13 +155,19 @@ class ThreadCache {
     Push(b, p, key);
   }
   // The same for a caller that has the slab p points into (slow paths,
-  // tests): what is not a block in use is reported (FreeUnusual).
+  // tests): an aligned pointer handed out inside a block frees the block
+  // (aligned_inside.h; tested first, and never for a block start, which
+  // free's fast path does not test either); what is not a block in use is
+  // reported (FreeUnusual).
   void Free(Slab* slab, void* p) {
+    if (!slab->IsCarvedBlockStart(p)) {
+      if (void* base = AlignedInsideBase(*slab, p, Marker::kTake)) p = base;
+    }
     Free(RangeMap::UnitAliased(p).slab, p, [this, slab](void* q) { FreeUnusual(slab, q); });
   }
-  // A pointer into `slab` that is not the start of a carved block in use:
-  // the block an aligned pointer was handed out from is freed; anything else
-  // is reported (a double free, an interior or never-allocated pointer).
+  // A pointer into `slab` that is not the start of a carved block in use,
+  // nor an aligned pointer handed out inside one: reported (a double free,
+  // an interior or never-allocated pointer).
   ABSL_ATTRIBUTE_NOINLINE void FreeUnusual(Slab* slab, void* p);
 
   // Every bin (and stash) goes back to its slabs, remote frees are drained and
