@@ -23,9 +23,9 @@
 //     tls_heap->tiny.Free(digest, p, FreeOther)            pools/tiny/thread_cache.h
 //       a carved block start whose free key is not set (slab.h)?
 //       own slab: push on this thread's bin; over the bin's limit,
-//       flush half to the slabs (FreeNoRoomOrForeign)
+//       flush half to the slabs (FlushBin)
 //       another owner's slab (always, for a thread with no heap
-//       yet): FreeNoRoomOrForeign sends it home, or keeps it while
+//       yet): FreeOthersBlock sends it home, or keeps it while
 //       the class is in an exchange and the bin runs low
 //     otherwise: FreeOther(p): nullptr, Large, a slab pointer that is not a
 //                block in use (FreeUnusual: double free, never-allocated,
@@ -57,10 +57,15 @@ ABSL_ATTRIBUTE_NOINLINE void FreeOther(void* p);
 // realloc's every case (alloc.cc, hak_realloc): ReallocInline's slow path.
 ABSL_ATTRIBUTE_NOINLINE void* ReallocSlow(void* p, size_t size);
 
-// kTinyClassLookup as the bins' byte offsets (ThreadCache::BinOffset).
-inline constexpr auto kTinyBinLookup = [] {
-  std::array<uint16_t, kTinyClassLookup.size()> t{};
-  for (size_t i = 0; i < t.size(); ++i) t[i] = tiny::ThreadCache::BinOffset(kTinyClassLookup[i]);
+// kTinyClassLookup as the bins' byte offsets (ThreadCache::BinOffset), one
+// entry per request size: indexed by the size itself, malloc skips the
+// rounding to 8 bytes (two instructions) for a table of 2 KiB instead of 258
+// bytes, of which a program touches the lines of the sizes it asks for.
+inline constexpr auto kTinyBinBySize = [] {
+  std::array<uint16_t, kTinyMaxSize + 1> t{};
+  for (size_t i = 0; i < t.size(); ++i) {
+    t[i] = tiny::ThreadCache::BinOffset(kTinyClassLookup[(i + 7) >> 3]);
+  }
   return t;
 }();
 
@@ -69,7 +74,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
   // compare and the Mid tier two.
   size_t bin;
   if (ABSL_PREDICT_TRUE(size <= kTinyMaxSize)) {
-    bin = kTinyBinLookup[(size + 7) >> 3];
+    bin = kTinyBinBySize[size];
   } else if (ABSL_PREDICT_TRUE(size <= kLookupMaxSize)) {
     bin = tiny::ThreadCache::BinOffset(kMidClassLookup[(size + 127) >> 7]);
   } else if (size <= kMaxSmallSize) {
@@ -98,8 +103,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
 // too), which the callers' slow paths sort out.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t SlabBlockInUseSize(const void* p) {
   const SlabDigest& d = RangeMap::UnitForFree(p).slab;
-  const int c = d.size_class.load(std::memory_order_relaxed);
-  return tiny::IsBlockInUse(d, c, p, tiny::FreeKey()) ? ClassSize(c) : 0;
+  const uint32_t at = d.class_offset.load(std::memory_order_relaxed);
+  return tiny::IsBlockInUse(d, at, p, tiny::FreeKey()) ? tiny::BlockTestAt(at).size : 0;
 }
 
 // realloc(p, size) of a slab block in use that size fits and that is not

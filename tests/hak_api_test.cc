@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/base/size_classes.h"
 #include "core/hakmem.h"
 #include "core/stats.h"
 #include "gtest/gtest.h"
@@ -63,6 +64,18 @@ TEST(HakApi, EverySizeIsAlignedUsableAndOwned) {
     EXPECT_TRUE(hak_owns(static_cast<char*>(p) + size - 1));
     FillPattern(p, hak_usable_size(p), 3);
     EXPECT_TRUE(HasPattern(p, hak_usable_size(p), 3));
+    hak_free(p);
+  }
+}
+
+// malloc's Tiny table has an entry per request size (core/front_door.h):
+// every size up to the Mid tier gets a block of its own class, the smallest
+// that fits, and the sizes just past it the Mid tier's first.
+TEST(HakApi, EverySizeUpToTheMidTierGetsItsClassesBlock) {
+  for (size_t size = 0; size <= hakmem::kTinyMaxSize + 256; ++size) {
+    void* p = hak_alloc(size);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(hak_usable_size(p), hakmem::ClassSize(hakmem::SizeToClass(size))) << size;
     hak_free(p);
   }
 }

@@ -111,9 +111,9 @@ TEST(RangeMap, AWindowReadsTheSameEntriesAsTheTwoLevelMap) {
       reinterpret_cast<const char*>(inside + (RangeMap::kWindowUnits << kUnitShift) + 64);
   const SlabDigest& d = RangeMap::UnitForFree(above).slab;
   EXPECT_EQ(&d, &RangeMap::UnitForFree(inside).slab);
-  RangeMap::UnitsAt(inside)[0].slab.start.store(reinterpret_cast<uintptr_t>(inside));
+  RangeMap::UnitsAt(inside)[0].slab.neg_start.store(0 - reinterpret_cast<uintptr_t>(inside));
   RangeMap::UnitsAt(inside)[0].slab.carved.store(kUnitSize);
-  EXPECT_GE(reinterpret_cast<uintptr_t>(above) - d.start.load(), d.carved.load());
+  EXPECT_GE(reinterpret_cast<uintptr_t>(above) + d.neg_start.load(), d.carved.load());
   RangeMap::Unregister(inside, 2 * kUnitSize);
   EXPECT_EQ(RangeMap::UnitForFree(inside).word.load(), 0u);
   EXPECT_EQ(RangeMap::UnitForFree(inside).slab.carved.load(), 0u);

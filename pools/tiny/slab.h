@@ -70,15 +70,28 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t& KeyWord(void* block) {
   return static_cast<uint64_t*>(block)[1];
 }
 
-// ceil(2^64 / block size) per class: one multiply gives an offset's block
+// What free's block test needs of a class, kDigestClassScale bytes per class
+// so that a digest's class_offset indexes the table as it is (BlockTestAt).
+// div_c is ceil(2^64 / block size): one multiply gives an offset's block
 // index and whether the offset is a block start (exact for offsets and sizes
 // below 2^32; Lemire, Kaser and Kurz, "Faster remainder by direct
 // computation").
-inline constexpr std::array<uint64_t, kNumClasses> kBlockDivC = [] {
-  std::array<uint64_t, kNumClasses> t{};
-  for (int c = 0; c < kNumClasses; ++c) t[c] = ~uint64_t{0} / kClassInfo[c].size + 1;
+struct alignas(kDigestClassScale) BlockTest {
+  uint64_t div_c;
+  uint64_t size;
+};
+static_assert(sizeof(BlockTest) == kDigestClassScale);
+inline constexpr std::array<BlockTest, kNumClasses> kBlockTests = [] {
+  std::array<BlockTest, kNumClasses> t{};
+  for (int c = 0; c < kNumClasses; ++c) {
+    t[c] = BlockTest{~uint64_t{0} / kClassInfo[c].size + 1, kClassInfo[c].size};
+  }
   return t;
 }();
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline const BlockTest& BlockTestAt(uint32_t class_offset) {
+  return *reinterpret_cast<const BlockTest*>(reinterpret_cast<const char*>(kBlockTests.data()) +
+                                             class_offset);
+}
 
 // True if byte `off` from a span's first block starts one of its first
 // `carved` bytes' blocks, for blocks of ceil(2^64 / div_c) bytes: one compare
@@ -88,19 +101,21 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsCarvedBlockOffset(uintptr_t off, uint
   return off < carved && off * div_c < div_c;
 }
 
-// The free fast path's check of p against the span a digest describes.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsCarvedBlockStart(const SlabDigest& d, int c,
-                                                          const void* p) {
-  const uintptr_t off = reinterpret_cast<uintptr_t>(p) - d.start.load(std::memory_order_relaxed);
-  return IsCarvedBlockOffset(off, d.carved.load(std::memory_order_relaxed), kBlockDivC[c]);
+// The free fast path's check of p against the span a digest describes, whose
+// class_offset is `class_offset`.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsCarvedBlockStart(const SlabDigest& d,
+                                                          uint32_t class_offset, const void* p) {
+  const uintptr_t off = reinterpret_cast<uintptr_t>(p) + d.neg_start.load(std::memory_order_relaxed);
+  return IsCarvedBlockOffset(off, d.carved.load(std::memory_order_relaxed),
+                             BlockTestAt(class_offset).div_c);
 }
 
 // p is a block in use (a carved block start whose free key is not `key`,
 // FreeKey()), judged from its unit's digest: the fast paths of free,
 // malloc_usable_size and realloc.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsBlockInUse(const SlabDigest& d, int c, const void* p,
-                                                    uint64_t key) {
-  return IsCarvedBlockStart(d, c, p) && KeyWord(const_cast<void*>(p)) != key;
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsBlockInUse(const SlabDigest& d, uint32_t class_offset,
+                                                    const void* p, uint64_t key) {
+  return IsCarvedBlockStart(d, class_offset, p) && KeyWord(const_cast<void*>(p)) != key;
 }
 
 struct Slab {
@@ -141,22 +156,23 @@ struct Slab {
   // list whole without walking it.
   std::atomic<uint32_t> remote_count;
 
-  // Copies start, owner, carved and size_class into the digest of every unit
+  // Copies start (as neg_start), owner, carved and size_class into the digest of every unit
   // of the span. Whoever changes one of them calls it before any block the
   // change concerns can be freed (Format, a change of owner, Carve, release).
   void PublishDigest() const {
     for (uint32_t u = 0; u < units; ++u) {
       SlabDigest& d = unit_entries[u].slab;
-      d.start.store(reinterpret_cast<uintptr_t>(start), std::memory_order_relaxed);
+      d.neg_start.store(0 - reinterpret_cast<uintptr_t>(start), std::memory_order_relaxed);
       d.owner.store(owner.load(std::memory_order_relaxed), std::memory_order_relaxed);
       d.carved.store(carved.load(std::memory_order_relaxed), std::memory_order_relaxed);
-      d.size_class.store(size_class, std::memory_order_relaxed);
+      d.class_offset.store(static_cast<uint16_t>(size_class * kDigestClassScale),
+                           std::memory_order_relaxed);
     }
   }
 
   // Index of the block at byte `offset` (< 2^32) from `start`.
   uint32_t BlockIndex(uintptr_t offset) const {
-    const unsigned __int128 product = static_cast<unsigned __int128>(offset) * kBlockDivC[size_class];
+    const unsigned __int128 product = static_cast<unsigned __int128>(offset) * kBlockTests[size_class].div_c;
     return static_cast<uint32_t>(product >> 64);
   }
   uint32_t Carved() const { return carved.load(std::memory_order_relaxed); }
@@ -173,7 +189,7 @@ struct Slab {
   // paths' check (the fast path makes it on the unit's digest).
   ABSL_ATTRIBUTE_ALWAYS_INLINE bool IsCarvedBlockStart(const void* p) const {
     const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(start);
-    return IsCarvedBlockOffset(off, Carved(), kBlockDivC[size_class]);
+    return IsCarvedBlockOffset(off, Carved(), kBlockTests[size_class].div_c);
   }
   // Bytes from p to the end of its block, or 0 if p is not inside a carved
   // block (an interior pointer is fine: aligned allocations hand those out).

@@ -775,10 +775,10 @@ void ThreadCache::SetLimit(int c, int32_t limit) {
   SetRoomFloor(c);
 }
 
-void ThreadCache::FreeNoRoomOrForeign(void* p) {
+void ThreadCache::FreeOthersBlock(void* p) {
   const UnitEntry& unit = RangeMap::UnitOf(p);
-  const int c = unit.slab.size_class.load(std::memory_order_relaxed);
-  if (unit.slab.owner.load(std::memory_order_relaxed) == this) return FreeOverLimit(c, p);
+  const int c = static_cast<int>(unit.slab.class_offset.load(std::memory_order_relaxed) /
+                                 kDigestClassScale);
   // The fast path read only the digest: a double free racing its span's
   // release can pass it and find the unit given back by now (its key gone
   // with the decommitted page). Nothing of a SuperSlab is taken for a Slab.
@@ -800,17 +800,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::FreeForeign(int c, Slab* s
   // quarter, 7.4 keeping less).
   // The fast path's test (KeepsForeignFast), after the verdict.
   if (KeepsForeign(c) && bins_[c].RoomAbove(foreign_[c].room_floor)) {
-    return Push(bins_[c], p, FreeKey());
+    Push(bins_[c], p, FreeKey());  // never past the limit: room above the floor
+    return;
   }
   KeyWord(p) = FreeKey();
   QueueRemote(slab, p);
-}
-
-void ThreadCache::FreeOverLimit(int c, void* p) {
-  // A push past the limit (the biased room stays far from borrowing), so
-  // that it counts as an own free (OwnFreesThisWindow); then the flush.
-  Push(bins_[c], p, FreeKey());
-  Flush(c);
 }
 
 void ThreadCache::FreeUnusual(Slab* slab, void* p) {

@@ -129,7 +129,7 @@ class ThreadCache {
   // Frees p, whose unit's digest (core/base/range_map.h) is `d`, if it is
   // the start of a carved block in use: into this thread's bin with no
   // atomic operation if this cache owns the slab; else home to its owner, or
-  // kept (FreeNoRoomOrForeign). Anything else goes to `not_in_use(p)`: an
+  // kept (FreeOthersBlock). Anything else goes to `not_in_use(p)`: an
   // aligned pointer inside a block, an interior pointer, a block that is
   // free already, and every pointer that is not in a slab at all (a unit
   // that is no slab's has nothing carved in its digest, range_map.h), so the
@@ -139,20 +139,21 @@ class ThreadCache {
   template <class NotInUse>
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(const SlabDigest& d, void* p, NotInUse not_in_use) {
     const uint64_t key = FreeKey();
-    const int c = d.size_class.load(std::memory_order_relaxed);
-    if (ABSL_PREDICT_FALSE(!IsBlockInUse(d, c, p, key))) return not_in_use(p);
-    Bin& b = bins_[c];
+    const uint32_t at = d.class_offset.load(std::memory_order_relaxed);
+    if (ABSL_PREDICT_FALSE(!IsBlockInUse(d, at, p, key))) return not_in_use(p);
+    Bin& b = *reinterpret_cast<Bin*>(reinterpret_cast<char*>(bins_) + at);
     // Another owner's block (every block, for the placeholder: it owns no
     // slab and its bins have no room) stays here while the class is in an
     // exchange and the bin runs low (KeepsForeignFast), else goes home
-    // (FreeNoRoomOrForeign, which also takes the exchange's verdict); a
-    // full bin flushes.
+    // (FreeOthersBlock, which also takes the exchange's verdict); a push
+    // past the limit flushes.
     if (ABSL_PREDICT_FALSE(d.owner.load(std::memory_order_relaxed) != this)) {
-      if (!KeepsForeignFast(b, foreign_[c])) return FreeNoRoomOrForeign(p);
-      return Push(b, p, key);
+      ForeignShare& f = *reinterpret_cast<ForeignShare*>(reinterpret_cast<char*>(foreign_) + at);
+      if (!KeepsForeignFast(b, f)) return FreeOthersBlock(p);
+      Push(b, p, key);  // never past the limit: the bin had room above the floor
+      return;
     }
-    if (ABSL_PREDICT_FALSE(!b.HasRoom())) return FreeNoRoomOrForeign(p);
-    Push(b, p, key);
+    if (ABSL_PREDICT_FALSE(Push(b, p, key))) FlushBin(&b);
   }
   // The same for a caller that has the slab p points into (slow paths,
   // tests): an aligned pointer handed out inside a block frees the block
@@ -232,9 +233,14 @@ class ThreadCache {
     static constexpr uint64_t kRoomBias = uint64_t{1} << 31;
     static constexpr uint64_t kOnePop = (uint64_t{1} << 32) | 1;
     void* head;
-    uint64_t word;
+    // `room` is the low half of `word` (x86 is little-endian), for free's
+    // push to take one of room and test the sign of the result with one
+    // instruction (TakeRoom).
+    union {
+      uint64_t word;
+      uint32_t room;
+    };
 
-    bool HasRoom() const { return RoomAbove(kRoomBias); }
     // Room above `floor`, a biased room (ForeignShare::room_floor).
     bool RoomAbove(uint32_t floor) const { return static_cast<uint32_t>(word) > floor; }
     int32_t Room() const { return static_cast<int32_t>(static_cast<uint32_t>(word) - kRoomBias); }
@@ -243,14 +249,19 @@ class ThreadCache {
     }
     uint32_t Pops() const { return static_cast<uint32_t>(word >> 32); }
   };
-  static_assert(sizeof(Bin) == 16);
+  static_assert(sizeof(Bin) == kDigestClassScale, "a digest's class_offset indexes the bins");
 
-  // Puts p, a block in use, on bin b (past its limit only to flush next).
-  ABSL_ATTRIBUTE_ALWAYS_INLINE static void Push(Bin& b, void* p, uint64_t key) {
+  // Puts p, a block in use, on bin b; true if that took the bin past its
+  // limit (the caller flushes). One less of room never borrows from the
+  // high half (the room is biased by 2^31), and the room is below 0 exactly
+  // when its biased value has bit 31 clear: free's push tests the flags of
+  // its own decrement, where a test of the room before the push took one
+  // instruction more.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static bool Push(Bin& b, void* p, uint64_t key) {
     KeyWord(p) = key;
     *static_cast<void**>(p) = b.head;
     b.head = p;
-    b.word -= 1;  // one less of room (no borrow: the room is biased by 2^31)
+    return static_cast<int32_t>(--b.room) >= 0;
   }
 
   // Blocks in bin c by its room (exact or estimated, see Bin).
@@ -273,6 +284,9 @@ class ThreadCache {
   // nothing if the class is only being freed (its limit then halves, down
   // to DrainingLimit(c), until refills show demand again).
   ABSL_ATTRIBUTE_NOINLINE void Flush(int c);
+  // Flush for free's fast path, which has the bin's address at hand: passing
+  // the class cost that path a register copy on every free.
+  ABSL_ATTRIBUTE_NOINLINE void FlushBin(Bin* b) { Flush(static_cast<int>(b - bins_)); }
   // Bin c's limit when the class is in demand.
   int32_t FullLimit(int c) const;
   // The least a draining bin's limit falls to: as many blocks as make
@@ -341,7 +355,7 @@ class ThreadCache {
     bool keep;               // in an exchange
     uint8_t streak;          // windows in a row at the entry share (not keeping)
   };
-  static_assert(sizeof(ForeignShare) == 16);
+  static_assert(sizeof(ForeignShare) == kDigestClassScale, "and these");
   // Where bin c's count stood when its window began, and the blocks slow
   // paths had moved into it (out: negative) by then (OwnFreesThisWindow).
   struct WindowStart {
@@ -394,19 +408,16 @@ class ThreadCache {
   void ReleaseEmptySlabs(int c, RemoteDrain drain = RemoteDrain::kAll);
   // Honours a RequestBinFlush this cache has not seen yet.
   void FlushRequestedBins(int refilling);
-  // Free's slow paths, for a carved block start in use: another owner's
-  // (any block freed through the placeholder), kept in an exchange while the
-  // bin runs low, else sent home; one of this cache's own into a full bin:
-  // pushed, then half flushed. They read the unit's entry again (its line
+  // Free's slow path for a carved block start in use of another owner's slab
+  // (any block freed through the placeholder): kept in an exchange while the
+  // bin runs low, else sent home. It reads the unit's entry again (its line
   // is hot) and nothing of the Slab record unless the block goes home: a
   // thread living on its partner's blocks keeps most of them, and each load
-  // of the partner's Slab line was a miss on a line the partner writes. One
-  // call from the fast path, with no more arguments than it has at hand: a
-  // second call site, or the digest passed along, made free save registers
-  // on every call (five instructions more per free).
-  ABSL_ATTRIBUTE_NOINLINE void FreeNoRoomOrForeign(void* p);
+  // of the partner's Slab line was a miss on a line the partner writes. No
+  // more arguments than the fast path has at hand: the digest passed along
+  // made free save registers on every call (five instructions more per free).
+  ABSL_ATTRIBUTE_NOINLINE void FreeOthersBlock(void* p);
   void FreeForeign(int c, Slab* slab, void* p);
-  void FreeOverLimit(int c, void* p);
   // The placeholder's: to the thread's own cache if core routes it there,
   // else home at once.
   void FreeFromPlaceholder(Slab* slab, void* p);

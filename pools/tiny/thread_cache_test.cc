@@ -41,10 +41,10 @@ TEST(ThreadCache, EveryUnitOfASpanCarriesItsSlabsDigest) {
     for (uint32_t u = 0; u < s->units; ++u) {
       const char* unit = s->superslab->base + (size_t{s->first_unit} + u) * kUnitSize;
       const SlabDigest& d = RangeMap::UnitAliased(unit).slab;
-      EXPECT_EQ(d.start.load(), reinterpret_cast<uintptr_t>(s->start)) << "unit " << u;
+      EXPECT_EQ(d.neg_start.load(), 0 - reinterpret_cast<uintptr_t>(s->start)) << "unit " << u;
       EXPECT_EQ(d.owner.load(), s->owner.load()) << "unit " << u;
       EXPECT_EQ(d.carved.load(), s->Carved()) << "unit " << u;
-      EXPECT_EQ(d.size_class.load(), s->size_class) << "unit " << u;
+      EXPECT_EQ(d.class_offset.load(), s->size_class * kDigestClassScale) << "unit " << u;
     }
   };
   std::vector<void*> blocks;
