@@ -251,14 +251,12 @@ void* ReallocSlow(void* p, size_t size) {
   return q;
 }
 
-size_t hak_usable_size(const void* p) {
+size_t UsableSizeSlow(const void* p) {
   if (p == nullptr) return 0;
-  // Programs that count their memory call this on every malloc and free
-  // (redis: one and a half times the time of malloc and free, with the
-  // two-level lookup and the Slab's fields).
-  if (const size_t n = SlabBlockInUseSize(p)) return n;
   return UsableOrReport(p, RangeMap::Lookup(p), "malloc_usable_size");
 }
+
+size_t hak_usable_size(const void* p) { return UsableSizeInline(p); }
 
 int hak_trim(size_t /*pad*/) {
   if (Heap* h = OwnHeap()) h->tiny.FlushRemote();

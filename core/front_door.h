@@ -56,6 +56,9 @@ ABSL_ATTRIBUTE_NOINLINE void* AllocLarge(size_t size);
 ABSL_ATTRIBUTE_NOINLINE void FreeOther(void* p);
 // realloc's every case (alloc.cc, hak_realloc): ReallocInline's slow path.
 ABSL_ATTRIBUTE_NOINLINE void* ReallocSlow(void* p, size_t size);
+// malloc_usable_size of anything but a slab block in use (nullptr too):
+// UsableSizeInline's slow path.
+ABSL_ATTRIBUTE_NOINLINE size_t UsableSizeSlow(const void* p);
 
 // kTinyClassLookup as the bins' byte offsets (ThreadCache::BinOffset), one
 // entry per request size: indexed by the size itself, malloc skips the
@@ -105,6 +108,16 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t SlabBlockInUseSize(const void* p) {
   const SlabDigest& d = RangeMap::UnitForFree(p).slab;
   const uint32_t at = d.class_offset.load(std::memory_order_relaxed);
   return tiny::IsBlockInUse(d, at, p, tiny::FreeKey()) ? tiny::BlockTestAt(at).size : 0;
+}
+
+// malloc_usable_size(p): a slab block in use answered in the exported symbol.
+// Programs that count their memory call it on every malloc and free (redis:
+// one and a half times the time of malloc and free, with the two-level
+// lookup and the Slab's fields), and the call into the library's function
+// and its test for nullptr came on top (three instructions).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t UsableSizeInline(const void* p) {
+  if (const size_t n = SlabBlockInUseSize(p)) return n;
+  return UsableSizeSlow(p);
 }
 
 // realloc(p, size) of a slab block in use that size fits and that is not

@@ -133,7 +133,7 @@ HAKMEM_HIDDEN void* hakmem_pvalloc(size_t size) noexcept {
 }
 
 HAKMEM_HIDDEN size_t hakmem_malloc_usable_size(void* p) noexcept {
-  return hakmem::hak_usable_size(p);
+  return hakmem::UsableSizeInline(p);
 }
 
 HAKMEM_HIDDEN int hakmem_malloc_trim(size_t pad) noexcept {
