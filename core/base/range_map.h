@@ -55,7 +55,7 @@ struct SlabDigest {
   // instruction fewer than p - start).
   std::atomic<uintptr_t> neg_start;
   std::atomic<const void*> owner;     // the owning thread cache, or nullptr
-  std::atomic<uint32_t> carved;       // bytes from `start` carved into blocks
+  std::atomic<uint32_t> carved;       // bytes from the first block carved into blocks
   // The span's size class times kDigestClassScale: the byte offset of the
   // class's entry in the tables free indexes by class (the thread cache's
   // bins, the block tests of pools/tiny/slab.h), which then need no scaling

@@ -535,7 +535,7 @@ void ThreadCache::ReturnToSlabs(void* chain) {
     Slab* s = SlabOf(first);
     chain = *static_cast<void**>(first);
     if (s->owner.load(std::memory_order_relaxed) != this) {
-      QueueRemote(s, first);
+      QueueRemote(s, s->block_size, first);
       continue;
     }
     // The run of blocks of this slab that follow: a bin flushed in the order
@@ -804,7 +804,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::FreeForeign(int c, Slab* s
     return;
   }
   KeyWord(p) = FreeKey();
-  QueueRemote(slab, p);
+  QueueRemote(slab, static_cast<uint32_t>(ClassSize(c)), p);
 }
 
 void ThreadCache::FreeUnusual(Slab* slab, void* p) {
@@ -818,7 +818,7 @@ void ThreadCache::FreeUnusual(Slab* slab, void* p) {
   }
 }
 
-void ThreadCache::QueueRemote(Slab* slab, void* p) {
+void ThreadCache::QueueRemote(Slab* slab, uint32_t block_size, void* p) {
   counters_.remote_frees.Add(1);
   // Blocks for one foreign slab are chained here and pushed with a single
   // CAS. A thread holds at most kPendingMaxBytes of others' blocks this way;
@@ -833,10 +833,10 @@ void ThreadCache::QueueRemote(Slab* slab, void* p) {
   } else {
     if (chain.slab != nullptr) PushPending(chain);
     *static_cast<void**>(p) = nullptr;
-    chain = PendingChain{slab, p, p, 1};
+    chain = PendingChain{slab, p, p, 1, block_size};
   }
-  pending_bytes_ += slab->block_size;
-  if (chain.count >= kRemoteBatch || chain.count * slab->block_size >= kRemoteBatchBytes) {
+  pending_bytes_ += block_size;
+  if (chain.count >= kRemoteBatch || chain.count * block_size >= kRemoteBatchBytes) {
     PushPending(chain);
   }
   if (pending_bytes_ >= kPendingMaxBytes) FlushRemote();
@@ -845,7 +845,7 @@ void ThreadCache::QueueRemote(Slab* slab, void* p) {
 void ThreadCache::PushPending(PendingChain& chain) {
   // Read the slab before publishing: once pushed, its owner may drain the
   // blocks, release the span and see it reformatted for another class.
-  pending_bytes_ -= chain.count * chain.slab->block_size;
+  pending_bytes_ -= chain.count * chain.block_size;
   PushRemote(chain.slab, chain.head, chain.tail, chain.count);
   chain = PendingChain{};
 }
