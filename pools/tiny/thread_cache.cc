@@ -733,25 +733,21 @@ void ThreadCache::FreeFromPlaceholder(Slab* slab, void* p) {
   CountOrphanRemoteFree();
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool ThreadCache::KeepsForeign(int c) {
+void ThreadCache::JudgeExchange(int c) {
   ForeignShare& f = foreign_[c];
-  ++f.frees;
   const uint32_t pops = bins_[c].Pops() - f.pops_at_start;
-  if (ABSL_PREDICT_FALSE(pops >= kForeignWindow)) {
-    if (f.keep) {
-      f.keep = uint64_t{f.frees} * kLeaveDivisor >= pops;
-    } else {
-      const bool exchange = uint64_t{f.frees} * 8 >= uint64_t{pops} * kEnterEighths &&
-                            OwnFreesThisWindow(c) * 8 <= int64_t{pops} * kEnterOwnEighths;
-      f.streak = exchange ? f.streak + 1 : 0;
-      f.keep = f.streak >= kEnterStreak;
-    }
-    f.frees = 0;
-    f.pops_at_start = bins_[c].Pops();
-    window_start_[c] = WindowStart{Count(c), moved_[c]};
-    SetRoomFloor(c);
+  if (f.keep) {
+    f.keep = uint64_t{f.frees} * kLeaveDivisor >= pops;
+  } else {
+    const bool exchange = uint64_t{f.frees} * 8 >= uint64_t{pops} * kEnterEighths &&
+                          OwnFreesThisWindow(c) * 8 <= int64_t{pops} * kEnterOwnEighths;
+    f.streak = exchange ? f.streak + 1 : 0;
+    f.keep = f.streak >= kEnterStreak;
   }
-  return f.keep;
+  f.frees = 0;
+  f.pops_at_start = bins_[c].Pops();
+  window_start_[c] = WindowStart{Count(c), moved_[c]};
+  SetRoomFloor(c);
 }
 
 int64_t ThreadCache::OwnFreesThisWindow(int c) const {
@@ -776,6 +772,8 @@ void ThreadCache::SetLimit(int c, int32_t limit) {
 }
 
 void ThreadCache::FreeOthersBlock(void* p) {
+  // UnitOf, not UnitForFree: a SuperSlab outside the arena's window (no
+  // arena could be reserved) comes here from FreeOther's lookup.
   const UnitEntry& unit = RangeMap::UnitOf(p);
   const int c = static_cast<int>(unit.slab.class_offset.load(std::memory_order_relaxed) /
                                  kDigestClassScale);
@@ -790,16 +788,29 @@ void ThreadCache::FreeOthersBlock(void* p) {
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::FreeForeign(int c, Slab* slab, void* p) {
-  // Kept only in an exchange (KeepsForeign, which counts every such free),
-  // and while this bin runs low (the thread allocates the class as fast as
-  // it frees others' blocks and would refill at once), else home to its
-  // owner, chained with others for its slab. Below a quarter of the limit:
-  // at an eighth, threads trading batches of 32 blocks found the bin at the
-  // threshold after each refill took a chain that came home, and sent all
-  // home again; at a half, xthread peaked at 9.0-9.6 MiB (7.9-8.1 at a
-  // quarter, 7.4 keeping less).
+  ForeignShare& f = foreign_[c];
+  ++f.frees;  // every free of another owner's block counts (JudgeExchange)
+  if (ABSL_PREDICT_FALSE(bins_[c].Pops() - f.pops_at_start >= kForeignWindow)) {
+    return FreeForeignAtWindowEnd(c, slab, p);
+  }
+  KeepOrSendHome(c, slab, p);
+}
+
+void ThreadCache::FreeForeignAtWindowEnd(int c, Slab* slab, void* p) {
+  JudgeExchange(c);
+  KeepOrSendHome(c, slab, p);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::KeepOrSendHome(int c, Slab* slab, void* p) {
+  // Kept only in an exchange, and while this bin runs low (the thread
+  // allocates the class as fast as it frees others' blocks and would refill
+  // at once), else home to its owner, chained with others for its slab.
+  // Below a quarter of the limit: at an eighth, threads trading batches of
+  // 32 blocks found the bin at the threshold after each refill took a chain
+  // that came home, and sent all home again; at a half, xthread peaked at
+  // 9.0-9.6 MiB (7.9-8.1 at a quarter, 7.4 keeping less).
   // The fast path's test (KeepsForeignFast), after the verdict.
-  if (KeepsForeign(c) && bins_[c].RoomAbove(foreign_[c].room_floor)) {
+  if (foreign_[c].keep && bins_[c].RoomAbove(foreign_[c].room_floor)) {
     Push(bins_[c], p, FreeKey());  // never past the limit: room above the floor
     return;
   }
@@ -818,14 +829,34 @@ void ThreadCache::FreeUnusual(Slab* slab, void* p) {
   }
 }
 
-void ThreadCache::QueueRemote(Slab* slab, uint32_t block_size, void* p) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::QueueRemote(Slab* slab, uint32_t block_size,
+                                                               void* p) {
   counters_.remote_frees.Add(1);
   // Blocks for one foreign slab are chained here and pushed with a single
   // CAS. A thread holds at most kPendingMaxBytes of others' blocks this way;
   // it pushes them all when it reaches that, and when it exits or trims.
-  const uintptr_t key = reinterpret_cast<uintptr_t>(slab) / sizeof(Slab);
+  // Slabs lie 64-byte aligned: the slot is hashed from the address above that.
+  const uintptr_t key = reinterpret_cast<uintptr_t>(slab) >> 6;
   PendingChain& chain = pending_[(key * 0x9E3779B97F4A7C15ull) >> 59];
   static_assert(kPendingSlots == 32, "the slot index takes the hash's top 5 bits");
+  // The common case, one more block for a chain that is not due, with no
+  // call: the pushes below made this a function that saved six registers
+  // on every free sent home.
+  const uint32_t count = chain.count + 1;
+  const uint32_t pending = pending_bytes_ + block_size;
+  if (ABSL_PREDICT_TRUE(chain.slab == slab && count < kRemoteBatch &&
+                        count * block_size < kRemoteBatchBytes && pending < kPendingMaxBytes)) {
+    *static_cast<void**>(p) = chain.head;
+    chain.head = p;
+    chain.count = count;
+    pending_bytes_ = pending;
+    return;
+  }
+  QueueRemoteAndPush(chain, slab, block_size, p);
+}
+
+void ThreadCache::QueueRemoteAndPush(PendingChain& chain, Slab* slab, uint32_t block_size,
+                                     void* p) {
   if (chain.slab == slab) {
     *static_cast<void**>(p) = chain.head;
     chain.head = p;

@@ -12,7 +12,7 @@
 //
 // Blocks of another owner's slab go home rather than into this thread's
 // bins, unless the class is in an exchange (the thread frees others' blocks
-// of it about as fast as it allocates it: KeepsForeign) and the bin holds
+// of it about as fast as it allocates it: JudgeExchange) and the bin holds
 // less than a quarter of its limit: reusing them always would leave every
 // thread's slabs partly used by all the others, and the footprint grows with
 // the mixing (rptest: 2x the memory); at home they let the owner's slabs
@@ -307,11 +307,12 @@ class ThreadCache {
                                      : std::max<int32_t>(kDrainingLimit, static_cast<int32_t>(fit));
   }
   // A bin keeps another owner's block only while the class is in an
-  // exchange (KeepsForeign) and the bin holds fewer than limit /
+  // exchange (JudgeExchange) and the bin holds fewer than limit /
   // kKeepForeignDivisor blocks (FreeForeign).
   static constexpr int32_t kKeepForeignDivisor = 4;
-  // Whether class c is in an exchange, counting this free of another
-  // owner's block: threads that live on each other's blocks (producer and
+  // Whether class c is in an exchange (ForeignShare::keep), judged at the end
+  // of each window of kForeignWindow allocations of the class, on the
+  // others' blocks freed into it meanwhile: threads that live on each other's blocks (producer and
   // consumer in turns: xthread) reuse them while they are hot, where sending
   // them home costs each block two more trips between the cores (blocks of
   // one size only: 0.55x). A thread that frees others' blocks now and then
@@ -332,7 +333,15 @@ class ThreadCache {
   // then fed itself (kept blocks freed again count as others'), and the
   // peak grew 14 -> 15-18 MiB in 18 runs of 74. Own frees do not grow
   // with the partner's speed.
-  bool KeepsForeign(int c);
+  void JudgeExchange(int c);
+  // FreeForeign for a free that ends its class's window: the verdict, then
+  // the same as any other. Out of line and called last, so that FreeForeign's
+  // every other free calls nothing that returns to it (the verdict's call
+  // in its middle made it save six registers every time).
+  ABSL_ATTRIBUTE_NOINLINE void FreeForeignAtWindowEnd(int c, Slab* slab, void* p);
+  // p, another owner's block freed into class c, stays in bin c while the
+  // class is in an exchange and the bin is low, else goes home.
+  void KeepOrSendHome(int c, Slab* slab, void* p);
   // Own blocks freed into bin c in the current window: its pushes (the
   // room's change with the pops and the slow paths' moves taken out),
   // which are all own blocks while the class is not keeping.
@@ -362,7 +371,7 @@ class ThreadCache {
     int32_t count;
     uint32_t moved;
   };
-  // KeepsForeign on free's fast path, for a free that needs no verdict: the
+  // FreeForeign on free's fast path, for a free that needs no verdict: the
   // class keeps, the bin is low and the window is not over (counted);
   // false sends the free to the slow path, which counts it and judges.
   // Keeping there, with no call, is what an exchange's frees cost most:
@@ -516,6 +525,11 @@ class ThreadCache {
   };
   // Pushes one pending chain and empties its slot.
   void PushPending(PendingChain& chain);
+  // QueueRemote's every case, for one that pushes: p goes on `chain` (its
+  // slab's slot), which is pushed when due, and everything pending when
+  // that is too much.
+  ABSL_ATTRIBUTE_NOINLINE void QueueRemoteAndPush(PendingChain& chain, Slab* slab,
+                                                  uint32_t block_size, void* p);
   PendingChain pending_[kPendingSlots] = {};
   uint32_t pending_bytes_ = 0;
   ForeignShare foreign_[kNumClasses] = {};
