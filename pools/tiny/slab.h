@@ -105,7 +105,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsCarvedBlockOffset(uintptr_t off, uint
 // class_offset is `class_offset`.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool IsCarvedBlockStart(const SlabDigest& d,
                                                           uint32_t class_offset, const void* p) {
-  const uintptr_t off = reinterpret_cast<uintptr_t>(p) + d.neg_start.load(std::memory_order_relaxed);
+  const uintptr_t off =
+      reinterpret_cast<uintptr_t>(p) + d.neg_start.load(std::memory_order_relaxed);
   return IsCarvedBlockOffset(off, d.carved.load(std::memory_order_relaxed),
                              BlockTestAt(class_offset).div_c);
 }
@@ -156,9 +157,10 @@ struct Slab {
   // list whole without walking it.
   std::atomic<uint32_t> remote_count;
 
-  // Copies start (as neg_start), owner, carved and size_class into the digest of every unit
-  // of the span. Whoever changes one of them calls it before any block the
-  // change concerns can be freed (Format, a change of owner, Carve, release).
+  // Copies start (as neg_start), owner, carved and size_class (as
+  // class_offset) into the digest of every unit of the span. Whoever changes
+  // one of them calls it before any block the change concerns can be freed
+  // (Format, a change of owner, Carve, release).
   void PublishDigest() const {
     for (uint32_t u = 0; u < units; ++u) {
       SlabDigest& d = unit_entries[u].slab;
@@ -172,7 +174,8 @@ struct Slab {
 
   // Index of the block at byte `offset` (< 2^32) from `start`.
   uint32_t BlockIndex(uintptr_t offset) const {
-    const unsigned __int128 product = static_cast<unsigned __int128>(offset) * kBlockTests[size_class].div_c;
+    const unsigned __int128 product =
+        static_cast<unsigned __int128>(offset) * kBlockTests[size_class].div_c;
     return static_cast<uint32_t>(product >> 64);
   }
   uint32_t Carved() const { return carved.load(std::memory_order_relaxed); }
