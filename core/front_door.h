@@ -20,7 +20,7 @@
 //     RangeMap::UnitForFree(p): p's unit entry (another   core/base/range_map.h
 //       unit's outside the arena): the Slab of the unit,
 //       and a digest of its fields free needs
-//     tls_heap->tiny.Free(digest, p, FreeOther)            pools/tiny/thread_cache.h
+//     tls_heap->tiny.Free(entry, p, FreeOther)             pools/tiny/thread_cache.h
 //       a carved block start whose free key is not set (slab.h)?
 //       own slab: push on this thread's bin; over the bin's limit,
 //       flush half to the slabs (FlushBin)
@@ -96,7 +96,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
   // unit that is no slab's has nothing carved in its digest (range_map.h),
   // which is the test free makes anyway (three instructions and a load
   // fewer).
-  CurrentHeap()->tiny.Free(RangeMap::UnitForFree(p).slab, p, FreeOther);
+  CurrentHeap()->tiny.Free(RangeMap::UnitForFree(p), p, FreeOther);
 }
 
 // The bytes usable in p if it is a slab block in use (a carved block start

@@ -771,10 +771,7 @@ void ThreadCache::SetLimit(int c, int32_t limit) {
   SetRoomFloor(c);
 }
 
-void ThreadCache::FreeOthersBlock(void* p) {
-  // UnitOf, not UnitForFree: a SuperSlab outside the arena's window (no
-  // arena could be reserved) comes here from FreeOther's lookup.
-  const UnitEntry& unit = RangeMap::UnitOf(p);
+void ThreadCache::FreeOthersBlock(void* p, const UnitEntry& unit) {
   const int c = static_cast<int>(unit.slab.class_offset.load(std::memory_order_relaxed) /
                                  kDigestClassScale);
   // The fast path read only the digest: a double free racing its span's

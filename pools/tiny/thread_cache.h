@@ -137,7 +137,8 @@ class ThreadCache {
   // digest shares the range-map entry's cache line, so nothing here waits
   // for a second metadata line.
   template <class NotInUse>
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(const SlabDigest& d, void* p, NotInUse not_in_use) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(const UnitEntry& unit, void* p, NotInUse not_in_use) {
+    const SlabDigest& d = unit.slab;
     const uint64_t key = FreeKey();
     const uint32_t at = d.class_offset.load(std::memory_order_relaxed);
     if (ABSL_PREDICT_FALSE(!IsBlockInUse(d, at, p, key))) return not_in_use(p);
@@ -149,7 +150,7 @@ class ThreadCache {
     // past the limit flushes.
     if (ABSL_PREDICT_FALSE(d.owner.load(std::memory_order_relaxed) != this)) {
       ForeignShare& f = *reinterpret_cast<ForeignShare*>(reinterpret_cast<char*>(foreign_) + at);
-      if (!KeepsForeignFast(b, f)) return FreeOthersBlock(p);
+      if (!KeepsForeignFast(b, f)) return FreeOthersBlock(p, unit);
       Push(b, p, key);  // never past the limit: the bin had room above the floor
       return;
     }
@@ -164,7 +165,7 @@ class ThreadCache {
     if (!slab->IsCarvedBlockStart(p)) {
       if (void* base = AlignedInsideBase(*slab, p, Marker::kTake)) p = base;
     }
-    Free(RangeMap::UnitAliased(p).slab, p, [this, slab](void* q) { FreeUnusual(slab, q); });
+    Free(RangeMap::UnitAliased(p), p, [this, slab](void* q) { FreeUnusual(slab, q); });
   }
   // A pointer into `slab` that is not the start of a carved block in use,
   // nor an aligned pointer handed out inside one: reported (a double free,
@@ -425,7 +426,7 @@ class ThreadCache {
   // of the partner's Slab line was a miss on a line the partner writes. No
   // more arguments than the fast path has at hand: the digest passed along
   // made free save registers on every call (five instructions more per free).
-  ABSL_ATTRIBUTE_NOINLINE void FreeOthersBlock(void* p);
+  ABSL_ATTRIBUTE_NOINLINE void FreeOthersBlock(void* p, const UnitEntry& unit);
   void FreeForeign(int c, Slab* slab, void* p);
   // The placeholder's: to the thread's own cache if core routes it there,
   // else home at once.
