@@ -123,12 +123,6 @@ class RangeMap {
     const auto* base = window_.base.load(std::memory_order_acquire);
     return base[WindowIndex(p)];
   }
-  // p's own entry wherever p lies (slow paths): the window's for an address
-  // in it, else the two-level map's (UnitAliased, top bits ignored).
-  static const UnitEntry& UnitOf(const void* p) {
-    if (ABSL_PREDICT_TRUE(InWindow(p))) return UnitForFree(p);
-    return UnitAliased(p);
-  }
   // Makes [base, base + bytes) the window: its first kWindowTableBytes hold
   // the entries of all the units the window reaches, one contiguous array
   // indexed by unit modulo kWindowUnits (WindowIndex), whose leaf-sized

@@ -88,16 +88,13 @@ TEST(RangeMap, AWindowReadsTheSameEntriesAsTheTwoLevelMap) {
             reserved + unit_number(inside) % RangeMap::kWindowUnits * sizeof(UnitEntry));
   for (char* p : {inside, inside + kUnitSize + 77, reserved, reserved + 2 * reach - 1}) {
     EXPECT_EQ(&RangeMap::UnitForFree(p), &RangeMap::UnitAliased(p));
-    EXPECT_EQ(&RangeMap::UnitOf(p), &RangeMap::UnitAliased(p));
   }
   EXPECT_EQ(RangeMap::UnitForFree(inside + kUnitSize).word.load(), RangeMap::Lookup(inside));
   EXPECT_EQ(RangeMap::MetaOf<int>(RangeMap::Lookup(inside + 1)), &meta_a);
   EXPECT_EQ(RangeMap::Lookup(inside + 2 * kUnitSize), 0u);
-  // Outside the window: UnitOf is the two-level map's entry; free's lookup
-  // reads an entry of the window's table.
+  // Outside the window free's lookup reads an entry of the window's table.
   EXPECT_FALSE(RangeMap::InWindow(&local));
   EXPECT_FALSE(RangeMap::InWindow(reserved + 2 * reach));
-  EXPECT_EQ(&RangeMap::UnitOf(&local), &RangeMap::UnitAliased(&local));
   const auto* table = reinterpret_cast<const char*>(reserved);
   for (const void* p : {static_cast<const void*>(&local),
                         static_cast<const void*>(reserved + 2 * reach)}) {
@@ -133,7 +130,7 @@ TEST(RangeMap, AUnitThatIsNoSlabsHasNothingCarved) {
   }
   RangeMap::UnitsAt(base)[0].slab.carved.store(4096);
   RangeMap::Unregister(base, 2 * kUnitSize);
-  EXPECT_EQ(RangeMap::UnitOf(base).slab.carved.load(), 0u);
+  EXPECT_EQ(RangeMap::UnitAliased(base).slab.carved.load(), 0u);
   OsUnmap(base, 2 * kUnitSize);
 }
 

@@ -126,7 +126,7 @@ class ThreadCache {
   // none came.
   bool FillBin(int c, Fresh fresh);
 
-  // Frees p, whose unit's digest (core/base/range_map.h) is `d`, if it is
+  // Frees p, whose unit's entry (core/base/range_map.h) is `unit`, if it is
   // the start of a carved block in use: into this thread's bin with no
   // atomic operation if this cache owns the slab; else home to its owner, or
   // kept (FreeOthersBlock). Anything else goes to `not_in_use(p)`: an
@@ -420,12 +420,13 @@ class ThreadCache {
   void FlushRequestedBins(int refilling);
   // Free's slow path for a carved block start in use of another owner's slab
   // (any block freed through the placeholder): kept in an exchange while the
-  // bin runs low, else sent home. It reads the unit's entry again (its line
-  // is hot) and nothing of the Slab record unless the block goes home: a
-  // thread living on its partner's blocks keeps most of them, and each load
-  // of the partner's Slab line was a miss on a line the partner writes. No
-  // more arguments than the fast path has at hand: the digest passed along
-  // made free save registers on every call (five instructions more per free).
+  // bin runs low, else sent home. It reads p's unit entry, which the fast path
+  // hands over as it found it (in the arena's window or, without an arena,
+  // the two-level map), and nothing of the Slab record unless the block goes
+  // home: a thread living on its partner's blocks keeps most of them, and
+  // each load of the partner's Slab line was a miss on a line the partner
+  // writes. No more arguments than the fast path has in registers already:
+  // more made free save registers on every call (five instructions per free).
   ABSL_ATTRIBUTE_NOINLINE void FreeOthersBlock(void* p, const UnitEntry& unit);
   void FreeForeign(int c, Slab* slab, void* p);
   // The placeholder's: to the thread's own cache if core routes it there,
