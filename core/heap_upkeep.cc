@@ -36,7 +36,7 @@ void NudgeIfIdle(Heap& h, void* arg) {
                               __ATOMIC_RELAXED);
   // A thread blocked (in a join, on a lock) takes no nudge: its slabs'
   // remote frees are taken and its emptied spans given back for it.
-  h.tiny.ReleaseEmptiedSpansForIdleOwner();
+  h.tiny.ReleaseEmptiedSpansForIdleOwner(a.now_ms);
 }
 
 // Frees a thread has made through the placeholder (it never allocated).
@@ -94,7 +94,8 @@ constexpr uint64_t kIdleOwnerScanMs = 5;
 std::atomic<uint64_t> g_next_idle_owner_scan_ms{0};
 
 void ReleaseIfIdle(Heap& h, void* arg) {
-  if (IsIdle(h, *static_cast<const NudgeArgs*>(arg))) h.tiny.ReleaseEmptiedSpansForIdleOwner();
+  const NudgeArgs& a = *static_cast<const NudgeArgs*>(arg);
+  if (IsIdle(h, a)) h.tiny.ReleaseEmptiedSpansForIdleOwner(a.now_ms);
 }
 
 void ReleaseIdleOwnersSpans() {

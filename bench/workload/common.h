@@ -368,6 +368,7 @@ Outcome RunBignum(const Config& cfg);       // bignum
 Outcome RunEspresso(const Config& cfg);     // espresso
 Outcome RunReallocGrow(const Config& cfg);  // realloc_grow
 Outcome RunAligned(const Config& cfg);      // aligned
+Outcome RunIdleHolder(const Config& cfg);   // idle_holder
 
 }  // namespace hakmem_bench
 

@@ -23,7 +23,7 @@
 ABSL_FLAG(std::string, workload, "mid",
           "mid | tiny | large | larson | larson_sized | xthread | phase | xmalloc | rptest | "
           "mstress | cache_thrash | cache_scratch | glibc_simple | glibc_thread | alloc_test | "
-          "bigbuf | thread_churn | bignum | espresso | realloc_grow | aligned");
+          "bigbuf | thread_churn | bignum | espresso | realloc_grow | aligned | idle_holder");
 ABSL_FLAG(int, threads, 1,
           "worker threads (larson: chains; xthread, xmalloc: an even number; thread_churn: "
           "most alive at once)");
@@ -35,7 +35,8 @@ ABSL_FLAG(uint64_t, min_size, 0, "smallest request in bytes (0: the workload's d
 ABSL_FLAG(uint64_t, max_size, 0, "largest request in bytes (0: the workload's default)");
 ABSL_FLAG(uint64_t, slots, 0,
           "live blocks per thread; xthread, xmalloc: queue capacity; cache_*: writes per "
-          "object; thread_churn: blocks per thread (0: the workload's default)");
+          "object; thread_churn: blocks per thread; idle_holder: the holder's blocks (0: the "
+          "workload's default)");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the size and slot choices");
 ABSL_FLAG(std::string, touch, "pages", "ends | pages | lines: what of each new block is written");
 ABSL_FLAG(uint64_t, larson_round_ops, 0, "larson: ops before a hand-over (0: 100 x slots)");
@@ -78,6 +79,7 @@ constexpr WorkloadDefaults kWorkloads[] = {
     {"espresso", 16, 1 << 10, 48, RunEspresso},
     {"realloc_grow", 64, 64 << 10, 64, RunReallocGrow},
     {"aligned", 16, 4 << 10, 1024, RunAligned},
+    {"idle_holder", 16, 2 << 10, 32 << 20, RunIdleHolder},
 };
 
 const char* TouchName(Touch t) {

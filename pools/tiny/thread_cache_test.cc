@@ -197,8 +197,66 @@ TEST(ThreadCache, AnIdleOwnersEmptiedSpansAreGivenBackForIt) {
   for (void* p : v) Free(*other, p);
   other->Drain();  // every block on its span's remote list
   for (Slab* s : spans) ASSERT_EQ(s->owner.load(), owner.get());
-  owner->ReleaseEmptiedSpansForIdleOwner();
+  owner->ReleaseEmptiedSpansForIdleOwner(1000);
   for (Slab* s : spans) EXPECT_NE(s->owner.load(), owner.get());
+  owner->Drain();
+}
+
+// A look at an idle owner that gives nothing back makes the next wait twice
+// as long, up to a bound; the owner working again (its upkeep) ends the wait.
+TEST(ThreadCache, AnIdleOwnerIsLookedAtLessOftenWhileNothingComesBack) {
+  const int c = SizeToClass(512);
+  auto owner = NewCache();
+  auto other = NewCache();
+  std::vector<void*> v;
+  std::set<Slab*> spans;
+  auto take_all = [&] {  // every block of four spans out
+    v.clear();
+    spans.clear();
+    for (uint32_t i = 0; i < 4 * kClassInfo[c].capacity; ++i) v.push_back(Alloc(*owner, c));
+    while (void* p = owner->TryPop(c)) v.push_back(p);
+    for (void* p : v) spans.insert(SlabOf(p));
+  };
+  auto free_all = [&] {
+    for (void* p : v) Free(*other, p);
+    other->Drain();  // on their spans' remote lists: each span can be given back
+  };
+  auto owned = [&] {
+    size_t n = 0;
+    for (Slab* s : spans) n += s->owner.load() == owner.get();
+    return n;
+  };
+  constexpr uint64_t kFirst = ThreadCache::kIdleLookDelayMs;
+  constexpr uint64_t kMax = ThreadCache::kIdleLookMaxDelayMs;
+  uint64_t now = 1000;
+
+  // Two empty looks: the next is due twice the first delay after the second.
+  take_all();
+  owner->ReleaseEmptiedSpansForIdleOwner(now);
+  owner->ReleaseEmptiedSpansForIdleOwner(now += kFirst);
+  free_all();
+  owner->ReleaseEmptiedSpansForIdleOwner(now + 2 * kFirst - 1);
+  EXPECT_EQ(owned(), spans.size());  // not looked at yet
+  owner->ReleaseEmptiedSpansForIdleOwner(now += 2 * kFirst);
+  EXPECT_EQ(owned(), 0u);
+
+  // Many empty looks: the wait stops growing at kIdleLookMaxDelayMs.
+  take_all();
+  constexpr uint64_t kLater = uint64_t{1} << 32;  // past any wait: every look is made
+  for (int i = 0; i < 40; ++i) owner->ReleaseEmptiedSpansForIdleOwner(now += kLater);
+  free_all();
+  owner->ReleaseEmptiedSpansForIdleOwner(now + kMax - 1);
+  EXPECT_EQ(owned(), spans.size());
+  owner->ReleaseEmptiedSpansForIdleOwner(now += kMax);
+  EXPECT_EQ(owned(), 0u);
+
+  // The owner's upkeep ends a wait: its next idle spell is looked at at once.
+  take_all();
+  for (int i = 0; i < 3; ++i) owner->ReleaseEmptiedSpansForIdleOwner(now += kLater);
+  free_all();
+  owner->Upkeep(now, /*decay_ms=*/3600000, /*budget_bytes=*/uint64_t{1} << 40);
+  owner->ReleaseEmptiedSpansForIdleOwner(now + 1);
+  EXPECT_EQ(owned(), 0u);
   owner->Drain();
 }
 
@@ -212,6 +270,7 @@ TEST(ThreadCache, GivingBackABusyOwnersSpansRacesWithNothing) {
   std::mutex mu;
   std::thread other([&] {
     auto mine = NewCache();
+    uint64_t look = 0;  // every look due: the walks race with the owner
     while (!done.load()) {
       std::vector<void*> batch;
       {
@@ -220,7 +279,7 @@ TEST(ThreadCache, GivingBackABusyOwnersSpansRacesWithNothing) {
       }
       for (void* p : batch) Free(*mine, p);
       mine->FlushRemote();
-      owner->ReleaseEmptiedSpansForIdleOwner();
+      owner->ReleaseEmptiedSpansForIdleOwner(look += ThreadCache::kIdleLookMaxDelayMs);
     }
     mine->Drain();
   });
