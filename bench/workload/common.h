@@ -369,6 +369,7 @@ Outcome RunEspresso(const Config& cfg);     // espresso
 Outcome RunReallocGrow(const Config& cfg);  // realloc_grow
 Outcome RunAligned(const Config& cfg);      // aligned
 Outcome RunIdleHolder(const Config& cfg);   // idle_holder
+Outcome RunDeferredFree(const Config& cfg); // deferred_free
 
 }  // namespace hakmem_bench
 

@@ -23,10 +23,11 @@
 ABSL_FLAG(std::string, workload, "mid",
           "mid | tiny | large | larson | larson_sized | xthread | phase | xmalloc | rptest | "
           "mstress | cache_thrash | cache_scratch | glibc_simple | glibc_thread | alloc_test | "
-          "bigbuf | thread_churn | bignum | espresso | realloc_grow | aligned | idle_holder");
+          "bigbuf | thread_churn | bignum | espresso | realloc_grow | aligned | idle_holder | "
+          "deferred_free");
 ABSL_FLAG(int, threads, 1,
-          "worker threads (larson: chains; xthread, xmalloc: an even number; thread_churn: "
-          "most alive at once)");
+          "worker threads (larson: chains; xthread, xmalloc, deferred_free: an even number; "
+          "thread_churn: most alive at once)");
 ABSL_FLAG(double, seconds, 2.0, "run time of the timed phase");
 ABSL_FLAG(uint64_t, ops, 0,
           "if > 0, run this fixed amount of work instead of --seconds: ops per thread, or as "
@@ -35,8 +36,8 @@ ABSL_FLAG(uint64_t, min_size, 0, "smallest request in bytes (0: the workload's d
 ABSL_FLAG(uint64_t, max_size, 0, "largest request in bytes (0: the workload's default)");
 ABSL_FLAG(uint64_t, slots, 0,
           "live blocks per thread; xthread, xmalloc: queue capacity; cache_*: writes per "
-          "object; thread_churn: blocks per thread; idle_holder: the holder's blocks (0: the "
-          "workload's default)");
+          "object; thread_churn: blocks per thread; idle_holder: the holder's blocks; "
+          "deferred_free: the keeper's table (0: the workload's default)");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the size and slot choices");
 ABSL_FLAG(std::string, touch, "pages", "ends | pages | lines: what of each new block is written");
 ABSL_FLAG(uint64_t, larson_round_ops, 0, "larson: ops before a hand-over (0: 100 x slots)");
@@ -80,6 +81,7 @@ constexpr WorkloadDefaults kWorkloads[] = {
     {"realloc_grow", 64, 64 << 10, 64, RunReallocGrow},
     {"aligned", 16, 4 << 10, 1024, RunAligned},
     {"idle_holder", 16, 2 << 10, 32 << 20, RunIdleHolder},
+    {"deferred_free", 64, 64, 1 << 20, RunDeferredFree},
 };
 
 const char* TouchName(Touch t) {
@@ -123,7 +125,9 @@ int Main() {
     return Fail("--touch must be ends, pages or lines");
   }
   if (cfg.threads < 1 || cfg.threads > 1024) return Fail("--threads must be in 1..1024");
-  if ((cfg.workload == "xthread" || cfg.workload == "xmalloc") && cfg.threads % 2 != 0) {
+  if ((cfg.workload == "xthread" || cfg.workload == "xmalloc" ||
+       cfg.workload == "deferred_free") &&
+      cfg.threads % 2 != 0) {
     return Fail(cfg.workload + " runs pairs of threads: --threads must be even");
   }
   if (cfg.workload == "mstress" && cfg.min_size < 24) {

@@ -24,11 +24,13 @@
 //
 // Full slabs: when the owner finds a slab with no free block it parks it
 // (`parked_full` = true) and stops looking at it. The first remote free into a
-// parked slab (the push that finds `remote` empty) un-parks it and sets the
-// slab's class bit in the owner's revived mask, so the owner re-queues it on
-// its next refill of that class without ever scanning full slabs otherwise.
-// No list link is kept in the slab for this: a slab can be released and reused
-// by another owner while a late notifier still holds a stale pointer to it.
+// parked slab (the push that finds `remote` empty) un-parks it, names it in
+// one of the owner's revived entries (or, all taken, marks its class as
+// overflowed) and sets the slab's class bit in the owner's revived mask, so
+// the owner re-queues it on its next refill of that class; it walks its full
+// slabs only after an overflow. No list link is kept in the slab for this: a
+// slab can be released and reused by another owner while a late notifier
+// still holds a stale pointer to it, so an entry is a pointer the owner checks.
 // Both sides use seq_cst on the flag and the list head, so the owner's "park,
 // then re-check remote" and the freer's "push, then check flag" cannot both
 // miss each other.

@@ -110,6 +110,47 @@ TEST(ThreadCache, BlocksFreedByAnotherCacheGoHomeThroughTheRemoteLists) {
   owner->Drain();
 }
 
+// A remote free into a parked (full) slab names that slab to its owner, whose
+// next refill takes the block back without walking its other parked slabs;
+// more revivals than the owner has entries for are found by a walk of the
+// class's parked slabs. Every freed block comes back before a new one is
+// carved, whichever way its slab was found, and one refill takes the blocks
+// of a few revived slabs.
+TEST(ThreadCache, EveryRevivedSlabIsFoundByTheNextRefills) {
+  const int c = SizeToClass(64);
+  const uint32_t capacity = kClassInfo[c].capacity;
+  for (uint32_t revived : {4u, 3 * ThreadCache::kRevivedEntries}) {
+    auto owner = NewCache();
+    std::vector<void*> v;
+    for (uint32_t i = 0; i < (revived + 1) * capacity; ++i) v.push_back(Alloc(*owner, c));
+    while (void* p = owner->TryPop(c)) v.push_back(p);
+    // One block of each of `revived` spans, whose every block is out.
+    std::set<Slab*> spans;
+    std::set<void*> freed;
+    for (void* p : v) {
+      if (spans.size() == revived) break;
+      if (SlabOf(p)->queue == SlabQueue::kFull && spans.insert(SlabOf(p)).second) freed.insert(p);
+    }
+    ASSERT_EQ(spans.size(), revived);
+    auto other = NewCache();
+    for (void* p : freed) Free(*other, p);
+    other->Drain();  // each on its span's remote list: the span revived
+    const uint64_t refills = owner->counters().refills[c].Read();
+    std::set<void*> again;
+    for (uint32_t i = 0; i < revived; ++i) again.insert(Alloc(*owner, c));
+    EXPECT_EQ(again, freed) << revived << " revived spans";
+    // A refill goes on to the next revived slabs for a few more blocks.
+    if (revived <= ThreadCache::kGatherBlocks) {
+      EXPECT_EQ(owner->counters().refills[c].Read() - refills, 1u);
+    }
+    for (void* p : again) Free(*owner, p);
+    for (void* p : v) {
+      if (freed.count(p) == 0) Free(*owner, p);
+    }
+    owner->Drain();
+  }
+}
+
 // A slab's remote list can pile up far more blocks than a bin's limit (many
 // pushes the refills did not reach). The refill takes it whole, without a
 // walk over its cold blocks, and counts it as half the limit: the owner's
