@@ -971,10 +971,10 @@ uint32_t ThreadCache::ReleaseEmptySlabs(int c, RemoteDrain drain) {
   // Only partial slabs can have emptied. A parked (full) slab holds no free
   // block, and the first remote free into one revives it (slab.h), which
   // ReviveParked moves to the partial list; so the full slabs, most of a big
-  // live heap, are not walked. Walking them missed twice per slab on every
-  // look: a thread holding 2 GiB of 64 B blocks and waiting had its 32 k
-  // slabs walked every 5 ms by the others' refills (ReclaimIdleOwnersSpans),
-  // 12 % of a working thread's time.
+  // live heap, are not walked. Walking them read each one's record and
+  // remote list on every look: a thread holding 2 GiB of 64 B blocks and
+  // waiting had its 32 k slabs walked every 5 ms by the others' refills
+  // (ReclaimIdleOwnersSpans), 12 % of a working thread's time.
   if (revived_mask_.load(std::memory_order_relaxed) & (uint64_t{1} << c)) ReviveParked(c);
   uint32_t released = 0;
   for (Slab* s = partial_[c].head; s != nullptr;) {
