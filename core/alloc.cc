@@ -31,17 +31,6 @@ void* AllocLargeAligned(size_t size, size_t alignment, bool* zeroed) {
   return p != nullptr ? p : NoMemory();
 }
 
-// Smallest class whose blocks hold `size` bytes and are a multiple of
-// `alignment` (a power of two <= 64 KiB): uncoloured spans start 64 KiB
-// aligned, so such a class keeps every block aligned. Power-of-two classes
-// exist up to 1 MiB, so the search always ends. A mask, not `%`: a division
-// per class tried was half of posix_memalign's time.
-int AlignedClass(size_t size, size_t alignment) {
-  int c = SizeToClass(size < alignment ? alignment : size);
-  while ((ClassSize(c) & (alignment - 1)) != 0) ++c;
-  return c;
-}
-
 // A block of class c for a request of `size` bytes when the bin is empty:
 // blocks freed back to the class's slabs, then (Mid/L2.5, if `may_borrow`) a
 // larger class's cached block or the next class's freed ones (W_MAX), then
@@ -145,6 +134,13 @@ void* AllocLarge(size_t size) {
 
 void FreeOther(void* p) {
   if (p == nullptr) return;
+  // An aligned pointer handed out inside a block, found from the entry the
+  // fast path read: freed as its block, whose own test sends anything but a
+  // block in use back here (reported by the two-level lookup below).
+  if (void* base = tiny::AlignedInsideBase(RangeMap::UnitForFree(p).slab, p, tiny::Marker::kTake)) {
+    CurrentHeap()->tiny.Free(RangeMap::UnitForFree(base), base, FreeOther);
+    return;
+  }
   // The fast path's lookup read the window's table whatever p is; look again
   // properly. A slab block outside the window (a SuperSlab mapped when the
   // arena was full) is tested on its own unit's digest here and freed as
@@ -186,31 +182,19 @@ void* hak_calloc(size_t n, size_t size) {
   return p;
 }
 
-// An alignment no class keeps (a coloured class's blocks start at a 64-byte
-// multiple) is found inside a block with room for it, and marked there so
-// that free() of the aligned pointer finds the block again
-// (pools/tiny/aligned_inside.h). Blocks start at 16-byte multiples, so a
-// block of size + alignment - 16 bytes always has room. A request of 0 bytes
-// counts as 1: the aligned address must lie inside the block, not at the
-// next one's start.
-void* AllocAlignedInside(size_t size, size_t alignment) {
-  const int c = SizeToClass((size == 0 ? 1 : size) + alignment - tiny::kAlignedMarkerBytes);
-  char* p = static_cast<char*>(AllocClass(c));
-  if (p == nullptr) return nullptr;
-  char* q = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(p) + alignment - 1) & ~(alignment - 1));
-  if (q != p) tiny::MarkAlignedInside(p, q);
-  return q;
-}
-
+// The slow path of aligned requests (AlignedAllocInline's misses): a bin to
+// refill, an alignment of 16 or less (malloc's own: W_MAX may borrow), and
+// what no class serves (Large).
 void* hak_alloc_aligned(size_t alignment, size_t size) {
-  // Every block starts at a multiple of 16 (size_classes.h): malloc's own
-  // alignment needs no search for a class.
+  if (void* p = AlignedAllocInline(alignment, size)) return p;
   if (alignment <= 16) return AllocInline(size);
   if (alignment <= kUnitSize && size <= kMaxSmallSize) {
-    const int c = AlignedClass(size, alignment);
-    if (kClassInfo[c].colors == 1 || alignment <= 64) return AllocClass(c);
-    if (size + alignment - tiny::kAlignedMarkerBytes <= kMaxSmallSize) {
-      return AllocAlignedInside(size, alignment);
+    const int c = AlignedClassOf(size, alignment);
+    if (c != kAlignedInside) return AllocClass(c);
+    const size_t bytes = tiny::AlignedInsideBlockBytes(size, alignment);
+    if (bytes <= kMaxSmallSize) {
+      void* p = AllocClass(SizeToClass(bytes));
+      return p != nullptr ? tiny::PlaceAlignedInside(p, alignment) : nullptr;
     }
   }
   bool zeroed;

@@ -16,6 +16,11 @@
 //                     (pools/tiny/superslab_manager.h)
 //     n >  1 MiB: AllocLarge(n) -> large::Alloc (big cache, else mmap)
 //
+//   posix_memalign(a, n) & co. -> AlignedAllocInline(a, n)
+//     AlignedClassOf: the class that keeps the alignment   core/base/size_classes.h
+//     (else the first aligned address inside a larger     pools/tiny/aligned_inside.h
+//     block, marked there); TryPopAt, else hak_alloc_aligned (alloc.cc)
+//
 //   free(p) -> FreeInline(p)
 //     RangeMap::UnitForFree(p): p's unit entry (another   core/base/range_map.h
 //       unit's outside the arena): the Slab of the unit,
@@ -27,11 +32,11 @@
 //       another owner's slab (always, for a thread with no heap
 //       yet): FreeOthersBlock sends it home, or keeps it while
 //       the class is in an exchange and the bin runs low
-//     otherwise: FreeOther(p): nullptr, Large, a slab pointer that is not a
-//                block in use (FreeUnusual: double free, never-allocated,
-//                interior, reported; or an aligned pointer inside its
-//                block), a free unit or a pointer hakmem never mapped
-//                (reported)
+//     otherwise: FreeOther(p): nullptr, an aligned pointer inside its
+//                block (found from the same entry), Large, a slab pointer
+//                that is not a block in use (FreeUnusual: double free,
+//                never-allocated, interior, reported), a free unit or a
+//                pointer hakmem never mapped (reported)
 #ifndef HAKMEM_CORE_FRONT_DOOR_H_
 #define HAKMEM_CORE_FRONT_DOOR_H_
 
@@ -44,6 +49,7 @@
 #include "core/base/range_map.h"
 #include "core/base/size_classes.h"
 #include "core/thread_heap.h"
+#include "pools/tiny/aligned_inside.h"
 #include "pools/tiny/slab.h"
 
 namespace hakmem {
@@ -87,6 +93,24 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
   }
   if (void* p = CurrentHeap()->tiny.TryPopAt(bin); ABSL_PREDICT_TRUE(p != nullptr)) return p;
   return AllocSmallSlow(size, tiny::ThreadCache::ClassOfBinOffset(bin));
+}
+
+// An aligned request (alignment a power of two) that a bin serves: a block
+// of the class that keeps the alignment (kAlignedClassPlan), or the aligned
+// address inside a larger block (marked, pools/tiny/aligned_inside.h);
+// nullptr for everything else (an empty bin, an alignment beyond a unit, a
+// size beyond the slab pool), which hak_alloc_aligned serves. Sets no errno,
+// so posix_memalign, which must leave errno alone, saves it only on the slow
+// path.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedAllocInline(size_t alignment, size_t size) {
+  if (ABSL_PREDICT_FALSE(alignment > kUnitSize || size > kMaxSmallSize)) return nullptr;
+  tiny::ThreadCache& cache = CurrentHeap()->tiny;
+  const int c = AlignedClassOf(size, alignment);
+  if (ABSL_PREDICT_TRUE(c != kAlignedInside)) return cache.TryPop(c);
+  const size_t bytes = tiny::AlignedInsideBlockBytes(size, alignment);
+  if (bytes > kMaxSmallSize) return nullptr;
+  void* p = cache.TryPop(SizeToClass(bytes));
+  return p != nullptr ? tiny::PlaceAlignedInside(p, alignment) : nullptr;
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {

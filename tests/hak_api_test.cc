@@ -316,7 +316,7 @@ TEST(HakApi, AlignedUpToFourMiB) {
 }
 
 // Small requests with a stricter alignment than 64 come from inside larger
-// blocks (core/alloc.cc: AllocAlignedInside). Many at once, so that
+// blocks (pools/tiny/aligned_inside.h). Many at once, so that
 // every colour and block position turns up: each is aligned, has its size,
 // overlaps no other live block (a 0-byte request may not point at the next
 // block's start) and frees without a report.

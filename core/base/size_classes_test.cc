@@ -1,5 +1,7 @@
 #include "core/base/size_classes.h"
 
+#include <algorithm>
+
 #include "gtest/gtest.h"
 
 namespace hakmem {
@@ -52,6 +54,32 @@ TEST(SizeClasses, SpansFitTheSuperSlabAndHoldSeveralBlocks) {
 
 TEST(SizeClasses, BlocksAreSixteenByteAligned) {
   for (int c = 1; c < kNumClasses; ++c) EXPECT_EQ(ClassSize(c) % 16, 0u) << c;
+}
+
+// An aligned request's class holds the request, its blocks are multiples of
+// the alignment and start at multiples of it (colours are 64-byte steps), and
+// none smaller would do; where the smallest such class is coloured, the
+// request goes inside a larger block instead.
+TEST(SizeClasses, AnAlignedRequestGetsTheSmallestClassThatKeepsItsAlignment) {
+  for (size_t alignment = 1; alignment <= kUnitSize; alignment *= 2) {
+    for (size_t size = 0; size <= 3 * kUnitSize; size += 7) {
+      SCOPED_TRACE(testing::Message() << "alignment " << alignment << " size " << size);
+      int smallest = SizeToClass(std::max(size, alignment));
+      while (ClassSize(smallest) % alignment != 0) ++smallest;
+      const int c = AlignedClassOf(size, alignment);
+      if (kClassInfo[smallest].colors > 1 && alignment > 64) {
+        ASSERT_EQ(c, kAlignedInside);
+        continue;
+      }
+      ASSERT_EQ(c, smallest);
+      ASSERT_GE(ClassSize(c), size);
+      ASSERT_EQ(ClassSize(c) % alignment, 0u);
+    }
+  }
+  EXPECT_EQ(AlignedClassOf(100, 128), SizeToClass(128));      // uncoloured
+  EXPECT_EQ(AlignedClassOf(200, 128), kAlignedInside);        // 256 is coloured
+  EXPECT_EQ(AlignedClassOf(100, 64), SizeToClass(128));       // 112 is no multiple of 64
+  EXPECT_EQ(AlignedClassOf(40000, 4096), SizeToClass(40960)); // L2.5: uncoloured
 }
 
 }  // namespace
