@@ -228,7 +228,16 @@ void* ReallocSlow(void* p, size_t size) {
   }
   // A slab block stays put while it fits and is not more than twice the need.
   if (slab && size <= old_size && size * 2 >= old_size) return p;
-  void* q = AllocInline(size);
+  // A slab block that grows by less than a quarter moves to a block a
+  // quarter larger than it was (tcmalloc's rule): a buffer grown by small
+  // appends moved at every next class (a quarter or less above 128 bytes).
+  // realloc_grow (appends of 8 - 64 bytes to buffers of up to 64 KiB):
+  // 1.10x, peak RSS 14.3 -> 12.1 MiB (fewer blocks left in the bins of the
+  // classes passed through); a half larger was 1.14x for twice the waste.
+  void* q = nullptr;
+  const size_t grown = old_size + old_size / 4;
+  if (slab && size > old_size && size < grown && grown <= kMaxSmallSize) q = AllocInline(grown);
+  if (q == nullptr) q = AllocInline(size);
   if (q == nullptr) return nullptr;  // p untouched, errno = ENOMEM
   std::memcpy(q, p, size < old_size ? size : old_size);
   FreeInline(p);

@@ -276,6 +276,32 @@ TEST(HakApi, ReallocKeepsABlockItFitsAtLeastHalfOf) {
   }
 }
 
+// A slab block grown by less than a quarter moves to a block at least a
+// quarter larger (core/alloc.cc, ReallocSlow): a buffer grown by small
+// appends moves about twice per doubling, not at every class (four per
+// doubling), and what it held comes along every time.
+TEST(HakApi, ReallocGrowingByAppendsMovesAQuarterAhead) {
+  size_t size = 1024;
+  char* p = static_cast<char*>(hak_alloc(size));
+  FillPattern(p, size, 4);
+  int moves = 0;
+  while (size < (64u << 10)) {
+    const size_t usable = hak_usable_size(p);
+    char* q = static_cast<char*>(hak_realloc(p, size + 16));
+    ASSERT_NE(q, nullptr);
+    ASSERT_TRUE(HasPattern(q, size, 4)) << size;
+    if (q != p) {
+      ++moves;
+      EXPECT_GE(hak_usable_size(q), usable + usable / 4) << size;
+    }
+    p = q;
+    size += 16;
+    FillPattern(p, size, 4);
+  }
+  EXPECT_LE(moves, 16);  // classes passed from 1 KiB to 64 KiB: 28
+  hak_free(p);
+}
+
 TEST(HakApi, FailedReallocKeepsTheBlock) {
   void* p = hak_alloc(200);
   ASSERT_NE(p, nullptr);
