@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <atomic>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 #include <vector>
@@ -224,15 +225,21 @@ TEST(ThreadCache, TinySpansGoStraightBackToTheSuperSlabManager) {
 // A thread that allocated blocks and then waits (a join) while others free
 // them never refills again: another thread takes its slabs' remote frees and
 // gives back the spans they emptied.
+// Every block of `spans` spans' worth of class c allocated through `owner`,
+// its bin drained too, so that each span can empty; their spans in *out.
+std::vector<void*> TakeWholeSpans(ThreadCache& owner, int c, uint32_t spans, std::set<Slab*>* out) {
+  std::vector<void*> v;
+  for (uint32_t i = 0; i < spans * kClassInfo[c].capacity; ++i) v.push_back(Alloc(owner, c));
+  while (void* p = owner.TryPop(c)) v.push_back(p);
+  for (void* p : v) out->insert(SlabOf(p));
+  return v;
+}
+
 TEST(ThreadCache, AnIdleOwnersEmptiedSpansAreGivenBackForIt) {
   const int c = SizeToClass(512);
   auto owner = NewCache();
-  std::vector<void*> v;
-  for (uint32_t i = 0; i < 4 * kClassInfo[c].capacity; ++i) v.push_back(Alloc(*owner, c));
-  // Drained bin: every block is out, so each span can empty.
-  while (void* p = owner->TryPop(c)) v.push_back(p);
   std::set<Slab*> spans;
-  for (void* p : v) spans.insert(SlabOf(p));
+  const std::vector<void*> v = TakeWholeSpans(*owner, c, 4, &spans);
   ASSERT_GE(spans.size(), 4u);
   auto other = NewCache();
   for (void* p : v) Free(*other, p);
@@ -241,6 +248,64 @@ TEST(ThreadCache, AnIdleOwnersEmptiedSpansAreGivenBackForIt) {
   owner->ReleaseEmptiedSpansForIdleOwner(1000);
   for (Slab* s : spans) EXPECT_NE(s->owner.load(), owner.get());
   owner->Drain();
+}
+
+// Another thread's frees scattered at random over many of the owner's
+// slabs (a block here, a block there) come home through the owner's inbox,
+// chained per class, rather than pushed one by one onto each slab: the
+// slabs' remote lists stay (nearly: the first window is judged first)
+// empty, and the owner's next allocations get every block back, each once,
+// in few refills.
+TEST(ThreadCache, ScatteredFreesComeHomeThroughTheOwnersInbox) {
+  // Spans far more than the freeing thread's pending slots: its chains
+  // hardly ever get a second block.
+  const int c = SizeToClass(256);
+  auto owner = NewCache();
+  std::set<Slab*> spans;
+  std::vector<void*> v = TakeWholeSpans(*owner, c, 512, &spans);
+  std::shuffle(v.begin(), v.end(), std::mt19937_64(7));
+  const std::vector<void*> freed(v.begin(), v.begin() + static_cast<ptrdiff_t>(v.size() / 2));
+  auto other = NewCache();
+  for (void* p : freed) Free(*other, p);
+  other->Drain();  // pushes what it still chains
+  uint64_t via_slabs = 0;
+  for (Slab* s : spans) via_slabs += s->remote_count.load();
+  EXPECT_LT(via_slabs, freed.size() / 16);
+  const uint64_t refills = owner->counters().refills[c].Read();
+  std::set<void*> again;
+  for (size_t i = 0; i < freed.size(); ++i) again.insert(Alloc(*owner, c));
+  EXPECT_EQ(again, std::set<void*>(freed.begin(), freed.end()));
+  EXPECT_LT(owner->counters().refills[c].Read() - refills, freed.size() / 16);
+  for (void* p : v) Free(*owner, p);
+  owner->Drain();
+}
+
+// Blocks waiting in an inbox are counted out by their slabs: an owner that
+// does not allocate the class again gives them back to the slabs when it
+// drains (thread exit, decay) or when another thread looks at it idle, and
+// the spans they emptied go back with them.
+TEST(ThreadCache, AnInboxIsGivenBackWithItsOwnersSpans) {
+  const int c = SizeToClass(256);
+  for (bool idle_look : {false, true}) {
+    SCOPED_TRACE(idle_look ? "idle look" : "drain");
+    auto owner = NewCache();
+    std::set<Slab*> spans;
+    std::vector<void*> v = TakeWholeSpans(*owner, c, 512, &spans);
+    std::shuffle(v.begin(), v.end(), std::mt19937_64(11));
+    auto other = NewCache();
+    for (void* p : v) Free(*other, p);
+    other->Drain();
+    for (Slab* s : spans) ASSERT_EQ(s->owner.load(), owner.get());
+    if (idle_look) {
+      owner->ReleaseEmptiedSpansForIdleOwner(1000);
+    } else {
+      owner->Drain();
+    }
+    size_t kept = 0;
+    for (Slab* s : spans) kept += s->owner.load() == owner.get();
+    EXPECT_LE(kept, 1u);  // the current slab may stay (MaybeRelease)
+    owner->Drain();
+  }
 }
 
 // A look at an idle owner that gives nothing back makes the next wait twice
