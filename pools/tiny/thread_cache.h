@@ -573,7 +573,7 @@ class ThreadCache {
   // (OwnerInbox) by kRemoteBatch blocks or kRemoteBatchBytes: per slab, each
   // was a push onto a cold slab, most reviving a parked one, and then a
   // refill of the owner for a block or two (deferred_free, 64 B blocks:
-  // 3.4 -> 7.4 M ops/s; 16 B - 4 KiB: 1.9 -> 2.7). Only while scattering:
+  // 3.4 -> 7.4 M ops/s; 16 B - 4 KiB: 1.95 -> 4.47). Only while scattering:
   // at least (kScatterDivisor - 1) / kScatterDivisor of the pending chains
   // evicted in a window of kScatterWindow held fewer than kShortChain
   // blocks; where chains grow longer (producer and consumer: xmalloc, whose
