@@ -29,7 +29,9 @@
 
 namespace hakmem::tiny {
 
-class OwnerInbox {
+// On lines of its own: other threads write it, and the cache's fields
+// around it are its owner's.
+class alignas(64) OwnerInbox {
  public:
   // Pushes first..last, n blocks of class c linked through their first
   // words (last's link is overwritten). Any thread.
