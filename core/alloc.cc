@@ -188,15 +188,12 @@ void* hak_calloc(size_t n, size_t size) {
 void* hak_alloc_aligned(size_t alignment, size_t size) {
   if (void* p = AlignedAllocInline(alignment, size)) return p;
   if (alignment <= 16) return AllocInline(size);
-  if (alignment <= kUnitSize && size <= kMaxSmallSize) {
-    const int c = AlignedClassOf(size, alignment);
-    if (c != kAlignedInside) return AllocClass(c);
-    const size_t bytes = tiny::AlignedInsideBlockBytes(size, alignment);
-    if (bytes <= kMaxSmallSize) {
-      void* p = AllocClass(SizeToClass(bytes));
-      return p != nullptr ? tiny::PlaceAlignedInside(p, alignment) : nullptr;
-    }
-  }
+  bool has_class = false;
+  void* p = AllocAlignedWith(alignment, size, [&](int c) {
+    has_class = true;
+    return AllocClass(c);
+  });
+  if (has_class) return p;  // nullptr: ENOMEM set
   bool zeroed;
   return AllocLargeAligned(size < kMaxSmallSize ? kMaxSmallSize + 1 : size, alignment, &zeroed);
 }

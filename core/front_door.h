@@ -95,22 +95,31 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
   return AllocSmallSlow(size, tiny::ThreadCache::ClassOfBinOffset(bin));
 }
 
-// An aligned request (alignment a power of two) that a bin serves: a block
-// of the class that keeps the alignment (kAlignedClassPlan), or the aligned
-// address inside a larger block (marked, pools/tiny/aligned_inside.h);
-// nullptr for everything else (an empty bin, an alignment beyond a unit, a
-// size beyond the slab pool), which hak_alloc_aligned serves. Sets no errno,
-// so posix_memalign, which must leave errno alone, saves it only on the slow
-// path.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedAllocInline(size_t alignment, size_t size) {
+// An aligned request (alignment a power of two): a block of the class that
+// keeps the alignment (kAlignedClassPlan), or the aligned address inside a
+// block of a larger class (marked, pools/tiny/aligned_inside.h), the block
+// taken by `take(class)`; nullptr where that gives none or where no class
+// serves the request (an alignment beyond a unit, a size beyond the slab
+// pool), without a call to `take`.
+template <class Take>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocAlignedWith(size_t alignment, size_t size,
+                                                           Take take) {
   if (ABSL_PREDICT_FALSE(alignment > kUnitSize || size > kMaxSmallSize)) return nullptr;
-  tiny::ThreadCache& cache = CurrentHeap()->tiny;
   const int c = AlignedClassOf(size, alignment);
-  if (ABSL_PREDICT_TRUE(c != kAlignedInside)) return cache.TryPop(c);
+  if (ABSL_PREDICT_TRUE(c != kAlignedInside)) return take(c);
   const size_t bytes = tiny::AlignedInsideBlockBytes(size, alignment);
   if (bytes > kMaxSmallSize) return nullptr;
-  void* p = cache.TryPop(SizeToClass(bytes));
+  void* p = take(SizeToClass(bytes));
   return p != nullptr ? tiny::PlaceAlignedInside(p, alignment) : nullptr;
+}
+
+// An aligned request that a bin serves; nullptr for everything else (an
+// empty bin, no class), which hak_alloc_aligned serves. Sets no errno, so
+// posix_memalign, which must leave errno alone, saves it only on the slow
+// path.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedAllocInline(size_t alignment, size_t size) {
+  return AllocAlignedWith(alignment, size,
+                          [](int c) { return CurrentHeap()->tiny.TryPop(static_cast<unsigned>(c)); });
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
