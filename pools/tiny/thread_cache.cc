@@ -938,11 +938,7 @@ void ThreadCache::QueueRemoteAndPush(PendingChain& chain, Slab* slab, uint32_t b
         evictions_ = 0;
         short_evictions_ = 0;
       }
-      if (short_chain && scattering_) {
-        Scatter(chain);
-      } else {
-        PushPending(chain);
-      }
+      SendPending(chain);
     }
     *static_cast<void**>(p) = nullptr;
     chain = PendingChain{slab, p, p, 1, block_size};
@@ -960,6 +956,14 @@ void ThreadCache::PushPending(PendingChain& chain) {
   pending_bytes_ -= chain.count * chain.block_size;
   PushRemote(chain.slab, chain.head, chain.tail, chain.count);
   chain = PendingChain{};
+}
+
+void ThreadCache::SendPending(PendingChain& chain) {
+  if (scattering_ && chain.count < kShortChain) {
+    Scatter(chain);
+  } else {
+    PushPending(chain);
+  }
 }
 
 void ThreadCache::Scatter(PendingChain& chain) {
@@ -1004,12 +1008,7 @@ void ThreadCache::FlushRemote() {
   // the pending bytes' bound flushes often when blocks are big (16 B - 4 KiB:
   // a third of the frees went onto slabs so).
   for (PendingChain& chain : pending_) {
-    if (chain.slab == nullptr) continue;
-    if (scattering_ && chain.count < kShortChain) {
-      Scatter(chain);
-    } else {
-      PushPending(chain);
-    }
+    if (chain.slab != nullptr) SendPending(chain);
   }
   for (ScatteredChain& sc : scattered_) {
     if (sc.owner != nullptr) PushScattered(sc);

@@ -594,8 +594,11 @@ class ThreadCache {
     return (((reinterpret_cast<uintptr_t>(owner) >> 6) + c) * 0x9E3779B97F4A7C15ull) >> 61;
   }
   static_assert(kScatteredSlots == 8, "ScatteredIndex picks one of 8");
-  // Moves an evicted pending chain onto its owner's and class's scattered
-  // chain, pushing that when due.
+  // Sends an evicted or flushed pending chain home: while scattering, a
+  // short one by its owner's inbox (Scatter), else onto its slab.
+  void SendPending(PendingChain& chain);
+  // Moves a pending chain onto its owner's and class's scattered chain,
+  // pushing that when due.
   void Scatter(PendingChain& chain);
   void PushScattered(ScatteredChain& sc);
   // Gives class c's inbox back to the slabs (owner side: the slab lock held).
