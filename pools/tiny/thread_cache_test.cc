@@ -317,11 +317,8 @@ TEST(ThreadCache, AnIdleOwnerIsLookedAtLessOftenWhileNothingComesBack) {
   std::vector<void*> v;
   std::set<Slab*> spans;
   auto take_all = [&] {  // every block of four spans out
-    v.clear();
     spans.clear();
-    for (uint32_t i = 0; i < 4 * kClassInfo[c].capacity; ++i) v.push_back(Alloc(*owner, c));
-    while (void* p = owner->TryPop(c)) v.push_back(p);
-    for (void* p : v) spans.insert(SlabOf(p));
+    v = TakeWholeSpans(*owner, c, 4, &spans);
   };
   auto free_all = [&] {
     for (void* p : v) Free(*other, p);
