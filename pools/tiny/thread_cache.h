@@ -412,9 +412,10 @@ class ThreadCache {
   // a bin's worth (espresso's covers, a structure freed and rebuilt) moved
   // every such half to the slabs and back, a walk over its blocks each way.
   // At most one per class, of at most kStashMaxBytes by the bin's count (an
-  // estimate where the bin's is), and none for a bin that keeps nothing
-  // (L2.5); counted in the bin's bytes (ShrinkBins) and given back with the
-  // bin (TrimBin).
+  // estimate where the bin's is); counted in the bin's bytes (ShrinkBins) and
+  // given back with the bin (TrimBin). A bin that keeps nothing (L2.5) has
+  // none of these: its stash is what its refills have not yet taken of its
+  // inbox (TakeInboxShare).
   struct Stash {
     void* head;
     int32_t count;
@@ -423,6 +424,9 @@ class ThreadCache {
   void ReturnStash(int c);
   // Moves class c's stash into its bin, which is empty; how many blocks.
   uint32_t TakeStash(int c);
+  // Class c (L2.5) refills from what others freed: up to `want` blocks of its
+  // stash, which takes the whole inbox when empty; how many blocks.
+  uint32_t TakeInboxShare(int c, uint32_t want);
   // Empties bin c of a class that went quiet and releases its spans left with
   // no live block, decommitting their pages (releasing_quiet_).
   void DrainQuietClass(int c);
@@ -578,7 +582,8 @@ class ThreadCache {
   // evicted in a window of kScatterWindow held fewer than kShortChain
   // blocks; where chains grow longer (producer and consumer: xmalloc, whose
   // consumers share an owner's inbox line where they each had slabs of
-  // their own) the slabs' lists stay.
+  // their own) the slabs' lists stay. Blocks of L2.5 (a span each) always
+  // go this way (QueueRemoteAndPush).
   struct ScatteredChain {
     ThreadCache* owner;
     void* head;
@@ -595,20 +600,23 @@ class ThreadCache {
   }
   static_assert(kScatteredSlots == 8, "ScatteredIndex picks one of 8");
   // Sends an evicted or flushed pending chain home: while scattering, a
-  // short one by its owner's inbox (Scatter), else onto its slab.
+  // short one by its owner's inbox (Scatter), and one of L2.5 always; else
+  // onto its slab.
   void SendPending(PendingChain& chain);
   // Moves a pending chain onto its owner's and class's scattered chain,
   // pushing that when due.
   void Scatter(PendingChain& chain);
   void PushScattered(ScatteredChain& sc);
-  // Gives class c's inbox back to the slabs (owner side: the slab lock held).
+  // Gives class c's inbox (and for L2.5, its stash: the inbox's rest) back to
+  // the slabs (owner side: the slab lock held).
   void ReturnInbox(int c);
   ScatteredChain scattered_[kScatteredSlots] = {};
   uint32_t evictions_ = 0;        // pending chains evicted, this window
   uint32_t short_evictions_ = 0;  // of them shorter than kShortChain
   bool scattering_ = false;
-  // Others' frees scattered over this cache's slabs: taken by FillBin after
-  // the slabs' own, and given back to the slabs by TrimBin and
+  // Others' frees scattered over this cache's slabs (and every one of L2.5):
+  // taken by FillBin after the slabs' own (L2.5: before, TakeInboxShare),
+  // and given back to the slabs by TrimBin and
   // ReleaseEmptySlabs (so by decay, Drain and the looks at an idle owner).
   OwnerInbox inbox_;
   uint32_t pending_bytes_ = 0;

@@ -308,6 +308,48 @@ TEST(ThreadCache, AnInboxIsGivenBackWithItsOwnersSpans) {
   }
 }
 
+// Another thread's frees of big blocks (L2.5: a block per span) come home
+// through the owner's inbox, not by reviving each span; the owner's refills
+// take them back a batch at a time, each block once. What the refills have
+// not taken yet is not counted in the bins' bytes (the budget would give the
+// spans back one by one), and a drain or a look at the idle owner gives it
+// back with the spans.
+TEST(ThreadCache, BigBlocksFreedByAnotherThreadComeHomeThroughTheInbox) {
+  const int c = SizeToClass(64 << 10);
+  ASSERT_EQ(TierOfClass(c), Tier::kL25);
+  constexpr uint32_t kBlocks = 16;
+  for (int end = 0; end < 3; ++end) {
+    SCOPED_TRACE(end == 0 ? "taken again" : end == 1 ? "drain" : "idle look");
+    auto owner = NewCache();
+    std::set<Slab*> spans;
+    std::vector<void*> v = TakeWholeSpans(*owner, c, kBlocks, &spans);
+    ASSERT_EQ(spans.size(), v.size());
+    auto other = NewCache();
+    for (void* p : v) Free(*other, p);
+    other->Drain();
+    for (Slab* s : spans) EXPECT_EQ(s->remote_count.load(), 0u);
+    const uint64_t refills = owner->counters().refills[c].Read();
+    void* first = Alloc(*owner, c);
+    EXPECT_LT(owner->CachedBytes(), uint64_t{kBlocks / 2} * ClassSize(c));
+    if (end == 0) {
+      std::set<void*> again{first};
+      for (uint32_t i = 1; i < kBlocks; ++i) again.insert(Alloc(*owner, c));
+      EXPECT_EQ(again, std::set<void*>(v.begin(), v.end()));
+      EXPECT_LE(owner->counters().refills[c].Read() - refills, kBlocks / 2);
+      for (void* p : again) Free(*owner, p);
+    } else {
+      Free(*owner, first);
+      if (end == 1) {
+        owner->Drain();
+      } else {
+        owner->ReleaseEmptiedSpansForIdleOwner(1000);
+      }
+      for (Slab* s : spans) EXPECT_NE(s->owner.load(), owner.get());
+    }
+    owner->Drain();
+  }
+}
+
 // A look at an idle owner that gives nothing back makes the next wait twice
 // as long, up to a bound; the owner working again (its upkeep) ends the wait.
 TEST(ThreadCache, AnIdleOwnerIsLookedAtLessOftenWhileNothingComesBack) {
