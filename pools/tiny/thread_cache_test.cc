@@ -350,6 +350,54 @@ TEST(ThreadCache, BigBlocksFreedByAnotherThreadComeHomeThroughTheInbox) {
   }
 }
 
+// While L2.5 refills make half of a cache's (judged at its upkeep), the last
+// emptied L2.5 span (a block each) of up to kSpareSpanUnits units stays with
+// it and is laid out again for the next L2.5 class whose span is as long,
+// with no trip to the SuperSlab manager; only one stays (the one before goes
+// back), and it goes back on Drain. A free of its old block meanwhile is
+// still a double free, not a block handed out. Before any upkeep, or with
+// L2.5 refills rare, an emptied span goes back at once.
+TEST(ThreadCache, AnEmptiedBigSpanServesTheNextBigBlockOfItsLength) {
+  int a = -1;
+  int b = -1;
+  for (int c = 0; c < kNumClasses && b < 0; ++c) {
+    if (TierOfClass(c) != Tier::kL25) continue;
+    if (a >= 0 && kClassInfo[c].span_units == kClassInfo[a].span_units) b = c;
+    if (a < 0) a = c;
+  }
+  ASSERT_GE(b, 0);
+  ASSERT_LE(kClassInfo[a].span_units, ThreadCache::kSpareSpanUnits);
+  auto cache = NewCache();
+  void* p = Alloc(*cache, a);
+  Free(*cache, p);  // an L2.5 bin keeps nothing: the span empties
+  EXPECT_FALSE(RangeMap::IsSlab(RangeMap::Lookup(p)));  // no upkeep yet: given back
+
+  p = Alloc(*cache, a);
+  cache->Upkeep(1000, 1000, uint64_t{4} << 20);  // its refills: all L2.5
+  Slab* span = SlabOf(p);
+  Free(*cache, p);
+  EXPECT_EQ(span->owner.load(), nullptr);
+  EXPECT_TRUE(RangeMap::IsSlab(RangeMap::Lookup(p)));  // not given back
+  Free(*cache, p);  // a double free: reported, and the span stays one spare
+
+  const uint64_t fresh = cache->counters().spans_new[b].Read();
+  void* q = Alloc(*cache, b);
+  EXPECT_EQ(SlabOf(q), span);
+  EXPECT_EQ(span->block_size, ClassSize(b));
+  EXPECT_EQ(cache->counters().spans_new[b].Read(), fresh);
+
+  // A second spare sends the first back; Drain sends the last.
+  void* r = Alloc(*cache, a);
+  Slab* other = SlabOf(r);
+  ASSERT_NE(other, span);
+  Free(*cache, q);
+  Free(*cache, r);
+  EXPECT_FALSE(RangeMap::IsSlab(RangeMap::Lookup(q)));
+  EXPECT_TRUE(RangeMap::IsSlab(RangeMap::Lookup(r)));
+  cache->Drain();
+  EXPECT_FALSE(RangeMap::IsSlab(RangeMap::Lookup(r)));
+}
+
 // A look at an idle owner that gives nothing back makes the next wait twice
 // as long, up to a bound; the owner working again (its upkeep) ends the wait.
 TEST(ThreadCache, AnIdleOwnerIsLookedAtLessOftenWhileNothingComesBack) {
