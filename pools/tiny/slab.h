@@ -214,6 +214,7 @@ struct SuperSlab {
   uint64_t released_ms;                  // when a unit last went free and stayed resident (decay)
   SuperSlab* next;                       // manager's list
   SuperSlab* prev;
+  uint32_t space_index;                  // its entry in the manager's table (while listed)
   Slab slabs[kUnitsPerSuperSlab];        // indexed by a span's first unit
 };
 

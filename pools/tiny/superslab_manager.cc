@@ -43,11 +43,52 @@ uint32_t SpanBits(uint32_t first, uint32_t units) {
   return units == 32 ? kAllUnits : ((1u << units) - 1) << first;
 }
 
+// Set bits of a unit map. Not __builtin_popcount: without -mpopcnt (the
+// build targets every x86-64) that is a call into libgcc's table.
+constexpr uint32_t CountUnits(uint32_t map) {
+  map = map - ((map >> 1) & 0x55555555u);
+  map = (map & 0x33333333u) + ((map >> 2) & 0x33333333u);
+  return (((map + (map >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24;
+}
+static_assert(CountUnits(0) == 0 && CountUnits(kAllUnits) == 32 && CountUnits(0x80000101u) == 3);
+
+// The SuperSlabs with space again, as a table of their unit maps side by
+// side (copies, kept by SyncSpaceLocked): the best-fit search reads 16 bytes
+// a SuperSlab in one sweep rather than each header down the list. With big
+// blocks in their hundreds of SuperSlabs (mstress, 16 - 128 KiB blocks: 350)
+// the search missed on every header, under g_lock, at every span. Mapped at
+// the first need; past kMaxSpaceEntries (128 GiB) the search walks the list.
+struct SpaceEntry {
+  uint32_t free_units;
+  uint32_t resident_free;
+  SuperSlab* ss;
+};
+constexpr uint32_t kMaxSpaceEntries = 1 << 16;
+SpaceEntry* g_space = nullptr;
+uint32_t g_space_count = 0;
+bool g_space_overflow = false;  // some SuperSlab with space has no entry
+
+void SyncSpaceLocked(SuperSlab* ss) {
+  if (ss->space_index != UINT32_MAX) {
+    g_space[ss->space_index] = SpaceEntry{ss->free_units, ss->resident_free, ss};
+  }
+}
+
 void LinkLocked(SuperSlab* ss) {
   ss->prev = nullptr;
   ss->next = g_with_space;
   if (g_with_space) g_with_space->prev = ss;
   g_with_space = ss;
+  ss->space_index = UINT32_MAX;
+  if (g_space == nullptr && !g_space_overflow) {
+    g_space = static_cast<SpaceEntry*>(OsMapAligned(kMaxSpaceEntries * sizeof(SpaceEntry), 4096));
+  }
+  if (g_space == nullptr || g_space_count == kMaxSpaceEntries) {
+    g_space_overflow = true;
+    return;
+  }
+  ss->space_index = g_space_count++;
+  SyncSpaceLocked(ss);
 }
 
 void UnlinkLocked(SuperSlab* ss) {
@@ -55,6 +96,13 @@ void UnlinkLocked(SuperSlab* ss) {
   else g_with_space = ss->next;
   if (ss->next) ss->next->prev = ss->prev;
   ss->next = ss->prev = nullptr;
+  if (ss->space_index == UINT32_MAX) return;
+  const SpaceEntry last = g_space[--g_space_count];
+  if (last.ss != ss) {
+    g_space[ss->space_index] = last;
+    last.ss->space_index = ss->space_index;
+  }
+  ss->space_index = UINT32_MAX;
 }
 
 // A SuperSlab's memory: an arena chunk, else a mapping of its own.
@@ -91,7 +139,7 @@ SuperSlab* MapSuperSlab() {
 }
 
 void UnmapSuperSlab(SuperSlab* ss) {
-  g_resident_free_units.fetch_sub(__builtin_popcount(ss->resident_free), std::memory_order_relaxed);
+  g_resident_free_units.fetch_sub(CountUnits(ss->resident_free), std::memory_order_relaxed);
   RangeMap::Unregister(ss->base, kSuperSlabSize);
   UnmapSuperSlabMemory(ss->base);
   g_headers.Delete(ss);
@@ -104,9 +152,10 @@ Slab* CarveLocked(SuperSlab* ss, uint32_t first, uint32_t units) {
   if (ss->free_units == kAllUnits) --g_empty_count;
   ss->free_units &= ~bits;
   g_free_units.fetch_sub(units, std::memory_order_relaxed);
-  g_resident_free_units.fetch_sub(__builtin_popcount(ss->resident_free & bits),
+  g_resident_free_units.fetch_sub(CountUnits(ss->resident_free & bits),
                                   std::memory_order_relaxed);
   ss->resident_free &= ~bits;
+  SyncSpaceLocked(ss);
   if (ss->free_units == 0) UnlinkLocked(ss);
   const uint64_t in_use = InUseUnits();
   if (in_use > g_window_peak_units.load(std::memory_order_relaxed)) {
@@ -134,7 +183,7 @@ int MostResidentRun(const SuperSlab* ss, uint32_t units, int* resident) {
   *resident = -1;
   for (uint32_t u = 0; u + units <= 32; ++u) {
     if (((ss->free_units >> u) & want) != want) continue;
-    const int r = __builtin_popcount((ss->resident_free >> u) & want);
+    const int r = CountUnits((ss->resident_free >> u) & want);
     if (r > *resident) {
       *resident = r;
       best = static_cast<int>(u);
@@ -145,10 +194,10 @@ int MostResidentRun(const SuperSlab* ss, uint32_t units, int* resident) {
 
 // The shortest run of resident free units in ss that holds `units` (its
 // first unit, -1 if none); its length in *len. Resident free units are free.
-int ShortestResidentRun(const SuperSlab* ss, uint32_t units, uint32_t* len) {
+int ShortestResidentRun(uint32_t resident_free, uint32_t units, uint32_t* len) {
   int best = -1;
   *len = kUnitsPerSuperSlab + 1;
-  uint32_t res = ss->resident_free;
+  uint32_t res = resident_free;
   while (res != 0) {
     const uint32_t first = __builtin_ctz(res);
     const uint32_t above = ~(res >> first);  // zero bits mark the run
@@ -183,26 +232,36 @@ int ShortestResidentRun(const SuperSlab* ss, uint32_t units, uint32_t* len) {
 Slab* CarveFromMappedLocked(uint32_t units, SuperSlab** best_fit) {
   if (*best_fit != nullptr) {
     uint32_t len;
-    const int first = ShortestResidentRun(*best_fit, units, &len);
+    const int first = ShortestResidentRun((*best_fit)->resident_free, units, &len);
     if (first >= 0) return CarveLocked(*best_fit, static_cast<uint32_t>(first), units);
   }
   SuperSlab* best = nullptr;
   int best_first = -1;
   uint32_t best_key = UINT32_MAX;
-  for (SuperSlab* ss = g_with_space; ss != nullptr; ss = ss->next) {
-    // Fewest free units first, then the shortest run; a SuperSlab with as
-    // many free units as the best so far cannot do better (a run is at least
-    // `units` long), so its runs are not looked at.
-    const uint32_t free_first = static_cast<uint32_t>(__builtin_popcount(ss->free_units)) << 8;
-    if ((free_first | units) >= best_key) continue;
+  // Fewest free units first, then the shortest run; a SuperSlab with as
+  // many free units as the best so far cannot do better (a run is at least
+  // `units` long), so its runs are not looked at.
+  auto consider = [&](uint32_t free_units, uint32_t resident_free, SuperSlab* ss) {
+    const uint32_t free_first = CountUnits(free_units) << 8;
+    if ((free_first | units) >= best_key) return;
     uint32_t len;
-    const int first = ShortestResidentRun(ss, units, &len);
-    if (first < 0) continue;
+    const int first = ShortestResidentRun(resident_free, units, &len);
+    if (first < 0) return;
     const uint32_t key = free_first | len;
     if (key < best_key) {
       best = ss;
       best_first = first;
       best_key = key;
+    }
+  };
+  if (g_space_overflow) {
+    for (SuperSlab* ss = g_with_space; ss != nullptr; ss = ss->next) {
+      consider(ss->free_units, ss->resident_free, ss);
+    }
+  } else {
+    for (uint32_t i = g_space_count; i-- > 0;) {  // the newest first, as down the list
+      const SpaceEntry& e = g_space[i];
+      if (e.resident_free != 0) consider(e.free_units, e.resident_free, e.ss);
     }
   }
   *best_fit = best;
@@ -239,8 +298,9 @@ size_t DecommitResidentLocked(SuperSlab* ss) {
       released += kUnitSize;
     }
   }
-  g_resident_free_units.fetch_sub(__builtin_popcount(ss->resident_free), std::memory_order_relaxed);
+  g_resident_free_units.fetch_sub(CountUnits(ss->resident_free), std::memory_order_relaxed);
   ss->resident_free = 0;
+  SyncSpaceLocked(ss);
   return released;
 }
 
@@ -321,6 +381,7 @@ void ReleaseSpan(Slab* slab, Residency residency) {
     ss->resident_free |= bits;
     g_resident_free_units.fetch_add(units, std::memory_order_relaxed);
   }
+  SyncSpaceLocked(ss);
   if (ss->free_units != kAllUnits) return;
   // An empty SuperSlab with resident pages stays for reuse until it decays.
   if (g_empty_count < GetConfig().superslab_cache || ss->resident_free != 0) {

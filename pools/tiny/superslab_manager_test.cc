@@ -118,5 +118,56 @@ TEST(SuperSlabManager, AFullerSuperSlabComesBeforeAShorterRunInAnEmptierOne) {
   TrimSuperSlabs();
 }
 
+// The search reads a table of the SuperSlabs with space, kept beside their
+// list: SuperSlabs fill up (leave it) and get space again (come back) in any
+// order, and each time it finds the resident run where it is now.
+TEST(SuperSlabManager, TheSearchSeesWhereRunsAreAfterSuperSlabsComeAndGo) {
+  constexpr int kSuperSlabs = 5;
+  UnitSpans ss[kSuperSlabs];
+  std::vector<int> freed[kSuperSlabs];
+  for (UnitSpans& s : ss) {
+    s = AcquireWholeSuperSlab();
+    ASSERT_NE(s.superslab, nullptr);
+  }
+  auto release = [&](int i, std::vector<int> units, Residency r) {
+    for (int u : units) {
+      ReleaseSpan(ss[i].at[u], r);
+      freed[i].push_back(u);
+    }
+  };
+  auto take = [&](uint32_t units) {
+    Slab* span = nullptr;
+    EXPECT_EQ(AcquireSpans(units, &span, 1, MayMap::kNo), 1u);
+    return span;
+  };
+  std::vector<int> all;
+  for (int u = 0; u < static_cast<int>(kUnitsPerSuperSlab); ++u) all.push_back(u);
+  release(0, all, Residency::kDecommit);
+  release(4, all, Residency::kDecommit);
+  release(2, {0, 1, 2, 3}, Residency::kKeep);
+  std::vector<Slab*> taken;
+  taken.push_back(take(4));  // the only resident run: 2 is full again
+  EXPECT_EQ(taken.back()->superslab, ss[2].superslab);
+  EXPECT_EQ(taken.back()->first_unit, 0);
+  release(1, {5, 6}, Residency::kKeep);
+  release(3, {9}, Residency::kKeep);
+  release(0, {}, Residency::kKeep);
+  taken.push_back(take(2));
+  EXPECT_EQ(taken.back()->superslab, ss[1].superslab);
+  EXPECT_EQ(taken.back()->first_unit, 5);
+  taken.push_back(take(1));
+  EXPECT_EQ(taken.back()->superslab, ss[3].superslab);
+  EXPECT_EQ(taken.back()->first_unit, 9);
+  release(2, {7}, Residency::kKeep);  // 2 has space again
+  taken.push_back(take(1));
+  EXPECT_EQ(taken.back()->superslab, ss[2].superslab);
+  EXPECT_EQ(taken.back()->first_unit, 7);
+  // Put everything back: what was taken (all of it released once before),
+  // then what never was released.
+  for (Slab* s : taken) ReleaseSpan(s, Residency::kDecommit);
+  for (int i = 0; i < kSuperSlabs; ++i) ReleaseTheRest(ss[i], freed[i]);
+  TrimSuperSlabs();
+}
+
 }  // namespace
 }  // namespace hakmem::tiny
