@@ -1,5 +1,6 @@
 #include "pools/tiny/superslab_manager.h"
 
+#include <algorithm>
 #include <atomic>
 #include <new>
 
@@ -53,7 +54,7 @@ constexpr uint32_t CountUnits(uint32_t map) {
 static_assert(CountUnits(0) == 0 && CountUnits(kAllUnits) == 32 && CountUnits(0x80000101u) == 3);
 
 // The SuperSlabs with space again, as a table of their unit maps side by
-// side (copies, kept by SyncSpaceLocked): the best-fit search reads 16 bytes
+// side (copies, kept by SyncSpaceLocked): the best-fit search reads 24 bytes
 // a SuperSlab in one sweep rather than each header down the list. With big
 // blocks in their hundreds of SuperSlabs (mstress, 16 - 128 KiB blocks: 350)
 // the search missed on every header, under g_lock, at every span. Mapped at
@@ -61,6 +62,7 @@ static_assert(CountUnits(0) == 0 && CountUnits(kAllUnits) == 32 && CountUnits(0x
 struct SpaceEntry {
   uint32_t free_units;
   uint32_t resident_free;
+  uint32_t longest_resident_run;  // in units
   SuperSlab* ss;
 };
 constexpr uint32_t kMaxSpaceEntries = 1 << 16;
@@ -68,10 +70,42 @@ SpaceEntry* g_space = nullptr;
 uint32_t g_space_count = 0;
 bool g_space_overflow = false;  // some SuperSlab with space has no entry
 
+// f(first, length) for every run of set bits in a unit map, lowest first.
+template <class F>
+void ForEachRun(uint32_t map, F f) {
+  while (map != 0) {
+    const uint32_t first = __builtin_ctz(map);
+    const uint32_t above = ~(map >> first);  // zero bits mark the run
+    const uint32_t run = above == 0 ? kUnitsPerSuperSlab - first : __builtin_ctz(above);
+    f(first, run);
+    if (first + run >= kUnitsPerSuperSlab) break;
+    map &= ~(((1u << run) - 1) << first);
+  }
+}
+
+uint32_t LongestRun(uint32_t map) {
+  uint32_t longest = 0;
+  ForEachRun(map, [&](uint32_t, uint32_t run) { longest = std::max(longest, run); });
+  return longest;
+}
+
 void SyncSpaceLocked(SuperSlab* ss) {
   if (ss->space_index != UINT32_MAX) {
-    g_space[ss->space_index] = SpaceEntry{ss->free_units, ss->resident_free, ss};
+    g_space[ss->space_index] =
+        SpaceEntry{ss->free_units, ss->resident_free, LongestRun(ss->resident_free), ss};
   }
+}
+
+// f(entry) for every SuperSlab with space, the newest first.
+template <class F>
+void ForEachWithSpaceLocked(F f) {
+  if (g_space_overflow) {
+    for (SuperSlab* ss = g_with_space; ss != nullptr; ss = ss->next) {
+      f(SpaceEntry{ss->free_units, ss->resident_free, kUnitsPerSuperSlab, ss});
+    }
+    return;
+  }
+  for (uint32_t i = g_space_count; i-- > 0;) f(g_space[i]);
 }
 
 void LinkLocked(SuperSlab* ss) {
@@ -197,18 +231,12 @@ int MostResidentRun(const SuperSlab* ss, uint32_t units, int* resident) {
 int ShortestResidentRun(uint32_t resident_free, uint32_t units, uint32_t* len) {
   int best = -1;
   *len = kUnitsPerSuperSlab + 1;
-  uint32_t res = resident_free;
-  while (res != 0) {
-    const uint32_t first = __builtin_ctz(res);
-    const uint32_t above = ~(res >> first);  // zero bits mark the run
-    const uint32_t run = above == 0 ? kUnitsPerSuperSlab - first : __builtin_ctz(above);
+  ForEachRun(resident_free, [&](uint32_t first, uint32_t run) {
     if (run >= units && run < *len) {
       best = static_cast<int>(first);
       *len = run;
     }
-    if (first + run >= kUnitsPerSuperSlab) break;
-    res &= ~(((1u << run) - 1) << first);
-  }
+  });
   return best;
 }
 
@@ -241,29 +269,20 @@ Slab* CarveFromMappedLocked(uint32_t units, SuperSlab** best_fit) {
   // Fewest free units first, then the shortest run; a SuperSlab with as
   // many free units as the best so far cannot do better (a run is at least
   // `units` long), so its runs are not looked at.
-  auto consider = [&](uint32_t free_units, uint32_t resident_free, SuperSlab* ss) {
-    const uint32_t free_first = CountUnits(free_units) << 8;
+  ForEachWithSpaceLocked([&](const SpaceEntry& e) {
+    if (e.longest_resident_run < units) return;
+    const uint32_t free_first = CountUnits(e.free_units) << 8;
     if ((free_first | units) >= best_key) return;
     uint32_t len;
-    const int first = ShortestResidentRun(resident_free, units, &len);
+    const int first = ShortestResidentRun(e.resident_free, units, &len);
     if (first < 0) return;
     const uint32_t key = free_first | len;
     if (key < best_key) {
-      best = ss;
+      best = e.ss;
       best_first = first;
       best_key = key;
     }
-  };
-  if (g_space_overflow) {
-    for (SuperSlab* ss = g_with_space; ss != nullptr; ss = ss->next) {
-      consider(ss->free_units, ss->resident_free, ss);
-    }
-  } else {
-    for (uint32_t i = g_space_count; i-- > 0;) {  // the newest first, as down the list
-      const SpaceEntry& e = g_space[i];
-      if (e.resident_free != 0) consider(e.free_units, e.resident_free, e.ss);
-    }
-  }
+  });
   *best_fit = best;
   if (best != nullptr) return CarveLocked(best, static_cast<uint32_t>(best_first), units);
   // A second pass: its window scan costs more than the runs above, and a
