@@ -104,15 +104,9 @@ void ThreadCache::Upkeep(uint64_t now_ms, uint64_t decay_ms, uint64_t budget_byt
   idle_look_delay_ms_ = 0;
   if (g_flush_epoch.load(std::memory_order_relaxed) != flush_epoch_seen_) FlushRequestedBins(-1);
   TrimQuietBins(now_ms, decay_ms);
-  // A spare span only while L2.5 refills make half of all: where big blocks
-  // are a small share (alloc_test: 1 request in 1,000, in 24 classes) one
-  // waited, and alloc_test's peak grew 7 - 10 %.
-  if (upkeep_refills_ != 0) wants_spare_span_ = 2 * upkeep_l25_refills_ >= upkeep_refills_;
-  upkeep_refills_ = 0;
-  upkeep_l25_refills_ = 0;
-  if (spare_span_ != nullptr &&
-      (!wants_spare_span_ || clock_ms_ - spare_span_ms_ >= decay_ms)) {
-    ReleaseSpareSpan();
+  JudgeSpareSpans();
+  if (spare_count_ != 0 && (!wants_spare_spans_ || clock_ms_ - spare_span_ms_ >= decay_ms)) {
+    ReleaseSpareSpans();
   }
   ShrinkBins(budget_bytes);
 }
@@ -245,8 +239,6 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
   // An L2.5 class takes others' frees first, from its inbox (QueueRemoteAndPush
   // sends them there): its spans hold a block each and are not revived.
   const bool one_block_spans = TierOfClass(c) == Tier::kL25;
-  ++upkeep_refills_;
-  upkeep_l25_refills_ += one_block_spans;
   uint32_t got = one_block_spans ? TakeInboxShare(c, want) : TakeStash(c);
   bool carved = false;
   // Slabs revived just now (at the head) that gave fewer than kGatherBlocks
@@ -597,29 +589,54 @@ void ThreadCache::Release(Slab* s) {
   if (releasing_quiet_) return ReleaseSpan(s, Residency::kDecommit);
   const SpanSource* source = SpanSourceFor(s->size_class);
   if (source != nullptr && source->keep_idle(s, shard_)) return;
-  if (wants_spare_span_ && s->capacity == 1 && s->units <= kSpareSpanUnits) {
-    return KeepSpareSpan(s);
-  }
+  if (wants_spare_spans_ && s->capacity == 1 && s->units <= kSpareUnits) return KeepSpareSpan(s);
   ReleaseSpan(s);
 }
 
+void ThreadCache::JudgeSpareSpans() {
+  uint32_t pops = 0;
+  uint32_t l25_pops = 0;
+  for (int c = 0; c < kNumClasses; ++c) {
+    pops += bins_[c].Pops();
+    if (TierOfClass(c) == Tier::kL25) l25_pops += bins_[c].Pops();
+  }
+  const uint32_t all = pops - pops_at_judge_;
+  const uint32_t l25 = l25_pops - l25_pops_at_judge_;
+  if (all != 0) wants_spare_spans_ = uint64_t{l25} * kSpareShareDivisor >= all;
+  pops_at_judge_ = pops;
+  l25_pops_at_judge_ = l25_pops;
+}
+
 void ThreadCache::KeepSpareSpan(Slab* s) {
-  if (spare_span_ != nullptr) ReleaseSpan(spare_span_);
-  spare_span_ = s;
+  // The oldest go back until the new one fits.
+  while (spare_count_ == kSpareSpans || spare_units_ + s->units > kSpareUnits) {
+    Slab* oldest = spare_[0];
+    spare_units_ -= oldest->units;
+    --spare_count_;
+    std::copy(spare_ + 1, spare_ + 1 + spare_count_, spare_);
+    ReleaseSpan(oldest);
+  }
+  spare_[spare_count_++] = s;
+  spare_units_ += s->units;
   spare_span_ms_ = clock_ms_;
 }
 
 Slab* ThreadCache::TakeSpareSpan(uint32_t units) {
-  Slab* s = spare_span_;
-  if (s == nullptr || s->units != units) return nullptr;
-  spare_span_ = nullptr;
-  return s;
+  for (uint32_t i = spare_count_; i-- > 0;) {  // the newest first: its pages are the warmest
+    Slab* s = spare_[i];
+    if (s->units != units) continue;
+    --spare_count_;
+    std::copy(spare_ + i + 1, spare_ + 1 + spare_count_, spare_ + i);
+    spare_units_ -= units;
+    return s;
+  }
+  return nullptr;
 }
 
-void ThreadCache::ReleaseSpareSpan() {
-  if (spare_span_ == nullptr) return;
-  ReleaseSpan(spare_span_);
-  spare_span_ = nullptr;
+void ThreadCache::ReleaseSpareSpans() {
+  for (uint32_t i = 0; i < spare_count_; ++i) ReleaseSpan(spare_[i]);
+  spare_count_ = 0;
+  spare_units_ = 0;
 }
 
 void ThreadCache::MaybeRelease(Slab* s) {
@@ -1100,7 +1117,7 @@ void ThreadCache::Drain() {
   for (int c = 0; c < kNumClasses; ++c) TrimBin(c, 0);
   FlushRemote();  // other owners' blocks from the bins, and any chained before
   for (int c = 0; c < kNumClasses; ++c) ReleaseEmptySlabs(c);
-  ReleaseSpareSpan();
+  ReleaseSpareSpans();
 }
 
 void ThreadCache::ReleaseEmptiedSpansForIdleOwner(uint64_t now_ms) {
@@ -1110,10 +1127,8 @@ void ThreadCache::ReleaseEmptiedSpansForIdleOwner(uint64_t now_ms) {
     for (int c = 0; c < kNumClasses; ++c) {
       released += ReleaseEmptySlabs(c, RemoteDrain::kEmptiedOnly);
     }
-    if (spare_span_ != nullptr) {
-      ReleaseSpareSpan();
-      ++released;
-    }
+    released += spare_count_;
+    ReleaseSpareSpans();
     idle_look_delay_ms_ =
         released != 0 ? kIdleLookDelayMs
                       : std::clamp(2 * idle_look_delay_ms_, kIdleLookDelayMs, kIdleLookMaxDelayMs);

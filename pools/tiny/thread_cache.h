@@ -201,9 +201,10 @@ class ThreadCache {
   static constexpr uint64_t kIdleLookDelayMs = 5;
   static constexpr uint64_t kIdleLookMaxDelayMs = 320;
   void ReleaseEmptiedSpansForIdleOwner(uint64_t now_ms);
-  // The longest emptied L2.5 span a cache keeps for its next refill, in
-  // 64 KiB units (KeepSpareSpan).
-  static constexpr uint32_t kSpareSpanUnits = 4;
+  // Emptied L2.5 spans a cache keeps for its next refills (KeepSpareSpan):
+  // at most kSpareSpans of them, kSpareUnits 64 KiB units in all.
+  static constexpr uint32_t kSpareSpans = 4;
+  static constexpr uint32_t kSpareUnits = 8;
   // The owner's upkeep off the fast path (core/heap_upkeep.h): a bin flush
   // the learner asked for (RequestBinFlush), TrimQuietBins, ShrinkBins; and
   // the clock refills read (kRareRefillMs).
@@ -490,20 +491,22 @@ class ThreadCache {
   bool UnparkIfRevived(Slab* slab);
   void MaybeRelease(Slab* slab);
   void Release(Slab* slab);
-  // The last emptied L2.5 span (a block each) of up to kSpareSpanUnits units
-  // stays with this cache for its next L2.5 refill whose class has a span
-  // as long, laid out again for that class: every such free and malloc was
-  // a release to the SuperSlab manager and a best-fit search there, under
-  // its lock (mstress with 16 - 128 KiB blocks, 2 threads: 1.7x; larson
-  // with 32 - 256 KiB: 1.3x). One span: more of them (4 spans of up to 8
-  // units, or spans kept per class: HAKMEM_CAP_LARGE) were faster there but
-  // raised alloc_test's peak by 4 - 15 %, whose rare big buffers come in 24
-  // classes. Kept only while L2.5 refills are half of the cache's (Upkeep).
-  // It goes back when another takes its place, on Drain, at an idle look,
-  // when that share falls, and after the decay time unused.
+  // While L2.5 blocks are at least 1 / kSpareShareDivisor of a thread's
+  // allocations (JudgeSpareSpans, at each upkeep), its emptied L2.5 spans (a
+  // block each) stay with it for its next refills whose class (any tier's)
+  // has a span as long, laid out again for that class (the newest first): every
+  // such free and malloc was a release to the SuperSlab manager and a
+  // best-fit search there, under its lock. The oldest go back beyond
+  // kSpareSpans or kSpareUnits; all go back when the share falls, on Drain,
+  // at an idle look, and after the decay time unused. By share of
+  // allocations, not refills: alloc_test's big buffers (1 request in 1,000,
+  // in 24 classes) are most of its refills, and spans kept there raised its
+  // peak 4 - 15 %.
+  static constexpr uint32_t kSpareShareDivisor = 8;
+  void JudgeSpareSpans();
   void KeepSpareSpan(Slab* slab);
-  Slab* TakeSpareSpan(uint32_t units);  // nullptr unless it is that long
-  void ReleaseSpareSpan();
+  Slab* TakeSpareSpan(uint32_t units);  // nullptr unless one is that long
+  void ReleaseSpareSpans();
   static void DrainRemote(Slab* slab);
   // Puts first..last, n blocks of `slab` linked through their first words, on
   // the slab's local free list: free and known to the owner, no longer used.
@@ -636,11 +639,13 @@ class ThreadCache {
   // and given back to the slabs by TrimBin and
   // ReleaseEmptySlabs (so by decay, Drain and the looks at an idle owner).
   OwnerInbox inbox_;
-  Slab* spare_span_ = nullptr;  // KeepSpareSpan (under the slab lock)
-  uint32_t spare_span_ms_ = 0;  // clock_ms_ when it was kept
-  bool wants_spare_span_ = false;    // L2.5 refills were half of all (Upkeep)
-  uint32_t upkeep_refills_ = 0;      // FillBin calls since the last Upkeep
-  uint32_t upkeep_l25_refills_ = 0;  // of them for L2.5 classes
+  Slab* spare_[kSpareSpans] = {};  // KeepSpareSpan, oldest first (under the slab lock)
+  uint32_t spare_count_ = 0;
+  uint32_t spare_units_ = 0;
+  uint32_t spare_span_ms_ = 0;      // clock_ms_ when one was last kept
+  bool wants_spare_spans_ = false;  // JudgeSpareSpans
+  uint32_t pops_at_judge_ = 0;      // the bins' Pops(), summed, at the last judgement
+  uint32_t l25_pops_at_judge_ = 0;  // the same over L2.5 classes
   uint32_t pending_bytes_ = 0;
   ForeignShare foreign_[kNumClasses] = {};
   Stash stash_[kNumClasses] = {};

@@ -350,14 +350,14 @@ TEST(ThreadCache, BigBlocksFreedByAnotherThreadComeHomeThroughTheInbox) {
   }
 }
 
-// While L2.5 refills make half of a cache's (judged at its upkeep), the last
-// emptied L2.5 span (a block each) of up to kSpareSpanUnits units stays with
-// it and is laid out again for the next L2.5 class whose span is as long,
-// with no trip to the SuperSlab manager; only one stays (the one before goes
-// back), and it goes back on Drain. A free of its old block meanwhile is
-// still a double free, not a block handed out. Before any upkeep, or with
-// L2.5 refills rare, an emptied span goes back at once.
-TEST(ThreadCache, AnEmptiedBigSpanServesTheNextBigBlockOfItsLength) {
+// While L2.5 blocks are a good share of a cache's allocations (judged at its
+// upkeep), its emptied L2.5 spans (a block each) stay with it and are laid
+// out again for its next L2.5 classes whose spans are as long, with no trip
+// to the SuperSlab manager; beyond kSpareSpans the oldest goes back, and
+// all go back on Drain or when the share falls. A free of an old block
+// meanwhile is still a double free, not a block handed out. Before any
+// upkeep an emptied span goes back at once.
+TEST(ThreadCache, EmptiedBigSpansServeTheNextBigBlocksOfTheirLength) {
   int a = -1;
   int b = -1;
   for (int c = 0; c < kNumClasses && b < 0; ++c) {
@@ -366,36 +366,42 @@ TEST(ThreadCache, AnEmptiedBigSpanServesTheNextBigBlockOfItsLength) {
     if (a < 0) a = c;
   }
   ASSERT_GE(b, 0);
-  ASSERT_LE(kClassInfo[a].span_units, ThreadCache::kSpareSpanUnits);
+  const uint32_t units = kClassInfo[a].span_units;
+  ASSERT_LE(units * ThreadCache::kSpareSpans, ThreadCache::kSpareUnits);
+  auto given_back = [](void* p) { return !RangeMap::IsSlab(RangeMap::Lookup(p)); };
   auto cache = NewCache();
   void* p = Alloc(*cache, a);
   Free(*cache, p);  // an L2.5 bin keeps nothing: the span empties
-  EXPECT_FALSE(RangeMap::IsSlab(RangeMap::Lookup(p)));  // no upkeep yet: given back
+  EXPECT_TRUE(given_back(p));  // no upkeep yet
 
-  p = Alloc(*cache, a);
-  cache->Upkeep(1000, 1000, uint64_t{4} << 20);  // its refills: all L2.5
-  Slab* span = SlabOf(p);
-  Free(*cache, p);
-  EXPECT_EQ(span->owner.load(), nullptr);
-  EXPECT_TRUE(RangeMap::IsSlab(RangeMap::Lookup(p)));  // not given back
-  Free(*cache, p);  // a double free: reported, and the span stays one spare
+  std::vector<void*> v;  // a span each
+  for (uint32_t i = 0; i <= ThreadCache::kSpareSpans; ++i) v.push_back(Alloc(*cache, a));
+  cache->Upkeep(1000, 1000, uint64_t{4} << 20);  // its allocations: all L2.5
+  for (void* q : v) Free(*cache, q);
+  EXPECT_TRUE(given_back(v[0]));  // the oldest, beyond kSpareSpans
+  for (size_t i = 1; i < v.size(); ++i) EXPECT_FALSE(given_back(v[i]));
+  Free(*cache, v.back());  // a double free: reported, and nothing changes
 
   const uint64_t fresh = cache->counters().spans_new[b].Read();
   void* q = Alloc(*cache, b);
-  EXPECT_EQ(SlabOf(q), span);
-  EXPECT_EQ(span->block_size, ClassSize(b));
+  EXPECT_EQ(SlabOf(q), SlabOf(v.back()));  // the newest
+  EXPECT_EQ(SlabOf(q)->block_size, ClassSize(b));
   EXPECT_EQ(cache->counters().spans_new[b].Read(), fresh);
-
-  // A second spare sends the first back; Drain sends the last.
-  void* r = Alloc(*cache, a);
-  Slab* other = SlabOf(r);
-  ASSERT_NE(other, span);
   Free(*cache, q);
-  Free(*cache, r);
-  EXPECT_FALSE(RangeMap::IsSlab(RangeMap::Lookup(q)));
-  EXPECT_TRUE(RangeMap::IsSlab(RangeMap::Lookup(r)));
   cache->Drain();
-  EXPECT_FALSE(RangeMap::IsSlab(RangeMap::Lookup(r)));
+  for (void* r : v) EXPECT_TRUE(given_back(r));
+
+  // Small blocks take over: the next judgement gives the spares back.
+  for (uint32_t i = 0; i < 3; ++i) v[i] = Alloc(*cache, a);
+  const int tiny = SizeToClass(64);
+  std::vector<void*> small;
+  for (int i = 0; i < 1000; ++i) small.push_back(Alloc(*cache, tiny));
+  for (uint32_t i = 0; i < 3; ++i) Free(*cache, v[i]);
+  EXPECT_FALSE(given_back(v[2]));
+  cache->Upkeep(1001, 1000, uint64_t{4} << 20);
+  for (uint32_t i = 0; i < 3; ++i) EXPECT_TRUE(given_back(v[i]));
+  for (void* r : small) Free(*cache, r);
+  cache->Drain();
 }
 
 // A look at an idle owner that gives nothing back makes the next wait twice
