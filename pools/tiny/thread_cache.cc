@@ -734,6 +734,23 @@ void ThreadCache::TrimBin(int c, int32_t keep) {
   ReturnToSlabs(SplitBin(c, keep, &rest_count));
 }
 
+namespace {
+
+// Cuts the chain that starts at `head` after its first `keep` blocks (at
+// least one; all of them if it ends first): returns the rest (nullptr if
+// none) and how many stayed in *kept.
+void* CutChain(void* head, uint32_t keep, uint32_t* kept) {
+  void* last = head;
+  uint32_t n = 1;
+  for (void* next; n < keep && (next = *static_cast<void**>(last)) != nullptr; ++n) last = next;
+  void* rest = *static_cast<void**>(last);
+  *static_cast<void**>(last) = nullptr;
+  *kept = n;
+  return rest;
+}
+
+}  // namespace
+
 void* ThreadCache::SplitBin(int c, int32_t keep, int32_t* rest_count) {
   Bin& b = bins_[c];
   PublishAllocs(c);
@@ -746,15 +763,10 @@ void* ThreadCache::SplitBin(int c, int32_t keep, int32_t* rest_count) {
     return nullptr;
   }
   if (keep > 0) {
-    void* last_kept = b.head;
-    int32_t kept = 1;
-    for (void* next; kept < keep && (next = *static_cast<void**>(last_kept)) != nullptr; ++kept) {
-      last_kept = next;
-    }
-    rest = *static_cast<void**>(last_kept);
-    *static_cast<void**>(last_kept) = nullptr;
+    uint32_t kept;
+    rest = CutChain(b.head, static_cast<uint32_t>(keep), &kept);
     SetCount(c, kept);
-    *rest_count = std::max(count - kept, 1);
+    *rest_count = std::max(count - static_cast<int32_t>(kept), 1);
   } else {
     b.head = nullptr;
     SetCount(c, 0);
@@ -791,11 +803,8 @@ uint32_t ThreadCache::TakeInboxShare(int c, uint32_t want) {
     s.count = static_cast<int32_t>(n);
   }
   void* first = s.head;
-  void* last = first;
-  uint32_t got = 1;
-  for (void* next; got < want && (next = *static_cast<void**>(last)) != nullptr; ++got) last = next;
-  s.head = *static_cast<void**>(last);
-  *static_cast<void**>(last) = nullptr;
+  uint32_t got;
+  s.head = CutChain(first, want, &got);
   s.count = s.head != nullptr ? std::max<int32_t>(s.count - static_cast<int32_t>(got), 1) : 0;
   bins_[c].head = first;
   SetCount(c, got);
@@ -1055,7 +1064,7 @@ void ThreadCache::PushPending(PendingChain& chain) {
 }
 
 void ThreadCache::SendPending(PendingChain& chain) {
-  if ((scattering_ && chain.count < kShortChain) || chain.block_size > kMidMaxSize) {
+  if (scattering_ && chain.count < kShortChain) {
     Scatter(chain);
   } else {
     PushPending(chain);

@@ -620,8 +620,8 @@ class ThreadCache {
   }
   static_assert(kScatteredSlots == 8, "ScatteredIndex picks one of 8");
   // Sends an evicted or flushed pending chain home: while scattering, a
-  // short one by its owner's inbox (Scatter), and one of L2.5 always; else
-  // onto its slab.
+  // short one by its owner's inbox (Scatter), else onto its slab. (An L2.5
+  // block is never pending: one is due at once, QueueRemoteAndPush.)
   void SendPending(PendingChain& chain);
   // Moves a pending chain onto its owner's and class's scattered chain,
   // pushing that when due.
