@@ -104,7 +104,7 @@ void ThreadCache::Upkeep(uint64_t now_ms, uint64_t decay_ms, uint64_t budget_byt
   idle_look_delay_ms_ = 0;
   if (g_flush_epoch.load(std::memory_order_relaxed) != flush_epoch_seen_) FlushRequestedBins(-1);
   TrimQuietBins(now_ms, decay_ms);
-  JudgeSpareSpans();
+  JudgeBigBlocks();
   if (spare_count_ != 0 && (!wants_spare_spans_ || clock_ms_ - spare_span_ms_ >= decay_ms)) {
     ReleaseSpareSpans();
   }
@@ -306,7 +306,7 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
     next_batch_[c] = 2 * want < batch_[c] ? 2 * want : batch_[c];
   }
   if (limit_[c] < FullLimit(c)) {  // the class is in demand again (see Flush)
-    SetLimit(c, 2 * limit_[c] < FullLimit(c) ? 2 * limit_[c] : FullLimit(c));
+    SetLimit(c, std::min(std::max(2 * limit_[c], 1), FullLimit(c)));
   }
   counters_.refills[c].Add(1);
   return true;
@@ -593,7 +593,7 @@ void ThreadCache::Release(Slab* s) {
   ReleaseSpan(s);
 }
 
-void ThreadCache::JudgeSpareSpans() {
+void ThreadCache::JudgeBigBlocks() {
   uint32_t pops = 0;
   uint32_t l25_pops = 0;
   for (int c = 0; c < kNumClasses; ++c) {
@@ -605,6 +605,23 @@ void ThreadCache::JudgeSpareSpans() {
   if (all != 0) wants_spare_spans_ = uint64_t{l25} * kSpareShareDivisor >= all;
   pops_at_judge_ = pops;
   l25_pops_at_judge_ = l25_pops;
+  // The rate over at least kBigRateWindowMs (upkeeps can come closer).
+  const uint32_t elapsed = clock_ms_ - big_rate_ms_;
+  if (elapsed < kBigRateWindowMs) return;
+  KeepBigBlocksInBins(l25_pops - l25_pops_at_rate_ >= uint64_t{kBigBinPopsPerMs} * elapsed);
+  big_rate_ms_ = clock_ms_;
+  l25_pops_at_rate_ = l25_pops;
+}
+
+void ThreadCache::KeepBigBlocksInBins(bool keep) {
+  if (keep == big_bins_) return;
+  big_bins_ = keep;
+  if (keep) return;  // the limits grow from 0 as the classes refill (FillBin)
+  for (int c = 0; c < kNumClasses; ++c) {
+    if (TierOfClass(c) != Tier::kL25) continue;
+    SetLimit(c, 0);
+    TrimBin(c, 0);
+  }
 }
 
 void ThreadCache::KeepSpareSpan(Slab* s) {
@@ -688,14 +705,16 @@ void ThreadCache::ReturnToSlabs(void* chain) {
 }
 
 int32_t ThreadCache::FullLimit(int c) const {
-  // A bin of a class above 32 KiB (L2.5) keeps no block: those are rare and
-  // big, and one cached in each of the 24 such bins of every thread added up
-  // to megabytes (alloc_test: 3.7 MiB per thread) while a request of the
-  // same class rarely came next; a free and a malloc then cost a slow path,
-  // next to the memory the program touches in such a block, nothing. The
-  // block's span goes back to the SuperSlab manager, whose resident free
-  // units serve any class.
-  return TierOfClass(c) == Tier::kL25 ? 0 : static_cast<int32_t>(2 * batch_[c]);
+  // A bin of a class above 32 KiB (L2.5) keeps no block but at a high rate
+  // of such blocks (KeepBigBlocksInBins): they are mostly rare and big, and
+  // one cached in each of the 24 such bins of every thread added up to
+  // megabytes (alloc_test: 3.7 MiB per thread) while a request of the same
+  // class rarely came next; a free and a malloc then cost a slow path, next
+  // to the memory the program touches in such a block, nothing. The block's
+  // span goes back to the SuperSlab manager, whose resident free units serve
+  // any class.
+  if (TierOfClass(c) == Tier::kL25) return big_bins_ ? static_cast<int32_t>(kBigBinBlocks) : 0;
+  return static_cast<int32_t>(2 * batch_[c]);
 }
 
 void ThreadCache::Flush(int c) {

@@ -205,6 +205,12 @@ class ThreadCache {
   // at most kSpareSpans of them, kSpareUnits 64 KiB units in all.
   static constexpr uint32_t kSpareSpans = 4;
   static constexpr uint32_t kSpareUnits = 8;
+  // While a thread allocates L2.5 blocks at kBigBinPopsPerMs or more (judged
+  // at upkeeps over kBigRateWindowMs at least), each L2.5 bin holds up to
+  // kBigBinBlocks (HAKMEM_THREAD_CACHE_BYTES bounding them all, ShrinkBins).
+  static constexpr uint32_t kBigBinBlocks = 16;
+  static constexpr uint32_t kBigBinPopsPerMs = 200;
+  static constexpr uint32_t kBigRateWindowMs = 10;
   // The owner's upkeep off the fast path (core/heap_upkeep.h): a bin flush
   // the learner asked for (RequestBinFlush), TrimQuietBins, ShrinkBins; and
   // the clock refills read (kRareRefillMs).
@@ -492,7 +498,7 @@ class ThreadCache {
   void MaybeRelease(Slab* slab);
   void Release(Slab* slab);
   // While L2.5 blocks are at least 1 / kSpareShareDivisor of a thread's
-  // allocations (JudgeSpareSpans, at each upkeep), its emptied L2.5 spans (a
+  // allocations (JudgeBigBlocks, at each upkeep), its emptied L2.5 spans (a
   // block each) stay with it for its next refills whose class (any tier's)
   // has a span as long, laid out again for that class (the newest first): every
   // such free and malloc was a release to the SuperSlab manager and a
@@ -503,7 +509,15 @@ class ThreadCache {
   // in 24 classes) are most of its refills, and spans kept there raised its
   // peak 4 - 15 %.
   static constexpr uint32_t kSpareShareDivisor = 8;
-  void JudgeSpareSpans();
+  void JudgeBigBlocks();
+  // Every L2.5 malloc and free of a thread was a slow path (its lock, a span
+  // laid out or given back; the SuperSlab manager's lock and search past
+  // the spare spans): some 0.3 - 0.5 us, a tenth of the thread's time and
+  // more at kBigBinPopsPerMs (larson with 32 - 256 KiB blocks 1.7x, xthread
+  // 64 - 256 KiB 1.7x at a fifth less peak). By rate, not share: below it
+  // the pages the program touches in such blocks dwarf the slow path, and
+  // bins kept there only held memory (large_1t, 60 per ms: +12 % peak).
+  void KeepBigBlocksInBins(bool keep);
   void KeepSpareSpan(Slab* slab);
   Slab* TakeSpareSpan(uint32_t units);  // nullptr unless one is that long
   void ReleaseSpareSpans();
@@ -643,7 +657,10 @@ class ThreadCache {
   uint32_t spare_count_ = 0;
   uint32_t spare_units_ = 0;
   uint32_t spare_span_ms_ = 0;      // clock_ms_ when one was last kept
-  bool wants_spare_spans_ = false;  // JudgeSpareSpans
+  bool wants_spare_spans_ = false;  // JudgeBigBlocks
+  bool big_bins_ = false;           // KeepBigBlocksInBins
+  uint32_t big_rate_ms_ = 0;        // clock_ms_ at the last judgement of the rate
+  uint32_t l25_pops_at_rate_ = 0;   // L2.5 classes' Pops(), summed, then
   uint32_t pops_at_judge_ = 0;      // the bins' Pops(), summed, at the last judgement
   uint32_t l25_pops_at_judge_ = 0;  // the same over L2.5 classes
   uint32_t pending_bytes_ = 0;

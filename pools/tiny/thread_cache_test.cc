@@ -404,6 +404,51 @@ TEST(ThreadCache, EmptiedBigSpansServeTheNextBigBlocksOfTheirLength) {
   cache->Drain();
 }
 
+// Big blocks stay in their bins only while the thread allocates them fast:
+// below kBigBinPopsPerMs a freed one leaves the bin; above it, it serves the
+// next malloc of its class without a refill; when the rate falls again, the
+// bins give their blocks back.
+TEST(ThreadCache, BigBlocksStayInTheirBinsOnlyWhileAllocatedFast) {
+  int c = 0;
+  while (c < kNumClasses && TierOfClass(c) != Tier::kL25) ++c;
+  ASSERT_LT(c, kNumClasses);
+  auto cache = NewCache();
+  auto refills = [&] { return cache->counters().refills[c].Read(); };
+  auto upkeep_after = [&](uint64_t* now, uint64_t ms) {
+    *now += ms;
+    cache->Upkeep(*now, 1000, uint64_t{4} << 20);
+  };
+  uint64_t now = 1000;
+  upkeep_after(&now, 0);
+  constexpr uint64_t kWindow = ThreadCache::kBigRateWindowMs;
+  const uint32_t fast = ThreadCache::kBigBinPopsPerMs * kWindow;
+
+  for (uint32_t i = 0; i < fast / 2; ++i) Free(*cache, Alloc(*cache, c));
+  upkeep_after(&now, kWindow);  // half the rate
+  Free(*cache, Alloc(*cache, c));
+  EXPECT_EQ(cache->CachedBytes(), 0u);
+
+  for (uint32_t i = 0; i < fast; ++i) Free(*cache, Alloc(*cache, c));
+  upkeep_after(&now, kWindow);
+  void* p = Alloc(*cache, c);  // a refill, after which the bin has room
+  Free(*cache, p);
+  EXPECT_EQ(cache->CachedBytes(), ClassSize(c));
+  const uint64_t before = refills();
+  EXPECT_EQ(Alloc(*cache, c), p);
+  EXPECT_EQ(refills(), before);
+  // Refills let the bin hold more, never beyond kBigBinBlocks.
+  std::vector<void*> v{p};
+  for (uint32_t i = 0; i < 4 * ThreadCache::kBigBinBlocks; ++i) v.push_back(Alloc(*cache, c));
+  for (uint32_t i = 0; i < ThreadCache::kBigBinBlocks; ++i) Free(*cache, v[i]);
+  EXPECT_EQ(cache->CachedBytes(), ThreadCache::kBigBinBlocks * ClassSize(c));
+  for (size_t i = ThreadCache::kBigBinBlocks; i < v.size(); ++i) Free(*cache, v[i]);
+  EXPECT_LE(cache->CachedBytes(), ThreadCache::kBigBinBlocks * ClassSize(c));
+
+  upkeep_after(&now, kWindow);  // nothing allocated in the window
+  EXPECT_EQ(cache->CachedBytes(), 0u);
+  cache->Drain();
+}
+
 // A look at an idle owner that gives nothing back makes the next wait twice
 // as long, up to a bound; the owner working again (its upkeep) ends the wait.
 TEST(ThreadCache, AnIdleOwnerIsLookedAtLessOftenWhileNothingComesBack) {
