@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/base/clock.h"
+#include "core/base/config.h"
 #include "core/base/size_classes.h"
 #include "gtest/gtest.h"
 
@@ -166,6 +168,32 @@ TEST(SuperSlabManager, TheSearchSeesWhereRunsAreAfterSuperSlabsComeAndGo) {
   // then what never was released.
   for (Slab* s : taken) ReleaseSpan(s, Residency::kDecommit);
   for (int i = 0; i < kSuperSlabs; ++i) ReleaseTheRest(ss[i], freed[i]);
+  TrimSuperSlabs();
+}
+
+// Freed units stay resident up to HAKMEM_POOL_RETAIN_BYTES or half the most
+// in use in the decay window, whichever is more: a program whose heap is
+// far above the configured bound, freed whole and built again, reuses half
+// of its pages instead of faulting all of them in again.
+TEST(SuperSlabManager, AHeapFarAboveTheRetainBoundKeepsHalfItsPeakResident) {
+  const Config saved = GetConfig();
+  Config config = saved;
+  config.pool_retain_bytes = uint64_t{4} << 20;
+  SetConfigForTesting(config);
+  DecaySuperSlabs(NowMs(), 0);  // nothing resident; a new window
+  std::vector<Slab*> spans;
+  Slab* batch[kUnitsPerSuperSlab];
+  while (spans.size() < 16 * kUnitsPerSuperSlab) {  // 32 MiB in one-unit spans
+    const uint32_t n = AcquireSpans(1, batch, kUnitsPerSuperSlab, MayMap::kYes);
+    ASSERT_GT(n, 0u);
+    spans.insert(spans.end(), batch, batch + n);
+  }
+  const uint64_t half_peak = InUseBytes() / 2;
+  for (Slab* s : spans) ReleaseSpan(s);
+  EXPECT_LE(ResidentFreeBytes(), half_peak);
+  EXPECT_GT(ResidentFreeBytes(), half_peak - kUnitSize);
+  SetConfigForTesting(saved);
+  DecaySuperSlabs(NowMs(), 0);
   TrimSuperSlabs();
 }
 
