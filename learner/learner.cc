@@ -80,8 +80,8 @@ void WaitUntil(uint64_t deadline_ms) {
 bool IsMid(int c) { return TierOfClass(c) == Tier::kMid; }
 
 // Hands the idle spans of class c above `cap` back to the SuperSlab manager
-// (which keeps their units resident up to HAKMEM_POOL_RETAIN_BYTES and
-// decommits the rest): lowering CAP alone only stops new spans from staying.
+// (which keeps their units resident within its retain limit, from
+// HAKMEM_POOL_RETAIN_BYTES, and decommits the rest): lowering CAP alone only stops new spans from staying.
 void ReleaseIdleAbove(int c, uint32_t cap) {
   g_spans_released.fetch_add(mid::ReleaseIdleAbove(c, cap), std::memory_order_relaxed);
 }

@@ -46,7 +46,8 @@ namespace {
 
 TEST(FreeErrno, IsKeptWhenGivingSpansBackFails) {
   // An L2.5 class that keeps no idle spans: every emptied span goes back to
-  // the SuperSlab manager, which decommits beyond HAKMEM_POOL_RETAIN_BYTES and
+  // the SuperSlab manager, which decommits beyond its retain limit (3x
+  // HAKMEM_POOL_RETAIN_BYTES in use: half of that peak stays resident) and
   // unmaps empty SuperSlabs beyond HAKMEM_SUPERSLAB_CACHE.
   const size_t size = 500 * 1024;
   const int c = SizeToClass(size);

@@ -328,10 +328,12 @@ size_t DecommitResidentLocked(SuperSlab* ss) {
 
 // Free units kept resident when a span is released: as many as the program
 // had in use at its peak in this decay window (at least 4 MiB), at most
-// HAKMEM_POOL_RETAIN_BYTES or half that peak, whichever is more (as the big
-// cache's bound: mstress, 4 threads of 16 - 128 KiB blocks, 1.2 GiB in use
-// and all of it freed every round, spent half its time faulting pages in
-// again and shooting down TLBs under 256 MiB; 2.3x with half). A program
+// HAKMEM_POOL_RETAIN_BYTES or half that peak, whichever is more, but never
+// more than four times the setting (so that a small one still bounds them;
+// as the big cache's bound: mstress, 4 threads of 16 - 128 KiB blocks,
+// 1.2 GiB in use and all of it freed every round, spent half its time
+// faulting pages in again and shooting down TLBs under 256 MiB; 2.3x with
+// half). A program
 // that frees its blocks and allocates them again (each round of a batch,
 // each request of a server) reuses the pages instead of faulting them in
 // again (glibc_simple, 10,000 blocks of 4 KiB: 40x faster than keeping a
@@ -339,7 +341,8 @@ size_t DecommitResidentLocked(SuperSlab* ss) {
 // goes back by time (DecaySuperSlabs).
 uint64_t RetainLimitUnits() {
   const uint64_t peak = g_window_peak_units.load(std::memory_order_relaxed);
-  const uint64_t bound = std::max<uint64_t>(GetConfig().pool_retain_bytes / kUnitSize, peak / 2);
+  const uint64_t configured = GetConfig().pool_retain_bytes / kUnitSize;
+  const uint64_t bound = std::max(configured, std::min(peak / 2, 4 * configured));
   return std::min(bound, std::max<uint64_t>(peak, (uint64_t{4} << 20) / kUnitSize));
 }
 

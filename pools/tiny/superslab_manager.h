@@ -23,7 +23,7 @@ uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max, MayMap may_map);
 
 // What a released span's pages do.
 enum class Residency : uint8_t {
-  kWithinRetainLimit,  // stay resident while HAKMEM_POOL_RETAIN_BYTES allows
+  kWithinRetainLimit,  // stay resident within the retain limit (from HAKMEM_POOL_RETAIN_BYTES)
   kKeep,               // stay resident: a refill is about to carve them again
   kDecommit,           // go back now: unused for the decay delay already
 };

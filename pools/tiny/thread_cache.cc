@@ -168,6 +168,12 @@ void ThreadCache::StartOver() {
   // thread that allocates a few blocks of a class carves a few, and one that
   // allocates many gets full batches after four refills.
   clock_ms_ = 0;  // the last thread's: no refill looks rare before the first upkeep
+  {
+    // Nor are the last thread's big blocks this one's (an idle look may hold
+    // the lock of a cache in the pool of exited threads' heaps).
+    sync::SpinLockHolder hold(&slab_lock_);
+    KeepBigBlocksInBins(false);
+  }
   for (int c = 0; c < kNumClasses; ++c) {
     last_refill_ms_[c] = 0;
     next_batch_[c] = FirstBatch(c);
@@ -608,7 +614,9 @@ void ThreadCache::JudgeBigBlocks() {
   // The rate over at least kBigRateWindowMs (upkeeps can come closer).
   const uint32_t elapsed = clock_ms_ - big_rate_ms_;
   if (elapsed < kBigRateWindowMs) return;
-  KeepBigBlocksInBins(l25_pops - l25_pops_at_rate_ >= uint64_t{kBigBinPopsPerMs} * elapsed);
+  // Half the rate to stop: a thread near it does not flip every window.
+  const uint32_t rate = big_bins_ ? kBigBinPopsPerMs / 2 : kBigBinPopsPerMs;
+  KeepBigBlocksInBins(l25_pops - l25_pops_at_rate_ >= uint64_t{rate} * elapsed);
   big_rate_ms_ = clock_ms_;
   l25_pops_at_rate_ = l25_pops;
 }
@@ -707,7 +715,7 @@ void ThreadCache::ReturnToSlabs(void* chain) {
 int32_t ThreadCache::FullLimit(int c) const {
   // A bin of a class above 32 KiB (L2.5) keeps no block but at a high rate
   // of such blocks (KeepBigBlocksInBins): they are mostly rare and big, and
-  // one cached in each of the 24 such bins of every thread added up to
+  // one cached in each of the 20 such bins of every thread added up to
   // megabytes (alloc_test: 3.7 MiB per thread) while a request of the same
   // class rarely came next; a free and a malloc then cost a slow path, next
   // to the memory the program touches in such a block, nothing. The block's
@@ -735,8 +743,9 @@ void ThreadCache::Flush(int c) {
     // refill, unless one is aside already or it is too big.
     int32_t rest_count = 0;
     void* rest = SplitBin(c, limit_[c] / 2 > 0 ? limit_[c] / 2 : limit_[c], &rest_count);
+    // Not for L2.5: its stash holds what its inbox brought (TakeInboxShare).
     if (stash_[c].head == nullptr && rest != nullptr && limit_[c] > 1 &&
-        uint64_t(rest_count) * ClassSize(c) <= kStashMaxBytes) {
+        TierOfClass(c) != Tier::kL25 && uint64_t(rest_count) * ClassSize(c) <= kStashMaxBytes) {
       stash_[c] = Stash{rest, rest_count};
     } else {
       ReturnToSlabs(rest);
@@ -744,6 +753,14 @@ void ThreadCache::Flush(int c) {
   }
   pops_at_flush_[c] = pops;
   counters_.flushes.Add(1);
+  // Big bins fill without refills, which is where upkeeps (and ShrinkBins)
+  // run: at their overflow the bins go back within the thread's budget once
+  // they hold twice it (each time they pass it, larson and xthread with big
+  // blocks lost 4 - 7 % to the trims).
+  if (TierOfClass(c) == Tier::kL25) {
+    const uint64_t budget = GetConfig().thread_cache_bytes;
+    if (CachedBytes() > 2 * budget) ShrinkBins(budget);
+  }
 }
 
 void ThreadCache::TrimBin(int c, int32_t keep) {

@@ -444,7 +444,7 @@ TEST(ThreadCache, BigBlocksStayInTheirBinsOnlyWhileAllocatedFast) {
   for (size_t i = ThreadCache::kBigBinBlocks; i < v.size(); ++i) Free(*cache, v[i]);
   EXPECT_LE(cache->CachedBytes(), ThreadCache::kBigBinBlocks * ClassSize(c));
 
-  upkeep_after(&now, kWindow);  // nothing allocated in the window
+  upkeep_after(&now, kWindow);  // far too few allocated in the window
   EXPECT_EQ(cache->CachedBytes(), 0u);
   cache->Drain();
 }
