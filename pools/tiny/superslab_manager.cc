@@ -333,12 +333,11 @@ size_t DecommitResidentLocked(SuperSlab* ss) {
 // as the big cache's bound: mstress, 4 threads of 16 - 128 KiB blocks,
 // 1.2 GiB in use and all of it freed every round, spent half its time
 // faulting pages in again and shooting down TLBs under 256 MiB; 2.3x with
-// half). A program
-// that frees its blocks and allocates them again (each round of a batch,
-// each request of a server) reuses the pages instead of faulting them in
-// again (glibc_simple, 10,000 blocks of 4 KiB: 40x faster than keeping a
-// quarter of what is in use); what then stays unused for HAKMEM_DECAY_MS
-// goes back by time (DecaySuperSlabs).
+// half). A program that frees its blocks and allocates them again (each
+// round of a batch, each request of a server) reuses the pages instead of
+// faulting them in again (glibc_simple, 10,000 blocks of 4 KiB: 40x faster
+// than keeping a quarter of what is in use); what then stays unused for
+// HAKMEM_DECAY_MS goes back by time (DecaySuperSlabs).
 uint64_t RetainLimitUnits() {
   const uint64_t peak = g_window_peak_units.load(std::memory_order_relaxed);
   const uint64_t configured = GetConfig().pool_retain_bytes / kUnitSize;
