@@ -214,7 +214,12 @@ struct SuperSlab {
   uint64_t released_ms;                  // when a unit last went free and stayed resident (decay)
   SuperSlab* next;                       // manager's list
   SuperSlab* prev;
-  uint32_t space_index;                  // its entry in the manager's table (while listed)
+  // In the manager's best-fit index (while it has a resident free run):
+  // that run's length (0: not indexed) and its free units, as filed.
+  SuperSlab* fit_next;
+  SuperSlab* fit_prev;
+  uint8_t fit_run;
+  uint8_t fit_free;
   Slab slabs[kUnitsPerSuperSlab];        // indexed by a span's first unit
 };
 

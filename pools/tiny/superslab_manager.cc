@@ -53,23 +53,6 @@ constexpr uint32_t CountUnits(uint32_t map) {
 }
 static_assert(CountUnits(0) == 0 && CountUnits(kAllUnits) == 32 && CountUnits(0x80000101u) == 3);
 
-// The SuperSlabs with space again, as a table of their unit maps side by
-// side (copies, kept by SyncSpaceLocked): the best-fit search reads 24 bytes
-// a SuperSlab in one sweep rather than each header down the list. With big
-// blocks in their hundreds of SuperSlabs (mstress, 16 - 128 KiB blocks: 350)
-// the search missed on every header, under g_lock, at every span. Mapped at
-// the first need; past kMaxSpaceEntries (128 GiB) the search walks the list.
-struct SpaceEntry {
-  uint32_t free_units;
-  uint32_t resident_free;
-  uint32_t longest_resident_run;  // in units
-  SuperSlab* ss;
-};
-constexpr uint32_t kMaxSpaceEntries = 1 << 16;
-SpaceEntry* g_space = nullptr;
-uint32_t g_space_count = 0;
-bool g_space_overflow = false;  // some SuperSlab with space has no entry
-
 // f(first, length) for every run of set bits in a unit map, lowest first.
 template <class F>
 void ForEachRun(uint32_t map, F f) {
@@ -89,23 +72,50 @@ uint32_t LongestRun(uint32_t map) {
   return longest;
 }
 
-void SyncSpaceLocked(SuperSlab* ss) {
-  if (ss->space_index != UINT32_MAX) {
-    g_space[ss->space_index] =
-        SpaceEntry{ss->free_units, ss->resident_free, LongestRun(ss->resident_free), ss};
-  }
+// The best-fit index: every SuperSlab with a resident free run, in a list by
+// the length of its longest such run and its number of free units, newest
+// first; a mask per free-unit count names the run lengths whose list has one.
+// The search looks at no SuperSlab that cannot take the span: a sweep over all
+// of them (a table of their maps) was a sixth of the time of mstress with
+// 16 - 128 KiB blocks (400 SuperSlabs, a span per block), under g_lock.
+SuperSlab* g_fit[kUnitsPerSuperSlab + 1][kUnitsPerSuperSlab + 1];  // [run][free units]
+uint64_t g_fit_runs[kUnitsPerSuperSlab + 1];  // [free units]: bit r = g_fit[r][.] has one
+
+void UnindexLocked(SuperSlab* ss) {
+  if (ss->fit_run == 0) return;
+  SuperSlab*& head = g_fit[ss->fit_run][ss->fit_free];
+  if (ss->fit_prev != nullptr) ss->fit_prev->fit_next = ss->fit_next;
+  else head = ss->fit_next;
+  if (ss->fit_next != nullptr) ss->fit_next->fit_prev = ss->fit_prev;
+  if (head == nullptr) g_fit_runs[ss->fit_free] &= ~(uint64_t{1} << ss->fit_run);
+  ss->fit_run = 0;
 }
 
-// f(entry) for every SuperSlab with space, the newest first.
-template <class F>
-void ForEachWithSpaceLocked(F f) {
-  if (g_space_overflow) {
-    for (SuperSlab* ss = g_with_space; ss != nullptr; ss = ss->next) {
-      f(SpaceEntry{ss->free_units, ss->resident_free, kUnitsPerSuperSlab, ss});
-    }
-    return;
+// Files ss under its maps as they are now (after any change to them).
+void ReindexLocked(SuperSlab* ss) {
+  const uint32_t run = LongestRun(ss->resident_free);
+  const uint32_t free_units = CountUnits(ss->free_units);
+  if (run == ss->fit_run && free_units == ss->fit_free) return;
+  UnindexLocked(ss);
+  if (run == 0) return;
+  ss->fit_run = static_cast<uint8_t>(run);
+  ss->fit_free = static_cast<uint8_t>(free_units);
+  SuperSlab*& head = g_fit[run][free_units];
+  ss->fit_prev = nullptr;
+  ss->fit_next = head;
+  if (head != nullptr) head->fit_prev = ss;
+  head = ss;
+  g_fit_runs[free_units] |= uint64_t{1} << run;
+}
+
+// The fullest SuperSlab with a resident free run of `units` or more, and of
+// those, one whose longest such run is the shortest; nullptr if none.
+SuperSlab* FullestWithResidentRun(uint32_t units) {
+  const uint64_t long_enough = ~uint64_t{0} << units;
+  for (uint32_t f = units; f <= kUnitsPerSuperSlab; ++f) {
+    if (const uint64_t runs = g_fit_runs[f] & long_enough) return g_fit[__builtin_ctzll(runs)][f];
   }
-  for (uint32_t i = g_space_count; i-- > 0;) f(g_space[i]);
+  return nullptr;
 }
 
 void LinkLocked(SuperSlab* ss) {
@@ -113,16 +123,7 @@ void LinkLocked(SuperSlab* ss) {
   ss->next = g_with_space;
   if (g_with_space) g_with_space->prev = ss;
   g_with_space = ss;
-  ss->space_index = UINT32_MAX;
-  if (g_space == nullptr && !g_space_overflow) {
-    g_space = static_cast<SpaceEntry*>(OsMapAligned(kMaxSpaceEntries * sizeof(SpaceEntry), 4096));
-  }
-  if (g_space == nullptr || g_space_count == kMaxSpaceEntries) {
-    g_space_overflow = true;
-    return;
-  }
-  ss->space_index = g_space_count++;
-  SyncSpaceLocked(ss);
+  ReindexLocked(ss);
 }
 
 void UnlinkLocked(SuperSlab* ss) {
@@ -130,13 +131,7 @@ void UnlinkLocked(SuperSlab* ss) {
   else g_with_space = ss->next;
   if (ss->next) ss->next->prev = ss->prev;
   ss->next = ss->prev = nullptr;
-  if (ss->space_index == UINT32_MAX) return;
-  const SpaceEntry last = g_space[--g_space_count];
-  if (last.ss != ss) {
-    g_space[ss->space_index] = last;
-    last.ss->space_index = ss->space_index;
-  }
-  ss->space_index = UINT32_MAX;
+  UnindexLocked(ss);
 }
 
 // A SuperSlab's memory: an arena chunk, else a mapping of its own.
@@ -160,6 +155,7 @@ SuperSlab* MapSuperSlab() {
   ss->base = base;
   ss->free_units = kAllUnits;
   ss->resident_free = 0;  // fresh pages are not resident until touched
+  ss->fit_run = 0;        // not in the best-fit index (no resident free run)
   // Publish the header in the range map last: its fields are set. Every unit
   // reads "free unit" until it is carved into a span.
   if (!RangeMap::Register(base, kSuperSlabSize, RangeKind::kFreeUnit, ss)) {
@@ -189,7 +185,7 @@ Slab* CarveLocked(SuperSlab* ss, uint32_t first, uint32_t units) {
   g_resident_free_units.fetch_sub(CountUnits(ss->resident_free & bits),
                                   std::memory_order_relaxed);
   ss->resident_free &= ~bits;
-  SyncSpaceLocked(ss);
+  ReindexLocked(ss);
   if (ss->free_units == 0) UnlinkLocked(ss);
   const uint64_t in_use = InUseUnits();
   if (in_use > g_window_peak_units.load(std::memory_order_relaxed)) {
@@ -253,38 +249,14 @@ int ShortestResidentRun(uint32_t resident_free, uint32_t units, uint32_t* len) {
 //   one faults in: L2.5 spans went from 23 K to 64-80 K faults per 1.5 s of
 //   large_1t when their bins stopped keeping a block), partly used
 //   SuperSlabs before empty ones (so that empty ones can go back to the OS).
-// *best_fit: the SuperSlab the best-fit pass chose last in this lock hold
-// (nullptr if none). Carving only made it fuller, so while it still has a
-// resident run that fits it is still the fullest such SuperSlab: the next
-// span of a batch goes there without another scan.
-Slab* CarveFromMappedLocked(uint32_t units, SuperSlab** best_fit) {
-  if (*best_fit != nullptr) {
+// The fullest and its shortest fitting run come from the best-fit index
+// (FullestWithResidentRun: among equally full ones, the shortest longest run).
+Slab* CarveFromMappedLocked(uint32_t units) {
+  if (SuperSlab* best = FullestWithResidentRun(units)) {
     uint32_t len;
-    const int first = ShortestResidentRun((*best_fit)->resident_free, units, &len);
-    if (first >= 0) return CarveLocked(*best_fit, static_cast<uint32_t>(first), units);
+    const int first = ShortestResidentRun(best->resident_free, units, &len);
+    return CarveLocked(best, static_cast<uint32_t>(first), units);
   }
-  SuperSlab* best = nullptr;
-  int best_first = -1;
-  uint32_t best_key = UINT32_MAX;
-  // Fewest free units first, then the shortest run; a SuperSlab with as
-  // many free units as the best so far cannot do better (a run is at least
-  // `units` long), so its runs are not looked at.
-  ForEachWithSpaceLocked([&](const SpaceEntry& e) {
-    if (e.longest_resident_run < units) return;
-    const uint32_t free_first = CountUnits(e.free_units) << 8;
-    if ((free_first | units) >= best_key) return;
-    uint32_t len;
-    const int first = ShortestResidentRun(e.resident_free, units, &len);
-    if (first < 0) return;
-    const uint32_t key = free_first | len;
-    if (key < best_key) {
-      best = e.ss;
-      best_first = first;
-      best_key = key;
-    }
-  });
-  *best_fit = best;
-  if (best != nullptr) return CarveLocked(best, static_cast<uint32_t>(best_first), units);
   // A second pass: its window scan costs more than the runs above, and a
   // program that frees and allocates again mostly finds a resident run.
   SuperSlab* fallback = nullptr;
@@ -322,7 +294,7 @@ size_t DecommitResidentLocked(SuperSlab* ss) {
   }
   g_resident_free_units.fetch_sub(CountUnits(ss->resident_free), std::memory_order_relaxed);
   ss->resident_free = 0;
-  SyncSpaceLocked(ss);
+  ReindexLocked(ss);
   return released;
 }
 
@@ -347,8 +319,7 @@ uint64_t RetainLimitUnits() {
 
 // Up to `max` - got more spans into out[got..], under one hold of g_lock.
 uint32_t CarveSpansLocked(uint32_t units, Slab** out, uint32_t got, uint32_t max) {
-  SuperSlab* best_fit = nullptr;
-  while (got < max && (out[got] = CarveFromMappedLocked(units, &best_fit)) != nullptr) ++got;
+  while (got < max && (out[got] = CarveFromMappedLocked(units)) != nullptr) ++got;
   return got;
 }
 
@@ -408,7 +379,7 @@ void ReleaseSpan(Slab* slab, Residency residency) {
     ss->resident_free |= bits;
     g_resident_free_units.fetch_add(units, std::memory_order_relaxed);
   }
-  SyncSpaceLocked(ss);
+  ReindexLocked(ss);
   if (ss->free_units != kAllUnits) return;
   // An empty SuperSlab with resident pages stays for reuse until it decays.
   if (g_empty_count < GetConfig().superslab_cache || ss->resident_free != 0) {

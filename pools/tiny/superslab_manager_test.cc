@@ -171,6 +171,100 @@ TEST(SuperSlabManager, TheSearchSeesWhereRunsAreAfterSuperSlabsComeAndGo) {
   TrimSuperSlabs();
 }
 
+// The search finds its SuperSlab in an index kept as unit maps change, not by
+// looking at every SuperSlab: after any mix of spans taken and given back, a
+// span still goes to the fullest SuperSlab with a resident run that holds it
+// (of equally full ones, one whose longest such run is the shortest), into the
+// shortest such run there.
+TEST(SuperSlabManager, AfterAnyChurnASpanGoesToTheFullestSuperSlabThatHoldsIt) {
+  constexpr int kSuperSlabs = 4;
+  UnitSpans ss[kSuperSlabs];
+  for (UnitSpans& s : ss) {
+    s = AcquireWholeSuperSlab();
+    ASSERT_NE(s.superslab, nullptr);
+  }
+  // What the test holds: every span, and each SuperSlab's free units (all of
+  // them resident: everything goes back with kKeep).
+  std::vector<Slab*> held;
+  for (const UnitSpans& s : ss) held.insert(held.end(), s.at, s.at + kUnitsPerSuperSlab);
+  uint32_t free_map[kSuperSlabs] = {};
+  auto index_of = [&](const SuperSlab* superslab) {
+    for (int i = 0; i < kSuperSlabs; ++i) {
+      if (ss[i].superslab == superslab) return i;
+    }
+    return -1;
+  };
+  auto runs = [](uint32_t map, uint32_t units, uint32_t* longest, int* shortest_first) {
+    *longest = 0;
+    uint32_t shortest = UINT32_MAX;
+    *shortest_first = -1;
+    for (uint32_t u = 0; u < kUnitsPerSuperSlab;) {
+      uint32_t len = 0;
+      while (u + len < kUnitsPerSuperSlab && (map >> (u + len) & 1)) ++len;
+      if (len == 0) {
+        ++u;
+        continue;
+      }
+      *longest = std::max(*longest, len);
+      if (len >= units && len < shortest) {
+        shortest = len;
+        *shortest_first = static_cast<int>(u);
+      }
+      u += len;
+    }
+  };
+  uint64_t rng = 0x9e3779b97f4a7c15u;
+  auto next = [&rng](uint32_t n) {
+    rng = rng * 6364136223846793005u + 1442695040888963407u;
+    return static_cast<uint32_t>((rng >> 33) % n);
+  };
+  for (int step = 0; step < 2000; ++step) {
+    if (next(2) == 0 && !held.empty()) {
+      const size_t k = next(static_cast<uint32_t>(held.size()));
+      Slab* span = held[k];
+      held[k] = held.back();
+      held.pop_back();
+      const int i = index_of(span->superslab);
+      ASSERT_GE(i, 0);
+      free_map[i] |= ((1u << span->units) - 1) << span->first_unit;
+      ReleaseSpan(span, Residency::kKeep);
+      continue;
+    }
+    const uint32_t units = 1 + next(4);
+    // The expected SuperSlab: fewest free units, then the shortest longest run.
+    int want = -1;
+    uint32_t want_free = UINT32_MAX, want_longest = UINT32_MAX;
+    for (int i = 0; i < kSuperSlabs; ++i) {
+      uint32_t longest;
+      int first;
+      runs(free_map[i], units, &longest, &first);
+      if (first < 0) continue;
+      const uint32_t free_units = static_cast<uint32_t>(__builtin_popcount(free_map[i]));
+      if (free_units < want_free || (free_units == want_free && longest < want_longest)) {
+        want = i;
+        want_free = free_units;
+        want_longest = longest;
+      }
+    }
+    if (want < 0) continue;  // nothing fits: a fresh SuperSlab would be taken
+    Slab* span = nullptr;
+    ASSERT_EQ(AcquireSpans(units, &span, 1, MayMap::kNo), 1u);
+    const int got = index_of(span->superslab);
+    ASSERT_GE(got, 0) << "step " << step;
+    uint32_t got_longest;
+    int got_first_expected;
+    runs(free_map[got], units, &got_longest, &got_first_expected);
+    ASSERT_EQ(__builtin_popcount(free_map[got]), static_cast<int>(want_free)) << "step " << step;
+    ASSERT_EQ(got_longest, want_longest) << "step " << step;
+    ASSERT_EQ(static_cast<int>(span->first_unit), got_first_expected) << "step " << step;
+    free_map[got] &= ~(((1u << units) - 1) << span->first_unit);
+    held.push_back(span);
+  }
+  // Put everything back: the held spans, then nothing else (the rest is free).
+  for (Slab* span : held) ReleaseSpan(span, Residency::kDecommit);
+  TrimSuperSlabs();
+}
+
 // Freed units stay resident up to HAKMEM_POOL_RETAIN_BYTES or half the most
 // in use in the decay window, whichever is more, and never beyond four times
 // the setting: a program whose heap is far above the setting, freed whole
