@@ -234,6 +234,35 @@ TEST_F(MidPool, BorrowingLendsAheadOnlyWhereWmaxHoldsForTheWholeClass) {
   }
 }
 
+// A class that lives on a larger class's blocks (their frees go back to the
+// lender's bin, so its own bin keeps running dry) gets more of them with each
+// borrow, as refills grow: lends of a first refill's worth each time made
+// phase_1t's lulls (1 - 2 KiB blocks, the 2304-byte bin full from the 2 - 8
+// KiB build before) borrow, and try a refill first, every eighth request.
+TEST_F(MidPool, AClassLivingOnBorrowedBlocksGetsMoreWithEachBorrow) {
+  const int c = SizeToClass(2000);
+  const int d = c + 1;
+  ASSERT_LE(uint64_t{ClassSize(d)} * 100,
+            PoolPolicy::WmaxX100(Tier::kMid) * (ClassSize(c - 1) + 1));  // lends ahead
+  auto cache = NewCache();
+  std::vector<void*> v;
+  for (int i = 0; i < 120; ++i) v.push_back(Alloc(*cache, d));
+  for (void* p : v) Free(*cache, p);  // bin d holds them (its limit: 192)
+  std::vector<size_t> lends;
+  for (int borrow = 0; borrow < 3; ++borrow) {
+    void* p = TryBorrow(*cache, c, 2000);
+    ASSERT_NE(p, nullptr);
+    std::vector<void*> lent{p};
+    while (void* q = cache->TryPop(c)) lent.push_back(q);
+    lends.push_back(lent.size());
+    for (void* q : lent) Free(*cache, q);  // back to bin d, as the program's frees go
+  }
+  EXPECT_EQ(lends[0], 8u);  // a first refill's worth
+  EXPECT_GT(lends[1], lends[0]);
+  EXPECT_GT(lends[2], lends[1]);
+  cache->Drain();
+}
+
 TEST_F(MidPool, IdleSpansOfOneClassAreReclaimedBeforeAnotherMapsNewMemory) {
   tiny::TrimSuperSlabs();
   const int a = SizeToClass(3000);

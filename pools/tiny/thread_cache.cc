@@ -308,14 +308,23 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
   last_refill_ms_[c] = clock_ms_;  // not at a Fresh::kNo miss: it was no refill
   if (rare) {
     next_batch_[c] = want;
-  } else if (want < batch_[c]) {
-    next_batch_[c] = 2 * want < batch_[c] ? 2 * want : batch_[c];
-  }
-  if (limit_[c] < FullLimit(c)) {  // the class is in demand again (see Flush)
-    SetLimit(c, std::min(std::max(2 * limit_[c], 1), FullLimit(c)));
+    GrowLimit(c);
+  } else {
+    GrowAfterRefill(c, want);
   }
   counters_.refills[c].Add(1);
   return true;
+}
+
+void ThreadCache::GrowAfterRefill(int c, uint32_t want) {
+  if (want < batch_[c]) next_batch_[c] = std::min(2 * want, batch_[c]);
+  GrowLimit(c);
+}
+
+void ThreadCache::GrowLimit(int c) {
+  if (limit_[c] < FullLimit(c)) {  // the class is in demand again (see Flush)
+    SetLimit(c, std::min(std::max(2 * limit_[c], 1), FullLimit(c)));
+  }
 }
 
 void* ThreadCache::Borrow(int d, int c, size_t size, bool lend_ahead) {
@@ -341,6 +350,11 @@ void* ThreadCache::Borrow(int d, int c, size_t size, bool lend_ahead) {
     SetCount(d, Count(d) - k);
     SetCount(c, Count(c) + k);
     lent += static_cast<uint32_t>(k);
+    // A class living on d's blocks (their frees go back to bin d, so bin c
+    // keeps running dry) grows its lends as refills grow: a first refill's
+    // worth each time made phase_1t's lulls borrow, and try a refill before
+    // that, every eighth request (1.026x).
+    GrowAfterRefill(c, batch);
   }
   counters_.borrowed[d].Add(lent);
   counters_.borrowed_waste[d].Add(lent * (ClassSize(d) - size));

@@ -306,6 +306,11 @@ class ThreadCache {
   uint64_t BinBytes(int c) const;
   // A new limit for bin c, its count unchanged.
   void SetLimit(int c, int32_t limit);
+  // After a refill (or a lend) that moved up to `want` blocks into bin c: the
+  // next moves twice as many, up to the batch, and the limit grows back.
+  void GrowAfterRefill(int c, uint32_t want);
+  // Bin c's limit doubles back toward FullLimit (the class is in demand).
+  void GrowLimit(int c);
   // Brings allocs_[c] up to date with the bin's wrapping count.
   void PublishAllocs(int c);
 
