@@ -21,9 +21,8 @@ Shard g_shards[kNumClasses][kIdleSpanShards];
 std::atomic<uint32_t> g_idle[kNumClasses];
 
 // Pushes with the time it went idle unchanged (PutIdleSpan sets it).
-bool KeepIdle(tiny::Slab* slab, uint32_t shard) {
+bool KeepIdle(tiny::Slab* slab, uint32_t shard, uint32_t cap) {
   const int c = slab->size_class;
-  const uint32_t cap = PoolPolicy::Cap(c);
   uint32_t n = g_idle[c].load(std::memory_order_relaxed);
   do {
     if (n >= cap) return false;
@@ -34,9 +33,16 @@ bool KeepIdle(tiny::Slab* slab, uint32_t shard) {
 
 }  // namespace
 
-bool PutIdleSpan(tiny::Slab* slab, uint32_t shard) {
+uint32_t IdleCap(int c, tiny::SpanDemand demand) {
+  const uint32_t cap = PoolPolicy::Cap(c);
+  if (demand == tiny::SpanDemand::kUsual || TierOfClass(c) != Tier::kL25) return cap;
+  const uint32_t spans = kBigBlockIdleUnits / kClassInfo[c].span_units;
+  return cap > spans ? cap : spans;
+}
+
+bool PutIdleSpan(tiny::Slab* slab, uint32_t shard, tiny::SpanDemand demand) {
   slab->idle_since_ms = NowMs();
-  return KeepIdle(slab, shard);
+  return KeepIdle(slab, shard, IdleCap(slab->size_class, demand));
 }
 
 uint32_t TakeIdleSpans(int c, uint32_t shard, tiny::Slab** out, uint32_t max) {
@@ -121,7 +127,10 @@ uint32_t DecayIdleSpans(uint64_t now_ms, uint64_t decay_ms) {
     }
     while (young != nullptr) {
       tiny::Slab* next = static_cast<tiny::Slab*>(sync::FreeBlockLink::Next(young));
-      if (!KeepIdle(young, 0)) {  // CAP went down meanwhile
+      // A young span stays within the most its class may keep (a span kept
+      // for a thread living on big blocks, too); beyond: CAP went down
+      // meanwhile.
+      if (!KeepIdle(young, 0, IdleCap(c, tiny::SpanDemand::kBigBlocks))) {
         tiny::ReleaseSpan(young);
         ++released;
       }

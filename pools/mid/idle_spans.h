@@ -13,15 +13,30 @@
 #include <cstdint>
 
 #include "pools/tiny/slab.h"
+#include "pools/tiny/span_source.h"
 
 namespace hakmem::mid {
 
 inline constexpr uint32_t kIdleSpanShards = 4;
 
 // Keeps `slab` (no owner, no live block) as an idle span of its class if the
-// class holds fewer than CAP; false if the caller must release it. `shard`
-// is any number (the caller's cache sequence number).
-bool PutIdleSpan(tiny::Slab* slab, uint32_t shard);
+// class holds fewer than its cap (IdleCap); false if the caller must release
+// it. `shard` is any number (the caller's cache sequence number).
+bool PutIdleSpan(tiny::Slab* slab, uint32_t shard,
+                 tiny::SpanDemand demand = tiny::SpanDemand::kUsual);
+// How many idle spans class c keeps: its CAP, and for an L2.5 class, when the
+// releasing thread lives on big blocks (SpanDemand::kBigBlocks), at least
+// kBigBlockIdleUnits' worth. With CAP 0 (HAKMEM_CAP_LARGE's default) every
+// L2.5 span, a block each, went back to the SuperSlab manager at its free and
+// came from it at the next malloc, under the manager's lock and its best-fit
+// search: with 16 - 128 KiB blocks (mstress, 2 threads) a sixth of the time
+// (kept: 1.13 - 1.15x, 4 threads 1.12x). Only for such a thread: rare big
+// buffers kept so (alloc_test, 1 in 1,000) grew its peak 43 - 52 %; big blocks
+// of many classes at a lower rate (large, 64 KiB - 4 MiB) 9 - 19 %, and at
+// a small share (rptest, 16 B - 256 KiB) 7 - 11 %, at no gain in speed. 64
+// units: 16 and 32 gave mstress 1.11x and 1.12x.
+inline constexpr uint32_t kBigBlockIdleUnits = 64;
+uint32_t IdleCap(int c, tiny::SpanDemand demand);
 // Pops up to `max` idle spans of class c into out[], the caller's shard first.
 uint32_t TakeIdleSpans(int c, uint32_t shard, tiny::Slab** out, uint32_t max);
 // Gives class c's idle spans beyond `keep` back to the SuperSlab manager;

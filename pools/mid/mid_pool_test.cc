@@ -282,6 +282,55 @@ TEST_F(MidPool, IdleSpansOfOneClassAreReclaimedBeforeAnotherMapsNewMemory) {
   cache->Drain();
 }
 
+// CAP_LARGE 0 (the default): an emptied L2.5 span goes back to the SuperSlab
+// manager, but for a thread living on big blocks (fast, and an eighth of its
+// allocations or more), whose emptied spans wait in the class's idle stack,
+// kBigBlockIdleUnits' worth, for the next refill of any thread.
+TEST_F(MidPool, AnL25ClassKeepsIdleSpansOnlyForAThreadLivingOnBigBlocks) {
+  int c = 0;
+  while (c < kNumClasses && TierOfClass(c) != Tier::kL25) ++c;
+  ASSERT_LT(c, kNumClasses);
+  PoolPolicy::SetCap(c, 0);
+  const uint32_t kept = kBigBlockIdleUnits / kClassInfo[c].span_units;
+  ASSERT_GT(kept, 0u);
+  auto churn = [&](ThreadCache& cache, uint32_t n) {
+    std::vector<void*> v;
+    for (uint32_t i = 0; i < n; ++i) v.push_back(Alloc(cache, c));
+    for (void* p : v) Free(cache, p);
+  };
+
+  // Big blocks now and then among small ones: none kept.
+  auto usual = NewCache();
+  const int tiny = SizeToClass(64);
+  std::vector<void*> small;
+  for (int i = 0; i < 1000; ++i) small.push_back(Alloc(*usual, tiny));
+  usual->Upkeep(1000, 1000, uint64_t{4} << 20);
+  churn(*usual, kept + 8);
+  usual->Drain();
+  EXPECT_EQ(IdleSpans(c), 0u);
+
+  // Big blocks only, fast: the rate and the share are judged at upkeeps.
+  auto big = NewCache();
+  uint64_t now = 1000;
+  big->Upkeep(now, 1000, uint64_t{4} << 20);
+  for (uint32_t i = 0; i < ThreadCache::kBigBinPopsPerMs * ThreadCache::kBigRateWindowMs; ++i) {
+    Free(*big, Alloc(*big, c));
+  }
+  now += ThreadCache::kBigRateWindowMs;
+  big->Upkeep(now, 1000, uint64_t{4} << 20);
+  churn(*big, kept + 8);
+  big->Drain();  // every block back to its span: the spans empty
+  EXPECT_EQ(IdleSpans(c), kept);
+
+  // The next refill of the class, in another thread, takes one of them.
+  void* p = Alloc(*usual, c);
+  EXPECT_EQ(usual->counters().spans_reused[c].Read(), 1u);
+  EXPECT_EQ(IdleSpans(c), kept - 1);
+  Free(*usual, p);
+  for (void* q : small) Free(*usual, q);
+  usual->Drain();
+}
+
 TEST_F(MidPool, IdleSpansDecayAfterTheDelay) {
   const int c = SizeToClass(9000);
   Churn(c, 6);

@@ -17,6 +17,11 @@
 
 namespace hakmem::tiny {
 
+// What a thread that releases a span lives on: kBigBlocks while it allocates
+// L2.5 blocks fast (ThreadCache::KeepBigBlocksInBins) and they are an eighth
+// or more of its allocations (ThreadCache::JudgeBigBlocks).
+enum class SpanDemand : bool { kUsual, kBigBlocks };
+
 struct SpanSource {
   // Spans a refill of class c takes at once when it needs new ones (>= 1,
   // at most kMaxSpansPerRefill).
@@ -25,8 +30,9 @@ struct SpanSource {
   // block) into out[]; `shard` is the calling cache's. Returns how many.
   uint32_t (*take_idle)(int c, uint32_t shard, Slab** out, uint32_t max);
   // Keeps an emptied span (no owner, no live block) for reuse. false: the
-  // caller gives it back to the SuperSlab manager.
-  bool (*keep_idle)(Slab* slab, uint32_t shard);
+  // caller gives it back to the SuperSlab manager. A source may keep more
+  // for a thread living on big blocks (`demand`).
+  bool (*keep_idle)(Slab* slab, uint32_t shard, SpanDemand demand);
 };
 
 inline constexpr uint32_t kMaxSpansPerRefill = 4;

@@ -608,7 +608,12 @@ void ThreadCache::Release(Slab* s) {
   // An idle span keeps its class layout and free list for the next refill.
   if (releasing_quiet_) return ReleaseSpan(s, Residency::kDecommit);
   const SpanSource* source = SpanSourceFor(s->size_class);
-  if (source != nullptr && source->keep_idle(s, shard_)) return;
+  // A thread living on big blocks (fast, and a good share of its
+  // allocations) hands its emptied L2.5 spans to the class's idle stack
+  // (pools/mid: IdleCap) rather than to the SuperSlab manager's lock.
+  const SpanDemand demand =
+      big_bins_ && wants_spare_spans_ ? SpanDemand::kBigBlocks : SpanDemand::kUsual;
+  if (source != nullptr && source->keep_idle(s, shard_, demand)) return;
   if (wants_spare_spans_ && s->capacity == 1 && s->units <= kSpareUnits) return KeepSpareSpan(s);
   ReleaseSpan(s);
 }

@@ -617,7 +617,7 @@ struct FakeSource {
     }
     return n;
   }
-  static bool Keep(Slab* s, uint32_t) {
+  static bool Keep(Slab* s, uint32_t, SpanDemand) {
     if (idle.size() >= 2) return false;
     idle.push_back(s);
     return true;
