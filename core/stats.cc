@@ -81,6 +81,7 @@ void GetStats(Stats* out) {
   s.bytes_large_cached = l.cached_bytes;
   s.invalid_frees = InvalidFreeCount();
   s.superslabs_mapped = tiny::LiveSuperSlabs();
+  s.huge_collapses = tiny::HugePageCollapses();
   s.arena_bytes = tiny::ArenaReservedBytes();
   s.bytes_mapped = OsBytesMapped();
   const HeapCounts heaps = GetHeapCounts();
@@ -106,6 +107,7 @@ void PrintStats(int fd) {
   LogLine(fd).Str("  large big-cache hits:        ").Dec(s.large_cache_hits);
   LogLine(fd).Str("  invalid frees:               ").Dec(s.invalid_frees);
   LogLine(fd).Str("  superslabs mapped:           ").Dec(s.superslabs_mapped);
+  LogLine(fd).Str("  huge-page collapses:         ").Dec(s.huge_collapses);
   LogLine(fd).Str("  slab arena reserved:         ").Dec(s.arena_bytes >> 30).Str(" GiB");
   LogLine(fd).Str("  bytes mapped:                ").Dec(s.bytes_mapped);
   LogLine(fd).Str("  bytes in big cache:          ").Dec(s.bytes_large_cached);

@@ -40,6 +40,7 @@ const Setting kSettings[] = {
      &Config::thread_cache_bytes},
     {"HAKMEM_DECAY_MS", Type::kCount, 0, 3600000, &Config::decay_ms, nullptr},
     {"HAKMEM_DECAY_THREAD", Type::kFlag, 0, 1, &Config::decay_thread, nullptr},
+    {"HAKMEM_HUGE_PAGES", Type::kFlag, 0, 1, &Config::huge_pages, nullptr},
     {"HAKMEM_SUPERSLAB_CACHE", Type::kCount, 0, 64, &Config::superslab_cache, nullptr},
     {"HAKMEM_INVALID_FREE", Type::kInvalidFreeMode, 0, 2, &Config::invalid_free, nullptr},
     {"HAKMEM_POOL_REFILL_BATCH", Type::kCount, 1, 4, &Config::pool_refill_batch, nullptr},

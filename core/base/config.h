@@ -31,6 +31,7 @@ struct Config {
   uint64_t large_cache_bytes = uint64_t{64} << 20;  // HAKMEM_LARGE_CACHE_BYTES
   uint32_t decay_ms = 500;         // HAKMEM_DECAY_MS: unused free memory goes back after this
   uint32_t decay_thread = 1;       // HAKMEM_DECAY_THREAD: a thread runs the decay passes too
+  uint32_t huge_pages = 1;         // HAKMEM_HUGE_PAGES: full SuperSlabs go to huge pages
   uint32_t superslab_cache = 2;    // HAKMEM_SUPERSLAB_CACHE: empty SuperSlabs kept
   uint32_t invalid_free = 0;       // HAKMEM_INVALID_FREE: warn | abort | quiet
   // Mid (1-32 KiB) and L2.5 (32 KiB-1 MiB) pages ("spans"), docs/ENV_VARS.md.

@@ -47,6 +47,38 @@ void OsDecommit(void* p, size_t size) {
   errno = saved;
 }
 
+size_t OsResidentPages(void* p, size_t size) {
+  constexpr size_t kChunk = 512;  // pages per mincore call: a small vector on the stack
+  unsigned char vec[kChunk];
+  size_t resident = 0;
+  const int saved = errno;
+  for (size_t done = 0; done < size; done += kChunk * kPageSize) {
+    const size_t bytes = size - done < kChunk * kPageSize ? size - done : kChunk * kPageSize;
+    if (mincore(static_cast<char*>(p) + done, bytes, vec) != 0) {
+      errno = saved;
+      return 0;
+    }
+    for (size_t i = 0; i < bytes / kPageSize; ++i) resident += vec[i] & 1;
+  }
+  errno = saved;
+  return resident;
+}
+
+Collapse OsCollapseHuge(void* p, size_t size) {
+#ifndef MADV_COLLAPSE
+  constexpr int MADV_COLLAPSE = 25;  // include/uapi/asm-generic/mman-common.h
+#endif
+  const int saved = errno;
+  const int rc = madvise(p, size, MADV_COLLAPSE);
+  // EINVAL: a kernel before 6.1 (or THP "never"); anything else (EAGAIN,
+  // ENOMEM: no huge page free now) may pass.
+  const Collapse result = rc == 0 ? Collapse::kDone
+                          : errno == EINVAL ? Collapse::kUnsupported
+                                            : Collapse::kFailed;
+  errno = saved;
+  return result;
+}
+
 bool OsMoveMapping(void* from, size_t from_size, void* to, size_t to_size) {
   const int saved = errno;
   void* got = mremap(from, from_size, to_size, MREMAP_MAYMOVE | MREMAP_FIXED, to);

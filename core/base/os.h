@@ -34,6 +34,15 @@ bool OsCommit(void* p, size_t size);
 // Hands committed [p, p + size) back: its pages and commit charge go, the
 // addresses stay reserved (inaccessible) for a later OsCommit.
 void OsUncommit(void* p, size_t size);
+// Pages of [p, p + size) (page-aligned) resident now (mincore); 0 if the
+// kernel refuses.
+size_t OsResidentPages(void* p, size_t size);
+// Asks the kernel to back [p, p + size), 2 MiB-aligned whole huge pages of
+// one mapping, with transparent huge pages now (MADV_COLLAPSE, Linux 6.1+):
+// the pages' contents stay, pages not resident are filled with zeros.
+// Independent of the system's THP setting but "never".
+enum class Collapse : uint8_t { kDone, kFailed, kUnsupported };
+Collapse OsCollapseHuge(void* p, size_t size);
 // Bytes currently mapped through this layer (all tiers and metadata).
 uint64_t OsBytesMapped();
 

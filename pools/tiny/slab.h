@@ -212,7 +212,7 @@ struct SuperSlab {
   uint32_t free_units;                   // bitmap: bit u set = unit u is free
   uint32_t resident_free;                // free units whose pages are still resident
   uint64_t released_ms;                  // when a unit last went free and stayed resident (decay)
-  SuperSlab* next;                       // manager's list
+  SuperSlab* next;                       // manager's list (with space, or full)
   SuperSlab* prev;
   // In the manager's best-fit index (while it has a resident free run):
   // that run's length (0: not indexed) and its free units, as filed.
@@ -220,6 +220,10 @@ struct SuperSlab {
   SuperSlab* fit_prev;
   uint8_t fit_run;
   uint8_t fit_free;
+  // Backed by a huge page since a collapse, and no unit decommitted since
+  // (CollapseFullSuperSlabs); when not, the earliest time to try (again).
+  bool huge;
+  uint64_t collapse_after_ms;
   Slab slabs[kUnitsPerSuperSlab];        // indexed by a span's first unit
 };
 

@@ -22,6 +22,9 @@ constinit sync::SpinLock g_lock;
 constinit MetaPool<SuperSlab> g_headers;
 // SuperSlabs with at least one free unit; empty ones are among them.
 SuperSlab* g_with_space = nullptr;
+// SuperSlabs with no free unit, through the same links: the candidates for a
+// huge page (CollapseFullSuperSlabs).
+SuperSlab* g_full = nullptr;
 uint32_t g_empty_count = 0;
 std::atomic<uint64_t> g_live{0};
 // Free units over all mapped SuperSlabs (written under g_lock, read without).
@@ -33,6 +36,7 @@ std::atomic<uint64_t> g_resident_free_units{0};
 // g_lock, read without it): how much free memory is worth keeping resident.
 std::atomic<uint64_t> g_window_peak_units{0};
 uint64_t g_window_start_ms = 0;
+std::atomic<uint64_t> g_collapsed{0};  // SuperSlabs collapsed to huge pages, ever
 
 uint64_t InUseUnits() {
   const uint64_t mapped = g_live.load(std::memory_order_relaxed) * kUnitsPerSuperSlab;
@@ -118,19 +122,27 @@ SuperSlab* FullestWithResidentRun(uint32_t units) {
   return nullptr;
 }
 
-void LinkLocked(SuperSlab* ss) {
+void PushLocked(SuperSlab*& head, SuperSlab* ss) {
   ss->prev = nullptr;
-  ss->next = g_with_space;
-  if (g_with_space) g_with_space->prev = ss;
-  g_with_space = ss;
+  ss->next = head;
+  if (head) head->prev = ss;
+  head = ss;
+}
+
+void RemoveLocked(SuperSlab*& head, SuperSlab* ss) {
+  if (ss->prev) ss->prev->next = ss->next;
+  else head = ss->next;
+  if (ss->next) ss->next->prev = ss->prev;
+  ss->next = ss->prev = nullptr;
+}
+
+void LinkLocked(SuperSlab* ss) {
+  PushLocked(g_with_space, ss);
   ReindexLocked(ss);
 }
 
 void UnlinkLocked(SuperSlab* ss) {
-  if (ss->prev) ss->prev->next = ss->next;
-  else g_with_space = ss->next;
-  if (ss->next) ss->next->prev = ss->prev;
-  ss->next = ss->prev = nullptr;
+  RemoveLocked(g_with_space, ss);
   UnindexLocked(ss);
 }
 
@@ -156,6 +168,8 @@ SuperSlab* MapSuperSlab() {
   ss->free_units = kAllUnits;
   ss->resident_free = 0;  // fresh pages are not resident until touched
   ss->fit_run = 0;        // not in the best-fit index (no resident free run)
+  ss->huge = false;
+  ss->collapse_after_ms = 0;
   // Publish the header in the range map last: its fields are set. Every unit
   // reads "free unit" until it is carved into a span.
   if (!RangeMap::Register(base, kSuperSlabSize, RangeKind::kFreeUnit, ss)) {
@@ -186,7 +200,11 @@ Slab* CarveLocked(SuperSlab* ss, uint32_t first, uint32_t units) {
                                   std::memory_order_relaxed);
   ss->resident_free &= ~bits;
   ReindexLocked(ss);
-  if (ss->free_units == 0) UnlinkLocked(ss);
+  if (ss->free_units == 0) {
+    UnlinkLocked(ss);
+    PushLocked(g_full, ss);
+    ss->collapse_after_ms = NowMs() + kCollapseFullForMs;
+  }
   const uint64_t in_use = InUseUnits();
   if (in_use > g_window_peak_units.load(std::memory_order_relaxed)) {
     g_window_peak_units.store(in_use, std::memory_order_relaxed);
@@ -293,6 +311,7 @@ size_t DecommitResidentLocked(SuperSlab* ss) {
     }
   }
   g_resident_free_units.fetch_sub(CountUnits(ss->resident_free), std::memory_order_relaxed);
+  if (ss->resident_free != 0) ss->huge = false;
   ss->resident_free = 0;
   ReindexLocked(ss);
   return released;
@@ -369,7 +388,11 @@ void ReleaseSpan(Slab* slab, Residency residency) {
                      RangeKind::kFreeUnit, ss);
   if (decommit) OsDecommit(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize);
   sync::SpinLockHolder hold(&g_lock);
-  if (ss->free_units == 0) LinkLocked(ss);
+  if (ss->free_units == 0) {
+    RemoveLocked(g_full, ss);
+    LinkLocked(ss);
+  }
+  if (decommit) ss->huge = false;  // the zap split its huge page
   ss->free_units |= bits;
   g_free_units.fetch_add(units, std::memory_order_relaxed);
   if (!decommit) {
@@ -441,6 +464,45 @@ size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms) {
   }
   return released;
 }
+
+size_t CollapseFullSuperSlabs(uint64_t now_ms) {
+  static std::atomic<bool> unsupported{false};
+  if (!GetConfig().huge_pages || unsupported.load(std::memory_order_relaxed)) return 0;
+  SuperSlab* picked[kCollapsesPerPass];
+  char* bases[kCollapsesPerPass];
+  uint32_t n = 0;
+  {
+    sync::SpinLockHolder hold(&g_lock);
+    for (SuperSlab* ss = g_full; ss != nullptr && n < kCollapsesPerPass; ss = ss->next) {
+      if (ss->huge || ss->collapse_after_ms > now_ms) continue;
+      ss->collapse_after_ms = now_ms + kCollapseRetryMs;
+      picked[n] = ss;
+      bases[n++] = ss->base;
+    }
+  }
+  // Outside the lock: a collapse copies 2 MiB. A SuperSlab that changed
+  // meanwhile (a span given back, even the whole of it unmapped and its
+  // chunk mapped again) is no danger: a collapse keeps every page's
+  // contents, and a decommit racing it wins or makes it fail.
+  size_t collapsed = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (OsResidentPages(bases[i], kSuperSlabSize) < kCollapseMinResidentPages) continue;
+    const Collapse result = OsCollapseHuge(bases[i], kSuperSlabSize);
+    if (result == Collapse::kUnsupported) {
+      unsupported.store(true, std::memory_order_relaxed);
+      break;
+    }
+    if (result != Collapse::kDone) continue;
+    ++collapsed;
+    g_collapsed.fetch_add(1, std::memory_order_relaxed);
+    sync::SpinLockHolder hold(&g_lock);
+    // Still the same SuperSlab, and none of its units went since: huge.
+    if (picked[i]->base == bases[i] && picked[i]->free_units == 0) picked[i]->huge = true;
+  }
+  return collapsed;
+}
+
+uint64_t HugePageCollapses() { return g_collapsed.load(std::memory_order_relaxed); }
 
 uint64_t InUseBytes() { return InUseUnits() * kUnitSize; }
 
