@@ -57,6 +57,7 @@ void* DecayThreadMain(void*) {
     MaybeDecay();
     // Here only, off every program thread: a collapse copies 2 MiB.
     tiny::CollapseFullSuperSlabs(NowMs());
+    large::CollapseCachedRanges(NowMs());
   }
   return nullptr;
 }

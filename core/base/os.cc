@@ -64,10 +64,17 @@ size_t OsResidentPages(void* p, size_t size) {
   return resident;
 }
 
+namespace {
+std::atomic<bool> g_collapse_unsupported{false};
+}  // namespace
+
+bool OsCollapseMayWork() { return !g_collapse_unsupported.load(std::memory_order_relaxed); }
+
 Collapse OsCollapseHuge(void* p, size_t size) {
 #ifndef MADV_COLLAPSE
   constexpr int MADV_COLLAPSE = 25;  // include/uapi/asm-generic/mman-common.h
 #endif
+  if (!OsCollapseMayWork()) return Collapse::kUnsupported;
   const int saved = errno;
   const int rc = madvise(p, size, MADV_COLLAPSE);
   // EINVAL: a kernel before 6.1 (or THP "never"); anything else (EAGAIN,
@@ -75,6 +82,7 @@ Collapse OsCollapseHuge(void* p, size_t size) {
   const Collapse result = rc == 0 ? Collapse::kDone
                           : errno == EINVAL ? Collapse::kUnsupported
                                             : Collapse::kFailed;
+  if (result == Collapse::kUnsupported) g_collapse_unsupported.store(true, std::memory_order_relaxed);
   errno = saved;
   return result;
 }

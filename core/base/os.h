@@ -41,8 +41,11 @@ size_t OsResidentPages(void* p, size_t size);
 // one mapping, with transparent huge pages now (MADV_COLLAPSE, Linux 6.1+):
 // the pages' contents stay, pages not resident are filled with zeros.
 // Independent of the system's THP setting but "never".
+// After the first kUnsupported every call answers so at once (OsCollapseMayWork
+// false).
 enum class Collapse : uint8_t { kDone, kFailed, kUnsupported };
 Collapse OsCollapseHuge(void* p, size_t size);
+bool OsCollapseMayWork();
 // Bytes currently mapped through this layer (all tiers and metadata).
 uint64_t OsBytesMapped();
 

@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include "core/base/clock.h"
 #include "core/base/config.h"
 #include "core/base/invalid_free.h"
 #include "core/base/os.h"
@@ -193,6 +194,34 @@ TEST(LargeTier, TheCacheIsBoundedAndTheOldestGoesFirst) {
   EXPECT_LE(GetLargeStats().cached_bytes, limit);
   EXPECT_EQ(RangeMap::Lookup(v[0]), 0u);                    // the oldest was unmapped
   EXPECT_NE(RangeMap::Lookup(v[5]), 0u);                    // the newest is cached
+  Trim();
+}
+
+// A range the program keeps taking from the cache goes to huge pages once it
+// has been reused kCollapseMinReuses times (by the decay thread, called here
+// by hand), its contents intact; not before, and not again at once.
+TEST(LargeTier, ARangeTheProgramKeepsReusingGoesToHugePages) {
+  Trim();
+  bool zeroed;
+  auto cycle = [&] {
+    char* p = static_cast<char*>(Alloc(4 * kMiB, 0, &zeroed));
+    memset(p, 7, 4 * kMiB);
+    Free(BlockOf(p), p);
+    return p;
+  };
+  char* first = cycle();
+  const uint64_t later = NowMs() + kCollapseQuietMs + 1;  // past any overflow of the tests before
+  for (uint32_t i = 1; i < kCollapseMinReuses; ++i) ASSERT_EQ(cycle(), first);
+  EXPECT_EQ(CollapseCachedRanges(later), 0u);  // one reuse short
+  ASSERT_EQ(cycle(), first);
+  const size_t collapsed = CollapseCachedRanges(later);
+  if (!OsCollapseMayWork()) GTEST_SKIP() << "no MADV_COLLAPSE here";
+  EXPECT_EQ(collapsed, 4 * kMiB);
+  EXPECT_EQ(CollapseCachedRanges(later), 0u);  // tried just now
+  char* p = static_cast<char*>(Alloc(4 * kMiB, 0, &zeroed));
+  EXPECT_EQ(p, first);
+  EXPECT_EQ(p[12345], 7);
+  Free(BlockOf(p), p);
   Trim();
 }
 

@@ -466,8 +466,7 @@ size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms) {
 }
 
 size_t CollapseFullSuperSlabs(uint64_t now_ms) {
-  static std::atomic<bool> unsupported{false};
-  if (!GetConfig().huge_pages || unsupported.load(std::memory_order_relaxed)) return 0;
+  if (!GetConfig().huge_pages || !OsCollapseMayWork()) return 0;
   SuperSlab* picked[kCollapsesPerPass];
   char* bases[kCollapsesPerPass];
   uint32_t n = 0;
@@ -488,10 +487,7 @@ size_t CollapseFullSuperSlabs(uint64_t now_ms) {
   for (uint32_t i = 0; i < n; ++i) {
     if (OsResidentPages(bases[i], kSuperSlabSize) < kCollapseMinResidentPages) continue;
     const Collapse result = OsCollapseHuge(bases[i], kSuperSlabSize);
-    if (result == Collapse::kUnsupported) {
-      unsupported.store(true, std::memory_order_relaxed);
-      break;
-    }
+    if (result == Collapse::kUnsupported) break;
     if (result != Collapse::kDone) continue;
     ++collapsed;
     g_collapsed.fetch_add(1, std::memory_order_relaxed);
