@@ -50,10 +50,12 @@ size_t Trim();
 // Decay (core/decay.h): unmaps the cached ranges unused for HAKMEM_DECAY_MS
 // (and the oldest beyond the cache's bound), as Large calls do on their way.
 void Decay(uint64_t now_ms);
-// Backs cached ranges that are all resident with transparent huge pages
+// Backs cached ranges that are all resident and were handed out from the
+// cache kCollapseMinReuses times with transparent huge pages
 // (OsCollapseHuge), up to kCollapseBytesPerPass a call, each tried at most
-// every kCollapseRetryMs; called by the decay thread only (a collapse copies
-// the range). A range the program keeps reusing from the cache then costs
+// every kCollapseRetryMs, none within kCollapseQuietMs of the cache going
+// over its bound; called by the decay thread only (a collapse copies the
+// range). A range the program keeps reusing from the cache then costs
 // its touches one TLB entry per 2 MiB instead of per page. Huge pages at
 // the fault instead (MADV_HUGEPAGE) cost the kernel's clearing of each fresh
 // 2 MiB page, more than they gave where ranges are mapped often (large_2t

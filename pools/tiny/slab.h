@@ -220,9 +220,8 @@ struct SuperSlab {
   SuperSlab* fit_prev;
   uint8_t fit_run;
   uint8_t fit_free;
-  // Backed by a huge page since a collapse, and no unit decommitted since
-  // (CollapseFullSuperSlabs); when not, the earliest time to try (again).
-  bool huge;
+  // While full (no free unit): the earliest time CollapseFullSuperSlabs may
+  // try it, never again once it took (set anew each time it becomes full).
   uint64_t collapse_after_ms;
   Slab slabs[kUnitsPerSuperSlab];        // indexed by a span's first unit
 };

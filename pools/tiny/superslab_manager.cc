@@ -168,7 +168,6 @@ SuperSlab* MapSuperSlab() {
   ss->free_units = kAllUnits;
   ss->resident_free = 0;  // fresh pages are not resident until touched
   ss->fit_run = 0;        // not in the best-fit index (no resident free run)
-  ss->huge = false;
   ss->collapse_after_ms = 0;
   // Publish the header in the range map last: its fields are set. Every unit
   // reads "free unit" until it is carved into a span.
@@ -311,7 +310,6 @@ size_t DecommitResidentLocked(SuperSlab* ss) {
     }
   }
   g_resident_free_units.fetch_sub(CountUnits(ss->resident_free), std::memory_order_relaxed);
-  if (ss->resident_free != 0) ss->huge = false;
   ss->resident_free = 0;
   ReindexLocked(ss);
   return released;
@@ -392,7 +390,6 @@ void ReleaseSpan(Slab* slab, Residency residency) {
     RemoveLocked(g_full, ss);
     LinkLocked(ss);
   }
-  if (decommit) ss->huge = false;  // the zap split its huge page
   ss->free_units |= bits;
   g_free_units.fetch_add(units, std::memory_order_relaxed);
   if (!decommit) {
@@ -473,7 +470,7 @@ size_t CollapseFullSuperSlabs(uint64_t now_ms) {
   {
     sync::SpinLockHolder hold(&g_lock);
     for (SuperSlab* ss = g_full; ss != nullptr && n < kCollapsesPerPass; ss = ss->next) {
-      if (ss->huge || ss->collapse_after_ms > now_ms) continue;
+      if (ss->collapse_after_ms > now_ms) continue;
       ss->collapse_after_ms = now_ms + kCollapseRetryMs;
       picked[n] = ss;
       bases[n++] = ss->base;
@@ -492,8 +489,11 @@ size_t CollapseFullSuperSlabs(uint64_t now_ms) {
     ++collapsed;
     g_collapsed.fetch_add(1, std::memory_order_relaxed);
     sync::SpinLockHolder hold(&g_lock);
-    // Still the same SuperSlab, and none of its units went since: huge.
-    if (picked[i]->base == bases[i] && picked[i]->free_units == 0) picked[i]->huge = true;
+    // Still the same SuperSlab, full since: done with it until it is full
+    // again (a unit decommitted meanwhile split the page).
+    if (picked[i]->base == bases[i] && picked[i]->free_units == 0) {
+      picked[i]->collapse_after_ms = UINT64_MAX;
+    }
   }
   return collapsed;
 }
