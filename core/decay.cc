@@ -56,8 +56,10 @@ void* DecayThreadMain(void*) {
     nanosleep(&ts, nullptr);
     MaybeDecay();
     // Here only, off every program thread: a collapse copies 2 MiB.
-    tiny::CollapseFullSuperSlabs(NowMs());
-    large::CollapseCachedRanges(NowMs());
+    if (GetConfig().huge_pages) {
+      tiny::CollapseFullSuperSlabs(NowMs());
+      large::CollapseCachedRanges(NowMs());
+    }
   }
   return nullptr;
 }

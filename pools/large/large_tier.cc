@@ -405,7 +405,7 @@ void* Remap(LargeBlock* b, size_t new_size) {
 }
 
 size_t CollapseCachedRanges(uint64_t now_ms) {
-  if (!GetConfig().huge_pages || !OsCollapseMayWork()) return 0;
+  if (!OsCollapseMayWork()) return 0;
   struct Range {
     char* base;
     size_t size;

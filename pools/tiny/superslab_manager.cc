@@ -463,7 +463,7 @@ size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms) {
 }
 
 size_t CollapseFullSuperSlabs(uint64_t now_ms) {
-  if (!GetConfig().huge_pages || !OsCollapseMayWork()) return 0;
+  if (!OsCollapseMayWork()) return 0;
   SuperSlab* picked[kCollapsesPerPass];
   char* bases[kCollapsesPerPass];
   uint32_t n = 0;

@@ -38,7 +38,8 @@ size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms);
 // Backs full SuperSlabs (no free unit) that are almost all resident with a
 // transparent huge page each (MADV_COLLAPSE), up to kCollapsesPerPass per
 // call; each is tried again kCollapseRetryMs after a try that did not take,
-// and only while it stays full. Called by the decay thread only: a collapse
+// and only while it stays full. Called by the decay thread only (with
+// HAKMEM_HUGE_PAGES on, core/decay.cc): a collapse
 // copies 2 MiB (some 0.1 - 1 ms). A program whose live blocks cover more
 // pages than the TLB maps (a 4 KiB page each; 2 MiB-aligned SuperSlabs fit
 // huge pages exactly) walks page tables on most touches of its blocks: with
