@@ -11,7 +11,9 @@
 //
 // Failure path ([new.delete.single]): while the allocation fails, call the
 // installed std::new_handler and retry; with none installed, throw bad_alloc
-// (nothrow forms: return nullptr, also when the handler throws bad_alloc).
+// (nothrow forms: return nullptr, also when the handler throws). The program's
+// C++ runtime provides the handler, the throw and the catch (cxx_runtime.h):
+// this file is compiled without exceptions and links none.
 // The fast paths inline the core's (core/front_door.h); the loop is out of line.
 #include <cstddef>
 #include <new>
@@ -19,6 +21,7 @@
 #include "absl/base/optimization.h"
 #include "core/front_door.h"
 #include "core/hakmem.h"
+#include "preload/cxx_runtime.h"
 
 #define HAKMEM_EXPORT_CXX __attribute__((visibility("default")))
 
@@ -30,22 +33,23 @@ inline void* Allocate(size_t size, size_t alignment) {
                         : hakmem::hak_alloc_aligned(alignment, size);
 }
 
-// The first attempt failed: run the new_handler loop. alignment 0 = plain.
+// The first attempt failed: run the new_handler loop (a handler's exception
+// passes through: unwind tables, no landing pads). alignment 0 = plain.
 [[gnu::noinline]] void* NewSlow(size_t size, size_t alignment) {
   for (;;) {
-    std::new_handler handler = std::get_new_handler();
-    if (handler == nullptr) throw std::bad_alloc();
+    std::new_handler handler = hakmem::preload::CurrentNewHandler();
+    if (handler == nullptr) hakmem::preload::ThrowBadAlloc(size);
     handler();
     if (void* p = Allocate(size, alignment)) return p;
   }
 }
 
-[[gnu::noinline]] void* NewNothrowSlow(size_t size, size_t alignment) noexcept {
-  try {
-    return NewSlow(size, alignment);
-  } catch (const std::bad_alloc&) {
-    return nullptr;
-  }
+// With a handler installed, the runtime's own nothrow form runs the loop
+// above through the throwing form and catches; with none, nullptr at once.
+[[gnu::noinline]] void* NewNothrowSlow(hakmem::preload::NothrowForm form, size_t size,
+                                       size_t alignment) noexcept {
+  if (hakmem::preload::CurrentNewHandler() == nullptr) return nullptr;
+  return hakmem::preload::RuntimeNothrowNew(form, size, alignment);
 }
 
 inline void* New(size_t size, size_t alignment) {
@@ -54,21 +58,24 @@ inline void* New(size_t size, size_t alignment) {
   return NewSlow(size, alignment);
 }
 
-inline void* NewNothrow(size_t size, size_t alignment) noexcept {
+inline void* NewNothrow(hakmem::preload::NothrowForm form, size_t size,
+                        size_t alignment) noexcept {
   void* p = Allocate(size, alignment);
   if (ABSL_PREDICT_TRUE(p != nullptr)) return p;
-  return NewNothrowSlow(size, alignment);
+  return NewNothrowSlow(form, size, alignment);
 }
+
+using hakmem::preload::NothrowForm;
 
 }  // namespace
 
 HAKMEM_EXPORT_CXX void* operator new(size_t size) { return New(size, 0); }
 HAKMEM_EXPORT_CXX void* operator new[](size_t size) { return New(size, 0); }
 HAKMEM_EXPORT_CXX void* operator new(size_t size, const std::nothrow_t&) noexcept {
-  return NewNothrow(size, 0);
+  return NewNothrow(NothrowForm::kNew, size, 0);
 }
 HAKMEM_EXPORT_CXX void* operator new[](size_t size, const std::nothrow_t&) noexcept {
-  return NewNothrow(size, 0);
+  return NewNothrow(NothrowForm::kNewArray, size, 0);
 }
 HAKMEM_EXPORT_CXX void* operator new(size_t size, std::align_val_t alignment) {
   return New(size, static_cast<size_t>(alignment));
@@ -78,11 +85,11 @@ HAKMEM_EXPORT_CXX void* operator new[](size_t size, std::align_val_t alignment) 
 }
 HAKMEM_EXPORT_CXX void* operator new(size_t size, std::align_val_t alignment,
                                      const std::nothrow_t&) noexcept {
-  return NewNothrow(size, static_cast<size_t>(alignment));
+  return NewNothrow(NothrowForm::kNewAligned, size, static_cast<size_t>(alignment));
 }
 HAKMEM_EXPORT_CXX void* operator new[](size_t size, std::align_val_t alignment,
                                        const std::nothrow_t&) noexcept {
-  return NewNothrow(size, static_cast<size_t>(alignment));
+  return NewNothrow(NothrowForm::kNewArrayAligned, size, static_cast<size_t>(alignment));
 }
 
 HAKMEM_EXPORT_CXX void operator delete(void* p) noexcept { hakmem::FreeInline(p); }

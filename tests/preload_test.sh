@@ -6,7 +6,8 @@
 #    starts with "hakmem stats" to stderr at exit; no block = not preloaded.
 #
 # Usage: preload_test.sh LIBHAKMEM_SO CASE [DATA...]
-# CASE: symbols | python | sort | gcc | sqlite | git | fork | stress | no_arena | learner
+# CASE: symbols | python | sort | gcc | sqlite | git | fork | new_handler | stress | no_arena |
+#       learner
 set -euo pipefail
 
 LIB="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
@@ -78,16 +79,21 @@ symbols)  # the .so exports exactly the malloc family and operator new/delete
   diff -u "$expected" "$actual" || fail "exported symbols differ (- expected, + actual)"
   data="$(nm -D --defined-only "$LIB" | awk '$2 ~ /^[A-Z]$/ && $2 != "T" {print}')"
   [[ -z "$data" ]] || fail "exported symbols that are not functions: $data"
-  # Needs nothing but the C and C++ runtimes.
+  # Needs nothing but the C runtime: no C++ runtime (preload/cxx_runtime.h),
+  # which a C program would otherwise load for hakmem alone (1 MiB resident).
   needed="$(readelf -d "$LIB" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort)"
   echo "NEEDED: $(echo $needed)"
   for lib in $needed; do
     case "$lib" in
-      libc.so.6 | libm.so.6 | libstdc++.so.6 | libgcc_s.so.1 | libpthread.so.0 | \
-        ld-linux-x86-64.so.2) ;;
+      libc.so.6 | libm.so.6 | libpthread.so.0 | ld-linux-x86-64.so.2) ;;
       *) fail "libhakmem.so needs $lib" ;;
     esac
   done
+  maps="$(LD_PRELOAD="$LIB" cat /proc/self/maps)" || fail "cat exited with $?"
+  grep -q 'libhakmem\.so' <<<"$maps" || fail "libhakmem.so is not mapped into cat"
+  if grep -Eq 'libstdc\+\+|libgcc_s' <<<"$maps"; then
+    fail "a C program preloaded with hakmem maps a C++ runtime"
+  fi
   echo "[$CASE] ok: $(wc -l <"$actual") symbols, needs: $(echo $needed)"
   ;;
 
@@ -180,6 +186,12 @@ git)  # init/add/commit/gc; the commit ids must equal those made without hakmem
 fork)  # a multi-threaded python3 forks and spawns while its threads allocate
   out="$(hak timeout 240 /usr/bin/python3 "${DATA[0]}")" || fail "python3 exited with $?"
   [[ "$out" == "fork ok" ]] || fail "printed '$out'"
+  expect_stats 1
+  ;;
+
+new_handler)  # operator new's failure path, from the program's C++ runtime
+  out="$(hak "${DATA[0]}")" || fail "new_handler_main exited with $?"
+  [[ "$out" == "new_handler ok" ]] || fail "printed '$out'"
   expect_stats 1
   ;;
 
