@@ -4,43 +4,43 @@
 #include <stdlib.h>
 
 #include <atomic>
-#include <cstdint>
 
 #include "core/base/log.h"
 
 namespace hakmem::preload {
 namespace {
 
-// A symbol looked up once (racing lookups find the same address); a miss is
-// remembered too.
+// A symbol looked up when first found (racing lookups find the same
+// address); a miss is looked up again next time, since a C++ runtime may be
+// loaded later (dlopen). Constant-initialised: operator new may fail before
+// any constructor of this library has run.
+enum class Scope : bool { kProcess, kAfterHakmem };  // RTLD_DEFAULT, RTLD_NEXT
+
 class RuntimeSymbol {
  public:
-  constexpr RuntimeSymbol(void* handle, const char* name) : handle_(handle), name_(name) {}
+  constexpr RuntimeSymbol(Scope scope, const char* name) : scope_(scope), name_(name) {}
   void* Get() {
-    uintptr_t a = address_.load(std::memory_order_acquire);
-    if (a == kUnresolved) {
-      void* p = dlsym(handle_, name_);
-      a = p != nullptr ? reinterpret_cast<uintptr_t>(p) : kMissing;
-      address_.store(a, std::memory_order_release);
+    void* p = address_.load(std::memory_order_acquire);
+    if (p == nullptr) {
+      p = dlsym(scope_ == Scope::kAfterHakmem ? RTLD_NEXT : RTLD_DEFAULT, name_);
+      if (p != nullptr) address_.store(p, std::memory_order_release);
     }
-    return a == kMissing ? nullptr : reinterpret_cast<void*>(a);
+    return p;
   }
 
  private:
-  static constexpr uintptr_t kUnresolved = 0;
-  static constexpr uintptr_t kMissing = 1;
-  void* handle_;
+  Scope scope_;
   const char* name_;
-  std::atomic<uintptr_t> address_{kUnresolved};
+  std::atomic<void*> address_{nullptr};
 };
 
-RuntimeSymbol g_get_new_handler(RTLD_DEFAULT, "_ZSt15get_new_handlerv");
-RuntimeSymbol g_throw_bad_alloc(RTLD_DEFAULT, "_ZSt17__throw_bad_allocv");
-RuntimeSymbol g_nothrow_new[] = {
-    {RTLD_NEXT, "_ZnwmRKSt9nothrow_t"},
-    {RTLD_NEXT, "_ZnamRKSt9nothrow_t"},
-    {RTLD_NEXT, "_ZnwmSt11align_val_tRKSt9nothrow_t"},
-    {RTLD_NEXT, "_ZnamSt11align_val_tRKSt9nothrow_t"},
+constinit RuntimeSymbol g_get_new_handler(Scope::kProcess, "_ZSt15get_new_handlerv");
+constinit RuntimeSymbol g_throw_bad_alloc(Scope::kProcess, "_ZSt17__throw_bad_allocv");
+constinit RuntimeSymbol g_nothrow_new[] = {
+    {Scope::kAfterHakmem, "_ZnwmRKSt9nothrow_t"},
+    {Scope::kAfterHakmem, "_ZnamRKSt9nothrow_t"},
+    {Scope::kAfterHakmem, "_ZnwmSt11align_val_tRKSt9nothrow_t"},
+    {Scope::kAfterHakmem, "_ZnamSt11align_val_tRKSt9nothrow_t"},
 };
 
 }  // namespace
