@@ -39,8 +39,12 @@ size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms);
 // transparent huge page each (MADV_COLLAPSE), up to kCollapsesPerPass per
 // call; each is tried again kCollapseRetryMs after a try that did not take,
 // and only while it stays full. Called by the decay thread only (with
-// HAKMEM_HUGE_PAGES on, core/decay.cc): a collapse
-// copies 2 MiB (some 0.1 - 1 ms). A program whose live blocks cover more
+// HAKMEM_HUGE_PAGES on, core/decay.cc). A collapse takes the kernel 5 - 20 ms
+// (finding a free huge page, often by compaction, and copying 2 MiB), while
+// the program's touches of that range wait: only a SuperSlab full for
+// kCollapseFullForMs stays full long enough to repay it (sqlite3 in memory,
+// 1.2 s, collapsed 11 at 250 ms and ran 1.08x longer; at 2 s none, and
+// phase_1t and phase_short_2t keep their gain). A program whose live blocks cover more
 // pages than the TLB maps (a 4 KiB page each; 2 MiB-aligned SuperSlabs fit
 // huge pages exactly) walks page tables on most touches of its blocks: with
 // THP "always" for the whole process (not only full SuperSlabs), phase_1t
@@ -50,7 +54,7 @@ size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms);
 // resident: a collapse fills the rest with zeros, so a SuperSlab costs at most
 // that much more. Returns how many were collapsed now.
 inline constexpr uint32_t kCollapsesPerPass = 4;
-inline constexpr uint64_t kCollapseFullForMs = 250;
+inline constexpr uint64_t kCollapseFullForMs = 2000;
 inline constexpr uint64_t kCollapseRetryMs = 1000;
 inline constexpr size_t kCollapseMinResidentPages = 496;  // of 512: 64 KiB at most filled
 size_t CollapseFullSuperSlabs(uint64_t now_ms);
