@@ -55,7 +55,8 @@ void* DecayThreadMain(void*) {
     timespec ts{static_cast<time_t>(sleep_ms / 1000), static_cast<long>(sleep_ms % 1000) * 1000000};
     nanosleep(&ts, nullptr);
     MaybeDecay();
-    // Here only, off every program thread: a collapse copies 2 MiB.
+    // Here only, off every program thread: a collapse takes the kernel
+    // milliseconds (a huge page found, 2 MiB copied).
     if (GetConfig().huge_pages) {
       tiny::CollapseFullSuperSlabs(NowMs());
       large::CollapseCachedRanges(NowMs());

@@ -1,9 +1,9 @@
 // The program's C++ runtime, as operator new's failure path needs it.
 //
 // libhakmem.so links no C++ runtime: LD_PRELOADed into a C program (sqlite3,
-// python, redis), libstdc++ and libgcc_s loaded for it alone were 1.1 MiB of
-// that program's resident memory (sqlite3 :memory: "select 1": 4.1 MiB with
-// glibc, 5.3 with hakmem). Only a C++ program calls operator new, and its C++
+// python, redis), libstdc++ and libgcc_s loaded for it alone were 1.0 - 1.3
+// MiB of that program's resident memory (sqlite3 :memory: "select 1": 4.2 MiB
+// with glibc, 5.5 with hakmem then, 4.4 now). Only a C++ program calls operator new, and its C++
 // runtime is loaded; the failure path looks it up there by name, when it
 // fails (dlsym), never at start-up (a malloc inside the dynamic loader).
 #ifndef HAKMEM_PRELOAD_CXX_RUNTIME_H_

@@ -476,7 +476,7 @@ size_t CollapseFullSuperSlabs(uint64_t now_ms) {
       bases[n++] = ss->base;
     }
   }
-  // Outside the lock: a collapse copies 2 MiB. A SuperSlab that changed
+  // Outside the lock: a collapse takes the kernel 5 - 20 ms. A SuperSlab that changed
   // meanwhile (a span given back, even the whole of it unmapped and its
   // chunk mapped again) is no danger: a collapse keeps every page's
   // contents, and a decommit racing it wins or makes it fail.
