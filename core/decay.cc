@@ -56,10 +56,11 @@ void* DecayThreadMain(void*) {
     nanosleep(&ts, nullptr);
     MaybeDecay();
     // Here only, off every program thread: a collapse takes the kernel
-    // milliseconds (a huge page found, 2 MiB copied).
+    // milliseconds (a huge page found, 2 MiB copied), and so does faulting
+    // in a cached range's huge pages.
     if (GetConfig().huge_pages) {
       tiny::CollapseFullSuperSlabs(NowMs());
-      large::CollapseCachedRanges(NowMs());
+      large::MakeCachedRangesHuge(NowMs());
     }
   }
   return nullptr;

@@ -1,9 +1,12 @@
 #include "core/base/os.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 
 namespace hakmem {
 namespace {
@@ -85,6 +88,44 @@ Collapse OsCollapseHuge(void* p, size_t size) {
   if (result == Collapse::kUnsupported) g_collapse_unsupported.store(true, std::memory_order_relaxed);
   errno = saved;
   return result;
+}
+
+namespace {
+// OsHugePagesOnAdvice's answer: unknown until first asked.
+enum : int { kHugeUnknown, kHugeOnAdvice, kHugeNever };
+std::atomic<int> g_huge_on_advice{kHugeUnknown};
+
+// Reads the THP mode: "always [madvise] never" names the one in force in
+// brackets. No stdio here: this runs inside the allocator.
+int ReadHugeMode() {
+  const int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return kHugeNever;  // no THP in this kernel
+  char buf[128];
+  const ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return kHugeNever;
+  buf[n] = '\0';
+  if (strstr(buf, "[always]") != nullptr || strstr(buf, "[madvise]") != nullptr) return kHugeOnAdvice;
+  return kHugeNever;
+}
+}  // namespace
+
+bool OsHugePagesOnAdvice() {
+  int mode = g_huge_on_advice.load(std::memory_order_relaxed);
+  if (mode == kHugeUnknown) {
+    const int saved = errno;
+    mode = ReadHugeMode();
+    errno = saved;
+    g_huge_on_advice.store(mode, std::memory_order_relaxed);
+  }
+  return mode == kHugeOnAdvice;
+}
+
+bool OsAdviseHuge(void* p, size_t size) {
+  const int saved = errno;
+  const bool ok = madvise(p, size, MADV_HUGEPAGE) == 0;
+  errno = saved;
+  return ok;
 }
 
 bool OsMoveMapping(void* from, size_t from_size, void* to, size_t to_size) {

@@ -46,6 +46,13 @@ size_t OsResidentPages(void* p, size_t size);
 enum class Collapse : uint8_t { kDone, kFailed, kUnsupported };
 Collapse OsCollapseHuge(void* p, size_t size);
 bool OsCollapseMayWork();
+// Whether faults in a range advised with OsAdviseHuge get transparent huge
+// pages: THP "always" or "madvise" (sysfs, read once).
+bool OsHugePagesOnAdvice();
+// madvise(MADV_HUGEPAGE): the kernel may fault [p, p + size) in (2 MiB-aligned
+// parts of it) as huge pages. The mapping keeps the flag, also when mremap
+// moves it.
+bool OsAdviseHuge(void* p, size_t size);
 // Bytes currently mapped through this layer (all tiers and metadata).
 uint64_t OsBytesMapped();
 

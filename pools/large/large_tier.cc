@@ -26,6 +26,10 @@ LargeBlock* g_free[kBuckets + 1];
 uint64_t g_cached_bytes = 0;
 uint64_t g_next_decay_ms = 0;  // no decay scan before this
 uint64_t g_overflow_ms = 0;    // when the cache last went over its bound (under g_lock)
+uint64_t g_huge_refused_until_ms = 0;  // MakeCachedRangesHuge: no range before this (g_lock)
+// The range MakeCachedRangesHuge has out of the cache (g_lock): a child forked
+// meanwhile puts it back, since the thread working on it is not in the child.
+LargeBlock* g_huge_in_flight = nullptr;
 std::atomic<uint64_t> g_live_bytes{0};
 std::atomic<uint64_t> g_allocs{0};
 std::atomic<uint64_t> g_cache_hits{0};
@@ -79,6 +83,7 @@ void Absorb(LargeBlock* into, LargeBlock* from) {
   RangeMap::Register(from->base, from->map_size, RangeKind::kLarge, into);  // leaves exist
   into->map_size += from->map_size;
   into->dirty |= from->dirty;
+  into->huge &= from->huge;
   if (from->freed_ms > into->freed_ms) into->freed_ms = from->freed_ms;
   g_records.Delete(from);
 }
@@ -94,6 +99,7 @@ void SplitLocked(LargeBlock* b, size_t units) {
   tail->map_size = b->map_size - keep;
   tail->cacheable = true;
   tail->dirty = b->dirty;
+  tail->huge = b->huge;
   tail->freed_ms = NowMs();  // unused from now on, whatever b's history
   RangeMap::Register(tail->base, tail->map_size, RangeKind::kLarge, tail);
   b->map_size = keep;
@@ -167,6 +173,22 @@ void EvictLocked(uint64_t now, LargeBlock** out) {
     g_decayed_bytes.fetch_add(b->map_size, std::memory_order_relaxed);
     RetireLocked(b, out);
   }
+}
+
+// Puts b into the cache, merged with free neighbours, so that free memory
+// forms ranges as large as the requests that may come (a merged range was
+// freed when the latest of its parts was).
+void CacheLocked(LargeBlock* b) {
+  if (LargeBlock* lower = CachedRangeAt(b->base - 1)) {
+    RemoveFree(lower);
+    Absorb(lower, b);
+    b = lower;
+  }
+  if (LargeBlock* upper = CachedRangeAt(b->base + b->map_size)) {
+    RemoveFree(upper);
+    Absorb(b, upper);
+  }
+  InsertFree(b);
 }
 
 // Unmaps retired ranges (or a block never cached) and frees their records.
@@ -269,6 +291,7 @@ LargeBlock* Assemble(LargeBlock* pieces, size_t map_size) {
   b->base = dest;
   b->map_size = map_size;
   b->dirty = true;
+  b->huge = false;
   return b;
 }
 
@@ -332,19 +355,7 @@ void Free(LargeBlock* b, void* p) {
   {
     sync::SpinLockHolder hold(&g_lock);
     b->freed_ms = now;
-    // Merge with free neighbours, so that free memory forms ranges as large
-    // as the requests that may come.
-    if (LargeBlock* lower = CachedRangeAt(b->base - 1)) {
-      RemoveFree(lower);
-      Absorb(lower, b);
-      b = lower;
-    }
-    if (LargeBlock* upper = CachedRangeAt(b->base + b->map_size)) {
-      RemoveFree(upper);
-      Absorb(b, upper);
-    }
-    b->freed_ms = now;
-    InsertFree(b);
+    CacheLocked(b);
     EvictLocked(now, &retired);
   }
   UnmapAll(retired);
@@ -400,46 +411,70 @@ void* Remap(LargeBlock* b, size_t new_size) {
   g_live_bytes.fetch_add(map_size - b->map_size, std::memory_order_relaxed);
   b->base = dest;
   b->map_size = map_size;
+  b->huge = false;  // the part added is not
   b->usable = AlignUp(new_size, kPageSize);
   return dest;
 }
 
-size_t CollapseCachedRanges(uint64_t now_ms) {
-  if (!OsCollapseMayWork()) return 0;
-  struct Range {
-    char* base;
-    size_t size;
-  };
-  Range picked[kCollapseBytesPerPass / kUnit];
-  size_t n = 0;
-  size_t bytes = 0;
-  {
-    sync::SpinLockHolder hold(&g_lock);
-    // Ranges that go back to the OS for the cache's bound are not worth a
-    // copy each: a freed huge page costs this VM more than it saves
-    // (large_2t, 2 threads mapping ranges all the time: 0.86 - 0.90x).
-    if (now_ms < g_overflow_ms + kCollapseQuietMs) return 0;
-    for (LargeBlock* head : g_free) {
-      for (LargeBlock* b = head; b != nullptr && n < std::size(picked); b = b->next) {
-        if (b->reuses < kCollapseMinReuses || b->collapse_after_ms > now_ms ||
-            bytes + b->map_size > kCollapseBytesPerPass) {
-          continue;
-        }
-        b->collapse_after_ms = now_ms + kCollapseRetryMs;
-        picked[n++] = Range{b->base, b->map_size};
-        bytes += b->map_size;
+namespace {
+
+// The next cached range MakeCachedRangesHuge should put on huge pages, taken
+// out of the cache (so that nothing hands it out meanwhile); nullptr if none.
+LargeBlock* TakeHugeCandidateLocked(uint64_t now_ms, size_t budget) {
+  if (now_ms < g_overflow_ms + kHugeQuietMs || now_ms < g_huge_refused_until_ms) return nullptr;
+  for (LargeBlock* head : g_free) {
+    for (LargeBlock* b = head; b != nullptr; b = b->next) {
+      if (b->huge || b->reuses < kHugeMinReuses || b->huge_after_ms > now_ms ||
+          b->map_size > budget) {
+        continue;
       }
+      b->huge_after_ms = now_ms + kHugeRetryMs;
+      RemoveFree(b);
+      g_huge_in_flight = b;
+      return b;
     }
   }
-  // Outside the lock: the range may be handed out, merged or unmapped
-  // meanwhile; a collapse keeps every page's contents, and fails where
-  // nothing is mapped any more.
-  size_t collapsed = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (OsResidentPages(picked[i].base, picked[i].size) < picked[i].size / kPageSize) continue;
-    if (OsCollapseHuge(picked[i].base, picked[i].size) == Collapse::kDone) collapsed += picked[i].size;
+  return nullptr;
+}
+
+// Drops b's pages and faults it in again on huge pages (b is out of the
+// cache); true if the kernel gave them.
+bool RefaultHuge(LargeBlock* b) {
+  OsDecommit(b->base, b->map_size);
+  b->dirty = false;  // zero-filled from here on
+  if (!OsAdviseHuge(b->base, b->map_size)) return false;
+  for (size_t off = 0; off < b->map_size; off += kUnit) *static_cast<volatile char*>(b->base + off) = 0;
+  // A unit that fell back to small pages has one page resident.
+  return OsResidentPages(b->base, b->map_size) == b->map_size / kPageSize;
+}
+
+}  // namespace
+
+size_t MakeCachedRangesHuge(uint64_t now_ms) {
+  if (!OsHugePagesOnAdvice()) return 0;
+  size_t budget = kHugeBytesPerPass;
+  size_t made_huge = 0;
+  for (;;) {
+    LargeBlock* b;
+    {
+      sync::SpinLockHolder hold(&g_lock);
+      b = TakeHugeCandidateLocked(now_ms, budget);
+    }
+    if (b == nullptr) break;
+    budget -= b->map_size;
+    bool refused = false;
+    // All resident only: making it huge must not add to the program's RSS.
+    if (OsResidentPages(b->base, b->map_size) == b->map_size / kPageSize) {
+      b->huge = RefaultHuge(b);
+      refused = !b->huge;
+      if (b->huge) made_huge += b->map_size;
+    }
+    sync::SpinLockHolder hold(&g_lock);
+    if (refused) g_huge_refused_until_ms = now_ms + kHugeBackoffMs;
+    g_huge_in_flight = nullptr;
+    CacheLocked(b);
   }
-  return collapsed;
+  return made_huge;
 }
 
 void Decay(uint64_t now_ms) {
@@ -489,6 +524,10 @@ void LockForFork() {
 void UnlockAfterFork(bool in_child) {
   if (in_child) {
     g_records.lock().ResetAfterFork();
+    // Merging it may free a record (the lock just reset); its contents do
+    // not matter.
+    if (g_huge_in_flight != nullptr) CacheLocked(g_huge_in_flight);
+    g_huge_in_flight = nullptr;
     g_lock.ResetAfterFork();
   } else {
     g_records.lock().Unlock();

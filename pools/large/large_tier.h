@@ -28,7 +28,8 @@ struct LargeBlock {
   bool cacheable;            // false for ranges aligned beyond 2 MiB
   bool cached;               // in the big cache's free lists (under its lock)
   bool dirty;                // has been handed out before (not known zero)
-  uint64_t collapse_after_ms;  // CollapseCachedRanges: not tried again before this
+  bool huge;                 // on huge pages (MakeCachedRangesHuge)
+  uint64_t huge_after_ms;    // MakeCachedRangesHuge: not tried again before this
   uint32_t reuses;           // handed out from the cache (its record's, not merged ones')
   std::atomic<bool> in_use;  // false while cached: a free then is a double free
 };
@@ -50,21 +51,32 @@ size_t Trim();
 // Decay (core/decay.h): unmaps the cached ranges unused for HAKMEM_DECAY_MS
 // (and the oldest beyond the cache's bound), as Large calls do on their way.
 void Decay(uint64_t now_ms);
-// Backs cached ranges that are all resident and were handed out from the
-// cache kCollapseMinReuses times with transparent huge pages
-// (OsCollapseHuge), up to kCollapseBytesPerPass a call, each tried at most
-// every kCollapseRetryMs, none within kCollapseQuietMs of the cache going
-// over its bound; called by the decay thread only (a collapse copies the
-// range). A range the program keeps reusing from the cache then costs
-// its touches one TLB entry per 2 MiB instead of per page. Huge pages at
-// the fault instead (MADV_HUGEPAGE) cost the kernel's clearing of each fresh
-// 2 MiB page, more than they gave where ranges are mapped often (large_2t
-// 0.86x, bigbuf 0.85x). Returns the bytes collapsed.
-inline constexpr size_t kCollapseBytesPerPass = size_t{8} << 20;
-inline constexpr uint64_t kCollapseRetryMs = 1000;
-inline constexpr uint32_t kCollapseMinReuses = 16;
-inline constexpr uint64_t kCollapseQuietMs = 1000;
-size_t CollapseCachedRanges(uint64_t now_ms);
+// Puts cached ranges the program keeps taking from the cache (kHugeMinReuses
+// times), all of whose pages are resident, onto transparent huge pages: their
+// touches then cost one TLB entry per 2 MiB instead of per page (large_1t
+// 1.35x). Called by the decay thread only, up to kHugeBytesPerPass a call,
+// each range tried at most every kHugeRetryMs, and not within kHugeQuietMs
+// of the cache going over its bound (its ranges then go back to the OS, and a
+// huge page freed and faulted in again costs this VM more than it saves:
+// large_2t 0.86 - 0.90x without that test).
+//
+// A cached range's contents do not matter, so it is not collapsed in place
+// (MADV_COLLAPSE copies every page into a new huge page holding the
+// process's mmap lock for writing, during which every page fault and mmap
+// call of the program waits: 1 - 65 ms per 4 MiB on this VM, and large_1t's
+// rounds fell anywhere in 0.12 - 0.19 M ops/s). Instead the range leaves the
+// cache, its pages are dropped, it is advised huge (OsAdviseHuge) and each
+// 2 MiB touched once, so that the kernel faults in zeroed huge pages (with
+// the mmap lock for reading only), and it goes back, known zero. Only where
+// the kernel gives huge pages to such faults (OsHugePagesOnAdvice); after a
+// range did not get them, none is tried for kHugeBackoffMs. Returns the bytes
+// now on huge pages.
+inline constexpr size_t kHugeBytesPerPass = size_t{8} << 20;
+inline constexpr uint64_t kHugeRetryMs = 1000;
+inline constexpr uint32_t kHugeMinReuses = 16;
+inline constexpr uint64_t kHugeQuietMs = 1000;
+inline constexpr uint64_t kHugeBackoffMs = 10000;
+size_t MakeCachedRangesHuge(uint64_t now_ms);
 
 struct LargeStats {
   uint64_t allocs;

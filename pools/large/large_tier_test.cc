@@ -14,6 +14,7 @@
 #include "core/base/os.h"
 #include "core/base/range_map.h"
 #include "gtest/gtest.h"
+#include "tests/resident_memory.h"
 
 namespace hakmem::large {
 namespace {
@@ -197,9 +198,10 @@ TEST(LargeTier, TheCacheIsBoundedAndTheOldestGoesFirst) {
   Trim();
 }
 
-// A range the program keeps taking from the cache goes to huge pages once it
-// has been reused kCollapseMinReuses times (by the decay thread, called here
-// by hand), its contents intact; not before, and not again at once.
+// A range the program keeps taking from the cache goes onto huge pages once it
+// has been reused kHugeMinReuses times (by the decay thread, called here by
+// hand): the kernel says so (AnonHugePages), and it comes back known zero;
+// not before, not again once huge, and not while it is out of the cache.
 TEST(LargeTier, ARangeTheProgramKeepsReusingGoesToHugePages) {
   Trim();
   bool zeroed;
@@ -210,17 +212,45 @@ TEST(LargeTier, ARangeTheProgramKeepsReusingGoesToHugePages) {
     return p;
   };
   char* first = cycle();
-  const uint64_t later = NowMs() + kCollapseQuietMs + 1;  // past any overflow of the tests before
-  for (uint32_t i = 1; i < kCollapseMinReuses; ++i) ASSERT_EQ(cycle(), first);
-  EXPECT_EQ(CollapseCachedRanges(later), 0u);  // one reuse short
+  const uint64_t later = NowMs() + kHugeQuietMs + 1;  // past any overflow of the tests before
+  for (uint32_t i = 1; i < kHugeMinReuses; ++i) ASSERT_EQ(cycle(), first);
+  EXPECT_EQ(MakeCachedRangesHuge(later), 0u);  // one reuse short
   ASSERT_EQ(cycle(), first);
-  const size_t collapsed = CollapseCachedRanges(later);
-  if (!OsCollapseMayWork()) GTEST_SKIP() << "no MADV_COLLAPSE here";
-  EXPECT_EQ(collapsed, 4 * kMiB);
-  EXPECT_EQ(CollapseCachedRanges(later), 0u);  // tried just now
+  if (!OsHugePagesOnAdvice()) GTEST_SKIP() << "transparent huge pages are off here";
+  const size_t huge_before = test::AnonHugeBytes();
+  const size_t resident_before = test::ResidentBytes();
+  EXPECT_EQ(MakeCachedRangesHuge(later), 4 * kMiB);
+  EXPECT_GE(test::AnonHugeBytes(), huge_before + 4 * kMiB);
+  EXPECT_LE(test::ResidentBytes(), resident_before + 64 * 1024);  // no more resident than before
+  EXPECT_EQ(MakeCachedRangesHuge(later + kHugeRetryMs), 0u);     // huge already
   char* p = static_cast<char*>(Alloc(4 * kMiB, 0, &zeroed));
   EXPECT_EQ(p, first);
-  EXPECT_EQ(p[12345], 7);
+  EXPECT_TRUE(zeroed);  // its old contents were dropped
+  EXPECT_EQ(p[12345], 0);
+  Free(BlockOf(p), p);
+  Trim();
+}
+
+// Only a range all of whose pages are resident goes onto huge pages: making it
+// huge must not add to the program's RSS.
+TEST(LargeTier, APartlyResidentRangeStaysOnSmallPages) {
+  Trim();
+  bool zeroed;
+  char* first = nullptr;
+  for (uint32_t i = 0; i < kHugeMinReuses + 1; ++i) {
+    char* p = static_cast<char*>(Alloc(4 * kMiB, 0, &zeroed));
+    memset(p, 7, kMiB);  // a quarter of it
+    Free(BlockOf(p), p);
+    if (first == nullptr) first = p;
+    ASSERT_EQ(p, first);
+  }
+  const size_t huge_before = test::AnonHugeBytes();
+  EXPECT_EQ(MakeCachedRangesHuge(NowMs() + kHugeQuietMs + 1), 0u);
+  EXPECT_EQ(test::AnonHugeBytes(), huge_before);
+  char* p = static_cast<char*>(Alloc(4 * kMiB, 0, &zeroed));
+  EXPECT_EQ(p, first);
+  EXPECT_FALSE(zeroed);
+  EXPECT_EQ(p[12345], 7);  // left as it was
   Free(BlockOf(p), p);
   Trim();
 }

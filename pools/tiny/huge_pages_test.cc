@@ -3,10 +3,6 @@
 // says so (AnonHugePages); one only partly resident, or full only just now,
 // is left as it is; a unit given back and decommitted makes it a candidate
 // again once it is full again.
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cstdio>
 #include <cstring>
 
 #include "core/base/clock.h"
@@ -14,22 +10,12 @@
 #include "core/base/size_classes.h"
 #include "gtest/gtest.h"
 #include "pools/tiny/superslab_manager.h"
+#include "tests/resident_memory.h"
 
 namespace hakmem::tiny {
 namespace {
 
-// The process's anonymous memory on huge pages, in KiB (/proc/self/smaps_rollup).
-uint64_t AnonHugeKiB() {
-  FILE* f = fopen("/proc/self/smaps_rollup", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  uint64_t kib = 0;
-  while (fgets(line, sizeof(line), f) != nullptr) {
-    if (sscanf(line, "AnonHugePages: %lu kB", &kib) == 1) break;
-  }
-  fclose(f);
-  return kib;
-}
+using test::AnonHugeBytes;
 
 // One newly mapped SuperSlab taken whole by one span; nullptr if it could not be.
 Slab* AcquireWholeSuperSlab() {
@@ -62,10 +48,10 @@ TEST(HugePages, AFullResidentSuperSlabIsCollapsedOnceItHasBeenFullAWhile) {
   span->superslab->base[12345] = 42;
   const uint64_t now = NowMs();
   EXPECT_EQ(CollapseFullSuperSlabs(now), 0u);  // full only just now
-  const uint64_t huge_before = AnonHugeKiB();
+  const uint64_t huge_before = AnonHugeBytes();
   const uint64_t later = now + kCollapseFullForMs + 1;
   EXPECT_GE(CollapseFullSuperSlabs(later), 1u);
-  EXPECT_GE(AnonHugeKiB(), huge_before + kSuperSlabSize / 1024);
+  EXPECT_GE(AnonHugeBytes(), huge_before + kSuperSlabSize);
   EXPECT_EQ(span->superslab->base[12345], 42);  // the contents stay
   EXPECT_EQ(CollapseFullSuperSlabs(later + kCollapseRetryMs), 0u);  // huge already
 
@@ -89,9 +75,9 @@ TEST(HugePages, APartlyResidentSuperSlabIsLeftAsItIs) {
   ASSERT_NE(span, nullptr);
   // A collapse would fill what is not resident: more than kCollapseMinResidentPages allow.
   Touch(span, (kCollapseMinResidentPages - 1) * kPageSize);
-  const uint64_t huge_before = AnonHugeKiB();
+  const uint64_t huge_before = AnonHugeBytes();
   EXPECT_EQ(CollapseFullSuperSlabs(NowMs() + kCollapseFullForMs + 1), 0u);
-  EXPECT_EQ(AnonHugeKiB(), huge_before);
+  EXPECT_EQ(AnonHugeBytes(), huge_before);
   ReleaseSpan(span, Residency::kDecommit);
   TrimSuperSlabs();
 }
