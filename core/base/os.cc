@@ -121,9 +121,9 @@ bool OsHugePagesOnAdvice() {
   return mode == kHugeOnAdvice;
 }
 
-bool OsAdviseHuge(void* p, size_t size) {
+bool OsAdviseHuge(void* p, size_t size, bool huge) {
   const int saved = errno;
-  const bool ok = madvise(p, size, MADV_HUGEPAGE) == 0;
+  const bool ok = madvise(p, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0;
   errno = saved;
   return ok;
 }

@@ -49,10 +49,11 @@ bool OsCollapseMayWork();
 // Whether faults in a range advised with OsAdviseHuge get transparent huge
 // pages: THP "always" or "madvise" (sysfs, read once).
 bool OsHugePagesOnAdvice();
-// madvise(MADV_HUGEPAGE): the kernel may fault [p, p + size) in (2 MiB-aligned
-// parts of it) as huge pages. The mapping keeps the flag, also when mremap
-// moves it.
-bool OsAdviseHuge(void* p, size_t size);
+// madvise(MADV_HUGEPAGE) if `huge`, else MADV_NOHUGEPAGE: whether the kernel
+// may fault [p, p + size) in (its 2 MiB-aligned parts) as huge pages, and
+// khugepaged collapse it. The mapping keeps the flag, also when mremap moves
+// it; huge pages it has already stay.
+bool OsAdviseHuge(void* p, size_t size, bool huge);
 // Bytes currently mapped through this layer (all tiers and metadata).
 uint64_t OsBytesMapped();
 

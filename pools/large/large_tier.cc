@@ -438,12 +438,16 @@ LargeBlock* TakeHugeCandidateLocked(uint64_t now_ms, size_t budget) {
 }
 
 // Drops b's pages and faults it in again on huge pages (b is out of the
-// cache); true if the kernel gave them.
+// cache); true if the kernel gave them. The advice is withdrawn after the
+// touches: the program gets these huge pages and no more (a part it gives
+// back with MADV_DONTNEED later comes back in small pages, and khugepaged
+// leaves the range alone).
 bool RefaultHuge(LargeBlock* b) {
   OsDecommit(b->base, b->map_size);
   b->dirty = false;  // zero-filled from here on
-  if (!OsAdviseHuge(b->base, b->map_size)) return false;
+  if (!OsAdviseHuge(b->base, b->map_size, true)) return false;
   for (size_t off = 0; off < b->map_size; off += kUnit) *static_cast<volatile char*>(b->base + off) = 0;
+  OsAdviseHuge(b->base, b->map_size, false);
   // A unit that fell back to small pages has one page resident.
   return OsResidentPages(b->base, b->map_size) == b->map_size / kPageSize;
 }
