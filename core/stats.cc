@@ -79,6 +79,7 @@ void GetStats(Stats* out) {
   s.large_allocs = l.allocs;
   s.large_cache_hits = l.cache_hits;
   s.bytes_large_cached = l.cached_bytes;
+  s.large_huge_ranges = l.huge_ranges;
   s.invalid_frees = InvalidFreeCount();
   s.superslabs_mapped = tiny::LiveSuperSlabs();
   s.huge_collapses = tiny::HugePageCollapses();
@@ -108,6 +109,7 @@ void PrintStats(int fd) {
   LogLine(fd).Str("  invalid frees:               ").Dec(s.invalid_frees);
   LogLine(fd).Str("  superslabs mapped:           ").Dec(s.superslabs_mapped);
   LogLine(fd).Str("  huge-page collapses:         ").Dec(s.huge_collapses);
+  LogLine(fd).Str("  large ranges on huge pages:  ").Dec(s.large_huge_ranges);
   LogLine(fd).Str("  slab arena reserved:         ").Dec(s.arena_bytes >> 30).Str(" GiB");
   LogLine(fd).Str("  bytes mapped:                ").Dec(s.bytes_mapped);
   LogLine(fd).Str("  bytes in big cache:          ").Dec(s.bytes_large_cached);

@@ -34,6 +34,7 @@ std::atomic<uint64_t> g_live_bytes{0};
 std::atomic<uint64_t> g_allocs{0};
 std::atomic<uint64_t> g_cache_hits{0};
 std::atomic<uint64_t> g_decayed_bytes{0};
+std::atomic<uint64_t> g_huge_ranges{0};
 
 size_t UnitsOf(size_t bytes) { return bytes / kUnit; }
 size_t BucketOf(size_t units) { return units < kBuckets ? units : kBuckets; }
@@ -471,7 +472,10 @@ size_t MakeCachedRangesHuge(uint64_t now_ms) {
     if (OsResidentPages(b->base, b->map_size) == b->map_size / kPageSize) {
       b->huge = RefaultHuge(b);
       refused = !b->huge;
-      if (b->huge) made_huge += b->map_size;
+      if (b->huge) {
+        made_huge += b->map_size;
+        g_huge_ranges.fetch_add(1, std::memory_order_relaxed);
+      }
     }
     sync::SpinLockHolder hold(&g_lock);
     if (refused) g_huge_refused_until_ms = now_ms + kHugeBackoffMs;
@@ -514,6 +518,7 @@ LargeStats GetLargeStats() {
   s.cache_hits = g_cache_hits.load(std::memory_order_relaxed);
   s.live_bytes = g_live_bytes.load(std::memory_order_relaxed);
   s.decayed_bytes = g_decayed_bytes.load(std::memory_order_relaxed);
+  s.huge_ranges = g_huge_ranges.load(std::memory_order_relaxed);
   sync::SpinLockHolder hold(&g_lock);
   s.cached_bytes = g_cached_bytes;
   return s;

@@ -219,7 +219,9 @@ TEST(LargeTier, ARangeTheProgramKeepsReusingGoesToHugePages) {
   if (!OsHugePagesOnAdvice()) GTEST_SKIP() << "transparent huge pages are off here";
   const size_t huge_before = test::AnonHugeBytes();
   const size_t resident_before = test::ResidentBytes();
+  const uint64_t ranges_before = GetLargeStats().huge_ranges;
   EXPECT_EQ(MakeCachedRangesHuge(later), 4 * kMiB);
+  EXPECT_EQ(GetLargeStats().huge_ranges, ranges_before + 1);
   EXPECT_GE(test::AnonHugeBytes(), huge_before + 4 * kMiB);
   EXPECT_LE(test::ResidentBytes(), resident_before + 64 * 1024);  // no more resident than before
   EXPECT_EQ(MakeCachedRangesHuge(later + kHugeRetryMs), 0u);     // huge already
