@@ -56,8 +56,8 @@ void* DecayThreadMain(void*) {
     nanosleep(&ts, nullptr);
     MaybeDecay();
     // Here only, off every program thread: a collapse takes the kernel
-    // milliseconds (a huge page found, 2 MiB copied), and so does faulting
-    // in a cached range's huge pages.
+    // milliseconds (a huge page found, the pages copied into it), and so
+    // does faulting in a cached range's huge pages.
     if (GetConfig().huge_pages) {
       tiny::CollapseFullSuperSlabs(NowMs());
       large::MakeCachedRangesHuge(NowMs());

@@ -44,10 +44,11 @@ void OsUnmap(void* p, size_t size) {
   g_bytes_mapped.fetch_sub(size, std::memory_order_relaxed);
 }
 
-void OsDecommit(void* p, size_t size) {
+bool OsDecommit(void* p, size_t size) {
   const int saved = errno;
-  madvise(p, size, MADV_DONTNEED);
+  const bool ok = madvise(p, size, MADV_DONTNEED) == 0;
   errno = saved;
+  return ok;
 }
 
 size_t OsResidentPages(void* p, size_t size) {
@@ -91,34 +92,34 @@ Collapse OsCollapseHuge(void* p, size_t size) {
 }
 
 namespace {
-// OsHugePagesOnAdvice's answer: unknown until first asked.
-enum : int { kHugeUnknown, kHugeOnAdvice, kHugeNever };
-std::atomic<int> g_huge_on_advice{kHugeUnknown};
+// OsHugePageMode's answer, plus one: 0 until first asked.
+std::atomic<int> g_huge_page_mode{0};
 
 // Reads the THP mode: "always [madvise] never" names the one in force in
 // brackets. No stdio here: this runs inside the allocator.
-int ReadHugeMode() {
+HugePageMode ReadHugePageMode() {
   const int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return kHugeNever;  // no THP in this kernel
+  if (fd < 0) return HugePageMode::kNever;  // no THP in this kernel
   char buf[128];
   const ssize_t n = read(fd, buf, sizeof(buf) - 1);
   close(fd);
-  if (n <= 0) return kHugeNever;
+  if (n <= 0) return HugePageMode::kNever;
   buf[n] = '\0';
-  if (strstr(buf, "[always]") != nullptr || strstr(buf, "[madvise]") != nullptr) return kHugeOnAdvice;
-  return kHugeNever;
+  if (strstr(buf, "[always]") != nullptr) return HugePageMode::kAlways;
+  if (strstr(buf, "[madvise]") != nullptr) return HugePageMode::kOnAdvice;
+  return HugePageMode::kNever;
 }
 }  // namespace
 
-bool OsHugePagesOnAdvice() {
-  int mode = g_huge_on_advice.load(std::memory_order_relaxed);
-  if (mode == kHugeUnknown) {
+HugePageMode OsHugePageMode() {
+  int mode = g_huge_page_mode.load(std::memory_order_relaxed);
+  if (mode == 0) {
     const int saved = errno;
-    mode = ReadHugeMode();
+    mode = static_cast<int>(ReadHugePageMode()) + 1;
     errno = saved;
-    g_huge_on_advice.store(mode, std::memory_order_relaxed);
+    g_huge_page_mode.store(mode, std::memory_order_relaxed);
   }
-  return mode == kHugeOnAdvice;
+  return static_cast<HugePageMode>(mode - 1);
 }
 
 bool OsAdviseHuge(void* p, size_t size, bool huge) {

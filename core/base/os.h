@@ -15,8 +15,9 @@ void* OsMapAligned(size_t size, size_t alignment);
 // OsUnmap and OsDecommit never change errno (they run inside free()).
 void OsUnmap(void* p, size_t size);
 // Gives the pages back (MADV_DONTNEED: RSS drops at once; the range stays
-// mapped and reads as zero afterwards).
-void OsDecommit(void* p, size_t size);
+// mapped and reads as zero afterwards). False if the kernel refused (locked
+// pages, mlock / mlockall): the contents are then still there.
+bool OsDecommit(void* p, size_t size);
 // Moves the pages of [from, from + from_size) to `to`, which must be a mapping
 // of to_size bytes from OsMapAligned (it is replaced), without copying
 // (mremap); the old range is unmapped. False if the kernel refuses (both
@@ -46,9 +47,11 @@ size_t OsResidentPages(void* p, size_t size);
 enum class Collapse : uint8_t { kDone, kFailed, kUnsupported };
 Collapse OsCollapseHuge(void* p, size_t size);
 bool OsCollapseMayWork();
-// Whether faults in a range advised with OsAdviseHuge get transparent huge
-// pages: THP "always" or "madvise" (sysfs, read once).
-bool OsHugePagesOnAdvice();
+// The system's transparent huge page mode (sysfs, read once): kAlways, every
+// aligned fault may get one; kOnAdvice ("madvise"), only in ranges advised
+// with OsAdviseHuge; kNever (also without THP in the kernel).
+enum class HugePageMode : uint8_t { kNever, kOnAdvice, kAlways };
+HugePageMode OsHugePageMode();
 // madvise(MADV_HUGEPAGE) if `huge`, else MADV_NOHUGEPAGE: whether the kernel
 // may fault [p, p + size) in (its 2 MiB-aligned parts) as huge pages, and
 // khugepaged collapse it. The mapping keeps the flag, also when mremap moves

@@ -1,5 +1,6 @@
 #include "pools/large/large_tier.h"
 
+#include <algorithm>
 #include <cstring>
 #include <iterator>
 
@@ -178,8 +179,8 @@ void EvictLocked(uint64_t now, LargeBlock** out) {
 
 // Puts b into the cache, merged with free neighbours, so that free memory
 // forms ranges as large as the requests that may come (a merged range was
-// freed when the latest of its parts was).
-void CacheLocked(LargeBlock* b) {
+// freed when the latest of its parts was). Returns the range b ended in.
+LargeBlock* CacheLocked(LargeBlock* b) {
   if (LargeBlock* lower = CachedRangeAt(b->base - 1)) {
     RemoveFree(lower);
     Absorb(lower, b);
@@ -190,6 +191,7 @@ void CacheLocked(LargeBlock* b) {
     Absorb(b, upper);
   }
   InsertFree(b);
+  return b;
 }
 
 // Unmaps retired ranges (or a block never cached) and frees their records.
@@ -420,13 +422,17 @@ void* Remap(LargeBlock* b, size_t new_size) {
 namespace {
 
 // The next cached range MakeCachedRangesHuge should put on huge pages, taken
-// out of the cache (so that nothing hands it out meanwhile); nullptr if none.
+// out of the cache (so that nothing hands it out meanwhile: not even Trim,
+// which misses it for that while); nullptr if none. Not one about to decay.
 LargeBlock* TakeHugeCandidateLocked(uint64_t now_ms, size_t budget) {
   if (now_ms < g_overflow_ms + kHugeQuietMs || now_ms < g_huge_refused_until_ms) return nullptr;
+  const uint64_t real_now = NowMs();
+  const uint64_t half_decay = GetConfig().decay_ms / 2;
+  const uint64_t decay_from = real_now > half_decay ? real_now - half_decay : 0;  // freed before: decays soon
   for (LargeBlock* head : g_free) {
     for (LargeBlock* b = head; b != nullptr; b = b->next) {
       if (b->huge || b->reuses < kHugeMinReuses || b->huge_after_ms > now_ms ||
-          b->map_size > budget) {
+          b->map_size > budget || b->freed_ms < decay_from) {
         continue;
       }
       b->huge_after_ms = now_ms + kHugeRetryMs;
@@ -439,12 +445,13 @@ LargeBlock* TakeHugeCandidateLocked(uint64_t now_ms, size_t budget) {
 }
 
 // Drops b's pages and faults it in again on huge pages (b is out of the
-// cache); true if the kernel gave them. The advice is withdrawn after the
-// touches: the program gets these huge pages and no more (a part it gives
-// back with MADV_DONTNEED later comes back in small pages, and khugepaged
-// leaves the range alone).
+// cache); true if the kernel gave them, false if it refused (b's pages may
+// then be gone, or, if they could not be dropped, b keeps its contents). The
+// advice is withdrawn after the touches: the program gets these huge pages
+// and no more (a part it gives back with MADV_DONTNEED later comes back in
+// small pages, and khugepaged leaves the range alone).
 bool RefaultHuge(LargeBlock* b) {
-  OsDecommit(b->base, b->map_size);
+  if (!OsDecommit(b->base, b->map_size)) return false;  // locked pages (mlock)
   b->dirty = false;  // zero-filled from here on
   if (!OsAdviseHuge(b->base, b->map_size, true)) return false;
   for (size_t off = 0; off < b->map_size; off += kUnit) *static_cast<volatile char*>(b->base + off) = 0;
@@ -456,9 +463,12 @@ bool RefaultHuge(LargeBlock* b) {
 }  // namespace
 
 size_t MakeCachedRangesHuge(uint64_t now_ms) {
-  if (!OsHugePagesOnAdvice()) return 0;
+  // Under "always" the program's own faults in a range (2 MiB-aligned) get
+  // huge pages already.
+  if (OsHugePageMode() != HugePageMode::kOnAdvice) return 0;
   size_t budget = kHugeBytesPerPass;
   size_t made_huge = 0;
+  LargeBlock* retired = nullptr;
   for (;;) {
     LargeBlock* b;
     {
@@ -480,8 +490,12 @@ size_t MakeCachedRangesHuge(uint64_t now_ms) {
     sync::SpinLockHolder hold(&g_lock);
     if (refused) g_huge_refused_until_ms = now_ms + kHugeBackoffMs;
     g_huge_in_flight = nullptr;
-    CacheLocked(b);
+    // Merged with a neighbour that is not huge, it is not taken again now.
+    LargeBlock* merged = CacheLocked(b);
+    merged->huge_after_ms = std::max(merged->huge_after_ms, now_ms + kHugeRetryMs);
+    EvictLocked(NowMs(), &retired);  // the cache's bound, as at a free
   }
+  UnmapAll(retired);
   return made_huge;
 }
 
@@ -534,8 +548,11 @@ void UnlockAfterFork(bool in_child) {
   if (in_child) {
     g_records.lock().ResetAfterFork();
     // Merging it may free a record (the lock just reset); its contents do
-    // not matter.
-    if (g_huge_in_flight != nullptr) CacheLocked(g_huge_in_flight);
+    // not matter, and the advice may have been left on.
+    if (LargeBlock* b = g_huge_in_flight) {
+      OsAdviseHuge(b->base, b->map_size, false);
+      CacheLocked(b);
+    }
     g_huge_in_flight = nullptr;
     g_lock.ResetAfterFork();
   } else {

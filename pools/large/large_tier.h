@@ -67,10 +67,12 @@ void Decay(uint64_t now_ms);
 // rounds fell anywhere in 0.12 - 0.19 M ops/s). Instead the range leaves the
 // cache, its pages are dropped, it is advised huge (OsAdviseHuge) and each
 // 2 MiB touched once, so that the kernel faults in zeroed huge pages (with
-// the mmap lock for reading only), and it goes back, known zero. Only where
-// the kernel gives huge pages to such faults (OsHugePagesOnAdvice); after a
-// range did not get them, none is tried for kHugeBackoffMs. Returns the bytes
-// now on huge pages.
+// the mmap lock for reading only), and it goes back, known zero. Only under
+// THP "madvise" (under "always" the program's faults got huge pages already;
+// under "never" none is to be had); after a range did not get them, none is
+// tried for kHugeBackoffMs. Returns the bytes this call put on huge pages.
+// One caller at a time (the decay thread): the range it has out of the cache
+// is one.
 inline constexpr size_t kHugeBytesPerPass = size_t{8} << 20;
 inline constexpr uint64_t kHugeRetryMs = 1000;
 inline constexpr uint32_t kHugeMinReuses = 16;
