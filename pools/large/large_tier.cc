@@ -426,9 +426,10 @@ namespace {
 // which misses it for that while); nullptr if none. Not one about to decay.
 LargeBlock* TakeHugeCandidateLocked(uint64_t now_ms, size_t budget) {
   if (now_ms < g_overflow_ms + kHugeQuietMs || now_ms < g_huge_refused_until_ms) return nullptr;
+  // A range freed before decay_from decays soon.
   const uint64_t real_now = NowMs();
   const uint64_t half_decay = GetConfig().decay_ms / 2;
-  const uint64_t decay_from = real_now > half_decay ? real_now - half_decay : 0;  // freed before: decays soon
+  const uint64_t decay_from = real_now > half_decay ? real_now - half_decay : 0;
   for (LargeBlock* head : g_free) {
     for (LargeBlock* b = head; b != nullptr; b = b->next) {
       if (b->huge || b->reuses < kHugeMinReuses || b->huge_after_ms > now_ms ||
@@ -454,7 +455,9 @@ bool RefaultHuge(LargeBlock* b) {
   if (!OsDecommit(b->base, b->map_size)) return false;  // locked pages (mlock)
   b->dirty = false;  // zero-filled from here on
   if (!OsAdviseHuge(b->base, b->map_size, true)) return false;
-  for (size_t off = 0; off < b->map_size; off += kUnit) *static_cast<volatile char*>(b->base + off) = 0;
+  for (size_t off = 0; off < b->map_size; off += kUnit) {
+    *static_cast<volatile char*>(b->base + off) = 0;
+  }
   OsAdviseHuge(b->base, b->map_size, false);
   // A unit that fell back to small pages has one page resident.
   return OsResidentPages(b->base, b->map_size) == b->map_size / kPageSize;

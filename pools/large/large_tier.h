@@ -54,7 +54,9 @@ void Decay(uint64_t now_ms);
 // Puts cached ranges the program keeps taking from the cache (kHugeMinReuses
 // times), all of whose pages are resident, onto transparent huge pages: their
 // touches then cost one TLB entry per 2 MiB instead of per page (large_1t
-// 1.35x). Called by the decay thread only, up to kHugeBytesPerPass a call,
+// 1.3x). Not fresh mappings: the kernel's clearing of each fresh 2 MiB page
+// cost more than it gave where ranges are mapped often (large_2t 0.86x,
+// bigbuf 0.85x). Called by the decay thread only, up to kHugeBytesPerPass a call,
 // each range tried at most every kHugeRetryMs, and not within kHugeQuietMs
 // of the cache going over its bound (its ranges then go back to the OS, and a
 // huge page freed and faulted in again costs this VM more than it saves:

@@ -263,7 +263,9 @@ TEST(LargeTier, ALockedRangeKeepsItsContents) {
     char* p = static_cast<char*>(Alloc(4 * kMiB, 0, &zeroed));
     memset(p, 7, 4 * kMiB);
     // The system call itself: the sanitizers' mlock does nothing.
-    if (i == kHugeMinReuses && syscall(SYS_mlock, p, 4 * kMiB) != 0) GTEST_SKIP() << "mlock refused here";
+    if (i == kHugeMinReuses && syscall(SYS_mlock, p, 4 * kMiB) != 0) {
+      GTEST_SKIP() << "mlock refused here";
+    }
     Free(BlockOf(p), p);
     if (first == nullptr) first = p;
     ASSERT_EQ(p, first);
