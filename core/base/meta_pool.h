@@ -53,6 +53,7 @@ class MetaPool {
     if (bump_ == end_) {
       char* chunk = static_cast<char*>(OsMapAligned(kChunk, kPageSize));
       if (chunk == nullptr) return nullptr;
+      OsPreferSmallPages(chunk, kChunk);  // chunks side by side may merge into 2 MiB
       bump_ = chunk;
       end_ = chunk + (kChunk / kStride) * kStride;
     }

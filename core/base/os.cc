@@ -129,6 +129,10 @@ bool OsAdviseHuge(void* p, size_t size, bool huge) {
   return ok;
 }
 
+void OsPreferSmallPages(void* p, size_t size) {
+  if (OsHugePageMode() == HugePageMode::kAlways) OsAdviseHuge(p, size, false);
+}
+
 bool OsMoveMapping(void* from, size_t from_size, void* to, size_t to_size) {
   const int saved = errno;
   void* got = mremap(from, from_size, to_size, MREMAP_MAYMOVE | MREMAP_FIXED, to);

@@ -57,6 +57,11 @@ HugePageMode OsHugePageMode();
 // khugepaged collapse it. The mapping keeps the flag, also when mremap moves
 // it; huge pages it has already stay.
 bool OsAdviseHuge(void* p, size_t size, bool huge);
+// Under THP "always", advises [p, p + size) off huge pages (MADV_NOHUGEPAGE):
+// for memory hakmem touches a few pages of at a time (SuperSlabs until they
+// are full, the range map's tables, metadata chunks), where a huge page at the
+// first fault would make a whole 2 MiB resident. Elsewhere no system call.
+void OsPreferSmallPages(void* p, size_t size);
 // Bytes currently mapped through this layer (all tiers and metadata).
 uint64_t OsBytesMapped();
 

@@ -21,6 +21,7 @@ UnitEntry* RangeMap::LeafFor(uintptr_t address, bool create) {
   if (!create) return nullptr;
   auto* fresh = static_cast<UnitEntry*>(OsMapAligned(kLeafBytes, kPageSize));
   if (fresh == nullptr) return nullptr;  // zero-filled: every entry reads kNone
+  OsPreferSmallPages(fresh, kLeafBytes);  // a leaf's entries are touched a few at a time
   if (slot.compare_exchange_strong(offset, reinterpret_cast<uintptr_t>(fresh) - base,
                                    std::memory_order_acq_rel)) {
     return fresh;
@@ -72,6 +73,7 @@ bool RangeMap::InstallWindow(void* base, size_t bytes) {
     return false;
   }
   if (!OsCommit(base, kWindowTableBytes)) return false;
+  OsPreferSmallPages(base, kWindowTableBytes);  // 32 MiB, touched as SuperSlabs come
   auto* units = static_cast<UnitEntry*>(base);
   const uintptr_t empty = reinterpret_cast<uintptr_t>(empty_leaf_);
   for (uintptr_t a = start; a < start + bytes; a += kLeafReach) {

@@ -153,9 +153,7 @@ void UnlinkLocked(SuperSlab* ss) {
 char* MapSuperSlabMemory() {
   char* base = TakeArenaChunk();
   if (base == nullptr) base = static_cast<char*>(OsMapAligned(kSuperSlabSize, kSuperSlabSize));
-  if (base != nullptr && OsHugePageMode() == HugePageMode::kAlways) {
-    OsAdviseHuge(base, kSuperSlabSize, false);
-  }
+  if (base != nullptr) OsPreferSmallPages(base, kSuperSlabSize);
   return base;
 }
 
