@@ -60,7 +60,8 @@ bool OsAdviseHuge(void* p, size_t size, bool huge);
 // Under THP "always", advises [p, p + size) off huge pages (MADV_NOHUGEPAGE):
 // for memory hakmem touches a few pages of at a time (SuperSlabs until they
 // are full, the range map's tables, metadata chunks), where a huge page at the
-// first fault would make a whole 2 MiB resident. Elsewhere no system call.
+// first fault would make a whole 2 MiB resident. Elsewhere no madvise (the
+// mode itself is read from sysfs once per process, at the first call).
 void OsPreferSmallPages(void* p, size_t size);
 // Bytes currently mapped through this layer (all tiers and metadata).
 uint64_t OsBytesMapped();
