@@ -168,6 +168,7 @@ void ThreadCache::StartOver() {
   // thread that allocates a few blocks of a class carves a few, and one that
   // allocates many gets full batches after four refills.
   clock_ms_ = 0;  // the last thread's: no refill looks rare before the first upkeep
+  remote_ring_.Open();
   {
     // Nor are the last thread's big blocks this one's (an idle look may hold
     // the lock of a cache in the pool of exited threads' heaps).
@@ -232,6 +233,10 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
   if (ABSL_PREDICT_FALSE(revived_mask_.load(std::memory_order_relaxed) & (uint64_t{1} << c))) {
     revived = ReviveParked(c);
   }
+  // Blocks others freed into the ring come first, every one of them (of
+  // any Mid class): they are free already, and each left there is one the
+  // program cannot have.
+  uint32_t got = remote_ring_.HasBlocks() ? TakeRing(c) : 0;
   uint32_t want = next_batch_[c];
   // A class refilled long after its last refill is allocated rarely: the
   // refill moves half as much and the next ones no more (kRareRefillMs).
@@ -245,7 +250,7 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
   // An L2.5 class takes others' frees first, from its inbox (QueueRemoteAndPush
   // sends them there): its spans hold a block each and are not revived.
   const bool one_block_spans = TierOfClass(c) == Tier::kL25;
-  uint32_t got = one_block_spans ? TakeInboxShare(c, want) : TakeStash(c);
+  if (got == 0) got = one_block_spans ? TakeInboxShare(c, want) : TakeStash(c);
   bool carved = false;
   // Slabs revived just now (at the head) that gave fewer than kGatherBlocks
   // are followed by up to kGatherSlabs more of them: when another thread
@@ -1036,7 +1041,42 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::KeepOrSendHome(int c, Slab
     return;
   }
   KeyWord(p) = FreeKey();
+  if (TierOfClass(c) == Tier::kMid && SendToRing(slab, c, p)) return;
   QueueRemote(slab, static_cast<uint32_t>(ClassSize(c)), p);
+}
+
+bool ThreadCache::SendToRing(Slab* slab, int c, void* p) {
+  // A block of the slab the class's last one went to continues a run (a
+  // structure freed in the order it was built, a consumer freeing its
+  // producer's batch): runs are chained on their slab, which takes them
+  // back whole.
+  const bool run = last_sent_slab_[c] == slab;
+  last_sent_slab_[c] = slab;
+  if (run) return false;
+  // The block keeps its slab (and so the slab its owner) until the owner
+  // takes it: the owner read here is the one whose ring it reaches.
+  ThreadCache* owner = slab->owner.load(std::memory_order_relaxed);
+  if (owner == nullptr || !owner->remote_ring_.TryPush(RemoteRing::Word(p, c))) return false;
+  counters_.remote_frees.Add(1);
+  return true;
+}
+
+uint32_t ThreadCache::TakeRing(int c) {
+  uint32_t got = 0;
+  remote_ring_.TakeAll([&](void* p, int k) {
+    // Its free key is set (the freeing thread's KeepOrSendHome); it counts
+    // as used by its slab in the ring as in the bin, so only the count moves.
+    if (Count(k) < limit_[k]) {
+      FreeBlockLink::SetNext(p, bins_[k].head);
+      bins_[k].head = p;
+      SetCount(k, Count(k) + 1);
+      got += k == c;
+    } else {
+      FreeBlockLink::SetNext(p, nullptr);
+      ReturnToSlabs(p);
+    }
+  });
+  return got;
 }
 
 void ThreadCache::FreeUnusual(Slab* slab, void* p) {
@@ -1161,6 +1201,21 @@ void ThreadCache::ReturnInbox(int c) {
   if (TierOfClass(c) == Tier::kL25) ReturnStash(c);  // the inbox's rest (TakeInboxShare)
   uint32_t n;
   if (void* chain = inbox_.Take(c, &n)) ReturnToSlabs(chain);
+  ReturnRing();
+}
+
+void ThreadCache::ReturnRing() {
+  if (!remote_ring_.HasBlocks()) return;
+  remote_ring_.TakeAll([this](void* p, int) {
+    FreeBlockLink::SetNext(p, nullptr);
+    ReturnToSlabs(p);
+  });
+}
+
+void ThreadCache::CloseRing() {
+  remote_ring_.Close();
+  sync::SpinLockHolder hold(&slab_lock_);
+  ReturnRing();  // a push that saw the ring open may still land: ReturnInbox takes it
 }
 
 void ThreadCache::FlushRemote() {

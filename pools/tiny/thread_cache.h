@@ -10,7 +10,10 @@
 //   free, other slab:  QueueRemote    chained per slab, pushed on the slab's MPSC
 //                                     remote list with one CAS per chain; frees
 //                                     scattered over many slabs chained per owner
-//                                     and class instead, pushed on its OwnerInbox
+//                                     and class instead, pushed on its OwnerInbox;
+//                                     Mid blocks (1 - 32 KiB) by address into the
+//                                     owner's RemoteRing (SendToRing), which its
+//                                     next refill empties into its bins
 //
 // Blocks of another owner's slab go home rather than into this thread's
 // bins, unless the class is in an exchange (the thread frees others' blocks
@@ -39,6 +42,7 @@
 #include "core/base/size_classes.h"
 #include "pools/tiny/aligned_inside.h"
 #include "pools/tiny/owner_inbox.h"
+#include "pools/tiny/remote_ring.h"
 #include "pools/tiny/slab.h"
 #include "sync/spin_lock.h"
 
@@ -78,6 +82,11 @@ class ThreadCache {
   // thread left them): refills start small again, so a short-lived thread
   // carves and later hands back only a few blocks.
   void StartOver();
+  // Its thread exits: others' frees of its Mid blocks no longer come by its
+  // ring (remote_ring.h), and what the ring holds goes back to the slabs.
+  // StartOver opens it again. (A fork child's orphaned caches keep theirs
+  // open: full, it refuses, and no block of theirs is reused either way.)
+  void CloseRing();
   // What a thread's first refill of class c moves.
   uint32_t FirstBatch(int c) const;
 
@@ -650,8 +659,20 @@ class ThreadCache {
   void Scatter(PendingChain& chain);
   void PushScattered(ScatteredChain& sc);
   // Gives class c's inbox (and for L2.5, its stash: the inbox's rest) back to
-  // the slabs (owner side: the slab lock held).
+  // the slabs, and the ring's every block (owner side: the slab lock held).
   void ReturnInbox(int c);
+  // The ring's every block back to its slab (the slab lock held).
+  void ReturnRing();
+  // p, a Mid block of class c of another owner's slab, its free key set:
+  // into the owner's ring; false if the ring is full (or the slab has no
+  // owner), and p goes the chained way.
+  bool SendToRing(Slab* slab, int c, void* p);
+  // The slab each Mid class's last block sent home belonged to (SendToRing).
+  const Slab* last_sent_slab_[kNumClasses] = {};
+  // Empties the ring (the slab lock held, FillBin): each block into its
+  // class's bin while the bin is below its limit, else onto its slab. How
+  // many went into bin c.
+  uint32_t TakeRing(int c);
   ScatteredChain scattered_[kScatteredSlots] = {};
   uint32_t evictions_ = 0;        // pending chains evicted, this window
   uint32_t short_evictions_ = 0;  // of them shorter than kShortChain
@@ -677,6 +698,11 @@ class ThreadCache {
   uint32_t moved_[kNumClasses] = {};  // SetCount's changes, summed (wrapping)
   WindowStart window_start_[kNumClasses] = {};
   CacheCounters counters_ = {};
+  // Others' frees of this cache's Mid blocks, by address (remote_ring.h):
+  // taken by Mid refills first (FillBin), into the bins, and given back to
+  // the slabs with the inbox (ReturnInbox). Last: 4 KiB the other fields'
+  // lines need not be laid out around.
+  RemoteRing remote_ring_;
 };
 
 // Asks every thread cache to hand back the blocks in its bins of the classes

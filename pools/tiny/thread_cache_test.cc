@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/base/clock.h"
+#include "core/base/invalid_free.h"
 #include "core/base/range_map.h"
 #include "core/base/size_classes.h"
 #include "gtest/gtest.h"
@@ -292,6 +293,108 @@ TEST(ThreadCache, AnInboxIsGivenBackWithItsOwnersSpans) {
     std::set<Slab*> spans;
     std::vector<void*> v = TakeWholeSpans(*owner, c, 512, &spans);
     std::shuffle(v.begin(), v.end(), std::mt19937_64(11));
+    auto other = NewCache();
+    for (void* p : v) Free(*other, p);
+    other->Drain();
+    for (Slab* s : spans) ASSERT_EQ(s->owner.load(), owner.get());
+    if (idle_look) {
+      owner->ReleaseEmptiedSpansForIdleOwner(1000);
+    } else {
+      owner->Drain();
+    }
+    size_t kept = 0;
+    for (Slab* s : spans) kept += s->owner.load() == owner.get();
+    EXPECT_LE(kept, 1u);  // the current slab may stay (MaybeRelease)
+    owner->Drain();
+  }
+}
+
+// Another thread's frees of Mid blocks at random over the owner's spans go
+// by address into the owner's ring, not onto each span's remote list (only
+// a block of the slab the class's last one went to, a run, is chained); a
+// second free of one waiting there is caught; the owner's next refill puts
+// them all into its bin, each once, with no block carved.
+TEST(ThreadCache, MidBlocksFreedAtRandomComeHomeThroughTheOwnersRing) {
+  const int c = SizeToClass(4096);
+  ASSERT_EQ(TierOfClass(c), Tier::kMid);
+  auto owner = NewCache();
+  std::set<Slab*> spans;
+  std::vector<void*> v = TakeWholeSpans(*owner, c, 8, &spans);
+  ASSERT_GE(spans.size(), 8u);
+  std::shuffle(v.begin(), v.end(), std::mt19937_64(5));
+  const std::vector<void*> freed(v.begin(), v.begin() + static_cast<ptrdiff_t>(v.size() / 2));
+  ASSERT_LT(freed.size(), RemoteRing::kSlots);
+  auto other = NewCache();
+  for (void* p : freed) Free(*other, p);
+  other->Drain();
+  uint64_t via_slabs = 0;
+  for (Slab* s : spans) via_slabs += s->remote_count.load();
+  EXPECT_LT(via_slabs, freed.size() / 4);
+  const uint64_t invalid = InvalidFreeCount();
+  Free(*other, freed[0]);  // a double free: reported, the block not sent again
+  EXPECT_EQ(InvalidFreeCount(), invalid + 1);
+  const uint64_t refills = owner->counters().refills[c].Read();
+  std::set<void*> again;
+  for (size_t i = 0; i < freed.size(); ++i) again.insert(Alloc(*owner, c));
+  EXPECT_EQ(again, std::set<void*>(freed.begin(), freed.end()));
+  EXPECT_LE(owner->counters().refills[c].Read() - refills, 1 + via_slabs);
+  for (void* p : v) Free(*owner, p);
+  owner->Drain();
+}
+
+// Mid blocks freed by another thread in the order they were handed out (a
+// consumer freeing its producer's batch) are runs of one slab: chained onto
+// the slab's remote list, which the owner's refill takes back whole.
+TEST(ThreadCache, ARunOfOneSlabsMidBlocksGoesHomeOnItsSlab) {
+  const int c = SizeToClass(4096);
+  auto owner = NewCache();
+  std::set<Slab*> spans;
+  const std::vector<void*> v = TakeWholeSpans(*owner, c, 1, &spans);
+  ASSERT_EQ(spans.size(), 1u);
+  auto other = NewCache();
+  for (void* p : v) Free(*other, p);
+  other->Drain();
+  EXPECT_EQ((*spans.begin())->remote_count.load(), v.size() - 1);  // all but the first
+  std::set<void*> again;
+  for (size_t i = 0; i < v.size(); ++i) again.insert(Alloc(*owner, c));
+  EXPECT_EQ(again, std::set<void*>(v.begin(), v.end()));
+  for (void* p : v) Free(*owner, p);
+  owner->Drain();
+}
+
+// An owner whose thread exited takes no ring blocks (CloseRing): others'
+// frees of its Mid blocks go onto their slabs, where the next thread to take
+// the cache over, or a decay pass, finds them; what the ring held when it
+// closed went there too.
+TEST(ThreadCache, AnExitedOwnersMidBlocksGoHomeOnTheirSlabs) {
+  const int c = SizeToClass(4096);
+  auto owner = NewCache();
+  std::set<Slab*> spans;
+  std::vector<void*> v = TakeWholeSpans(*owner, c, 8, &spans);
+  std::shuffle(v.begin(), v.end(), std::mt19937_64(17));
+  auto other = NewCache();
+  const size_t half = v.size() / 2;
+  for (size_t i = 0; i < half; ++i) Free(*other, v[i]);  // into the ring, most of them
+  owner->CloseRing();
+  for (size_t i = half; i < v.size(); ++i) Free(*other, v[i]);
+  other->Drain();
+  uint64_t via_slabs = 0;
+  for (Slab* s : spans) via_slabs += s->remote_count.load() + s->local_count;
+  EXPECT_EQ(via_slabs, v.size());
+  owner->Drain();
+}
+
+// Blocks waiting in the ring count as used by their slabs: an owner that does
+// not refill gives them back to the slabs when it drains or another thread
+// looks at it idle, and the spans they emptied go back with them.
+TEST(ThreadCache, ARingIsGivenBackWithItsOwnersSpans) {
+  const int c = SizeToClass(4096);
+  for (bool idle_look : {false, true}) {
+    SCOPED_TRACE(idle_look ? "idle look" : "drain");
+    auto owner = NewCache();
+    std::set<Slab*> spans;
+    std::vector<void*> v = TakeWholeSpans(*owner, c, 4, &spans);
+    std::shuffle(v.begin(), v.end(), std::mt19937_64(13));
     auto other = NewCache();
     for (void* p : v) Free(*other, p);
     other->Drain();
