@@ -166,6 +166,7 @@ void ChildAfterFork() {
   // Only the forking thread survives. Other threads' heaps may have been in
   // the middle of an update: keep them out of circulation for good.
   for (Heap* h = g_all_heaps; h != nullptr; h = h->next_all) {
+    h->tiny.MarkRingHolesAfterFork();
     if (h->live && h != tls_own_heap) {
       h->live = false;
       h->tls_slot = nullptr;
@@ -299,8 +300,10 @@ void* AllocForExitedThread(int c) {
     g_late_heap = TakeHeap();
     if (g_late_heap == nullptr) return nullptr;
     // An exited thread's bins may have come with it: no upkeep or decay
-    // pass would ever give them back from here.
+    // pass would ever give them back from here. Nor would anything but its
+    // rare refills take a ring, which would fill its bins of every class.
     g_late_heap->tiny.Drain();
+    g_late_heap->tiny.CloseRing();
   }
   if (void* p = g_late_heap->tiny.TryPop(c)) return p;
   return g_late_heap->tiny.Refill(c);
@@ -355,7 +358,11 @@ void DrainExitedHeaps() {
 
 void DrainIdleExitedHeaps(uint64_t now_ms, uint64_t idle_ms) {
   // (A pass that read its clock before a heap's exit must not wrap.)
-  DrainPooledHeaps([=](const Heap& h) { return h.holds_bins && now_ms >= h.exited_ms + idle_ms; });
+  // A push that saw a ring open as its thread exited may land after the
+  // exit gave the ring back (CloseRing): such a heap is drained too.
+  DrainPooledHeaps([=](const Heap& h) {
+    return (h.holds_bins || h.tiny.RingHoldsBlocks()) && now_ms >= h.exited_ms + idle_ms;
+  });
 }
 
 void ForEachHeap(void (*fn)(const Heap&, void*), void* arg) {

@@ -27,6 +27,11 @@
 // otherwise fill with blocks that only the next thread to take the cache over
 // puts into its bins, classes it may never use.
 //
+// A fork child has only the forking thread: a pusher that had claimed a slot
+// and not written it never will, and the taker would stop there for good.
+// MarkHolesAfterFork marks such slots, which the taker skips (the block that
+// pusher was freeing is lost to the child, as its thread is).
+//
 // One taker at a time: the owner under its slab lock (FillBin, ReturnInbox).
 #ifndef HAKMEM_POOLS_TINY_REMOTE_RING_H_
 #define HAKMEM_POOLS_TINY_REMOTE_RING_H_
@@ -58,7 +63,12 @@ class alignas(64) RemoteRing {
     if (!open_.load(std::memory_order_relaxed)) return false;
     uint64_t pos = tail_.load(std::memory_order_relaxed);
     do {
-      if (pos - head_.load(std::memory_order_acquire) >= kSlots) return false;
+      // Signed: a tail read before the taker passed it is not a full ring
+      // (the CAS fails and reads the tail again).
+      if (static_cast<int64_t>(pos - head_.load(std::memory_order_acquire)) >=
+          static_cast<int64_t>(kSlots)) {
+        return false;
+      }
     } while (!tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed,
                                           std::memory_order_relaxed));
     // Release: the block's free key, written before, is seen with the slot.
@@ -76,25 +86,38 @@ class alignas(64) RemoteRing {
   // Returns how many. The taker only.
   template <class Take>
   uint32_t TakeAll(Take take) {
-    uint64_t head = head_.load(std::memory_order_relaxed);
+    const uint64_t start = head_.load(std::memory_order_relaxed);
+    uint64_t head = start;
     uint32_t n = 0;
-    for (;; ++head, ++n) {
+    for (;; ++head) {
       std::atomic<uintptr_t>& slot = slots_[head % kSlots];
       const uintptr_t word = slot.load(std::memory_order_acquire);
       if (word == 0) break;
       slot.store(0, std::memory_order_relaxed);
+      if (word == kHole) continue;
       take(Block(word), Class(word));
+      ++n;
     }
     // Release: the slots emptied above are seen empty by the pushers that
     // read this head.
-    if (n != 0) head_.store(head, std::memory_order_release);
+    if (head != start) head_.store(head, std::memory_order_release);
     return n;
+  }
+
+  // In a fork child (one thread): marks the slots claimed and never written.
+  void MarkHolesAfterFork() {
+    const uint64_t tail = tail_.load(std::memory_order_relaxed);
+    for (uint64_t pos = head_.load(std::memory_order_relaxed); pos != tail; ++pos) {
+      std::atomic<uintptr_t>& slot = slots_[pos % kSlots];
+      if (slot.load(std::memory_order_relaxed) == 0) slot.store(kHole, std::memory_order_relaxed);
+    }
   }
 
  private:
   static constexpr int kClassShift = 48;
   static_assert(RangeMap::kAddressBits <= kClassShift, "block addresses leave the top 16 bits");
   static constexpr uintptr_t kPointerMask = (uintptr_t{1} << kClassShift) - 1;
+  static constexpr uintptr_t kHole = 1;  // no block: blocks are 16-byte aligned
 
   std::atomic<uint64_t> tail_{0};             // pushers' line
   std::atomic<bool> open_{false};

@@ -3,9 +3,13 @@
 // and has room again once taken.
 #include "pools/tiny/remote_ring.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -85,6 +89,55 @@ TEST(RemoteRing, AClosedRingRefusesEveryPush) {
   ring->Close();
   EXPECT_FALSE(ring->TryPush(RemoteRing::Word(FakeBlock(0, 1), 20)));
   EXPECT_EQ(ring->TakeAll([](void*, int) {}), 1u);  // what came before stays
+}
+
+// Forks while two threads push and a third takes: in each child (only the
+// forking thread left) the slots claimed by pushers that had not written
+// them yet are holes, which MarkHolesAfterFork lets the taker skip: every
+// word written comes out, and a word pushed after it too. Without the marks
+// the taker stops at the first hole for good.
+TEST(RemoteRing, AForkChildTakesPastThePushesItsThreadsLeftUnwritten) {
+  auto ring = std::make_unique<RemoteRing>();
+  ring->Open();
+  std::atomic<bool> stop{false};
+  std::mutex taking;  // the one taker at a time (here: the taker thread or a fork)
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      for (uint64_t i = 0; !stop.load(std::memory_order_relaxed);) {
+        i += ring->TryPush(RemoteRing::Word(FakeBlock(t, i % (1 << 20)), 20 + t));
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      std::lock_guard<std::mutex> hold(taking);
+      ring->TakeAll([](void*, int) {});
+    }
+  });
+  int failed_children = 0;
+  for (int k = 0; k < 100; ++k) {
+    pid_t pid;
+    {
+      std::lock_guard<std::mutex> hold(taking);  // no TakeAll half done in the child
+      pid = fork();
+      if (pid == 0) {
+        ring->MarkHolesAfterFork();
+        ring->TakeAll([](void*, int) {});
+        const bool pushed = ring->TryPush(RemoteRing::Word(FakeBlock(3, 0), 23));
+        uint32_t got = 0;
+        ring->TakeAll([&](void* p, int c) { got += p == FakeBlock(3, 0) && c == 23; });
+        _exit(pushed && got == 1 && !ring->HasBlocks() ? 0 : 1);
+      }
+    }
+    ASSERT_GT(pid, 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    failed_children += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  stop.store(true);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed_children, 0);
 }
 
 }  // namespace

@@ -222,6 +222,9 @@ void* ThreadCache::Refill(int c, Fresh fresh) { return FillBin(c, fresh) ? TryPo
 bool ThreadCache::FillBin(int c, Fresh fresh) {
   sync::SpinLockHolder hold(&slab_lock_);
   PublishAllocs(c);
+  // A refill of another class since the caller found bin c empty may have
+  // put blocks from the ring in it (a miss that tried to borrow first).
+  if (ABSL_PREDICT_FALSE(bins_[c].head != nullptr)) return true;
   // Both callers found bin c empty: its count starts from 0, not from what
   // an estimate left (a chain taken whole is counted by its pushers, who
   // may lag).
@@ -1054,8 +1057,11 @@ bool ThreadCache::SendToRing(Slab* slab, int c, void* p) {
   last_sent_slab_[c] = slab;
   if (run) return false;
   // The block keeps its slab (and so the slab its owner) until the owner
-  // takes it: the owner read here is the one whose ring it reaches.
-  ThreadCache* owner = slab->owner.load(std::memory_order_relaxed);
+  // takes it: the owner read here is the one whose ring it reaches. Read
+  // from the span's digest, on the line free has just read, not from the
+  // Slab's first line, which its owner writes.
+  auto* owner = static_cast<ThreadCache*>(const_cast<void*>(
+      RangeMap::UnitAliased(p).slab.owner.load(std::memory_order_relaxed)));
   if (owner == nullptr || !owner->remote_ring_.TryPush(RemoteRing::Word(p, c))) return false;
   counters_.remote_frees.Add(1);
   return true;

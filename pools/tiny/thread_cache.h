@@ -87,6 +87,11 @@ class ThreadCache {
   // StartOver opens it again. (A fork child's orphaned caches keep theirs
   // open: full, it refuses, and no block of theirs is reused either way.)
   void CloseRing();
+  // Whether others' frees wait in the ring (a cache in the pool of exited
+  // threads' heaps that holds some is drained by a decay pass).
+  bool RingHoldsBlocks() const { return remote_ring_.HasBlocks(); }
+  // In a fork child: see RemoteRing::MarkHolesAfterFork.
+  void MarkRingHolesAfterFork() { remote_ring_.MarkHolesAfterFork(); }
   // What a thread's first refill of class c moves.
   uint32_t FirstBatch(int c) const;
 

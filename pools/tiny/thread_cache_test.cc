@@ -342,6 +342,30 @@ TEST(ThreadCache, MidBlocksFreedAtRandomComeHomeThroughTheOwnersRing) {
   owner->Drain();
 }
 
+// A Mid miss that may borrow refills the next class first (mid::TryBorrow),
+// which takes the whole ring: a block of the missing class can land in its
+// bin then, and the class's own refill that follows hands it out (it does
+// not cover it with carved blocks, its stash or its inbox, which lost it).
+TEST(ThreadCache, ARingBlockAnotherClasssRefillTookIsHandedOutFirst) {
+  const int c = SizeToClass(4096);
+  const int d = c + 1;
+  ASSERT_EQ(TierOfClass(d), Tier::kMid);
+  auto owner = NewCache();
+  std::vector<void*> v;
+  for (int i = 0; i < 8; ++i) v.push_back(Alloc(*owner, c));
+  while (void* p = owner->TryPop(c)) v.push_back(p);  // bin c empty
+  auto other = NewCache();
+  void* x = v[3];
+  Free(*other, x);  // into the owner's ring
+  EXPECT_EQ(owner->Refill(d, ThreadCache::Fresh::kNo), nullptr);  // d has nothing freed
+  const uint64_t refills = owner->counters().refills[c].Read();
+  EXPECT_EQ(owner->Refill(c), x);
+  EXPECT_EQ(owner->counters().refills[c].Read(), refills);
+  for (void* p : v) Free(*owner, p);
+  other->Drain();
+  owner->Drain();
+}
+
 // Mid blocks freed by another thread in the order they were handed out (a
 // consumer freeing its producer's batch) are runs of one slab: chained onto
 // the slab's remote list, which the owner's refill takes back whole.
