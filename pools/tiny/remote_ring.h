@@ -9,7 +9,7 @@
 // quarter of its time there. From the ring the owner's next refill, of any
 // class, puts every block straight into its bin (FillBin): no slab is touched
 // at either end, and a push is one CAS on the ring's tail (rptest 1 - 16 KiB,
-// 2 threads: 1.13 - 1.17x, 4 threads 1.05 - 1.07x; every block through the
+// 2 threads: 1.11 - 1.17x, 4 threads 1.05 - 1.07x; every block through the
 // inbox's chains instead, 1.14x). Only blocks freed at random go this way
 // (ThreadCache::SendToRing): runs of one slab (a consumer freeing its
 // producer's batch: xthread) stay chained, which the ring made 0.93x.

@@ -281,32 +281,36 @@ TEST(ThreadCache, ScatteredFreesComeHomeThroughTheOwnersInbox) {
   owner->Drain();
 }
 
-// Blocks waiting in an inbox are counted out by their slabs: an owner that
-// does not allocate the class again gives them back to the slabs when it
-// drains (thread exit, decay) or when another thread looks at it idle, and
-// the spans they emptied go back with them.
-TEST(ThreadCache, AnInboxIsGivenBackWithItsOwnersSpans) {
-  const int c = SizeToClass(256);
+// Blocks another cache freed, waiting in the owner's inbox or ring, are
+// counted out by their slabs: an owner that does not allocate the class again
+// gives them back to the slabs when it drains (thread exit, decay) or when
+// another thread looks at it idle, and the spans they emptied go back with
+// them. `spans` whole spans of class c, freed in a shuffled order.
+void ExpectOthersFreesGoBackWithTheOwnersSpans(int c, uint32_t spans, uint64_t seed) {
   for (bool idle_look : {false, true}) {
     SCOPED_TRACE(idle_look ? "idle look" : "drain");
     auto owner = NewCache();
-    std::set<Slab*> spans;
-    std::vector<void*> v = TakeWholeSpans(*owner, c, 512, &spans);
-    std::shuffle(v.begin(), v.end(), std::mt19937_64(11));
+    std::set<Slab*> taken;
+    std::vector<void*> v = TakeWholeSpans(*owner, c, spans, &taken);
+    std::shuffle(v.begin(), v.end(), std::mt19937_64(seed));
     auto other = NewCache();
     for (void* p : v) Free(*other, p);
     other->Drain();
-    for (Slab* s : spans) ASSERT_EQ(s->owner.load(), owner.get());
+    for (Slab* s : taken) ASSERT_EQ(s->owner.load(), owner.get());
     if (idle_look) {
       owner->ReleaseEmptiedSpansForIdleOwner(1000);
     } else {
       owner->Drain();
     }
     size_t kept = 0;
-    for (Slab* s : spans) kept += s->owner.load() == owner.get();
+    for (Slab* s : taken) kept += s->owner.load() == owner.get();
     EXPECT_LE(kept, 1u);  // the current slab may stay (MaybeRelease)
     owner->Drain();
   }
+}
+
+TEST(ThreadCache, AnInboxIsGivenBackWithItsOwnersSpans) {
+  ExpectOthersFreesGoBackWithTheOwnersSpans(SizeToClass(256), 512, 11);
 }
 
 // Another thread's frees of Mid blocks at random over the owner's spans go
@@ -408,31 +412,8 @@ TEST(ThreadCache, AnExitedOwnersMidBlocksGoHomeOnTheirSlabs) {
   owner->Drain();
 }
 
-// Blocks waiting in the ring count as used by their slabs: an owner that does
-// not refill gives them back to the slabs when it drains or another thread
-// looks at it idle, and the spans they emptied go back with them.
 TEST(ThreadCache, ARingIsGivenBackWithItsOwnersSpans) {
-  const int c = SizeToClass(4096);
-  for (bool idle_look : {false, true}) {
-    SCOPED_TRACE(idle_look ? "idle look" : "drain");
-    auto owner = NewCache();
-    std::set<Slab*> spans;
-    std::vector<void*> v = TakeWholeSpans(*owner, c, 4, &spans);
-    std::shuffle(v.begin(), v.end(), std::mt19937_64(13));
-    auto other = NewCache();
-    for (void* p : v) Free(*other, p);
-    other->Drain();
-    for (Slab* s : spans) ASSERT_EQ(s->owner.load(), owner.get());
-    if (idle_look) {
-      owner->ReleaseEmptiedSpansForIdleOwner(1000);
-    } else {
-      owner->Drain();
-    }
-    size_t kept = 0;
-    for (Slab* s : spans) kept += s->owner.load() == owner.get();
-    EXPECT_LE(kept, 1u);  // the current slab may stay (MaybeRelease)
-    owner->Drain();
-  }
+  ExpectOthersFreesGoBackWithTheOwnersSpans(SizeToClass(4096), 4, 13);  // Mid: by the ring
 }
 
 // Another thread's frees of big blocks (L2.5: a block per span) come home
