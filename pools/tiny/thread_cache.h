@@ -669,8 +669,8 @@ class ThreadCache {
   // The ring's every block back to its slab (the slab lock held).
   void ReturnRing();
   // p, a Mid block of class c of another owner's slab, its free key set:
-  // into the owner's ring; false if the ring is full (or the slab has no
-  // owner), and p goes the chained way.
+  // into the owner's ring; false, and p goes the chained way, if it
+  // continues a run of one slab, or the ring is full or closed.
   bool SendToRing(Slab* slab, int c, void* p);
   // The slab each Mid class's last block sent home belonged to (SendToRing).
   const Slab* last_sent_slab_[kNumClasses] = {};
@@ -704,9 +704,9 @@ class ThreadCache {
   WindowStart window_start_[kNumClasses] = {};
   CacheCounters counters_ = {};
   // Others' frees of this cache's Mid blocks, by address (remote_ring.h):
-  // taken by Mid refills first (FillBin), into the bins, and given back to
-  // the slabs with the inbox (ReturnInbox). Last: 4 KiB the other fields'
-  // lines need not be laid out around.
+  // taken first by the next refill of any class (FillBin), into the bins,
+  // and given back to the slabs with the inbox (ReturnInbox). Last: 4 KiB
+  // the other fields' lines need not be laid out around.
   RemoteRing remote_ring_;
 };
 
