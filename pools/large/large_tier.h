@@ -31,6 +31,7 @@ struct LargeBlock {
   bool huge;                 // on huge pages (MakeCachedRangesHuge)
   uint64_t huge_after_ms;    // MakeCachedRangesHuge: not tried again before this
   uint32_t reuses;           // handed out from the cache (its record's, not merged ones')
+  uintptr_t freed_by;        // the thread that freed it last (its thread pointer)
   std::atomic<bool> in_use;  // false while cached: a free then is a double free
 };
 

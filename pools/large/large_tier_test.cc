@@ -4,6 +4,7 @@
 #include "pools/large/large_tier.h"
 
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include <sys/syscall.h>
@@ -187,16 +188,52 @@ TEST(LargeTier, ARequestNoFreeRangeHoldsGathersSeveralWithoutFreshPages) {
   Trim();
 }
 
-TEST(LargeTier, TheCacheIsBoundedAndTheOldestGoesFirst) {
-  Trim();
-  const uint64_t limit = GetConfig().large_cache_bytes;  // no live blocks: the configured bound
+// Freed ranges are kept while they only take the program back to the most it
+// had live in this decay window; once a new window starts from less, the
+// configured bound holds and the oldest goes first.
+TEST(LargeTier, TheCacheKeepsWhatTheWindowsPeakNeedsThenTheOldestGoesFirst) {
+  Config c = GetConfig();
+  c.decay_ms = 10000;  // no range decays by time here
+  SetConfigForTesting(c);
+  Trim();  // a window from nothing live
+  const uint64_t window_start = NowMs();
+  usleep(5 * 1000);  // every range below is freed after the window started
+  const uint64_t limit = c.large_cache_bytes;
   std::vector<char*> v;
   bool zeroed;
   for (int i = 0; i < 6; ++i) v.push_back(static_cast<char*>(Alloc(15 * kMiB, 0, &zeroed)));
   for (char* p : v) Free(BlockOf(p), p);
+  EXPECT_EQ(GetLargeStats().cached_bytes, 6 * 16 * kMiB);  // over the bound: the peak's
+  for (char* p : v) EXPECT_NE(RangeMap::Lookup(p), 0u);
+  const uint64_t decayed = GetLargeStats().decayed_bytes;
+  Decay(window_start + c.decay_ms);  // a new window, from nothing live
   EXPECT_LE(GetLargeStats().cached_bytes, limit);
-  EXPECT_EQ(RangeMap::Lookup(v[0]), 0u);                    // the oldest was unmapped
-  EXPECT_NE(RangeMap::Lookup(v[5]), 0u);                    // the newest is cached
+  EXPECT_EQ(RangeMap::Lookup(v[0]), 0u);  // the oldest was unmapped
+  EXPECT_NE(RangeMap::Lookup(v[5]), 0u);  // the newest is cached
+  EXPECT_EQ(GetLargeStats().decayed_bytes, decayed);  // by the bound, not by time
+  SetConfigForTesting(Config{});
+  Trim();
+}
+
+// A thread taking a range from the cache gets one it freed itself (its lines
+// are in this core's caches) before a newer one another thread freed.
+TEST(LargeTier, AThreadGetsARangeItFreedBeforeANewerOneOfAnotherThread) {
+  Trim();
+  bool zeroed;
+  // Spacers keep the two from merging into one range when both are free.
+  char* spacers[3];
+  spacers[0] = static_cast<char*>(Alloc(3 * kMiB, 0, &zeroed));
+  char* mine = static_cast<char*>(Alloc(3 * kMiB, 0, &zeroed));
+  spacers[1] = static_cast<char*>(Alloc(3 * kMiB, 0, &zeroed));
+  char* theirs = static_cast<char*>(Alloc(3 * kMiB, 0, &zeroed));
+  spacers[2] = static_cast<char*>(Alloc(3 * kMiB, 0, &zeroed));
+  Free(BlockOf(mine), mine);
+  std::thread([theirs] { Free(BlockOf(theirs), theirs); }).join();  // the newest
+  char* got = static_cast<char*>(Alloc(3 * kMiB, 0, &zeroed));
+  EXPECT_EQ(got, mine);
+  char* next = static_cast<char*>(Alloc(3 * kMiB, 0, &zeroed));
+  EXPECT_EQ(next, theirs);  // when none of its own is left, another's
+  for (char* p : {got, next, spacers[0], spacers[1], spacers[2]}) Free(BlockOf(p), p);
   Trim();
 }
 
