@@ -237,6 +237,26 @@ TEST(LargeTier, AThreadGetsARangeItFreedBeforeANewerOneOfAnotherThread) {
   Trim();
 }
 
+// Rather than another thread's range of the size, a thread takes a larger one
+// it freed itself (up to twice the size), split to fit.
+TEST(LargeTier, AThreadSplitsALargerRangeOfItsOwnBeforeTakingAnothersOfTheSize) {
+  Trim();
+  bool zeroed;
+  char* spacers[3];
+  spacers[0] = static_cast<char*>(Alloc(3 * kMiB, 0, &zeroed));
+  char* mine = static_cast<char*>(Alloc(4 * kMiB, 0, &zeroed));  // two units
+  spacers[1] = static_cast<char*>(Alloc(3 * kMiB, 0, &zeroed));
+  char* theirs = static_cast<char*>(Alloc(2 * kMiB, 0, &zeroed));  // one unit
+  spacers[2] = static_cast<char*>(Alloc(3 * kMiB, 0, &zeroed));
+  Free(BlockOf(mine), mine);
+  std::thread([theirs] { Free(BlockOf(theirs), theirs); }).join();
+  char* got = static_cast<char*>(Alloc(2 * kMiB, 0, &zeroed));
+  EXPECT_EQ(got, mine);
+  EXPECT_EQ(BlockOf(got)->map_size, 2 * kMiB);  // the rest went back to the cache
+  for (char* p : {got, spacers[0], spacers[1], spacers[2]}) Free(BlockOf(p), p);
+  Trim();
+}
+
 // Whether the kernel gives a huge page to a fault in an advised range right
 // now (THP "madvise", and a free huge page to be had), tried on a mapping of
 // the test's own.
