@@ -33,8 +33,10 @@ uint64_t g_huge_refused_until_ms = 0;  // MakeCachedRangesHuge: no range before 
 LargeBlock* g_huge_in_flight = nullptr;
 std::atomic<uint64_t> g_live_bytes{0};
 // The most bytes live at once in Large blocks since g_window_start_ms (a
-// decay window: it starts again from what is live every HAKMEM_DECAY_MS).
+// decay window: it starts again from what is live every HAKMEM_DECAY_MS), and
+// in the window before it (under g_lock).
 std::atomic<uint64_t> g_window_peak_live{0};
+uint64_t g_last_window_peak_live = 0;
 uint64_t g_window_start_ms = 0;  // under g_lock
 std::atomic<uint64_t> g_allocs{0};
 std::atomic<uint64_t> g_cache_hits{0};
@@ -49,13 +51,17 @@ size_t BucketOf(size_t units) { return units < kBuckets ? units : kBuckets; }
 // keeps about the last 200 MiB it freed, whatever their sizes, for at most
 // HAKMEM_DECAY_MS (bigbuf: 1.25x faster than a quarter, same peak RSS). Or,
 // if that is more still, what takes the program back to the most it had in
-// Large blocks in this decay window: a program whose live Large memory swings
-// (large_2t: 36 - 98 MiB) keeps what it will need at the next crest instead
-// of unmapping it in the trough and faulting it in again, and its mappings
-// never exceed that crest on this account.
-uint64_t CacheLimit() {
-  const uint64_t live = g_live_bytes.load(std::memory_order_relaxed);
-  const uint64_t peak = g_window_peak_live.load(std::memory_order_relaxed);
+// Large blocks in this decay window or the last: a program whose live Large
+// memory swings (large_2t: 36 - 98 MiB) keeps what it will need at the next
+// crest instead of unmapping it in the trough and faulting it in again. Its
+// Large mappings never exceed that crest on this account: `incoming`, the
+// bytes of a mapping about to be made that the cache cannot serve
+// (over-aligned), count as live. Memory of the other tiers may grow meanwhile
+// (for at most the decay time: what stays unused goes back by time).
+uint64_t CacheLimit(uint64_t incoming = 0) {
+  const uint64_t live = g_live_bytes.load(std::memory_order_relaxed) + incoming;
+  const uint64_t peak =
+      std::max(g_window_peak_live.load(std::memory_order_relaxed), g_last_window_peak_live);
   const uint64_t configured = GetConfig().large_cache_bytes;
   return std::max({live / 2, configured, peak > live ? peak - live : 0});
 }
@@ -135,10 +141,11 @@ void SplitLocked(LargeBlock* b, size_t units) {
 }
 
 // The calling thread, as cached ranges record who freed them (its thread
-// pointer: unique among the threads alive).
+// pointer: unique among the threads alive; a new thread may inherit a dead
+// one's, and with it the preference for the ranges that one freed).
 uintptr_t ThisThread() { return reinterpret_cast<uintptr_t>(__builtin_thread_pointer()); }
 
-// How far down a bucket TakeFreeLocked looks for a range of the caller's.
+// How many cached ranges TakeFreeLocked looks at for one of the caller's.
 constexpr int kOwnRangeLook = 64;
 
 // The smallest cached range of at least `units` this thread freed itself, up
@@ -152,8 +159,8 @@ LargeBlock* TakeFreeLocked(size_t units) {
   const uintptr_t me = ThisThread();
   const size_t first = BucketOf(units);
   const size_t last_own = std::min(kBuckets, 2 * units + 1);
-  for (size_t i = first; i < last_own; ++i) {
-    int look = 0;
+  int look = 0;  // over all buckets: a thread that never frees finds none quickly
+  for (size_t i = first; i < last_own && look < kOwnRangeLook; ++i) {
     for (LargeBlock* b = g_free[i]; b != nullptr && look < kOwnRangeLook; b = b->next, ++look) {
       if (b->freed_by == me) {
         RemoveFree(b);
@@ -208,19 +215,23 @@ void RetireLocked(LargeBlock* b, LargeBlock** out) {
 }
 
 // Starts a new window for the peak of live Large memory every HAKMEM_DECAY_MS,
-// from what is live now.
+// from what is live now; the last window's peak still counts for one window
+// (else the bound would fall to what is live at each restart, and a program
+// swinging faster than the window would unmap one trough per window).
 void RestartWindowLocked(uint64_t now) {
   g_window_start_ms = now;
+  g_last_window_peak_live = g_window_peak_live.load(std::memory_order_relaxed);
   g_window_peak_live.store(g_live_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
 // Ranges that must go back to the OS go to *out: the oldest while the cache
-// is over its bound, and, at most every quarter of the decay time, every
-// range unused for HAKMEM_DECAY_MS.
-void EvictLocked(uint64_t now, LargeBlock** out) {
+// is over its bound (with `incoming` bytes about to be mapped, CacheLimit),
+// and, at most every quarter of the decay time, every range unused for
+// HAKMEM_DECAY_MS.
+void EvictLocked(uint64_t now, LargeBlock** out, uint64_t incoming = 0) {
   const uint64_t decay = GetConfig().decay_ms;
   if (now >= g_window_start_ms + decay) RestartWindowLocked(now);
-  const uint64_t limit = CacheLimit();
+  const uint64_t limit = CacheLimit(incoming);
   if (g_cached_bytes > limit) g_overflow_ms = now;
   while (g_cached_bytes > limit) RetireLocked(OldestLocked(), out);
   if (now < g_next_decay_ms || g_cached_bytes == 0) return;
@@ -364,7 +375,9 @@ void* Alloc(size_t size, size_t alignment, bool* zeroed) {
   LargeBlock* retired = nullptr;
   {
     sync::SpinLockHolder hold(&g_lock);
-    EvictLocked(NowMs(), &retired);  // what decayed goes back rather than being reused
+    // What decayed goes back rather than being reused; a mapping the cache
+    // cannot serve (over-aligned) counts as live already.
+    EvictLocked(NowMs(), &retired, alignment <= kUnit ? 0 : units * kUnit);
     if (alignment <= kUnit) {
       b = TakeFreeLocked(units);
       if (b != nullptr) {
@@ -438,7 +451,8 @@ bool ResizeInPlace(LargeBlock* b, size_t new_size) {
         RemoveFree(upper);
         Absorb(b, upper);
       }
-      SplitLocked(b, units);  // what is not needed goes to the cache
+      b->freed_by = ThisThread();  // the tail it gives up was this thread's to touch
+      SplitLocked(b, units);       // what is not needed goes to the cache
       EvictLocked(NowMs(), &retired);
     }
     UnmapAll(retired);
@@ -575,6 +589,7 @@ size_t Trim() {
     // An empty cache has no history: the peak's window starts again from
     // what is live, and the decay pass and huge pages may come at once.
     RestartWindowLocked(NowMs());
+    g_last_window_peak_live = 0;
     g_next_decay_ms = 0;
     g_overflow_ms = 0;
     for (LargeBlock* head : g_free) {

@@ -5,10 +5,12 @@
 // several moved together (mremap) into one range to serve a larger one, so
 // that a program that frees and allocates big buffers of any sizes (I/O,
 // image and parse buffers) reuses memory that is already faulted in, without
-// page faults. The cache is bounded by HAKMEM_LARGE_CACHE_BYTES or half the
-// live Large memory, whichever is larger (the range unused longest goes
-// first), and it decays: a range unused for HAKMEM_DECAY_MS goes back to the
-// OS at the next Large allocation or free or decay pass, or at malloc_trim.
+// page faults. The cache is bounded by HAKMEM_LARGE_CACHE_BYTES, half the
+// live Large memory, or what takes live Large memory back to its recent peak,
+// whichever is largest (the range unused longest goes first), and it decays:
+// a range unused for HAKMEM_DECAY_MS goes back to the OS at the next Large
+// allocation or free or decay pass, or at malloc_trim. A thread reuses ranges
+// it freed itself first.
 #ifndef HAKMEM_POOLS_LARGE_LARGE_TIER_H_
 #define HAKMEM_POOLS_LARGE_LARGE_TIER_H_
 
