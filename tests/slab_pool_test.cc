@@ -10,6 +10,7 @@
 #include "core/hakmem.h"
 #include "core/heap_upkeep.h"
 #include "core/stats.h"
+#include "core/thread_heap.h"
 #include "gtest/gtest.h"
 #include "pools/tiny/superslab_manager.h"
 
@@ -215,7 +216,9 @@ TEST(TinyPool, WmaxLetsAMissBorrowFromALargerClass) {
   // 2560 <= W_MAX x request (defaults: 1.40 for Mid).
   // A new thread: its bins start empty, whatever earlier tests left in this
   // thread's (a 2560 request must get a block of its own class, not one
-  // borrowed from a larger class's bin).
+  // borrowed from a larger class's bin). It takes over a pooled heap, whose
+  // bins an exit may have kept: drained first.
+  DrainExitedHeaps();
   std::thread([] {
     std::vector<void*> big;
     for (int i = 0; i < 8; ++i) big.push_back(hak_alloc(2560));

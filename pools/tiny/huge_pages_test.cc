@@ -50,7 +50,15 @@ TEST(HugePages, AFullResidentSuperSlabIsCollapsedOnceItHasBeenFullAWhile) {
   EXPECT_EQ(CollapseFullSuperSlabs(now), 0u);  // full only just now
   const uint64_t huge_before = AnonHugeBytes();
   const uint64_t later = now + kCollapseFullForMs + 1;
-  EXPECT_GE(CollapseFullSuperSlabs(later), 1u);
+  const size_t collapsed = CollapseFullSuperSlabs(later);
+  // The kernel may have no huge page free at this moment (a loaded machine):
+  // probed again, that is a skip, not a failure.
+  if (collapsed == 0 && !KernelCollapses()) {
+    ReleaseSpan(span, Residency::kDecommit);
+    TrimSuperSlabs();
+    GTEST_SKIP() << "no huge page to be had now";
+  }
+  EXPECT_GE(collapsed, 1u);
   EXPECT_GE(AnonHugeBytes(), huge_before + kSuperSlabSize);
   EXPECT_EQ(span->superslab->base[12345], 42);  // the contents stay
   EXPECT_EQ(CollapseFullSuperSlabs(later + kCollapseRetryMs), 0u);  // huge already
@@ -64,9 +72,11 @@ TEST(HugePages, AFullResidentSuperSlabIsCollapsedOnceItHasBeenFullAWhile) {
   Touch(again, kSuperSlabSize);
   const uint64_t full_again = NowMs();
   EXPECT_EQ(CollapseFullSuperSlabs(full_again), 0u);  // full only just now, again
-  EXPECT_GE(CollapseFullSuperSlabs(full_again + kCollapseFullForMs + 1), 1u);
+  const size_t collapsed_again = CollapseFullSuperSlabs(full_again + kCollapseFullForMs + 1);
   ReleaseSpan(again, Residency::kDecommit);
   TrimSuperSlabs();
+  if (collapsed_again == 0 && !KernelCollapses()) GTEST_SKIP() << "no huge page to be had now";
+  EXPECT_GE(collapsed_again, 1u);
 }
 
 TEST(HugePages, APartlyResidentSuperSlabIsLeftAsItIs) {
