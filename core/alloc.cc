@@ -27,7 +27,7 @@ void* NoMemory() {
 
 void* AllocLargeAligned(size_t size, size_t alignment, bool* zeroed) {
   EnsureGlobalInit();  // the large tier reads its cache limit from the configuration
-  void* p = large::Alloc(size, alignment, zeroed);
+  void* p = large::Alloc(size, alignment, zeroed, OwnLargeRanges());
   return p != nullptr ? p : NoMemory();
 }
 
@@ -152,7 +152,7 @@ void FreeOther(void* p) {
       CurrentHeap()->tiny.Free(RangeMap::MetaOf<tiny::Slab>(e), p);
       return;
     case RangeKind::kLarge:
-      large::Free(RangeMap::MetaOf<large::LargeBlock>(e), p);
+      large::Free(RangeMap::MetaOf<large::LargeBlock>(e), p, OwnLargeRanges());
       MaybeDecay();
       return;
     case RangeKind::kFreeUnit:
@@ -252,6 +252,7 @@ int hak_trim(size_t /*pad*/) {
   if (Heap* h = OwnHeap()) h->tiny.FlushRemote();
   DrainExitedHeaps();
   mid::ReleaseAllIdleSpans();
+  ReturnAllThreadRanges();
   const size_t released = large::Trim() + tiny::TrimSuperSlabs();
   return released != 0 ? 1 : 0;
 }

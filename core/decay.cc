@@ -26,6 +26,7 @@ void Pass(uint64_t now) {
   // them: ask them to (their next malloc or free does).
   NudgeIdleHeaps(now, decay / 4);
   DrainIdleExitedHeaps(now, decay);
+  ReturnAllThreadRanges();  // so that they decay in the big cache
   large::Decay(now);
   mid::DecayIdleSpans(now, decay);  // their units join the manager's free units
   tiny::DecaySuperSlabs(now, decay);

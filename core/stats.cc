@@ -27,6 +27,9 @@ void AddHeap(const Heap& h, void* arg) {
   s->refills += refills;
   s->flushes += k.flushes.Read();
   s->remote_frees += k.remote_frees.Read();
+  const uint64_t own_ranges = h.large_ranges.hits.load(std::memory_order_relaxed);
+  s->large_allocs += own_ranges;  // served by the thread's own Large ranges
+  s->large_cache_hits += own_ranges;
 }
 
 struct ClassSum {
@@ -76,8 +79,8 @@ void GetStats(Stats* out) {
   s.cache_hits = small > s.refills ? small - s.refills : 0;
   s.remote_frees += tiny::OrphanRemoteFrees();
   const large::LargeStats l = large::GetLargeStats();
-  s.large_allocs = l.allocs;
-  s.large_cache_hits = l.cache_hits;
+  s.large_allocs += l.allocs;
+  s.large_cache_hits += l.cache_hits;
   s.bytes_large_cached = l.cached_bytes;
   s.large_huge_ranges = l.huge_ranges;
   s.invalid_frees = InvalidFreeCount();

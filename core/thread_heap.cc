@@ -77,6 +77,7 @@ void TearDownThreadHeap(void* arg) {
   // might return it).
   __atomic_store_n(&tls_heap, &g_exited_heap, __ATOMIC_RELAXED);
   tls_own_heap = nullptr;
+  large::ReturnRanges(large::TakeThreadRanges(&h->large_ranges));
   h->tiny.PublishAllocs();  // the statistics and the learner count them now
   // Bins that hold little stay as they are for the next thread that sets up
   // a heap: it takes this one (the free pool is a stack) and allocates from
@@ -291,6 +292,28 @@ void AllowNudge(Heap* h) {
 }
 
 Heap* OwnHeap() { return tls_own_heap; }
+
+large::ThreadRanges* OwnLargeRanges() {
+  Heap* h = tls_own_heap;
+  return h != nullptr ? &h->large_ranges : nullptr;
+}
+
+void ReturnAllThreadRanges() {
+  large::LargeBlock* chain = nullptr;
+  {
+    sync::SpinLockHolder hold(&g_heaps_lock);
+    for (Heap* h = g_all_heaps; h != nullptr; h = h->next_all) {
+      large::LargeBlock* taken = large::TakeThreadRanges(&h->large_ranges);
+      while (taken != nullptr) {
+        large::LargeBlock* b = taken;
+        taken = b->next;
+        b->next = chain;
+        chain = b;
+      }
+    }
+  }
+  large::ReturnRanges(chain);  // the big cache's lock, not the registry's
+}
 
 void* AllocForExitedThread(int c) {
   sync::SpinLockHolder hold(&g_late_lock);

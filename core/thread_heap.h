@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "absl/base/attributes.h"
+#include "pools/large/large_tier.h"
 #include "pools/tiny/thread_cache.h"
 
 namespace hakmem {
@@ -44,6 +45,10 @@ struct Heap {
   // once `exited_ms` is decay_ms old.
   bool holds_bins;
   uint64_t exited_ms;
+  // The Large ranges this heap's thread freed last (pools/large/large_tier.h);
+  // emptied at its exit and by every decay pass, which may see the heap as
+  // const (ForEachHeap): its slots are atomics any thread may take from.
+  mutable large::ThreadRanges large_ranges;
 };
 
 extern Heap g_placeholder_heap;  // a thread that has not allocated yet
@@ -75,6 +80,11 @@ void EnsureGlobalInit();
 // Drains the caches of heaps whose threads have exited (their remote frees)
 // and releases slabs left empty. For malloc_trim.
 void DrainExitedHeaps();
+// Hands the Large ranges every heap keeps (Heap::large_ranges) to the big
+// cache: at each decay pass and at malloc_trim.
+void ReturnAllThreadRanges();
+// The calling thread's Large ranges, or nullptr if it has no heap.
+large::ThreadRanges* OwnLargeRanges();
 // The same for the heaps whose threads exited `idle_ms` or more ago and that
 // no new thread took over: their bins go back (a decay pass).
 void DrainIdleExitedHeaps(uint64_t now_ms, uint64_t idle_ms);

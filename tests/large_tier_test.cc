@@ -2,13 +2,18 @@
 // in-place resizing, trimming and double-free detection.
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <thread>
 #include <vector>
 
+#include "core/base/config.h"
 #include "core/base/os.h"
+#include "core/base/range_map.h"
 #include "core/hakmem.h"
 #include "core/stats.h"
+#include "core/thread_heap.h"
 #include "gtest/gtest.h"
 
 namespace hakmem {
@@ -93,6 +98,34 @@ TEST(LargeTier, TrimGivesTheCacheBackToTheOs) {
   EXPECT_EQ(s.bytes_large_cached, 0u);
 }
 
+// A thread's own Large ranges (pools/large/large_tier.h: ThreadRanges) go to
+// the big cache when it exits, and back to the OS at malloc_trim.
+TEST(LargeTier, AThreadsOwnRangesGoToTheBigCacheAtItsExitAndAwayAtTrim) {
+  Config c = GetConfig();
+  c.decay_ms = 600000;  // nothing decays meanwhile
+  SetConfigForTesting(c);
+  hak_trim(0);
+  auto cached = [] {
+    Stats s;
+    GetStats(&s);
+    return s.bytes_large_cached;
+  };
+  std::thread([] {
+    hak_free(hak_alloc(64));  // a heap, and Large ranges of its own
+    hak_free(hak_alloc(3 * kMiB));
+  }).join();
+  EXPECT_EQ(cached(), 4 * kMiB);
+  hak_trim(0);
+  hak_free(hak_alloc(64));
+  void* p = hak_alloc(3 * kMiB);
+  hak_free(p);
+  EXPECT_NE(RangeMap::Lookup(p), 0u);
+  hak_trim(0);
+  EXPECT_EQ(RangeMap::Lookup(p), 0u);  // given back to the OS from this thread's own
+  EXPECT_EQ(cached(), 0u);
+  SetConfigForTesting(Config{});
+}
+
 TEST(LargeTier, ConcurrentAllocAndFree) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
@@ -108,6 +141,51 @@ TEST(LargeTier, ConcurrentAllocAndFree) {
     });
   }
   for (auto& th : threads) th.join();
+}
+
+// Threads keep Large ranges of their own while another thread takes them all
+// back to the big cache (as decay passes and malloc_trim do): no range is
+// handed out twice (each block keeps its owner's mark while it is held) and
+// none is lost.
+TEST(LargeTier, ThreadsOwnRangesTakenBackMeanwhileAreNeverHandedOutTwice) {
+  std::atomic<bool> done{false};
+  std::thread taker([&] {
+    while (!done.load(std::memory_order_relaxed)) {
+      ReturnAllThreadRanges();
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([t] {
+      hak_free(hak_alloc(64));  // a heap: ranges of its own
+      std::vector<char*> held;
+      for (int i = 0; i < 300; ++i) {
+        const size_t size = kMiB + 1 + static_cast<size_t>((i * 7919 + t) % 3) * kMiB;
+        char* p = static_cast<char*>(hak_alloc(size));
+        ASSERT_NE(p, nullptr);
+        ASSERT_EQ(std::find(held.begin(), held.end(), p), held.end());  // not held already
+        std::memset(p, 'a' + t, 4096);
+        p[size - 1] = static_cast<char>('a' + t);
+        held.push_back(p);
+        if (held.size() > 2) {  // free the oldest after checking its marks
+          char* q = held.front();
+          held.erase(held.begin());
+          ASSERT_EQ(q[0], static_cast<char>('a' + t));
+          ASSERT_EQ(q[4095], static_cast<char>('a' + t));
+          hak_free(q);
+        }
+      }
+      for (char* q : held) hak_free(q);
+    });
+  }
+  for (auto& th : threads) th.join();
+  done = true;
+  taker.join();
+  hak_trim(0);
+  Stats s;
+  GetStats(&s);
+  EXPECT_EQ(s.bytes_large_cached, 0u);  // everything came back and went away
 }
 
 }  // namespace

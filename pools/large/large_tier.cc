@@ -364,11 +364,91 @@ LargeBlock* Assemble(LargeBlock* pieces, size_t map_size) {
   return b;
 }
 
+// A block no longer in use (in_use false) goes to the big cache, as freed at
+// `freed_ms` by `freed_by`, or back to the OS.
+void CacheFreed(LargeBlock* b, uint64_t freed_ms, uintptr_t freed_by) {
+  g_live_bytes.fetch_sub(b->map_size, std::memory_order_relaxed);
+  if (!b->cacheable || GetConfig().large_cache_bytes == 0) {
+    RangeMap::Unregister(b->base, b->map_size);
+    b->next = nullptr;
+    UnmapAll(b);
+    return;
+  }
+  LargeBlock* retired = nullptr;
+  {
+    sync::SpinLockHolder hold(&g_lock);
+    b->freed_ms = freed_ms;
+    b->freed_by = freed_by;
+    CacheLocked(b);
+    EvictLocked(NowMs(), &retired);
+  }
+  UnmapAll(retired);
+}
+
+// A range of `map_size` bytes from the thread's own, or nullptr.
+LargeBlock* TakeThreadRange(ThreadRanges* mine, size_t map_size) {
+  for (int i = 0; i < ThreadRanges::kSlots; ++i) {
+    if (mine->size[i] != map_size) continue;
+    // Still there unless a decay pass or malloc_trim took it (only this
+    // thread puts ranges in, so it is the one size[i] describes).
+    LargeBlock* b = mine->slot[i].load(std::memory_order_acquire);
+    if (b != nullptr && mine->slot[i].compare_exchange_strong(b, nullptr, std::memory_order_acq_rel)) {
+      return b;
+    }
+  }
+  return nullptr;
+}
+
+// Puts b among the thread's ranges; returns the range it displaced (oldest
+// put first), or nullptr.
+LargeBlock* KeepThreadRange(ThreadRanges* mine, LargeBlock* b) {
+  for (int i = 0; i < ThreadRanges::kSlots; ++i) {
+    LargeBlock* empty = nullptr;
+    const size_t was = mine->size[i];
+    mine->size[i] = b->map_size;  // read only by this thread's TakeThreadRange
+    if (mine->slot[i].compare_exchange_strong(empty, b, std::memory_order_acq_rel)) return nullptr;
+    mine->size[i] = was;  // the range there is the one this thread put last
+  }
+  const uint32_t i = mine->next;
+  mine->next = (i + 1) % ThreadRanges::kSlots;
+  mine->size[i] = b->map_size;
+  return mine->slot[i].exchange(b, std::memory_order_acq_rel);
+}
+
 }  // namespace
 
-void* Alloc(size_t size, size_t alignment, bool* zeroed) {
+LargeBlock* TakeThreadRanges(ThreadRanges* ranges) {
+  LargeBlock* chain = nullptr;
+  for (auto& slot : ranges->slot) {
+    if (LargeBlock* b = slot.exchange(nullptr, std::memory_order_acq_rel)) {
+      b->next = chain;
+      chain = b;
+    }
+  }
+  return chain;
+}
+
+void ReturnRanges(LargeBlock* chain) {
+  while (chain != nullptr) {
+    LargeBlock* b = chain;
+    chain = b->next;
+    CacheFreed(b, b->freed_ms, b->freed_by);
+  }
+}
+
+void* Alloc(size_t size, size_t alignment, bool* zeroed, ThreadRanges* mine) {
   if (size > (size_t{1} << 46)) return nullptr;  // beyond any real mapping
   const size_t units = UnitsOf(AlignUp(size == 0 ? 1 : size, kUnit));
+  if (mine != nullptr && alignment <= kUnit && units * kUnit <= ThreadRanges::kMaxBytes) {
+    if (LargeBlock* b = TakeThreadRange(mine, units * kUnit)) {
+      // Counted as live all along (Free); touched before.
+      mine->hits.store(mine->hits.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      *zeroed = false;
+      b->usable = AlignUp(size == 0 ? 1 : size, kPageSize);
+      b->in_use.store(true, std::memory_order_release);
+      return b->base;
+    }
+  }
   g_allocs.fetch_add(1, std::memory_order_relaxed);
   LargeBlock* b = nullptr;
   LargeBlock* pieces = nullptr;  // no range is big enough: several together
@@ -405,7 +485,7 @@ void* Alloc(size_t size, size_t alignment, bool* zeroed) {
   return b->base;
 }
 
-void Free(LargeBlock* b, void* p) {
+void Free(LargeBlock* b, void* p, ThreadRanges* mine) {
   if (p != b->base) {
     ReportInvalidFree(p, BadFree::kInterior);
     return;
@@ -414,23 +494,16 @@ void Free(LargeBlock* b, void* p) {
     ReportInvalidFree(p, BadFree::kDouble);
     return;
   }
-  g_live_bytes.fetch_sub(b->map_size, std::memory_order_relaxed);
-  LargeBlock* retired = nullptr;
-  if (!b->cacheable || GetConfig().large_cache_bytes == 0) {
-    RangeMap::Unregister(b->base, b->map_size);
-    b->next = nullptr;
-    UnmapAll(b);
-    return;
-  }
   const uint64_t now = NowMs();
-  {
-    sync::SpinLockHolder hold(&g_lock);
-    b->freed_ms = now;
+  if (mine != nullptr && b->cacheable && b->map_size <= ThreadRanges::kMaxBytes &&
+      GetConfig().large_cache_bytes != 0) {
+    b->freed_ms = now;  // not in the big cache: nobody else reads them meanwhile
     b->freed_by = ThisThread();
-    CacheLocked(b);
-    EvictLocked(now, &retired);
+    b = KeepThreadRange(mine, b);
+    if (b == nullptr) return;
+    return CacheFreed(b, b->freed_ms, b->freed_by);
   }
-  UnmapAll(retired);
+  CacheFreed(b, now, ThisThread());
 }
 
 bool ResizeInPlace(LargeBlock* b, size_t new_size) {

@@ -10,7 +10,8 @@
 // whichever is largest (the range unused longest goes first), and it decays:
 // a range unused for HAKMEM_DECAY_MS goes back to the OS at the next Large
 // allocation or free or decay pass, or at malloc_trim. A thread reuses ranges
-// it freed itself first.
+// it freed itself first, and keeps the last two it freed of up to 4 MiB for
+// itself (ThreadRanges).
 #ifndef HAKMEM_POOLS_LARGE_LARGE_TIER_H_
 #define HAKMEM_POOLS_LARGE_LARGE_TIER_H_
 
@@ -37,12 +38,41 @@ struct LargeBlock {
   std::atomic<bool> in_use;  // false while cached: a free then is a double free
 };
 
+// A thread's home for the Large ranges it frees (one per thread heap,
+// core/thread_heap.h): the last kSlots ranges of up to kMaxBytes, taken back
+// by the same thread for a request of exactly their size, with no trip to the
+// big cache. The big cache's lock, bucket heads and records are lines every
+// thread writes; where two CPUs share no cache, fetching them from the other
+// core on every Large malloc and free cost large_2t about as much as the L2.5
+// spans' trips (docs/BENCHMARKS.md). A range here is free (in_use false: a
+// second free of it is reported) and counts as live for the big cache's
+// bound until it goes there: when the next one displaces it, when its thread
+// exits, and at every decay pass and malloc_trim (TakeThreadRanges), so it
+// stays here no longer than about a quarter of HAKMEM_DECAY_MS. Two slots:
+// four held 7 MiB more of large_2t's peak for no more speed.
+struct ThreadRanges {
+  static constexpr int kSlots = 2;
+  static constexpr size_t kMaxBytes = size_t{4} << 20;
+  // Only the owner puts a range in; anyone may take one out (exchange).
+  std::atomic<LargeBlock*> slot[kSlots] = {};
+  size_t size[kSlots] = {};  // map_size of what the owner last put in slot i (owner only)
+  uint32_t next = 0;         // the slot a fifth range displaces (owner only)
+  // Requests served here (written by the owner only, read by statistics).
+  std::atomic<uint64_t> hits{0};
+};
+
 // A block of at least `size` bytes aligned to `alignment` (a power of two).
 // *zeroed tells whether the memory is known to be zero (fresh from the OS).
-void* Alloc(size_t size, size_t alignment, bool* zeroed);
+// `mine`: the calling thread's ranges, or nullptr (a thread with no heap).
+void* Alloc(size_t size, size_t alignment, bool* zeroed, ThreadRanges* mine = nullptr);
 // Frees p, whose range-map entry named `block`. Reports foreign, interior and
 // double frees instead of acting on them.
-void Free(LargeBlock* block, void* p);
+void Free(LargeBlock* block, void* p, ThreadRanges* mine = nullptr);
+// Takes every range out of `ranges` (any thread may), chained through their
+// `next`; ReturnRanges hands such a chain to the big cache (its lock, maybe
+// munmap: a caller holding a lock of its own takes first and returns after).
+LargeBlock* TakeThreadRanges(ThreadRanges* ranges);
+void ReturnRanges(LargeBlock* chain);
 // Grows (into a free neighbour) or shrinks (giving the tail to the cache) in
 // place when it can; false otherwise.
 bool ResizeInPlace(LargeBlock* block, size_t new_size);

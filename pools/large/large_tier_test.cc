@@ -118,6 +118,61 @@ TEST(LargeTier, DoubleAndInteriorFreesAreReportedNotActedOn) {
   Trim();
 }
 
+// A thread's own ranges (ThreadRanges): a range it freed comes back to it for
+// a request of that size without the big cache; one more than the slots hold
+// displaces the oldest into the big cache; a second free of a range held
+// there is reported and hands nothing out twice; a range that is too big, or
+// a request of another size, goes through the big cache; and TakeThreadRanges
+// with ReturnRanges give them all to the big cache.
+TEST(LargeTier, AThreadsOwnRangesComeBackWithoutTheBigCache) {
+  static_assert(ThreadRanges::kSlots == 2, "the displacement below names slot 0's range");
+  Trim();
+  ThreadRanges mine;
+  bool zeroed;
+  auto alloc = [&](size_t size) { return static_cast<char*>(Alloc(size, 0, &zeroed, &mine)); };
+  char* four = alloc(3 * kMiB);     // a 4 MiB range
+  char* two = alloc(kMiB + 1);      // a 2 MiB range
+  char* big = alloc(5 * kMiB);      // 6 MiB: beyond ThreadRanges::kMaxBytes
+  Free(BlockOf(four), four, &mine);  // slot 0
+  Free(BlockOf(two), two, &mine);    // slot 1
+  Free(BlockOf(big), big, &mine);
+  EXPECT_EQ(GetLargeStats().cached_bytes, 6 * kMiB);  // only the big one went there
+  const uint64_t hits = mine.hits.load();
+  EXPECT_EQ(alloc(4 * kMiB), four);
+  EXPECT_FALSE(zeroed);
+  EXPECT_EQ(alloc(2 * kMiB), two);
+  EXPECT_EQ(mine.hits.load(), hits + 2);
+  EXPECT_EQ(GetLargeStats().cached_bytes, 6 * kMiB);
+
+  Free(BlockOf(four), four, &mine);  // slot 0
+  Free(BlockOf(two), two, &mine);    // slot 1
+  char* other = static_cast<char*>(Alloc(kMiB + 1, 0, &zeroed));  // not the thread's: the big cache's
+  EXPECT_NE(other, two);
+  const uint64_t cached_before = GetLargeStats().cached_bytes;
+  Free(BlockOf(other), other, &mine);  // displaces slot 0's range
+  EXPECT_EQ(GetLargeStats().cached_bytes, cached_before + 4 * kMiB);
+  EXPECT_NE(RangeMap::Lookup(four), 0u);  // cached, not unmapped
+
+  const uint64_t invalid = InvalidFreeCount();
+  testing::internal::CaptureStderr();
+  Free(BlockOf(two), two, &mine);  // held by the thread: free already
+  testing::internal::GetCapturedStderr();
+  EXPECT_EQ(InvalidFreeCount(), invalid + 1);
+  char* first = alloc(2 * kMiB);
+  char* second = alloc(2 * kMiB);
+  char* third = alloc(2 * kMiB);  // nothing of the thread's left: the big cache's
+  EXPECT_TRUE((first == two && second == other) || (first == other && second == two));
+  EXPECT_NE(third, two);
+  EXPECT_NE(third, other);
+
+  for (char* p : {first, second, third}) Free(BlockOf(p), p, &mine);
+  const uint64_t cached = GetLargeStats().cached_bytes;
+  ReturnRanges(TakeThreadRanges(&mine));
+  EXPECT_EQ(GetLargeStats().cached_bytes, cached + 2 * 2 * kMiB);
+  for (const auto& slot : mine.slot) EXPECT_EQ(slot.load(), nullptr);
+  Trim();
+}
+
 TEST(LargeTier, ABigBufferFreedIsReusedNotFaultedInAgain) {
   Trim();
   bool zeroed;

@@ -676,10 +676,10 @@ void ThreadCache::KeepSpareSpan(Slab* s) {
 Slab* ThreadCache::TakeSpareSpan(uint32_t units) {
   for (uint32_t i = spare_count_; i-- > 0;) {  // the newest first: its pages are the warmest
     Slab* s = spare_[i];
-    if (s->units != units) continue;
+    if (s->units < units || s->units > units + kSpareSlackUnits) continue;
     --spare_count_;
     std::copy(spare_ + i + 1, spare_ + 1 + spare_count_, spare_ + i);
-    spare_units_ -= units;
+    spare_units_ -= s->units;
     return s;
   }
   return nullptr;

@@ -216,9 +216,15 @@ class ThreadCache {
   static constexpr uint64_t kIdleLookMaxDelayMs = 320;
   void ReleaseEmptiedSpansForIdleOwner(uint64_t now_ms);
   // Emptied L2.5 spans a cache keeps for its next refills (KeepSpareSpan):
-  // at most kSpareSpans of them, kSpareUnits 64 KiB units in all.
-  static constexpr uint32_t kSpareSpans = 4;
-  static constexpr uint32_t kSpareUnits = 8;
+  // at most kSpareSpans of them, kSpareUnits 64 KiB units in all; a span up
+  // to kSpareSlackUnits longer than a class's serves it (TakeSpareSpan).
+  // Every span that goes back instead is a trip through the SuperSlab
+  // manager, the range map and the slab record, lines the other threads
+  // write too: where two CPUs share no cache, large_2t went 0.875x -> 0.948x
+  // mimalloc with 32 spans of 64 units (4 and 8 before; docs/BENCHMARKS.md).
+  static constexpr uint32_t kSpareSpans = 32;
+  static constexpr uint32_t kSpareUnits = 64;
+  static constexpr uint32_t kSpareSlackUnits = 4;
   // While a thread allocates L2.5 blocks at kBigBinPopsPerMs or more (judged
   // at upkeeps over kBigRateWindowMs at least; it stops below half that),
   // each L2.5 bin holds up to kBigBinBlocks, and all bins together about
@@ -541,7 +547,7 @@ class ThreadCache {
   // bins kept there only held memory (large_1t, 60 per ms: +12 % peak).
   void KeepBigBlocksInBins(bool keep);
   void KeepSpareSpan(Slab* slab);
-  Slab* TakeSpareSpan(uint32_t units);  // nullptr unless one is that long
+  Slab* TakeSpareSpan(uint32_t units);  // nullptr unless one is that long, or up to kSpareSlackUnits longer
   void ReleaseSpareSpans();
   static void DrainRemote(Slab* slab);
   // Puts first..last, n blocks of `slab` linked through their first words, on

@@ -512,6 +512,49 @@ TEST(ThreadCache, EmptiedBigSpansServeTheNextBigBlocksOfTheirLength) {
   cache->Drain();
 }
 
+// A spare span up to kSpareSlackUnits longer than a class's span serves that
+// class (laid out for it: one block of its size); a longer one does not.
+TEST(ThreadCache, ASpareSpanAFewUnitsLongerServesAShorterClass) {
+  int shorter = -1;
+  int longer = -1;
+  int too_long = -1;
+  for (int c = 0; c < kNumClasses; ++c) {
+    if (TierOfClass(c) != Tier::kL25) continue;
+    const uint32_t units = kClassInfo[c].span_units;
+    if (shorter < 0) {
+      shorter = c;
+    } else if (longer < 0 && units > kClassInfo[shorter].span_units &&
+               units <= kClassInfo[shorter].span_units + ThreadCache::kSpareSlackUnits) {
+      longer = c;
+    } else if (too_long < 0 && units > kClassInfo[shorter].span_units + ThreadCache::kSpareSlackUnits) {
+      too_long = c;
+    }
+  }
+  ASSERT_GE(longer, 0);
+  ASSERT_GE(too_long, 0);
+  ASSERT_LE(kClassInfo[longer].span_units + kClassInfo[too_long].span_units, ThreadCache::kSpareUnits);
+  auto given_back = [](void* p) { return !RangeMap::IsSlab(RangeMap::Lookup(p)); };
+  auto cache = NewCache();
+  void* near = Alloc(*cache, longer);
+  void* far = Alloc(*cache, too_long);
+  cache->Upkeep(1000, 1000, uint64_t{4} << 20);  // its allocations: all L2.5
+  Free(*cache, near);
+  Free(*cache, far);  // the newest spare: looked at first
+  ASSERT_FALSE(given_back(near));
+  ASSERT_FALSE(given_back(far));
+
+  const uint64_t fresh = cache->counters().spans_new[shorter].Read();
+  void* q = Alloc(*cache, shorter);
+  EXPECT_EQ(SlabOf(q), SlabOf(near));  // not far's, too long
+  EXPECT_EQ(SlabOf(q)->block_size, ClassSize(shorter));
+  EXPECT_EQ(SlabOf(q)->capacity, 1u);
+  EXPECT_EQ(cache->counters().spans_new[shorter].Read(), fresh);
+  Free(*cache, q);
+  cache->Drain();
+  EXPECT_TRUE(given_back(q));
+  EXPECT_TRUE(given_back(far));
+}
+
 // Big blocks stay in their bins only while the thread allocates them fast:
 // below kBigBinPopsPerMs a freed one leaves the bin; above it, it serves the
 // next malloc of its class without a refill; when the rate falls again, the
