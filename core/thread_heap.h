@@ -46,9 +46,10 @@ struct Heap {
   bool holds_bins;
   uint64_t exited_ms;
   // The Large ranges this heap's thread freed last (pools/large/large_tier.h);
-  // emptied at its exit and by every decay pass, which may see the heap as
-  // const (ForEachHeap): its slots are atomics any thread may take from.
-  mutable large::ThreadRanges large_ranges;
+  // emptied at its exit, by every decay pass and by malloc_trim
+  // (ReturnAllThreadRanges). A thread that never allocated below 1 MiB has
+  // no heap, and its Large blocks all go through the big cache.
+  large::ThreadRanges large_ranges;
 };
 
 extern Heap g_placeholder_heap;  // a thread that has not allocated yet

@@ -15,6 +15,7 @@
 #include "core/stats.h"
 #include "core/thread_heap.h"
 #include "gtest/gtest.h"
+#include "pools/large/large_tier.h"
 
 namespace hakmem {
 namespace {
@@ -148,6 +149,8 @@ TEST(LargeTier, ConcurrentAllocAndFree) {
 // handed out twice (each block keeps its owner's mark while it is held) and
 // none is lost.
 TEST(LargeTier, ThreadsOwnRangesTakenBackMeanwhileAreNeverHandedOutTwice) {
+  ReturnAllThreadRanges();
+  const uint64_t live_before = large::GetLargeStats().live_bytes;
   std::atomic<bool> done{false};
   std::thread taker([&] {
     while (!done.load(std::memory_order_relaxed)) {
@@ -166,13 +169,14 @@ TEST(LargeTier, ThreadsOwnRangesTakenBackMeanwhileAreNeverHandedOutTwice) {
         ASSERT_NE(p, nullptr);
         ASSERT_EQ(std::find(held.begin(), held.end(), p), held.end());  // not held already
         std::memset(p, 'a' + t, 4096);
-        p[size - 1] = static_cast<char>('a' + t);
+        p[hak_usable_size(p) - 1] = static_cast<char>('a' + t);
         held.push_back(p);
         if (held.size() > 2) {  // free the oldest after checking its marks
           char* q = held.front();
           held.erase(held.begin());
           ASSERT_EQ(q[0], static_cast<char>('a' + t));
           ASSERT_EQ(q[4095], static_cast<char>('a' + t));
+          ASSERT_EQ(q[hak_usable_size(q) - 1], static_cast<char>('a' + t));
           hak_free(q);
         }
       }
@@ -182,10 +186,12 @@ TEST(LargeTier, ThreadsOwnRangesTakenBackMeanwhileAreNeverHandedOutTwice) {
   for (auto& th : threads) th.join();
   done = true;
   taker.join();
+  ReturnAllThreadRanges();
+  EXPECT_EQ(large::GetLargeStats().live_bytes, live_before);  // every range came back
   hak_trim(0);
   Stats s;
   GetStats(&s);
-  EXPECT_EQ(s.bytes_large_cached, 0u);  // everything came back and went away
+  EXPECT_EQ(s.bytes_large_cached, 0u);
 }
 
 }  // namespace

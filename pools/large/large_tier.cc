@@ -38,6 +38,9 @@ std::atomic<uint64_t> g_live_bytes{0};
 std::atomic<uint64_t> g_window_peak_live{0};
 uint64_t g_last_window_peak_live = 0;
 uint64_t g_window_start_ms = 0;  // under g_lock
+// Bytes of the ranges threads keep for themselves (ThreadRanges): the cache
+// holds that much less, so that the two together stay within its bound.
+std::atomic<uint64_t> g_thread_kept{0};
 std::atomic<uint64_t> g_allocs{0};
 std::atomic<uint64_t> g_cache_hits{0};
 std::atomic<uint64_t> g_decayed_bytes{0};
@@ -62,8 +65,12 @@ uint64_t CacheLimit(uint64_t incoming = 0) {
   const uint64_t live = g_live_bytes.load(std::memory_order_relaxed) + incoming;
   const uint64_t peak =
       std::max(g_window_peak_live.load(std::memory_order_relaxed), g_last_window_peak_live);
+  // The ranges threads keep for themselves (ThreadRanges) count as live, so
+  // the peak's term already holds them; the configured bytes are shared with
+  // them.
+  const uint64_t kept = g_thread_kept.load(std::memory_order_relaxed);
   const uint64_t configured = GetConfig().large_cache_bytes;
-  return std::max({live / 2, configured, peak > live ? peak - live : 0});
+  return std::max({live / 2, configured > kept ? configured - kept : 0, peak > live ? peak - live : 0});
 }
 
 // A block of map_size bytes went live: the window's peak follows.
@@ -385,34 +392,35 @@ void CacheFreed(LargeBlock* b, uint64_t freed_ms, uintptr_t freed_by) {
   UnmapAll(retired);
 }
 
-// A range of `map_size` bytes from the thread's own, or nullptr.
+// A range of `map_size` bytes from the thread's own, or nullptr. Only this
+// thread fills a slot, so a full one holds what size[i] describes, or has
+// been emptied by a decay pass or malloc_trim meanwhile (exchange: nullptr).
 LargeBlock* TakeThreadRange(ThreadRanges* mine, size_t map_size) {
   for (int i = 0; i < ThreadRanges::kSlots; ++i) {
-    if (mine->size[i] != map_size) continue;
-    // Still there unless a decay pass or malloc_trim took it (only this
-    // thread puts ranges in, so it is the one size[i] describes).
-    LargeBlock* b = mine->slot[i].load(std::memory_order_acquire);
-    if (b != nullptr && mine->slot[i].compare_exchange_strong(b, nullptr, std::memory_order_acq_rel)) {
+    if (mine->size[i] != map_size || mine->slot[i].load(std::memory_order_relaxed) == nullptr) continue;
+    if (LargeBlock* b = mine->slot[i].exchange(nullptr, std::memory_order_acq_rel)) {
+      g_thread_kept.fetch_sub(b->map_size, std::memory_order_relaxed);
       return b;
     }
   }
   return nullptr;
 }
 
-// Puts b among the thread's ranges; returns the range it displaced (oldest
-// put first), or nullptr.
+// Puts b among the thread's ranges; returns the range it displaced (the one
+// put in longest ago), or nullptr. A slot seen empty stays empty until this
+// thread fills it.
 LargeBlock* KeepThreadRange(ThreadRanges* mine, LargeBlock* b) {
-  for (int i = 0; i < ThreadRanges::kSlots; ++i) {
-    LargeBlock* empty = nullptr;
-    const size_t was = mine->size[i];
-    mine->size[i] = b->map_size;  // read only by this thread's TakeThreadRange
-    if (mine->slot[i].compare_exchange_strong(empty, b, std::memory_order_acq_rel)) return nullptr;
-    mine->size[i] = was;  // the range there is the one this thread put last
+  uint32_t i = mine->next;
+  for (int k = 0; k < ThreadRanges::kSlots; ++k, i = (i + 1) % ThreadRanges::kSlots) {
+    if (mine->slot[i].load(std::memory_order_relaxed) == nullptr) break;
   }
-  const uint32_t i = mine->next;
+  // i: an empty slot, else (all full) the one after the newest: the oldest.
   mine->next = (i + 1) % ThreadRanges::kSlots;
-  mine->size[i] = b->map_size;
-  return mine->slot[i].exchange(b, std::memory_order_acq_rel);
+  mine->size[i] = b->map_size;  // read only by this thread's TakeThreadRange
+  g_thread_kept.fetch_add(b->map_size, std::memory_order_relaxed);
+  LargeBlock* displaced = mine->slot[i].exchange(b, std::memory_order_acq_rel);
+  if (displaced != nullptr) g_thread_kept.fetch_sub(displaced->map_size, std::memory_order_relaxed);
+  return displaced;
 }
 
 }  // namespace
@@ -421,6 +429,7 @@ LargeBlock* TakeThreadRanges(ThreadRanges* ranges) {
   LargeBlock* chain = nullptr;
   for (auto& slot : ranges->slot) {
     if (LargeBlock* b = slot.exchange(nullptr, std::memory_order_acq_rel)) {
+      g_thread_kept.fetch_sub(b->map_size, std::memory_order_relaxed);
       b->next = chain;
       chain = b;
     }
@@ -443,6 +452,7 @@ void* Alloc(size_t size, size_t alignment, bool* zeroed, ThreadRanges* mine) {
     if (LargeBlock* b = TakeThreadRange(mine, units * kUnit)) {
       // Counted as live all along (Free); touched before.
       mine->hits.store(mine->hits.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      ++b->reuses;  // this thread's alone now (MakeCachedRangesHuge counts them)
       *zeroed = false;
       b->usable = AlignUp(size == 0 ? 1 : size, kPageSize);
       b->in_use.store(true, std::memory_order_release);

@@ -119,7 +119,7 @@ struct LargeStats {
   uint64_t allocs;
   uint64_t cache_hits;
   uint64_t cached_bytes;
-  uint64_t live_bytes;       // in blocks in use
+  uint64_t live_bytes;       // in blocks in use, and in ranges threads keep (ThreadRanges)
   uint64_t decayed_bytes;    // unmapped by decay (not by trim or the bound)
   uint64_t huge_ranges;      // put on huge pages by MakeCachedRangesHuge, ever
 };

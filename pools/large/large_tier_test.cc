@@ -173,6 +173,39 @@ TEST(LargeTier, AThreadsOwnRangesComeBackWithoutTheBigCache) {
   Trim();
 }
 
+// The range a thread's next free displaces is the one it put in longest ago,
+// also after it took one back in between; after its ranges were taken away
+// (a decay pass), a request of their size goes to the big cache.
+TEST(LargeTier, AThreadsNextFreeDisplacesItsOldestRange) {
+  Trim();
+  ThreadRanges mine;
+  bool zeroed;
+  auto alloc = [&](size_t size) { return static_cast<char*>(Alloc(size, 0, &zeroed, &mine)); };
+  char* a = alloc(2 * kMiB);
+  char* b = alloc(2 * kMiB);
+  char* c = alloc(4 * kMiB);
+  char* d = alloc(6 * kMiB);  // beyond kMaxBytes: a neighbour that is never the thread's
+  Free(BlockOf(a), a, &mine);
+  Free(BlockOf(c), c, &mine);           // a, then c
+  EXPECT_EQ(alloc(2 * kMiB), a);        // a taken back: c is the oldest left
+  Free(BlockOf(b), b, &mine);           // c, then b
+  Free(BlockOf(a), a, &mine);           // displaces c, the oldest
+  EXPECT_NE(RangeMap::Lookup(c), 0u);
+  EXPECT_TRUE(BlockOf(c)->cached);      // in the big cache now
+  EXPECT_FALSE(BlockOf(a)->cached);     // the thread's
+  EXPECT_FALSE(BlockOf(b)->cached);
+  ReturnRanges(TakeThreadRanges(&mine));  // what a decay pass does
+  EXPECT_TRUE(BlockOf(a)->cached);
+  EXPECT_TRUE(BlockOf(b)->cached);
+  const uint64_t hits = mine.hits.load();
+  char* again = alloc(2 * kMiB);
+  EXPECT_EQ(mine.hits.load(), hits);    // from the big cache
+  Free(BlockOf(again), again, &mine);
+  Free(BlockOf(d), d, &mine);
+  ReturnRanges(TakeThreadRanges(&mine));
+  Trim();
+}
+
 TEST(LargeTier, ABigBufferFreedIsReusedNotFaultedInAgain) {
   Trim();
   bool zeroed;

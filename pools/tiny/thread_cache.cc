@@ -567,7 +567,8 @@ Slab* ThreadCache::NewSlab(int c, Idle idle) {
   }
   if (n != 0) {
     counters_.spans_reused[c].Add(n);
-  } else if (Slab* spare = TakeSpareSpan(kClassInfo[c].span_units)) {
+  } else if (Slab* spare = TakeSpareSpan(kClassInfo[c].span_units,
+                                         TierOfClass(c) == Tier::kL25 ? kSpareSlackUnits : 0)) {
     Format(spare, c);
     spans[0] = spare;
     n = 1;
@@ -621,7 +622,10 @@ void ThreadCache::Release(Slab* s) {
   // (pools/mid: IdleCap) rather than to the SuperSlab manager's lock.
   const SpanDemand demand =
       big_bins_ && wants_spare_spans_ ? SpanDemand::kBigBlocks : SpanDemand::kUsual;
-  if (source != nullptr && source->keep_idle(s, shard_, demand)) return;
+  // A span longer than its class's (a spare that served a shorter class)
+  // stays out of the idle stacks, whose bounds count the class's length.
+  const bool class_length = s->units == kClassInfo[s->size_class].span_units;
+  if (source != nullptr && class_length && source->keep_idle(s, shard_, demand)) return;
   if (wants_spare_spans_ && s->capacity == 1 && s->units <= kSpareUnits) return KeepSpareSpan(s);
   ReleaseSpan(s);
 }
@@ -673,16 +677,20 @@ void ThreadCache::KeepSpareSpan(Slab* s) {
   spare_span_ms_ = clock_ms_;
 }
 
-Slab* ThreadCache::TakeSpareSpan(uint32_t units) {
-  for (uint32_t i = spare_count_; i-- > 0;) {  // the newest first: its pages are the warmest
-    Slab* s = spare_[i];
-    if (s->units < units || s->units > units + kSpareSlackUnits) continue;
-    --spare_count_;
-    std::copy(spare_ + i + 1, spare_ + 1 + spare_count_, spare_ + i);
-    spare_units_ -= s->units;
-    return s;
+Slab* ThreadCache::TakeSpareSpan(uint32_t units, uint32_t slack) {
+  // The shortest that fits, the newest among those (its pages are the warmest).
+  int best = -1;
+  for (uint32_t i = spare_count_; i-- > 0;) {
+    const uint32_t len = spare_[i]->units;
+    if (len < units || len > units + slack) continue;
+    if (best < 0 || len < spare_[best]->units) best = static_cast<int>(i);
   }
-  return nullptr;
+  if (best < 0) return nullptr;
+  Slab* s = spare_[best];
+  --spare_count_;
+  std::copy(spare_ + best + 1, spare_ + 1 + spare_count_, spare_ + best);
+  spare_units_ -= s->units;
+  return s;
 }
 
 void ThreadCache::ReleaseSpareSpans() {

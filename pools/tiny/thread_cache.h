@@ -217,13 +217,15 @@ class ThreadCache {
   void ReleaseEmptiedSpansForIdleOwner(uint64_t now_ms);
   // Emptied L2.5 spans a cache keeps for its next refills (KeepSpareSpan):
   // at most kSpareSpans of them, kSpareUnits 64 KiB units in all; a span up
-  // to kSpareSlackUnits longer than a class's serves it (TakeSpareSpan).
+  // to kSpareSlackUnits longer than an L2.5 class's serves it (TakeSpareSpan).
   // Every span that goes back instead is a trip through the SuperSlab
   // manager, the range map and the slab record, lines the other threads
-  // write too: where two CPUs share no cache, large_2t went 0.875x -> 0.948x
-  // mimalloc with 32 spans of 64 units (4 and 8 before; docs/BENCHMARKS.md).
-  static constexpr uint32_t kSpareSpans = 32;
-  static constexpr uint32_t kSpareUnits = 64;
+  // write too: where two CPUs share no cache, large_2t went 0.876x -> 0.955x
+  // mimalloc with 16 spans of 32 units and the Large ranges a thread keeps
+  // (4 and 8 before; 32 and 64 held 3 MiB more of large_1t's peak for 1 %
+  // more speed; docs/BENCHMARKS.md).
+  static constexpr uint32_t kSpareSpans = 16;
+  static constexpr uint32_t kSpareUnits = 32;
   static constexpr uint32_t kSpareSlackUnits = 4;
   // While a thread allocates L2.5 blocks at kBigBinPopsPerMs or more (judged
   // at upkeeps over kBigRateWindowMs at least; it stops below half that),
@@ -547,7 +549,11 @@ class ThreadCache {
   // bins kept there only held memory (large_1t, 60 per ms: +12 % peak).
   void KeepBigBlocksInBins(bool keep);
   void KeepSpareSpan(Slab* slab);
-  Slab* TakeSpareSpan(uint32_t units);  // nullptr unless one is that long, or up to kSpareSlackUnits longer
+  // The shortest spare span of `units` to `units` + `slack` (kSpareSlackUnits
+  // for an L2.5 class, whose one block uses what it needs of it: the rest of a
+  // smaller class's slab would hold its resident pages as long as any block
+  // lives), or nullptr.
+  Slab* TakeSpareSpan(uint32_t units, uint32_t slack);
   void ReleaseSpareSpans();
   static void DrainRemote(Slab* slab);
   // Puts first..last, n blocks of `slab` linked through their first words, on
