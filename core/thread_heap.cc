@@ -303,13 +303,7 @@ void ReturnAllThreadRanges() {
   {
     sync::SpinLockHolder hold(&g_heaps_lock);
     for (Heap* h = g_all_heaps; h != nullptr; h = h->next_all) {
-      large::LargeBlock* taken = large::TakeThreadRanges(&h->large_ranges);
-      while (taken != nullptr) {
-        large::LargeBlock* b = taken;
-        taken = b->next;
-        b->next = chain;
-        chain = b;
-      }
+      chain = large::TakeThreadRanges(&h->large_ranges, chain);
     }
   }
   large::ReturnRanges(chain);  // the big cache's lock, not the registry's

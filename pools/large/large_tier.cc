@@ -371,9 +371,9 @@ LargeBlock* Assemble(LargeBlock* pieces, size_t map_size) {
   return b;
 }
 
-// A block no longer in use (in_use false) goes to the big cache, as freed at
-// `freed_ms` by `freed_by`, or back to the OS.
-void CacheFreed(LargeBlock* b, uint64_t freed_ms, uintptr_t freed_by) {
+// A block no longer in use (in_use false; freed_ms and freed_by set) goes to
+// the big cache, or back to the OS.
+void CacheFreed(LargeBlock* b) {
   g_live_bytes.fetch_sub(b->map_size, std::memory_order_relaxed);
   if (!b->cacheable || GetConfig().large_cache_bytes == 0) {
     RangeMap::Unregister(b->base, b->map_size);
@@ -384,8 +384,6 @@ void CacheFreed(LargeBlock* b, uint64_t freed_ms, uintptr_t freed_by) {
   LargeBlock* retired = nullptr;
   {
     sync::SpinLockHolder hold(&g_lock);
-    b->freed_ms = freed_ms;
-    b->freed_by = freed_by;
     CacheLocked(b);
     EvictLocked(NowMs(), &retired);
   }
@@ -425,8 +423,7 @@ LargeBlock* KeepThreadRange(ThreadRanges* mine, LargeBlock* b) {
 
 }  // namespace
 
-LargeBlock* TakeThreadRanges(ThreadRanges* ranges) {
-  LargeBlock* chain = nullptr;
+LargeBlock* TakeThreadRanges(ThreadRanges* ranges, LargeBlock* chain) {
   for (auto& slot : ranges->slot) {
     if (LargeBlock* b = slot.exchange(nullptr, std::memory_order_acq_rel)) {
       g_thread_kept.fetch_sub(b->map_size, std::memory_order_relaxed);
@@ -441,7 +438,7 @@ void ReturnRanges(LargeBlock* chain) {
   while (chain != nullptr) {
     LargeBlock* b = chain;
     chain = b->next;
-    CacheFreed(b, b->freed_ms, b->freed_by);
+    CacheFreed(b);
   }
 }
 
@@ -504,16 +501,15 @@ void Free(LargeBlock* b, void* p, ThreadRanges* mine) {
     ReportInvalidFree(p, BadFree::kDouble);
     return;
   }
-  const uint64_t now = NowMs();
+  // Not in the big cache yet: nobody else reads these meanwhile.
+  b->freed_ms = NowMs();
+  b->freed_by = ThisThread();
   if (mine != nullptr && b->cacheable && b->map_size <= ThreadRanges::kMaxBytes &&
       GetConfig().large_cache_bytes != 0) {
-    b->freed_ms = now;  // not in the big cache: nobody else reads them meanwhile
-    b->freed_by = ThisThread();
-    b = KeepThreadRange(mine, b);
+    b = KeepThreadRange(mine, b);  // the one it displaces, if any, goes on
     if (b == nullptr) return;
-    return CacheFreed(b, b->freed_ms, b->freed_by);
   }
-  CacheFreed(b, now, ThisThread());
+  CacheFreed(b);
 }
 
 bool ResizeInPlace(LargeBlock* b, size_t new_size) {

@@ -56,7 +56,7 @@ struct ThreadRanges {
   // Only the owner puts a range in; anyone may take one out (exchange).
   std::atomic<LargeBlock*> slot[kSlots] = {};
   size_t size[kSlots] = {};  // map_size of what the owner last put in slot i (owner only)
-  uint32_t next = 0;         // the slot a fifth range displaces (owner only)
+  uint32_t next = 0;         // where the next free looks first: after the newest (owner only)
   // Requests served here (written by the owner only, read by statistics).
   std::atomic<uint64_t> hits{0};
 };
@@ -68,10 +68,11 @@ void* Alloc(size_t size, size_t alignment, bool* zeroed, ThreadRanges* mine = nu
 // Frees p, whose range-map entry named `block`. Reports foreign, interior and
 // double frees instead of acting on them.
 void Free(LargeBlock* block, void* p, ThreadRanges* mine = nullptr);
-// Takes every range out of `ranges` (any thread may), chained through their
-// `next`; ReturnRanges hands such a chain to the big cache (its lock, maybe
-// munmap: a caller holding a lock of its own takes first and returns after).
-LargeBlock* TakeThreadRanges(ThreadRanges* ranges);
+// Takes every range out of `ranges` (any thread may) and returns them
+// chained through their `next` in front of `chain`; ReturnRanges hands such a
+// chain to the big cache (its lock, maybe munmap: a caller holding a lock of
+// its own takes first and returns after).
+LargeBlock* TakeThreadRanges(ThreadRanges* ranges, LargeBlock* chain = nullptr);
 void ReturnRanges(LargeBlock* chain);
 // Grows (into a free neighbour) or shrinks (giving the tail to the cache) in
 // place when it can; false otherwise.
