@@ -390,6 +390,15 @@ void CacheFreed(LargeBlock* b) {
   UnmapAll(retired);
 }
 
+// Gives b to the program for a request of `size` bytes.
+void* HandOut(LargeBlock* b, size_t size, bool* zeroed) {
+  *zeroed = !b->dirty;
+  b->dirty = true;
+  b->usable = AlignUp(size == 0 ? 1 : size, kPageSize);
+  b->in_use.store(true, std::memory_order_release);
+  return b->base;
+}
+
 // A range of `map_size` bytes from the thread's own, or nullptr. Only this
 // thread fills a slot, so a full one holds what size[i] describes, or has
 // been emptied by a decay pass or malloc_trim meanwhile (exchange: nullptr).
@@ -450,10 +459,7 @@ void* Alloc(size_t size, size_t alignment, bool* zeroed, ThreadRanges* mine) {
       // Counted as live all along (Free); touched before.
       mine->hits.store(mine->hits.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       ++b->reuses;  // this thread's alone now (MakeCachedRangesHuge counts them)
-      *zeroed = false;
-      b->usable = AlignUp(size == 0 ? 1 : size, kPageSize);
-      b->in_use.store(true, std::memory_order_release);
-      return b->base;
+      return HandOut(b, size, zeroed);
     }
   }
   g_allocs.fetch_add(1, std::memory_order_relaxed);
@@ -485,11 +491,7 @@ void* Alloc(size_t size, size_t alignment, bool* zeroed, ThreadRanges* mine) {
     if (b == nullptr) return nullptr;
   }
   NoteLive(b->map_size);
-  *zeroed = !b->dirty;
-  b->dirty = true;
-  b->usable = AlignUp(size == 0 ? 1 : size, kPageSize);
-  b->in_use.store(true, std::memory_order_release);
-  return b->base;
+  return HandOut(b, size, zeroed);
 }
 
 void Free(LargeBlock* b, void* p, ThreadRanges* mine) {
