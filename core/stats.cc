@@ -82,9 +82,11 @@ void GetStats(Stats* out) {
   s.large_allocs += l.allocs;
   s.large_cache_hits += l.cache_hits;
   s.bytes_large_cached = l.cached_bytes;
+  s.bytes_large_yielded = l.yielded_bytes;
   s.large_huge_ranges = l.huge_ranges;
   s.invalid_frees = InvalidFreeCount();
   s.superslabs_mapped = tiny::LiveSuperSlabs();
+  s.superslabs_most = tiny::MostLiveSuperSlabs();
   s.huge_collapses = tiny::HugePageCollapses();
   s.arena_bytes = tiny::ArenaReservedBytes();
   s.bytes_mapped = OsBytesMapped();
@@ -110,12 +112,13 @@ void PrintStats(int fd) {
   LogLine(fd).Str("  large allocs (> 1 MiB):      ").Dec(s.large_allocs);
   LogLine(fd).Str("  large big-cache hits:        ").Dec(s.large_cache_hits);
   LogLine(fd).Str("  invalid frees:               ").Dec(s.invalid_frees);
-  LogLine(fd).Str("  superslabs mapped:           ").Dec(s.superslabs_mapped);
+  LogLine(fd).Str("  superslabs mapped:           ").Dec(s.superslabs_mapped).Str(" (most ").Dec(s.superslabs_most).Str(")");
   LogLine(fd).Str("  huge-page collapses:         ").Dec(s.huge_collapses);
   LogLine(fd).Str("  large ranges on huge pages:  ").Dec(s.large_huge_ranges);
   LogLine(fd).Str("  slab arena reserved:         ").Dec(s.arena_bytes >> 30).Str(" GiB");
   LogLine(fd).Str("  bytes mapped:                ").Dec(s.bytes_mapped);
   LogLine(fd).Str("  bytes in big cache:          ").Dec(s.bytes_large_cached);
+  LogLine(fd).Str("  big cache given to slabs:    ").Dec(s.bytes_large_yielded);
   LogLine(fd).Str("  thread heaps created/exited: ").Dec(s.threads_created).Str("/").Dec(s.threads_exited);
 }
 

@@ -22,11 +22,13 @@ struct Stats {
   uint64_t large_cache_hits;   // large requests served from the big cache
   uint64_t invalid_frees;      // foreign, interior or double frees detected
   uint64_t superslabs_mapped;  // live SuperSlabs
+  uint64_t superslabs_most;    // the most live at once
   uint64_t huge_collapses;     // SuperSlabs collapsed to huge pages, ever
   uint64_t large_huge_ranges;  // cached Large ranges put on huge pages, ever
   uint64_t arena_bytes;        // address space reserved for SuperSlabs (0: none)
   uint64_t bytes_mapped;       // all memory hakmem holds from the OS (incl. metadata)
   uint64_t bytes_large_cached; // freed large mappings kept for reuse
+  uint64_t bytes_large_yielded; // of those, unmapped as the slab tiers grew (YieldToSlabGrowth)
   uint64_t threads_created;    // thread heaps set up
   uint64_t threads_exited;     // thread heaps torn down and returned
 };

@@ -190,6 +190,7 @@ void InitSlow() {
   mid::Init();
   InstallPlaceholderFreeRoute();
   InstallIdleOwnerReclaim();
+  tiny::InstallGrowthReclaimer(large::YieldToSlabGrowth);
   if (pthread_key_create(&g_exit_key, TearDownThreadHeap) == 0) {
     g_exit_key_ready.store(true, std::memory_order_release);
   }

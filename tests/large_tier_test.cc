@@ -127,6 +127,45 @@ TEST(LargeTier, AThreadsOwnRangesGoToTheBigCacheAtItsExitAndAwayAtTrim) {
   SetConfigForTesting(Config{});
 }
 
+// Memory the big cache keeps must not add to a program's footprint while the
+// program grows in the slab tiers: a SuperSlab mapped past the most there have
+// been takes as much of the oldest cached range first.
+TEST(LargeTier, TheBigCacheGivesWayWhenTheSlabTiersGrowPastTheirMost) {
+  Config c = GetConfig();
+  c.decay_ms = 600000;  // nothing decays meanwhile
+  SetConfigForTesting(c);
+  hak_trim(0);
+  auto stats = [] {
+    Stats s;
+    GetStats(&s);
+    return s;
+  };
+  void* big = hak_alloc(6 * kMiB);  // over 4 MiB: the big cache, not the thread's own
+  hak_free(big);
+  ASSERT_EQ(stats().bytes_large_cached, 6 * kMiB);
+  const uint64_t yielded = stats().bytes_large_yielded;
+  std::vector<void*> blocks;
+  for (const uint64_t most = stats().superslabs_most; stats().superslabs_mapped <= most;) {
+    blocks.push_back(hak_alloc(16 << 10));
+    ASSERT_NE(blocks.back(), nullptr);
+  }
+  EXPECT_EQ(stats().bytes_large_yielded, yielded + 2 * kMiB);
+  EXPECT_EQ(stats().bytes_large_cached, 4 * kMiB);
+  EXPECT_EQ(RangeMap::Lookup(big), 0u);  // its first 2 MiB went back to the OS
+  // Mapped again up to that most (after a trim), the slab tiers take nothing.
+  for (void* p : blocks) hak_free(p);
+  hak_trim(0);
+  void* again = hak_alloc(6 * kMiB);
+  hak_free(again);
+  const uint64_t most = stats().superslabs_most;
+  blocks.clear();
+  while (stats().superslabs_mapped < most) blocks.push_back(hak_alloc(16 << 10));
+  EXPECT_EQ(stats().bytes_large_cached, 6 * kMiB);
+  for (void* p : blocks) hak_free(p);
+  hak_trim(0);
+  SetConfigForTesting(Config{});
+}
+
 TEST(LargeTier, ConcurrentAllocAndFree) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {

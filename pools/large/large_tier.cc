@@ -44,6 +44,7 @@ std::atomic<uint64_t> g_thread_kept{0};
 std::atomic<uint64_t> g_allocs{0};
 std::atomic<uint64_t> g_cache_hits{0};
 std::atomic<uint64_t> g_decayed_bytes{0};
+std::atomic<uint64_t> g_yielded_bytes{0};
 std::atomic<uint64_t> g_huge_ranges{0};
 
 size_t UnitsOf(size_t bytes) { return bytes / kUnit; }
@@ -662,6 +663,29 @@ void Decay(uint64_t now_ms) {
   UnmapAll(retired);
 }
 
+size_t YieldToSlabGrowth(size_t bytes) {
+  LargeBlock* retired = nullptr;
+  size_t released = 0;
+  {
+    sync::SpinLockHolder hold(&g_lock);
+    while (released < bytes && g_cached_bytes != 0) {
+      LargeBlock* b = OldestLocked();
+      // Only what is asked for: the rest of a bigger range stays cached.
+      const size_t units = UnitsOf(AlignUp(bytes - released, kUnit));
+      if (UnitsOf(b->map_size) > units) {
+        RemoveFree(b);
+        SplitLocked(b, units);
+        InsertFree(b);  // for RetireLocked
+      }
+      released += b->map_size;
+      RetireLocked(b, &retired);
+    }
+  }
+  UnmapAll(retired);
+  g_yielded_bytes.fetch_add(released, std::memory_order_relaxed);
+  return released;
+}
+
 size_t Trim() {
   LargeBlock* retired = nullptr;
   size_t released = 0;
@@ -692,6 +716,7 @@ LargeStats GetLargeStats() {
   s.cache_hits = g_cache_hits.load(std::memory_order_relaxed);
   s.live_bytes = g_live_bytes.load(std::memory_order_relaxed);
   s.decayed_bytes = g_decayed_bytes.load(std::memory_order_relaxed);
+  s.yielded_bytes = g_yielded_bytes.load(std::memory_order_relaxed);
   s.huge_ranges = g_huge_ranges.load(std::memory_order_relaxed);
   sync::SpinLockHolder hold(&g_lock);
   s.cached_bytes = g_cached_bytes;

@@ -80,6 +80,13 @@ bool ResizeInPlace(LargeBlock* block, size_t new_size);
 // Moves the block to a range of at least new_size bytes without copying
 // (mremap), when the block may move; nullptr if it cannot (the caller copies).
 void* Remap(LargeBlock* block, size_t new_size);
+// Unmaps the oldest cached ranges, about `bytes` of them (a bigger range is
+// split and its head goes), because the Mid or Tiny tier is about to map that
+// much new memory: memory the cache keeps for Large blocks that do not come
+// must not add to the program's footprint while it grows in the other tiers
+// (sqlite3 in memory: 2 MiB sort buffers cached while its journal grew by 20
+// MiB). Returns the bytes unmapped.
+size_t YieldToSlabGrowth(size_t bytes);
 // Unmaps every cached range. Returns the bytes released.
 size_t Trim();
 // Decay (core/decay.h): unmaps the cached ranges unused for HAKMEM_DECAY_MS
@@ -122,6 +129,7 @@ struct LargeStats {
   uint64_t cached_bytes;
   uint64_t live_bytes;       // in blocks in use, and in ranges threads keep (ThreadRanges)
   uint64_t decayed_bytes;    // unmapped by decay (not by trim or the bound)
+  uint64_t yielded_bytes;    // unmapped for the other tiers' growth (YieldToSlabGrowth)
   uint64_t huge_ranges;      // put on huge pages by MakeCachedRangesHuge, ever
 };
 LargeStats GetLargeStats();

@@ -3,6 +3,7 @@
 // resizing bounds, and double/interior frees reported instead of acted on.
 #include "pools/large/large_tier.h"
 
+#include <chrono>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -219,6 +220,32 @@ TEST(LargeTier, ABigBufferFreedIsReusedNotFaultedInAgain) {
   EXPECT_EQ(GetLargeStats().cache_hits, hits + 1);
   EXPECT_EQ(q[18 * kMiB - 1], 1);  // the same pages, still there
   Free(BlockOf(q), q);
+  Trim();
+}
+
+TEST(LargeTier, GrowthElsewhereTakesTheOldestCachedRangesAndOnlyWhatItAsks) {
+  Trim();
+  bool zeroed;
+  char* older = static_cast<char*>(Alloc(2 * kMiB, 0, &zeroed));
+  char* spacer = static_cast<char*>(Alloc(2 * kMiB, 0, &zeroed));  // no merging
+  char* newer = static_cast<char*>(Alloc(6 * kMiB, 0, &zeroed));
+  Free(BlockOf(older), older);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // freed_ms apart
+  Free(BlockOf(newer), newer);
+  ASSERT_EQ(GetLargeStats().cached_bytes, 8 * kMiB);
+  const uint64_t yielded = GetLargeStats().yielded_bytes;
+
+  EXPECT_EQ(YieldToSlabGrowth(2 * kMiB), 2 * kMiB);
+  EXPECT_EQ(RangeMap::Lookup(older), 0u);  // the oldest, unmapped whole
+  EXPECT_NE(RangeMap::Lookup(newer), 0u);
+  EXPECT_EQ(YieldToSlabGrowth(kMiB + 1), 2 * kMiB);  // whole units of the next one
+  EXPECT_EQ(RangeMap::Lookup(newer), 0u);
+  EXPECT_EQ(RangeMap::KindOf(RangeMap::Lookup(newer + 2 * kMiB)), RangeKind::kLarge);
+  EXPECT_EQ(GetLargeStats().cached_bytes, 4 * kMiB);  // the rest stays for reuse
+  EXPECT_EQ(YieldToSlabGrowth(16 * kMiB), 4 * kMiB);  // no more than there is
+  EXPECT_EQ(GetLargeStats().cached_bytes, 0u);
+  EXPECT_EQ(GetLargeStats().yielded_bytes, yielded + 8 * kMiB);
+  Free(BlockOf(spacer), spacer);
   Trim();
 }
 

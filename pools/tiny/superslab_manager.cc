@@ -37,6 +37,8 @@ std::atomic<uint64_t> g_resident_free_units{0};
 std::atomic<uint64_t> g_window_peak_units{0};
 uint64_t g_window_start_ms = 0;
 std::atomic<uint64_t> g_collapsed{0};  // SuperSlabs collapsed to huge pages, ever
+constinit std::atomic<GrowthReclaimer> g_growth_reclaimer{nullptr};
+std::atomic<uint64_t> g_most_live{0};  // the most SuperSlabs mapped at once
 
 uint64_t InUseUnits() {
   const uint64_t mapped = g_live.load(std::memory_order_relaxed) * kUnitsPerSuperSlab;
@@ -350,6 +352,17 @@ uint64_t RetainLimitUnits() {
   return std::min(bound, std::max<uint64_t>(peak, (uint64_t{4} << 20) / kUnitSize));
 }
 
+// Whether a SuperSlab about to be mapped takes the process past the most it
+// has had at once (and counts it so). Only such growth asks another tier to
+// give way: a program whose slab tiers map again what decay unmapped, at the
+// same size (large_1t: 2 - 3 MiB a second), keeps that tier's cache.
+bool MappingPastTheMost() {
+  const uint64_t live = g_live.load(std::memory_order_relaxed);
+  uint64_t most = g_most_live.load(std::memory_order_relaxed);
+  return live >= most &&
+         g_most_live.compare_exchange_strong(most, live + 1, std::memory_order_relaxed);
+}
+
 // Up to `max` - got more spans into out[got..], under one hold of g_lock.
 uint32_t CarveSpansLocked(uint32_t units, Slab** out, uint32_t got, uint32_t max) {
   while (got < max && (out[got] = CarveFromMappedLocked(units)) != nullptr) ++got;
@@ -357,6 +370,10 @@ uint32_t CarveSpansLocked(uint32_t units, Slab** out, uint32_t got, uint32_t max
 }
 
 }  // namespace
+
+void InstallGrowthReclaimer(GrowthReclaimer reclaimer) {
+  g_growth_reclaimer.store(reclaimer, std::memory_order_release);
+}
 
 uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max, MayMap may_map) {
   uint32_t got = 0;
@@ -368,6 +385,11 @@ uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max, MayMap may_map) 
   // convenience, not a reason to map more.
   while (got == 0 && may_map == MayMap::kYes) {
     // Map outside the lock: mmap is slow and other threads need the lock.
+    if (MappingPastTheMost()) {
+      if (const GrowthReclaimer r = g_growth_reclaimer.load(std::memory_order_acquire)) {
+        r(kSuperSlabSize);
+      }
+    }
     SuperSlab* ss = MapSuperSlab();
     if (ss == nullptr) break;
     sync::SpinLockHolder hold(&g_lock);
@@ -523,6 +545,8 @@ uint64_t ResidentFreeBytes() {
 }
 
 uint64_t LiveSuperSlabs() { return g_live.load(std::memory_order_relaxed); }
+
+uint64_t MostLiveSuperSlabs() { return g_most_live.load(std::memory_order_relaxed); }
 
 // Lock order: g_lock, then the header pool's lock (UnmapSuperSlab frees a
 // header while holding g_lock).

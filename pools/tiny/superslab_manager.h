@@ -21,6 +21,14 @@ enum class MayMap : bool { kNo, kYes };
 // was not allowed, or the OS refused).
 uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max, MayMap may_map);
 
+// Free memory another tier keeps resident for itself (the Large tier's cache
+// of freed mappings) must not make the process map new SuperSlabs: before
+// AcquireSpans maps one past the most the process has had at once
+// (MostLiveSuperSlabs), it asks the reclaimer installed here (if any) to give
+// back about that many bytes. Returns the bytes given back.
+using GrowthReclaimer = size_t (*)(size_t bytes);
+void InstallGrowthReclaimer(GrowthReclaimer reclaimer);
+
 // What a released span's pages do.
 enum class Residency : uint8_t {
   kWithinRetainLimit,  // stay resident within the retain limit (from HAKMEM_POOL_RETAIN_BYTES)
@@ -70,6 +78,8 @@ uint64_t ResidentFreeBytes();
 uint64_t InUseBytes();
 
 uint64_t LiveSuperSlabs();
+// The most SuperSlabs the process has had mapped at once.
+uint64_t MostLiveSuperSlabs();
 
 // fork(): the parent holds the lock across fork; both sides then release it.
 void LockSuperSlabsForFork();
