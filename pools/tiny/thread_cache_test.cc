@@ -555,6 +555,39 @@ TEST(ThreadCache, ASpareSpanAFewUnitsLongerServesAShorterClass) {
   EXPECT_TRUE(given_back(far));
 }
 
+// The slack is for L2.5 classes alone: a Tiny or Mid class, whose span holds
+// many blocks, takes a spare span of exactly its length or none (a longer
+// one would carve more blocks than its class's span is sized for).
+TEST(ThreadCache, ASmallerTiersClassTakesASpareSpanOfItsOwnLengthOnly) {
+  auto first_of = [](Tier tier, uint32_t units) {
+    for (int c = 0; c < kNumClasses; ++c) {
+      if (TierOfClass(c) == tier && kClassInfo[c].span_units == units) return c;
+    }
+    return -1;
+  };
+  const int big = first_of(Tier::kL25, 2);
+  const int mid_one = first_of(Tier::kMid, 1);
+  const int mid_two = first_of(Tier::kMid, 2);
+  ASSERT_GE(big, 0);
+  ASSERT_GE(mid_one, 0);
+  ASSERT_GE(mid_two, 0);
+  auto cache = NewCache();
+  void* spare = Alloc(*cache, big);
+  cache->Upkeep(1000, 1000, uint64_t{4} << 20);  // its allocations: all L2.5
+  Free(*cache, spare);
+  ASSERT_TRUE(RangeMap::IsSlab(RangeMap::Lookup(spare)));  // kept as a spare
+
+  void* shorter = Alloc(*cache, mid_one);
+  EXPECT_NE(SlabOf(shorter), SlabOf(spare));  // one unit longer: not for a Mid class
+  EXPECT_EQ(SlabOf(spare)->block_size, ClassSize(big));  // still the spare, untouched
+  void* exact = Alloc(*cache, mid_two);
+  EXPECT_EQ(SlabOf(exact), SlabOf(spare));  // its own length: taken
+  EXPECT_EQ(SlabOf(exact)->block_size, ClassSize(mid_two));
+  Free(*cache, shorter);
+  Free(*cache, exact);
+  cache->Drain();
+}
+
 // Big blocks stay in their bins only while the thread allocates them fast:
 // below kBigBinPopsPerMs a freed one leaves the bin; above it, it serves the
 // next malloc of its class without a refill; when the rate falls again, the
