@@ -28,7 +28,7 @@ struct Stats {
   uint64_t arena_bytes;        // address space reserved for SuperSlabs (0: none)
   uint64_t bytes_mapped;       // all memory hakmem holds from the OS (incl. metadata)
   uint64_t bytes_large_cached; // freed large mappings kept for reuse
-  uint64_t bytes_large_yielded; // of those, unmapped as the slab tiers grew (YieldToSlabGrowth)
+  uint64_t bytes_large_yielded; // cached large mappings unmapped as the slab tiers grew, ever
   uint64_t threads_created;    // thread heaps set up
   uint64_t threads_exited;     // thread heaps torn down and returned
 };

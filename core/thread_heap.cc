@@ -40,7 +40,10 @@ namespace {
 // background component's lock (the learner's, core/background.h),
 // g_late_lock, core/heap_upkeep.cc's lock, g_pool_drain_lock, g_heaps_lock,
 // the heap records' lock, then the SuperSlab locks, then the large-tier
-// locks. A heap's cache lock comes before the SuperSlab locks; a refill
+// locks. A heap's cache lock comes before the SuperSlab locks and the
+// large-tier lock (a refill about to map a SuperSlab past the most makes the
+// big cache give way, tiny::InstallGrowthReclaimer, and may unmap a range
+// while it holds its cache lock); a refill
 // holds its own while it takes core/heap_upkeep.cc's lock and g_heaps_lock
 // (and only tries other live heaps' cache locks), and a decay pass takes
 // free-pool heaps' cache locks under g_pool_drain_lock: live and free-pool

@@ -61,7 +61,8 @@ size_t BucketOf(size_t units) { return units < kBuckets ? units : kBuckets; }
 // Large mappings never exceed that crest on this account: `incoming`, the
 // bytes of a mapping about to be made that the cache cannot serve
 // (over-aligned), count as live. Memory of the other tiers may grow meanwhile
-// (for at most the decay time: what stays unused goes back by time).
+// (for at most the decay time: what stays unused goes back by time), and past
+// the most it has been, the cache gives way (YieldToSlabGrowth).
 uint64_t CacheLimit(uint64_t incoming = 0) {
   const uint64_t live = g_live_bytes.load(std::memory_order_relaxed) + incoming;
   const uint64_t peak =
@@ -126,8 +127,9 @@ void Absorb(LargeBlock* into, LargeBlock* from) {
 }
 
 // Keeps the first `units` of b (not in a bucket) and caches the rest as a
-// range of its own. Keeps b whole if no record can be had.
-void SplitLocked(LargeBlock* b, size_t units) {
+// range of its own, unused since `tail_freed_ms` (by default from now on,
+// whatever b's history). Keeps b whole if no record can be had.
+void SplitLocked(LargeBlock* b, size_t units, uint64_t tail_freed_ms = NowMs()) {
   const size_t keep = units * kUnit;
   if (b->map_size <= keep) return;
   LargeBlock* tail = g_records.New();
@@ -138,7 +140,7 @@ void SplitLocked(LargeBlock* b, size_t units) {
   tail->dirty = b->dirty;
   tail->huge = b->huge;
   tail->freed_by = b->freed_by;  // its lines are where b's are
-  tail->freed_ms = NowMs();  // unused from now on, whatever b's history
+  tail->freed_ms = tail_freed_ms;
   RangeMap::Register(tail->base, tail->map_size, RangeKind::kLarge, tail);
   b->map_size = keep;
   if (LargeBlock* upper = CachedRangeAt(tail->base + tail->map_size)) {
@@ -213,13 +215,29 @@ LargeBlock* OldestLocked() {
   return oldest;
 }
 
-// Takes b out of the cache for good: no lookup finds it any more, and it
-// joins *out, to be unmapped once the lock is released.
-void RetireLocked(LargeBlock* b, LargeBlock** out) {
-  RemoveFree(b);
+// Takes b, out of the buckets already, for good: no lookup finds it any
+// more, and it joins *out, to be unmapped once the lock is released.
+void DropLocked(LargeBlock* b, LargeBlock** out) {
   RangeMap::Unregister(b->base, b->map_size);
   b->next = *out;
   *out = b;
+}
+
+// Takes cached range b out of the cache for good (DropLocked).
+void RetireLocked(LargeBlock* b, LargeBlock** out) {
+  RemoveFree(b);
+  DropLocked(b, out);
+}
+
+// The same for the first `units` of b only; the rest stays cached, as old as
+// b was (all of b goes if no record can be had for the rest). Returns the
+// bytes retired.
+size_t RetireHeadLocked(LargeBlock* b, size_t units, LargeBlock** out) {
+  RemoveFree(b);
+  SplitLocked(b, units, b->freed_ms);
+  const size_t bytes = b->map_size;
+  DropLocked(b, out);
+  return bytes;
 }
 
 // Starts a new window for the peak of live Large memory every HAKMEM_DECAY_MS,
@@ -669,16 +687,8 @@ size_t YieldToSlabGrowth(size_t bytes) {
   {
     sync::SpinLockHolder hold(&g_lock);
     while (released < bytes && g_cached_bytes != 0) {
-      LargeBlock* b = OldestLocked();
-      // Only what is asked for: the rest of a bigger range stays cached.
       const size_t units = UnitsOf(AlignUp(bytes - released, kUnit));
-      if (UnitsOf(b->map_size) > units) {
-        RemoveFree(b);
-        SplitLocked(b, units);
-        InsertFree(b);  // for RetireLocked
-      }
-      released += b->map_size;
-      RetireLocked(b, &retired);
+      released += RetireHeadLocked(OldestLocked(), units, &retired);
     }
   }
   UnmapAll(retired);

@@ -81,11 +81,13 @@ bool ResizeInPlace(LargeBlock* block, size_t new_size);
 // (mremap), when the block may move; nullptr if it cannot (the caller copies).
 void* Remap(LargeBlock* block, size_t new_size);
 // Unmaps the oldest cached ranges, about `bytes` of them (a bigger range is
-// split and its head goes), because the Mid or Tiny tier is about to map that
-// much new memory: memory the cache keeps for Large blocks that do not come
-// must not add to the program's footprint while it grows in the other tiers
-// (sqlite3 in memory: 2 MiB sort buffers cached while its journal grew by 20
-// MiB). Returns the bytes unmapped.
+// split and its head goes), because the slab tiers (Tiny, Mid, L2.5) are about
+// to map that much new memory past the most they have had: memory the cache
+// keeps for Large blocks that do not come must not add to the program's
+// footprint while it grows elsewhere (sqlite3 in memory: 2 MiB sort buffers
+// cached while its journal grew by 20 MiB). Called with the caller's cache
+// lock held (pools/tiny: a refill), so it takes only the cache's own locks.
+// Returns the bytes unmapped.
 size_t YieldToSlabGrowth(size_t bytes);
 // Unmaps every cached range. Returns the bytes released.
 size_t Trim();

@@ -38,7 +38,10 @@ std::atomic<uint64_t> g_window_peak_units{0};
 uint64_t g_window_start_ms = 0;
 std::atomic<uint64_t> g_collapsed{0};  // SuperSlabs collapsed to huge pages, ever
 constinit std::atomic<GrowthReclaimer> g_growth_reclaimer{nullptr};
-std::atomic<uint64_t> g_most_live{0};  // the most SuperSlabs mapped at once
+// SuperSlabs mapped or being mapped (claimed before the mmap, given up after
+// a failed one or at the unmap), and the most of them there have been at once.
+std::atomic<uint64_t> g_claimed{0};
+std::atomic<uint64_t> g_most_claimed{0};
 
 uint64_t InUseUnits() {
   const uint64_t mapped = g_live.load(std::memory_order_relaxed) * kUnitsPerSuperSlab;
@@ -200,6 +203,7 @@ SuperSlab* MapSuperSlab() {
 }
 
 void UnmapSuperSlab(SuperSlab* ss) {
+  g_claimed.fetch_sub(1, std::memory_order_relaxed);
   g_resident_free_units.fetch_sub(CountUnits(ss->resident_free), std::memory_order_relaxed);
   RangeMap::Unregister(ss->base, kSuperSlabSize);
   UnmapSuperSlabMemory(ss->base);
@@ -352,15 +356,18 @@ uint64_t RetainLimitUnits() {
   return std::min(bound, std::max<uint64_t>(peak, (uint64_t{4} << 20) / kUnitSize));
 }
 
-// Whether a SuperSlab about to be mapped takes the process past the most it
-// has had at once (and counts it so). Only such growth asks another tier to
-// give way: a program whose slab tiers map again what decay unmapped, at the
-// same size (large_1t: 2 - 3 MiB a second), keeps that tier's cache.
-bool MappingPastTheMost() {
-  const uint64_t live = g_live.load(std::memory_order_relaxed);
-  uint64_t most = g_most_live.load(std::memory_order_relaxed);
-  return live >= most &&
-         g_most_live.compare_exchange_strong(most, live + 1, std::memory_order_relaxed);
+// Claims a SuperSlab about to be mapped; true if that takes the process past
+// the most it has had at once (which then counts it). Only such growth asks
+// another tier to give way: a program whose slab tiers map again what decay
+// unmapped, at the same size (large_1t: 2 - 3 MiB a second), keeps that
+// tier's cache.
+bool ClaimMappingPastTheMost() {
+  const uint64_t n = g_claimed.fetch_add(1, std::memory_order_relaxed) + 1;
+  uint64_t most = g_most_claimed.load(std::memory_order_relaxed);
+  while (n > most) {
+    if (g_most_claimed.compare_exchange_weak(most, n, std::memory_order_relaxed)) return true;
+  }
+  return false;
 }
 
 // Up to `max` - got more spans into out[got..], under one hold of g_lock.
@@ -385,13 +392,16 @@ uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max, MayMap may_map) 
   // convenience, not a reason to map more.
   while (got == 0 && may_map == MayMap::kYes) {
     // Map outside the lock: mmap is slow and other threads need the lock.
-    if (MappingPastTheMost()) {
+    if (ClaimMappingPastTheMost()) {
       if (const GrowthReclaimer r = g_growth_reclaimer.load(std::memory_order_acquire)) {
         r(kSuperSlabSize);
       }
     }
     SuperSlab* ss = MapSuperSlab();
-    if (ss == nullptr) break;
+    if (ss == nullptr) {
+      g_claimed.fetch_sub(1, std::memory_order_relaxed);  // the most may stay one high
+      break;
+    }
     sync::SpinLockHolder hold(&g_lock);
     LinkLocked(ss);
     ++g_empty_count;
@@ -546,7 +556,7 @@ uint64_t ResidentFreeBytes() {
 
 uint64_t LiveSuperSlabs() { return g_live.load(std::memory_order_relaxed); }
 
-uint64_t MostLiveSuperSlabs() { return g_most_live.load(std::memory_order_relaxed); }
+uint64_t MostLiveSuperSlabs() { return g_most_claimed.load(std::memory_order_relaxed); }
 
 // Lock order: g_lock, then the header pool's lock (UnmapSuperSlab frees a
 // header while holding g_lock).

@@ -22,10 +22,12 @@ enum class MayMap : bool { kNo, kYes };
 uint32_t AcquireSpans(uint32_t units, Slab** out, uint32_t max, MayMap may_map);
 
 // Free memory another tier keeps resident for itself (the Large tier's cache
-// of freed mappings) must not make the process map new SuperSlabs: before
-// AcquireSpans maps one past the most the process has had at once
+// of freed mappings) must not add to a footprint that grows here: before
+// AcquireSpans maps a SuperSlab past the most the process has had at once
 // (MostLiveSuperSlabs), it asks the reclaimer installed here (if any) to give
-// back about that many bytes. Returns the bytes given back.
+// back about that many bytes. The reclaimer runs with the calling thread
+// cache's lock held: it must take no thread cache's or core's lock. Returns
+// the bytes given back.
 using GrowthReclaimer = size_t (*)(size_t bytes);
 void InstallGrowthReclaimer(GrowthReclaimer reclaimer);
 
@@ -78,7 +80,7 @@ uint64_t ResidentFreeBytes();
 uint64_t InUseBytes();
 
 uint64_t LiveSuperSlabs();
-// The most SuperSlabs the process has had mapped at once.
+// The most SuperSlabs the process has had mapped (or being mapped) at once.
 uint64_t MostLiveSuperSlabs();
 
 // fork(): the parent holds the lock across fork; both sides then release it.

@@ -6,6 +6,7 @@
 #include "pools/tiny/superslab_manager.h"
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "core/base/clock.h"
@@ -42,6 +43,53 @@ void ReleaseTheRest(const UnitSpans& spans, const std::vector<int>& released) {
       ReleaseSpan(spans.at[u], Residency::kDecommit);
     }
   }
+}
+
+// Before a SuperSlab is mapped past the most there have been at once, the
+// growth reclaimer is asked for that much (the Large tier's cache gives way,
+// core/thread_heap.cc); mapping again up to that most asks nothing.
+std::atomic<int> g_reclaims{0};
+
+size_t CountReclaim(size_t bytes) {
+  EXPECT_EQ(bytes, kSuperSlabSize);
+  g_reclaims.fetch_add(1);
+  return 0;
+}
+
+// Whole-SuperSlab spans until `live` SuperSlabs are mapped.
+std::vector<Slab*> MapUntil(uint64_t live) {
+  std::vector<Slab*> spans;
+  while (LiveSuperSlabs() < live) {
+    Slab* s;
+    if (AcquireSpans(kUnitsPerSuperSlab, &s, 1, MayMap::kYes) != 1) break;
+    spans.push_back(s);
+  }
+  return spans;
+}
+
+void ReleaseAll(const std::vector<Slab*>& spans) {
+  for (Slab* s : spans) ReleaseSpan(s, Residency::kDecommit);
+  TrimSuperSlabs();
+}
+
+TEST(SuperSlabManager, OnlyMappingPastTheMostAsksTheGrowthReclaimer) {
+  TrimSuperSlabs();
+  const uint64_t most = MostLiveSuperSlabs();
+  ASSERT_LE(LiveSuperSlabs(), most);
+  g_reclaims = 0;
+  InstallGrowthReclaimer(CountReclaim);
+  std::vector<Slab*> spans = MapUntil(most + 1);
+  ASSERT_EQ(LiveSuperSlabs(), most + 1);
+  EXPECT_EQ(g_reclaims.load(), 1);  // the last one only
+  EXPECT_EQ(MostLiveSuperSlabs(), most + 1);
+  ReleaseAll(spans);
+  ASSERT_LT(LiveSuperSlabs(), most + 1);
+
+  spans = MapUntil(most + 1);  // up to the most again
+  ASSERT_EQ(LiveSuperSlabs(), most + 1);
+  EXPECT_EQ(g_reclaims.load(), 1);
+  InstallGrowthReclaimer(nullptr);
+  ReleaseAll(spans);
 }
 
 TEST(SuperSlabManager, ASpanGoesWhereMostOfItsPagesAreResident) {
