@@ -22,6 +22,25 @@ namespace {
 
 constexpr size_t kMiB = size_t{1} << 20;
 
+Stats CurrentStats() {
+  Stats s;
+  GetStats(&s);
+  return s;
+}
+
+// For a test's length nothing decays (the big cache keeps what it is given),
+// from an empty cache on.
+class NothingDecays {
+ public:
+  NothingDecays() {
+    Config c = GetConfig();
+    c.decay_ms = 600000;
+    SetConfigForTesting(c);
+    hak_trim(0);
+  }
+  ~NothingDecays() { SetConfigForTesting(Config{}); }
+};
+
 TEST(LargeTier, BlocksAreUsableAndPageAligned) {
   for (size_t size : {kMiB + 1, 3 * kMiB, 17 * kMiB + 123}) {
     char* p = static_cast<char*>(hak_alloc(size));
@@ -102,15 +121,8 @@ TEST(LargeTier, TrimGivesTheCacheBackToTheOs) {
 // A thread's own Large ranges (pools/large/large_tier.h: ThreadRanges) go to
 // the big cache when it exits, and back to the OS at malloc_trim.
 TEST(LargeTier, AThreadsOwnRangesGoToTheBigCacheAtItsExitAndAwayAtTrim) {
-  Config c = GetConfig();
-  c.decay_ms = 600000;  // nothing decays meanwhile
-  SetConfigForTesting(c);
-  hak_trim(0);
-  auto cached = [] {
-    Stats s;
-    GetStats(&s);
-    return s.bytes_large_cached;
-  };
+  NothingDecays quiet;
+  auto cached = [] { return CurrentStats().bytes_large_cached; };
   std::thread([] {
     hak_free(hak_alloc(64));  // a heap, and Large ranges of its own
     hak_free(hak_alloc(3 * kMiB));
@@ -124,7 +136,6 @@ TEST(LargeTier, AThreadsOwnRangesGoToTheBigCacheAtItsExitAndAwayAtTrim) {
   hak_trim(0);
   EXPECT_EQ(RangeMap::Lookup(p), 0u);  // given back to the OS from this thread's own
   EXPECT_EQ(cached(), 0u);
-  SetConfigForTesting(Config{});
 }
 
 // Memory the big cache keeps must not add to a program's footprint while the
@@ -132,15 +143,8 @@ TEST(LargeTier, AThreadsOwnRangesGoToTheBigCacheAtItsExitAndAwayAtTrim) {
 // been takes as much of the oldest cached range first. (Mapping again below
 // that most takes nothing: pools/tiny/superslab_manager_test.cc.)
 TEST(LargeTier, TheBigCacheGivesWayWhenTheSlabTiersGrowPastTheirMost) {
-  Config c = GetConfig();
-  c.decay_ms = 600000;  // nothing decays meanwhile
-  SetConfigForTesting(c);
-  hak_trim(0);
-  auto stats = [] {
-    Stats s;
-    GetStats(&s);
-    return s;
-  };
+  NothingDecays quiet;
+  auto stats = CurrentStats;
   void* big = hak_alloc(6 * kMiB);  // over 4 MiB: the big cache, not the thread's own
   hak_free(big);
   ASSERT_EQ(stats().bytes_large_cached, 6 * kMiB);
@@ -157,7 +161,6 @@ TEST(LargeTier, TheBigCacheGivesWayWhenTheSlabTiersGrowPastTheirMost) {
   EXPECT_EQ(RangeMap::Lookup(big), 0u);  // its first 2 MiB went back to the OS
   for (void* p : blocks) hak_free(p);
   hak_trim(0);
-  SetConfigForTesting(Config{});
 }
 
 TEST(LargeTier, ConcurrentAllocAndFree) {
