@@ -418,16 +418,21 @@ void* HandOut(LargeBlock* b, size_t size, bool* zeroed) {
   return b->base;
 }
 
+// Empties a slot of a thread's ranges (any thread may): its range, no longer
+// counted as kept, or nullptr.
+LargeBlock* EmptySlot(std::atomic<LargeBlock*>& slot) {
+  LargeBlock* b = slot.exchange(nullptr, std::memory_order_acq_rel);
+  if (b != nullptr) g_thread_kept.fetch_sub(b->map_size, std::memory_order_relaxed);
+  return b;
+}
+
 // A range of `map_size` bytes from the thread's own, or nullptr. Only this
 // thread fills a slot, so a full one holds what size[i] describes, or has
 // been emptied by a decay pass or malloc_trim meanwhile (exchange: nullptr).
 LargeBlock* TakeThreadRange(ThreadRanges* mine, size_t map_size) {
   for (int i = 0; i < ThreadRanges::kSlots; ++i) {
     if (mine->size[i] != map_size || mine->slot[i].load(std::memory_order_relaxed) == nullptr) continue;
-    if (LargeBlock* b = mine->slot[i].exchange(nullptr, std::memory_order_acq_rel)) {
-      g_thread_kept.fetch_sub(b->map_size, std::memory_order_relaxed);
-      return b;
-    }
+    if (LargeBlock* b = EmptySlot(mine->slot[i])) return b;
   }
   return nullptr;
 }
@@ -453,8 +458,7 @@ LargeBlock* KeepThreadRange(ThreadRanges* mine, LargeBlock* b) {
 
 LargeBlock* TakeThreadRanges(ThreadRanges* ranges, LargeBlock* chain) {
   for (auto& slot : ranges->slot) {
-    if (LargeBlock* b = slot.exchange(nullptr, std::memory_order_acq_rel)) {
-      g_thread_kept.fetch_sub(b->map_size, std::memory_order_relaxed);
+    if (LargeBlock* b = EmptySlot(slot)) {
       b->next = chain;
       chain = b;
     }
