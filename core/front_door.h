@@ -137,15 +137,15 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
   CurrentHeap()->tiny.Free(RangeMap::UnitForFree(p), p, FreeOther);
 }
 
-// The bytes usable in p if it is a slab block in use (a carved block start
-// whose free key is not set), read as free's fast path reads it: the unit's
-// digest, with no two-level lookup and no Slab record (a unit that is no
-// slab's has nothing carved in its digest); 0 for anything else (nullptr
-// too), which the callers' slow paths sort out.
+// The bytes usable in p if it is surely a slab block in use (a carved block
+// start whose key byte is not the free key's), read as free's fast path
+// reads it: the unit's digest, with no two-level lookup and no Slab record
+// (a unit that is no slab's has nothing carved in its digest); 0 for
+// anything else (nullptr too), which the callers' slow paths sort out.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t SlabBlockInUseSize(const void* p) {
   const SlabDigest& d = RangeMap::UnitForFree(p).slab;
   const uint32_t at = d.class_offset.load(std::memory_order_relaxed);
-  return tiny::IsBlockInUse(d, at, p, tiny::FreeKey()) ? tiny::BlockTestAt(at).size : 0;
+  return tiny::IsSurelyInUse(d, at, p) ? tiny::BlockTestAt(at).size : 0;
 }
 
 // malloc_usable_size(p): a slab block in use answered in the exported symbol.

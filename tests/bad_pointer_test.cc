@@ -19,6 +19,7 @@
 #include "core/hakmem.h"
 #include "core/stats.h"
 #include "core/thread_heap.h"
+#include "pools/tiny/slab.h"
 #include "gtest/gtest.h"
 
 namespace hakmem {
@@ -130,6 +131,40 @@ TEST(DoubleFree, FromAThreadThatNeverAllocatedIsCaught) {
   }
   ExpectNoBlockHandedOutTwice(AllSizes());
   hak_trim(0);  // drains what the heapless threads sent home, checking the lists
+}
+
+// A block in use whose data put the free key's byte where the fast paths
+// read it (tiny::KeyByte): the slow path compares the whole key word, frees
+// it as any other block, on this thread or from another, and its second free
+// is still caught.
+TEST(DoubleFree, ABlockWhoseDataHoldsTheKeyByteIsFreedAndItsSecondFreeCaught) {
+  for (size_t size : kSizes) {
+    if (size > kMaxSmallSize) continue;  // a Large block has no free key
+    SCOPED_TRACE(size);
+    auto* a = static_cast<unsigned char*>(hak_alloc(size));
+    a[sizeof(uint64_t)] = tiny::kFreeKeyByte;
+    ASSERT_EQ(tiny::KeyByte(a), tiny::kFreeKeyByte);
+    EXPECT_GE(hak_usable_size(a), size);
+    EXPECT_EQ(hak_realloc(a, size), a);  // fits: stays
+    ExpectReports(0, [&] { hak_free(a); });
+    // Freed, not lost: a slab block comes back from this thread's bin.
+    void* again = hak_alloc(size);
+    if (size <= kMidMaxSize) EXPECT_EQ(again, a);
+    ExpectReports(1, [&] {
+      hak_free(again);
+      hak_free(again);
+    });
+
+    auto* b = static_cast<unsigned char*>(hak_alloc(size));
+    b[sizeof(uint64_t)] = tiny::kFreeKeyByte;
+    std::thread([&] {
+      void* mine = hak_alloc(32);  // a heap of its own: b goes home or stays
+      ExpectReports(0, [&] { hak_free(b); });
+      ExpectReports(1, [&] { hak_free(b); });
+      hak_free(mine);
+    }).join();
+  }
+  ExpectNoBlockHandedOutTwice(AllSizes());
 }
 
 TEST(DoubleFree, OfABlockNeverHandedOutIsCaught) {

@@ -18,9 +18,10 @@ void InitFreeKey() {
     std::memcpy(random, at_random, sizeof(random));
   }
   uint64_t key = random[0] ^ (random[1] * 0xBF58476D1CE4E5B9ull);
-  // Bit 63 and bit 0 set: a kernel-half, odd value, so neither a pointer the
-  // program holds nor a small count ever equals it.
-  key |= (uint64_t{1} << 63) | 1;
+  // Bit 63 set: a kernel-half value, so neither a pointer the program holds
+  // nor a small count ever equals it; the lowest byte is what the fast paths
+  // compare (kFreeKeyByte).
+  key = (key & ~uint64_t{0xff}) | (uint64_t{1} << 63) | kFreeKeyByte;
   uint64_t expected = 0;
   slab_internal::g_free_key.compare_exchange_strong(expected, key, std::memory_order_relaxed);
 }

@@ -1097,7 +1097,12 @@ void ThreadCache::FreeUnusual(Slab* slab, void* p) {
   if ((reinterpret_cast<uintptr_t>(p) >> RangeMap::kAddressBits) != 0) {
     ReportInvalidFree(p, BadFree::kForeign);  // aliased by the fast lookup
   } else if (slab->IsCarvedBlockStart(p)) {
-    ReportInvalidFree(p, BadFree::kDouble);  // its free key is set: it is free already
+    const UnitEntry& unit = RangeMap::UnitAliased(p);
+    if (KeyWord(p) != FreeKey()) {  // in use: only its key byte matched
+      FreeInUse(unit, unit.slab.class_offset.load(std::memory_order_relaxed), p);
+    } else {
+      ReportInvalidFree(p, BadFree::kDouble);  // its free key is set: it is free already
+    }
   } else {
     const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(slab->start);
     ReportInvalidFree(p, off < slab->Carved() ? BadFree::kInterior : BadFree::kNeverAllocated);

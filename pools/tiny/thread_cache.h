@@ -118,8 +118,8 @@ class ThreadCache {
     // blocks are hot, 0.98x for the extra instruction).
     __builtin_prefetch(next);
     b.head = next;
-    b.word += Bin::kOnePop;  // one more block handed out, one more of room
-    KeyWord(p) = 0;          // same line as the link just read
+    b.CountPop();
+    KeyWord(p) = 0;  // same line as the link just read
     return p;
   }
 
@@ -144,21 +144,27 @@ class ThreadCache {
   bool FillBin(int c, Fresh fresh);
 
   // Frees p, whose unit's entry (core/base/range_map.h) is `unit`, if it is
-  // the start of a carved block in use: into this thread's bin with no
-  // atomic operation if this cache owns the slab; else home to its owner, or
-  // kept (FreeOthersBlock). Anything else goes to `not_in_use(p)`: an
-  // aligned pointer inside a block, an interior pointer, a block that is
-  // free already, and every pointer that is not in a slab at all (a unit
-  // that is no slab's has nothing carved in its digest, range_map.h), so the
-  // entry's kind is not tested here. Reads the digest, not the Slab: the
-  // digest shares the range-map entry's cache line, so nothing here waits
-  // for a second metadata line.
+  // surely the start of a carved block in use (IsSurelyInUse): into this
+  // thread's bin with no atomic operation if this cache owns the slab; else
+  // home to its owner, or kept (FreeOthersBlock). Anything else goes to
+  // `not_in_use(p)`: an aligned pointer inside a block, an interior pointer,
+  // a block that is free already, a block in use whose key byte matches,
+  // and every pointer that is not in a slab at all (a unit that is no
+  // slab's has nothing carved in its digest, range_map.h), so the entry's
+  // kind is not tested here. Reads the digest, not the Slab: the digest
+  // shares the range-map entry's cache line, so nothing here waits for a
+  // second metadata line.
   template <class NotInUse>
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Free(const UnitEntry& unit, void* p, NotInUse not_in_use) {
+    const uint32_t at = unit.slab.class_offset.load(std::memory_order_relaxed);
+    if (ABSL_PREDICT_FALSE(!IsSurelyInUse(unit.slab, at, p))) return not_in_use(p);
+    FreeInUse(unit, at, p);
+  }
+  // Free's part after the block test: p is a block in use of the span
+  // `unit` describes, whose class_offset is `at`.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void FreeInUse(const UnitEntry& unit, uint32_t at, void* p) {
     const SlabDigest& d = unit.slab;
     const uint64_t key = FreeKey();
-    const uint32_t at = d.class_offset.load(std::memory_order_relaxed);
-    if (ABSL_PREDICT_FALSE(!IsBlockInUse(d, at, p, key))) return not_in_use(p);
     Bin& b = *reinterpret_cast<Bin*>(reinterpret_cast<char*>(bins_) + at);
     // Another owner's block (every block, for the placeholder: it owns no
     // slab and its bins have no room) stays here while the class is in an
@@ -184,9 +190,10 @@ class ThreadCache {
     }
     Free(RangeMap::UnitAliased(p), p, [this, slab](void* q) { FreeUnusual(slab, q); });
   }
-  // A pointer into `slab` that is not the start of a carved block in use,
-  // nor an aligned pointer handed out inside one: reported (a double free,
-  // an interior or never-allocated pointer).
+  // A pointer into `slab` that free's block test refused and that is not an
+  // aligned pointer handed out inside a block: freed if it is a block in use
+  // after all (only its key byte matched the free key's), else reported (a
+  // double free, an interior or never-allocated pointer).
   ABSL_ATTRIBUTE_NOINLINE void FreeUnusual(Slab* slab, void* p);
 
   // Every bin (and stash) goes back to its slabs, remote frees are drained and
@@ -270,7 +277,8 @@ class ThreadCache {
 
  private:
   // A bin is two words, four to a cache line. `word` packs what malloc and
-  // free update so that each updates it with one instruction:
+  // free update, so that free updates it with one instruction and malloc
+  // with two to the same line (CountPop):
   //  - low 32 bits: room, how many more blocks the bin takes before a free
   //    flushes it (limit - count), biased by 2^31 so that it never carries
   //    or borrows into the high half; no room (<= 0) sends frees to the slow
@@ -290,7 +298,23 @@ class ThreadCache {
     union {
       uint64_t word;
       uint32_t room;
+      uint32_t halves[2];  // room, blocks handed out
     };
+
+    // One more block handed out, one more of room: an add to each half, not
+    // one add of kOnePop to the word. Free's push writes the low half alone,
+    // and a load of the whole word right after that store is not forwarded
+    // from it: the pop of a block freed just before (a temporary object)
+    // waited for the store to reach the cache (16 - 64 B allocated and freed
+    // in turn: 6.7 -> 6.0 ns per pair on AMD EPYC, tcmalloc 6.0). In asm,
+    // since the compiler merges two adjacent adds into one of both halves.
+    ABSL_ATTRIBUTE_ALWAYS_INLINE void CountPop() {
+#if defined(__x86_64__)
+      asm("addl $1, %0\n\taddl $1, %1" : "+m"(halves[0]), "+m"(halves[1]));
+#else
+      word += kOnePop;
+#endif
+    }
 
     // Room above `floor`, a biased room (ForeignShare::room_floor).
     bool RoomAbove(uint32_t floor) const { return static_cast<uint32_t>(word) > floor; }
