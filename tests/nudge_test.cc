@@ -200,10 +200,11 @@ TEST(Nudge, RefillsFromFreedBlocksCountTowardsTheUpkeep) {
     for (void* p : v) hak_free(p);
     v.clear();
     const uint32_t refills_before = CurrentHeap()->refills;
-    // 60 blocks overflow the bin (two refills' worth, 32 blocks), so every
-    // round refills from the blocks the last one freed.
+    // 100 blocks (1.6 MB) overflow the bin, even grown for turns (1 MiB:
+    // ThreadCache::kTurnBytes), so every round refills from the blocks the
+    // last one freed.
     for (int round = 0; round < 100; ++round) {
-      for (int i = 0; i < 60; ++i) v.push_back(hak_alloc(16000));
+      for (int i = 0; i < 100; ++i) v.push_back(hak_alloc(16000));
       for (void* p : v) hak_free(p);
       v.clear();
     }

@@ -89,6 +89,7 @@ void ThreadCache::FlushRequestedBins(int refilling) {
 }
 
 void ThreadCache::DrainQuietClass(int c) {
+  drained_[c] = 0;  // quiet: its bin does not grow for turns on its next refill
   // Nothing will carve these spans again soon: their pages go back now,
   // not after a stay in the idle stacks and the resident free units.
   releasing_quiet_ = true;
@@ -181,6 +182,8 @@ void ThreadCache::StartOver() {
     carve_run_[c] = 0;
     foreign_[c] = ForeignShare{0, bins_[c].Pops(), kNoRoomFloor, false, 0};
     window_start_[c] = WindowStart{Count(c), moved_[c]};
+    drained_[c] = 0;  // the last thread's turns are not this one's
+    if (limit_[c] > FullLimit(c)) SetLimit(c, FullLimit(c));
   }
 }
 
@@ -327,6 +330,17 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
 void ThreadCache::GrowAfterRefill(int c, uint32_t want) {
   if (want < batch_[c]) next_batch_[c] = std::min(2 * want, batch_[c]);
   GrowLimit(c);
+  if (drained_[c] != 0) GrowForTurns(c);
+}
+
+void ThreadCache::GrowForTurns(int c) {
+  // Not L2.5: its bins keep blocks only at a high rate of them (FullLimit).
+  if (TierOfClass(c) != Tier::kL25) {
+    const int64_t most = std::max<int64_t>(FullLimit(c), kTurnBytes / ClassSize(c));
+    const int64_t grown = std::max(limit_[c], FullLimit(c)) + 2 * int64_t{drained_[c]};
+    if (grown > limit_[c]) SetLimit(c, static_cast<int32_t>(std::min(grown, most)));
+  }
+  drained_[c] = 0;
 }
 
 void ThreadCache::GrowLimit(int c) {
@@ -771,6 +785,8 @@ void ThreadCache::Flush(int c) {
     // holds and keeps less from now on; refills (the class in demand again)
     // let it grow back.
     // Half, but not below DrainingLimit (nor above a smaller limit).
+    // Counted for GrowForTurns, in case the program takes them again.
+    drained_[c] += static_cast<uint32_t>(std::max(Count(c), 0));
     SetLimit(c, std::max(limit_[c] / 2, std::min(limit_[c], DrainingLimit(c))));
     TrimBin(c, 0);
   } else {

@@ -727,6 +727,42 @@ TEST(ThreadCache, GivingBackABusyOwnersSpansRacesWithNothing) {
   owner->Drain();
 }
 
+// A structure of a class built and freed in turns: once a turn has drained
+// the bin and the next refill grew it (GrowForTurns), the turns stay in the
+// bin, with no refill and no flush; turns beyond kTurnBytes keep flushing,
+// and no more than that stays in the bin; once the class goes quiet, the
+// upkeep gives it all back.
+TEST(ThreadCache, AClassAllocatedAndFreedInTurnsStaysInItsBin) {
+  auto cache = NewCache();
+  const int c = SizeToClass(1024);
+  auto turns = [&](size_t n, int count) {
+    std::vector<void*> v(n);
+    for (int t = 0; t < count; ++t) {
+      for (void*& p : v) p = Alloc(*cache, c);
+      for (void* p : v) Free(*cache, p);
+      EXPECT_LE(cache->CachedBytes(), ThreadCache::kTurnBytes) << "turn " << t;
+    }
+  };
+  const size_t fits = 3 * ThreadCache::kTurnBytes / ClassSize(c) / 8;  // 3/8 of the bound
+  ASSERT_GE(fits, size_t{2 * 2 * 96});  // twice the limit without turns (two refills of 96)
+  turns(fits, 3);
+  const uint64_t refills = cache->counters().refills[c].Read();
+  const uint64_t flushes = cache->counters().flushes.Read();
+  turns(fits, 5);
+  EXPECT_EQ(cache->counters().refills[c].Read(), refills);
+  EXPECT_EQ(cache->counters().flushes.Read(), flushes);
+
+  turns(2 * ThreadCache::kTurnBytes / ClassSize(c), 3);  // twice the bound
+  EXPECT_GT(cache->counters().flushes.Read(), flushes);
+
+  turns(fits, 2);  // the last turns: the class is quiet from here on
+  EXPECT_GT(cache->CachedBytes(), 0u);
+  cache->Upkeep(1000, 1000, uint64_t{4} << 20);  // its allocations since the start
+  cache->Upkeep(2000, 1000, uint64_t{4} << 20);  // none: quiet for a decay delay
+  EXPECT_EQ(cache->CachedBytes(), 0u);
+  cache->Drain();
+}
+
 TEST(ThreadCache, BlocksFreedBackComeBeforeNeverUsedOnes) {
   auto cache = NewCache();
   const int c = SizeToClass(256);
