@@ -26,7 +26,8 @@
 //       unit's outside the arena): the Slab of the unit,
 //       and a digest of its fields free needs
 //     tls_heap->tiny.Free(entry, p, FreeOther)             pools/tiny/thread_cache.h
-//       a carved block start whose free key is not set (slab.h)?
+//       a carved block start whose key byte is not the free
+//       key's (IsSurelyInUse, slab.h)?
 //       own slab: push on this thread's bin; over the bin's limit,
 //       flush half to the slabs (FlushBin)
 //       another owner's slab (always, for a thread with no heap
@@ -34,9 +35,10 @@
 //       the class is in an exchange and the bin runs low
 //     otherwise: FreeOther(p): nullptr, an aligned pointer inside its
 //                block (found from the same entry), Large, a slab pointer
-//                that is not a block in use (FreeUnusual: double free,
-//                never-allocated, interior, reported), a free unit or a
-//                pointer hakmem never mapped (reported)
+//                the block test refused (FreeUnusual: a block in use whose
+//                key byte matched is freed; a double free, never-allocated
+//                or interior pointer reported), a free unit or a pointer
+//                hakmem never mapped (reported)
 #ifndef HAKMEM_CORE_FRONT_DOOR_H_
 #define HAKMEM_CORE_FRONT_DOOR_H_
 

@@ -89,7 +89,7 @@ void ThreadCache::FlushRequestedBins(int refilling) {
 }
 
 void ThreadCache::DrainQuietClass(int c) {
-  drained_[c] = 0;  // quiet: its bin does not grow for turns on its next refill
+  UndoTurns(c);  // quiet: its turns are over
   // Nothing will carve these spans again soon: their pages go back now,
   // not after a stay in the idle stacks and the resident free units.
   releasing_quiet_ = true;
@@ -182,8 +182,7 @@ void ThreadCache::StartOver() {
     carve_run_[c] = 0;
     foreign_[c] = ForeignShare{0, bins_[c].Pops(), kNoRoomFloor, false, 0};
     window_start_[c] = WindowStart{Count(c), moved_[c]};
-    drained_[c] = 0;  // the last thread's turns are not this one's
-    if (limit_[c] > FullLimit(c)) SetLimit(c, FullLimit(c));
+    UndoTurns(c);  // the last thread's turns are not this one's
   }
 }
 
@@ -336,11 +335,17 @@ void ThreadCache::GrowAfterRefill(int c, uint32_t want) {
 void ThreadCache::GrowForTurns(int c) {
   // Not L2.5: its bins keep blocks only at a high rate of them (FullLimit).
   if (TierOfClass(c) != Tier::kL25) {
-    const int64_t most = std::max<int64_t>(FullLimit(c), kTurnBytes / ClassSize(c));
+    const uint64_t bytes = std::min(kTurnBytes, GetConfig().thread_cache_bytes / 4);
+    const int64_t most = std::max<int64_t>(FullLimit(c), bytes / ClassSize(c));
     const int64_t grown = std::max(limit_[c], FullLimit(c)) + 2 * int64_t{drained_[c]};
     if (grown > limit_[c]) SetLimit(c, static_cast<int32_t>(std::min(grown, most)));
   }
   drained_[c] = 0;
+}
+
+void ThreadCache::UndoTurns(int c) {
+  drained_[c] = 0;
+  if (limit_[c] > FullLimit(c)) SetLimit(c, FullLimit(c));
 }
 
 void ThreadCache::GrowLimit(int c) {
@@ -927,6 +932,7 @@ void ThreadCache::ShrinkBins(uint64_t budget_bytes) {
     const int biggest = static_cast<int>(std::max_element(bytes, bytes + kNumClasses) - bytes);
     if (bytes[biggest] == 0) break;
     TrimBin(biggest, Count(biggest) / 2);
+    UndoTurns(biggest);  // over the budget: no bin holds turns
     const uint64_t left = BinBytes(biggest);
     total -= bytes[biggest] - left;
     bytes[biggest] = left;
@@ -1014,10 +1020,11 @@ int64_t ThreadCache::OwnFreesThisWindow(int c) const {
 }
 
 void ThreadCache::SetRoomFloor(int c) {
+  // A quarter of the limit, as it was before any growth for turns: what the
+  // bin holds for the class's own turns is no room for others' blocks.
+  const int32_t keep = std::min(limit_[c], FullLimit(c)) / kKeepForeignDivisor;
   foreign_[c].room_floor =
-      foreign_[c].keep
-          ? static_cast<uint32_t>(Bin::kRoomBias + limit_[c] - limit_[c] / kKeepForeignDivisor)
-          : kNoRoomFloor;
+      foreign_[c].keep ? static_cast<uint32_t>(Bin::kRoomBias + limit_[c] - keep) : kNoRoomFloor;
 }
 
 void ThreadCache::SetLimit(int c, int32_t limit) {

@@ -731,7 +731,7 @@ TEST(ThreadCache, GivingBackABusyOwnersSpansRacesWithNothing) {
 // the bin and the next refill grew it (GrowForTurns), the turns stay in the
 // bin, with no refill and no flush; turns beyond kTurnBytes keep flushing,
 // and no more than that stays in the bin; once the class goes quiet, the
-// upkeep gives it all back.
+// upkeep gives it all back, and the bin is as small as before the turns.
 TEST(ThreadCache, AClassAllocatedAndFreedInTurnsStaysInItsBin) {
   auto cache = NewCache();
   const int c = SizeToClass(1024);
@@ -760,6 +760,11 @@ TEST(ThreadCache, AClassAllocatedAndFreedInTurnsStaysInItsBin) {
   cache->Upkeep(1000, 1000, uint64_t{4} << 20);  // its allocations since the start
   cache->Upkeep(2000, 1000, uint64_t{4} << 20);  // none: quiet for a decay delay
   EXPECT_EQ(cache->CachedBytes(), 0u);
+  const uint64_t flushes_before_quiet_turn = cache->counters().flushes.Read();
+  std::vector<void*> v(fits);
+  for (void*& p : v) p = Alloc(*cache, c);
+  for (void* p : v) Free(*cache, p);  // a turn over the limit of old
+  EXPECT_GT(cache->counters().flushes.Read(), flushes_before_quiet_turn);
   cache->Drain();
 }
 
