@@ -337,8 +337,13 @@ void ThreadCache::GrowForTurns(int c) {
   if (TierOfClass(c) != Tier::kL25) {
     const uint64_t bytes = std::min(kTurnBytes, GetConfig().thread_cache_bytes / 4);
     const int64_t most = std::max<int64_t>(FullLimit(c), bytes / ClassSize(c));
+    // Only for turns that fit (what was drained and what the bin held): a
+    // bigger bin does not spare a longer turn's blocks their trip to the
+    // slabs, it only holds more of them (10,000 blocks of 1 KiB in turns
+    // were slower so).
+    const int64_t turn = int64_t{drained_[c]} + limit_[c];
     const int64_t grown = std::max(limit_[c], FullLimit(c)) + 2 * int64_t{drained_[c]};
-    if (grown > limit_[c]) SetLimit(c, static_cast<int32_t>(std::min(grown, most)));
+    if (turn <= most && grown > limit_[c]) SetLimit(c, static_cast<int32_t>(std::min(grown, most)));
   }
   drained_[c] = 0;
 }

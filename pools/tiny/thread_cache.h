@@ -150,10 +150,11 @@ class ThreadCache {
   // blocks of 1 KiB in turns: 7 ns per malloc and per free, tcmalloc 3.5).
   // A refill after draining flushes grows the bin's limit by twice the
   // blocks they gave back (GrowForTurns), so that the next turn stays in the
-  // bin, up to this many bytes of blocks (a quarter of the thread's budget,
-  // HAKMEM_THREAD_CACHE_BYTES, if less). The limit falls back when the class
-  // goes quiet or the bins go over the budget; a free of another owner's
-  // block is kept only below a quarter of the limit as it was before.
+  // bin, if the turn fits in this many bytes of blocks (a quarter of the
+  // thread's budget, HAKMEM_THREAD_CACHE_BYTES, if less). The limit falls
+  // back when the class goes quiet or the bins go over the budget; a free of
+  // another owner's block is kept only below a quarter of the limit as it
+  // was before.
   static constexpr uint64_t kTurnBytes = 1 << 20;
 
   // Frees p, whose unit's entry (core/base/range_map.h) is `unit`, if it is
@@ -372,7 +373,7 @@ class ThreadCache {
   void GrowLimit(int c);
   // After a refill that followed draining flushes (drained_): bin c's limit
   // grows by twice what they gave back, up to kTurnBytes of blocks (or a
-  // quarter of the thread's budget, if less).
+  // quarter of the thread's budget, if less), if the turn fits in that.
   void GrowForTurns(int c);
   // Bin c's limit back to FullLimit, if it had grown for turns: the class
   // went quiet, the bins went over the budget, or a new thread adopts them.
