@@ -794,9 +794,9 @@ void ThreadCache::Flush(int c) {
     // phase change left 30 MiB per thread so), so the bin gives back all it
     // holds and keeps less from now on; refills (the class in demand again)
     // let it grow back.
-    // Half, but not below DrainingLimit (nor above a smaller limit).
     // Counted for GrowForTurns, in case the program takes them again.
     drained_[c] += static_cast<uint32_t>(std::max(Count(c), 0));
+    // Half, but not below DrainingLimit (nor above a smaller limit).
     SetLimit(c, std::max(limit_[c] / 2, std::min(limit_[c], DrainingLimit(c))));
     TrimBin(c, 0);
   } else {
