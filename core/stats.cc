@@ -118,7 +118,7 @@ void PrintStats(int fd) {
   LogLine(fd).Str("  slab arena reserved:         ").Dec(s.arena_bytes >> 30).Str(" GiB");
   LogLine(fd).Str("  bytes mapped:                ").Dec(s.bytes_mapped);
   LogLine(fd).Str("  bytes in big cache:          ").Dec(s.bytes_large_cached);
-  LogLine(fd).Str("  big cache yielded to slabs: ").Dec(s.bytes_large_yielded);
+  LogLine(fd).Str("  big cache yielded to slabs:  ").Dec(s.bytes_large_yielded);
   LogLine(fd).Str("  thread heaps created/exited: ").Dec(s.threads_created).Str("/").Dec(s.threads_exited);
 }
 
