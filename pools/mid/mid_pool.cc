@@ -32,6 +32,7 @@ void Init() {
 }
 
 void* TryBorrow(tiny::ThreadCache& cache, int c, size_t size) {
+  if (!cache.MayBorrowFor(c)) return nullptr;
   const uint64_t wmax = PoolPolicy::WmaxX100(TierOfClass(c));
   const uint64_t limit = wmax * (size == 0 ? 1 : size);
   // Blocks lent ahead serve c's later requests, the smallest of which is one

@@ -25,6 +25,8 @@ void Init();
 // is none (or c is a Tiny class, which never borrows). Where W_MAX
 // holds for every request of class c, more of that class's blocks move to
 // bin c with it (ThreadCache::Borrow), so that its next requests are hits.
+// A class that lives on lent blocks for good carves its own instead
+// (ThreadCache::MayBorrowFor): nullptr.
 void* TryBorrow(tiny::ThreadCache& cache, int c, size_t size);
 
 }  // namespace hakmem::mid

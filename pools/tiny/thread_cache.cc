@@ -90,6 +90,7 @@ void ThreadCache::FlushRequestedBins(int refilling) {
 
 void ThreadCache::DrainQuietClass(int c) {
   UndoTurns(c);  // quiet: its turns are over
+  borrow_window_[c] = BorrowWindow{0, bins_[c].Pops(), 0, false};  // and its borrowing
   // Nothing will carve these spans again soon: their pages go back now,
   // not after a stay in the idle stacks and the resident free units.
   releasing_quiet_ = true;
@@ -182,6 +183,7 @@ void ThreadCache::StartOver() {
     carve_run_[c] = 0;
     foreign_[c] = ForeignShare{0, bins_[c].Pops(), kNoRoomFloor, false, 0};
     window_start_[c] = WindowStart{Count(c), moved_[c]};
+    borrow_window_[c] = BorrowWindow{0, bins_[c].Pops(), 0, false};
     UndoTurns(c);  // the last thread's turns are not this one's
   }
 }
@@ -359,6 +361,19 @@ void ThreadCache::GrowLimit(int c) {
   }
 }
 
+bool ThreadCache::MayBorrowFor(int c) {
+  BorrowWindow& w = borrow_window_[c];
+  if (w.own_only) return false;
+  const uint32_t pops = bins_[c].Pops() - w.pops_at_start;
+  if (pops >= kBorrowWindow) {
+    w.streak = uint64_t{w.lent} * 3 > uint64_t{pops} * 2 ? w.streak + 1 : 0;
+    w.own_only = w.streak >= kBorrowStreak;
+    w.lent = 0;
+    w.pops_at_start = bins_[c].Pops();
+  }
+  return !w.own_only;
+}
+
 void* ThreadCache::Borrow(int d, int c, size_t size, bool lend_ahead) {
   void* p = TryPop(d);
   if (p == nullptr) return nullptr;
@@ -388,6 +403,7 @@ void* ThreadCache::Borrow(int d, int c, size_t size, bool lend_ahead) {
     // that, every eighth request (phase_1t 1.03x).
     GrowAfterRefill(c, batch);
   }
+  borrow_window_[c].lent += lent;
   counters_.borrowed[d].Add(lent);
   counters_.borrowed_waste[d].Add(lent * (ClassSize(d) - size));
   return p;
