@@ -32,7 +32,9 @@ void Init() {
 }
 
 void* TryBorrow(tiny::ThreadCache& cache, int c, size_t size) {
-  if (!cache.MayBorrowFor(c)) return nullptr;
+  // L2.5 borrows walk nothing (its bins hold nothing to lend ahead), and
+  // carving instead would map a span per block.
+  if (TierOfClass(c) == Tier::kMid && !cache.MayBorrowFor(c)) return nullptr;
   const uint64_t wmax = PoolPolicy::WmaxX100(TierOfClass(c));
   const uint64_t limit = wmax * (size == 0 ? 1 : size);
   // Blocks lent ahead serve c's later requests, the smallest of which is one

@@ -263,30 +263,30 @@ TEST_F(MidPool, AClassLivingOnBorrowedBlocksGetsMoreWithEachBorrow) {
   cache->Drain();
 }
 
-// Borrows for class c from the next class until c has handed out `pops`
+// Borrows for class c from the next class until c has handed out `blocks`
 // blocks, or until a borrow fails; the blocks it got to. Every lent block is
 // popped and freed again (back to the lender's bin, as the program's frees
-// go), and with `own` (a block of c's own on top of bin c) so is `own`,
-// `own_per_lent` times for each lent one.
-uint32_t PumpFromNextClass(ThreadCache& cache, int c, uint32_t pops, void* own,
-                           uint32_t own_per_lent) {
+// go), and with `own` (a block of c's own, on top of bin c once the lent ones
+// are gone) so is `own`, once for each lent one: half of what c hands out is
+// lent then.
+uint32_t PumpFromNextClass(ThreadCache& cache, int c, uint32_t blocks, void* own) {
   uint32_t done = 0;
-  while (done < pops) {
+  while (done < blocks) {
     void* p = TryBorrow(cache, c, ClassSize(c));
     if (p == nullptr) break;
     std::vector<void*> lent{p};
     while (void* q = cache.TryPop(c)) {
-      ++done;
-      if (q == own) break;  // below the lent ones
+      if (q == own) {  // below the lent ones
+        Free(cache, own);
+        break;
+      }
       lent.push_back(q);
     }
-    if (own != nullptr) {
+    done += static_cast<uint32_t>(lent.size());
+    for (size_t i = 0; own != nullptr && i < lent.size(); ++i) {
+      EXPECT_EQ(cache.TryPop(c), own);
       Free(cache, own);
-      for (size_t i = 0; i < lent.size() * own_per_lent; ++i) {
-        EXPECT_EQ(cache.TryPop(c), own);
-        Free(cache, own);
-        ++done;
-      }
+      ++done;
     }
     for (void* q : lent) Free(cache, q);
   }
@@ -298,55 +298,52 @@ uint32_t PumpFromNextClass(ThreadCache& cache, int c, uint32_t pops, void* own,
 // carves its own instead until it goes quiet: each lend walked the lender's
 // list, a miss per block (phase_1t's lulls: the 2048-byte class lived on the
 // 2304-byte blocks left from the build before, for the whole lull). A class
-// that borrows for a smaller share goes on borrowing.
+// that borrows for a smaller share, or does so for fewer windows in a row,
+// goes on borrowing.
 TEST_F(MidPool, AClassLivingOnBorrowedBlocksForGoodCarvesItsOwnUntilItGoesQuiet) {
   const int c = SizeToClass(2000);
   const int d = c + 1;
   ASSERT_LE(uint64_t{ClassSize(d)} * 100,
             PoolPolicy::WmaxX100(Tier::kMid) * (ClassSize(c - 1) + 1));  // lends ahead
-  const uint32_t enough = (ThreadCache::kBorrowStreak + 2) * ThreadCache::kBorrowWindow;
-  for (const bool for_good : {false, true}) {
-    SCOPED_TRACE(for_good ? "every block lent" : "half of the blocks lent");
-    auto cache = NewCache();
-    std::vector<void*> lender;
-    for (int i = 0; i < 120; ++i) lender.push_back(Alloc(*cache, d));
-    void* kept = lender.back();  // its span stays, with the others freed on it
-    lender.pop_back();
-    for (void* p : lender) Free(*cache, p);  // bin d holds them
-    void* own = nullptr;
-    std::vector<void*> carved;
-    if (!for_good) {
-      own = Alloc(*cache, c);
-      while (void* q = cache->TryPop(c)) carved.push_back(q);  // bin c empty
-      Free(*cache, own);
-    }
-    const uint32_t pops = PumpFromNextClass(*cache, c, enough, own, 1);
-    if (!for_good) {
-      EXPECT_GE(pops, enough);  // borrowing all along
-    } else {
-      EXPECT_GE(pops, ThreadCache::kBorrowStreak * ThreadCache::kBorrowWindow);
-      EXPECT_LT(pops, enough);
-      void* q = cache->TryPop(d);
-      EXPECT_NE(q, nullptr);  // refused with the lender's bin not empty
-      if (q != nullptr) Free(*cache, q);
-      void* mine = Alloc(*cache, c);  // carved
-      EXPECT_EQ(RangeMap::MetaOf<Slab>(RangeMap::Lookup(mine))->size_class, c);
-      Free(*cache, mine);
-      EXPECT_EQ(TryBorrow(*cache, c, 2000), nullptr);
-      // Quiet for a decay delay (the lender too: its bin goes back to its
-      // slabs, whose freed blocks the next borrow takes), it borrows again.
-      const uint64_t budget = 64 << 20;
-      cache->Upkeep(1000, 100, budget);  // the activity so far seen
-      cache->Upkeep(2000, 100, budget);  // quiet since
-      void* again = TryBorrow(*cache, c, 2000);
-      ASSERT_NE(again, nullptr);
-      EXPECT_EQ(RangeMap::MetaOf<Slab>(RangeMap::Lookup(again))->size_class, d);
-      Free(*cache, again);
-    }
-    for (void* q : carved) Free(*cache, q);
-    Free(*cache, kept);
-    cache->Drain();
-  }
+  constexpr uint32_t kWindow = ThreadCache::kBorrowWindow;
+  constexpr uint32_t kStreak = ThreadCache::kBorrowStreak;
+  auto cache = NewCache();
+  std::vector<void*> lender;
+  for (int i = 0; i < 120; ++i) lender.push_back(Alloc(*cache, d));
+  void* kept = lender.back();  // its span stays, with the others freed on it
+  lender.pop_back();
+  for (void* p : lender) Free(*cache, p);  // bin d holds them
+  void* own = Alloc(*cache, c);
+  std::vector<void*> carved;
+  while (void* q = cache->TryPop(c)) carved.push_back(q);  // bin c empty
+  Free(*cache, own);
+
+  // All lent for fewer windows than the streak, then half: the streak
+  // starts over (the window across the change may count either way).
+  EXPECT_EQ(PumpFromNextClass(*cache, c, (kStreak - 1) * kWindow, nullptr) / kWindow, kStreak - 1);
+  EXPECT_GE(PumpFromNextClass(*cache, c, 3 * kWindow, own), 3 * kWindow);
+  // All lent again: refused after kStreak windows, the one across the
+  // change perhaps among them.
+  const uint32_t lent_for_good = PumpFromNextClass(*cache, c, (kStreak + 2) * kWindow, nullptr);
+  EXPECT_GE(lent_for_good, (kStreak - 1) * kWindow);
+  EXPECT_LT(lent_for_good, (kStreak + 2) * kWindow);
+  void* q = cache->TryPop(d);
+  EXPECT_NE(q, nullptr);  // refused with the lender's bin not empty
+  if (q != nullptr) Free(*cache, q);
+  EXPECT_EQ(TryBorrow(*cache, c, 2000), nullptr);
+
+  // Quiet for a decay delay (the lender too: its bin goes back to its
+  // slabs, whose freed blocks the next borrow takes), it borrows again.
+  const uint64_t budget = 64 << 20;
+  cache->Upkeep(1000, 100, budget);  // the activity so far seen
+  cache->Upkeep(2000, 100, budget);  // quiet since
+  void* again = TryBorrow(*cache, c, 2000);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(RangeMap::MetaOf<Slab>(RangeMap::Lookup(again))->size_class, d);
+  Free(*cache, again);
+  for (void* p : carved) Free(*cache, p);
+  Free(*cache, kept);
+  cache->Drain();
 }
 
 TEST_F(MidPool, IdleSpansOfOneClassAreReclaimedBeforeAnotherMapsNewMemory) {

@@ -90,7 +90,7 @@ void ThreadCache::FlushRequestedBins(int refilling) {
 
 void ThreadCache::DrainQuietClass(int c) {
   UndoTurns(c);  // quiet: its turns are over
-  borrow_window_[c] = BorrowWindow{0, bins_[c].Pops(), 0, false};  // and its borrowing
+  ForgetBorrowing(c);  // and its borrowing
   // Nothing will carve these spans again soon: their pages go back now,
   // not after a stay in the idle stacks and the resident free units.
   releasing_quiet_ = true;
@@ -127,11 +127,14 @@ void ThreadCache::TrimQuietBins(uint64_t now_ms, uint64_t decay_ms) {
       active_ms_[c] = now_ms;
       continue;
     }
+    if (now_ms - active_ms_[c] < decay_ms) continue;
+    // Quiet: it may borrow again, also when it holds nothing now (its spans
+    // went back as its blocks were freed).
+    ForgetBorrowing(c);
     // Quiet even with an empty bin: its slabs may have emptied by frees
     // that went straight to them (over the limit, or from other threads).
-    if (now_ms - active_ms_[c] >= decay_ms &&
-        (bins_[c].head != nullptr || stash_[c].head != nullptr || partial_[c].head != nullptr ||
-         full_[c].head != nullptr)) {
+    if (bins_[c].head != nullptr || stash_[c].head != nullptr || partial_[c].head != nullptr ||
+        full_[c].head != nullptr) {
       DrainQuietClass(c);
       drained = true;
     }
@@ -183,7 +186,7 @@ void ThreadCache::StartOver() {
     carve_run_[c] = 0;
     foreign_[c] = ForeignShare{0, bins_[c].Pops(), kNoRoomFloor, false, 0};
     window_start_[c] = WindowStart{Count(c), moved_[c]};
-    borrow_window_[c] = BorrowWindow{0, bins_[c].Pops(), 0, false};
+    ForgetBorrowing(c);
     UndoTurns(c);  // the last thread's turns are not this one's
   }
 }
@@ -364,14 +367,21 @@ void ThreadCache::GrowLimit(int c) {
 bool ThreadCache::MayBorrowFor(int c) {
   BorrowWindow& w = borrow_window_[c];
   if (w.own_only) return false;
-  const uint32_t pops = bins_[c].Pops() - w.pops_at_start;
-  if (pops >= kBorrowWindow) {
-    w.streak = uint64_t{w.lent} * 3 > uint64_t{pops} * 2 ? w.streak + 1 : 0;
+  // Handed out: the bin's pops, and the blocks borrows returned themselves
+  // (popped from the lender's bin).
+  const uint64_t handed = uint64_t{bins_[c].Pops() - w.pops_at_start} + w.direct;
+  if (handed >= kBorrowWindow) {
+    w.streak = uint64_t{w.lent} * 3 > handed * 2 ? w.streak + 1 : 0;
     w.own_only = w.streak >= kBorrowStreak;
     w.lent = 0;
+    w.direct = 0;
     w.pops_at_start = bins_[c].Pops();
   }
   return !w.own_only;
+}
+
+void ThreadCache::ForgetBorrowing(int c) {
+  borrow_window_[c] = BorrowWindow{0, 0, bins_[c].Pops(), 0, false};
 }
 
 void* ThreadCache::Borrow(int d, int c, size_t size, bool lend_ahead) {
@@ -404,6 +414,7 @@ void* ThreadCache::Borrow(int d, int c, size_t size, bool lend_ahead) {
     GrowAfterRefill(c, batch);
   }
   borrow_window_[c].lent += lent;
+  borrow_window_[c].direct += 1;
   counters_.borrowed[d].Add(lent);
   counters_.borrowed_waste[d].Add(lent * (ClassSize(d) - size));
   return p;

@@ -130,18 +130,19 @@ class ThreadCache {
   // take the slow path on every request (mid_1t: 5 % of all requests). Lent
   // blocks are counted apart, with the bytes they waste beyond `size`.
   void* Borrow(int d, int c, size_t size, bool lend_ahead);
-  // Whether a miss of class c may borrow (W_MAX) rather than carve. A class
-  // that lives on a larger class's blocks keeps borrowing for ever: the
-  // lent blocks' frees go back to the lender's bin, so bin c runs dry again
-  // and again, and each lend walks the lender's list (a miss per block: 1 -
-  // 2 KiB blocks at random, 70 % of the 1792-byte requests served by 2 KiB
-  // blocks, the lends were 5 % of the time and the program's own touches
-  // slower). Once more than two thirds of the blocks c handed out were lent,
-  // kBorrowStreak windows of kBorrowWindow in a row, c carves its own instead
-  // until it goes quiet (DrainQuietClass) or a new thread adopts the cache.
-  // A class that borrows for less, or only at first (a build's classes, as
-  // they grow on the blocks the last phase left: 50 - 67 % lent, judged
-  // from half lent their carving made phase_1t's peak 65 -> 70 MiB), goes on
+  // Whether a miss of Mid class c may borrow (W_MAX) rather than carve. A
+  // class that lives on a larger class's blocks keeps borrowing for ever:
+  // the lent blocks' frees go back to the lender's bin, so bin c runs dry
+  // again and again, and each lend walks the lender's list (a miss per
+  // block: 1 - 2 KiB blocks at random, 70 % of the 1792-byte requests
+  // served by 2 KiB blocks, the lends were 5 % of the time and the
+  // program's own touches slower). Once more than two thirds of the blocks c
+  // handed out were lent, kBorrowStreak windows in a row (of kBorrowWindow
+  // blocks or more: judged at its misses), c carves its own instead until
+  // it goes quiet (TrimQuietBins) or a new thread adopts the cache. A class
+  // that borrows for less, or only at first (a build's classes, as they
+  // grow on the blocks the last phase left: 50 - 67 % lent, judged from half
+  // lent their carving made phase_1t's peak 65 -> 70 MiB), goes on
   // borrowing.
   bool MayBorrowFor(int c);
   static constexpr uint32_t kBorrowWindow = 1024;
@@ -391,6 +392,9 @@ class ThreadCache {
   // grows by twice what they gave back, up to kTurnBytes of blocks (or a
   // quarter of the thread's budget, if less), if the turn fits in that.
   void GrowForTurns(int c);
+  // Class c may borrow again, its windows start afresh (the class went
+  // quiet, or a new thread adopts the cache).
+  void ForgetBorrowing(int c);
   // Bin c's limit back to FullLimit, if it had grown for turns: the class
   // went quiet, the bins went over the budget, or a new thread adopts them.
   void UndoTurns(int c);
@@ -630,10 +634,13 @@ class ThreadCache {
   uint32_t pops_at_flush_[kNumClasses] = {};  // Bin::Pops() at the class's last flush
   // Blocks the class's draining flushes gave back since its last refill.
   uint32_t drained_[kNumClasses] = {};
-  // Blocks lent to class c (Borrow) in its window, Bin::Pops() when that
-  // began, and whether c carves rather than borrows (MayBorrowFor).
+  // Class c's borrowing in its current window (MayBorrowFor): the blocks
+  // lent to it (Borrow), those of them that did not go through bin c (the
+  // one each borrow returns), Bin::Pops() when the window began, and
+  // whether c carves rather than borrows.
   struct BorrowWindow {
     uint32_t lent;
+    uint32_t direct;
     uint32_t pops_at_start;
     uint8_t streak;  // windows in a row in which more than two thirds were lent
     bool own_only;
