@@ -26,7 +26,10 @@
 // over the last 40% of every lull: what the program holds once it has been
 // quiet for a while (an allocator that gives memory back by time has done so
 // by then). --rss_trace=FILE writes the samples, one "ms rss_kib phase" line
-// each.
+// each. Each run also prints the rate in each phase to stderr ("phase
+// rates: build-A ... lull-2", the threads' rates summed): where an allocator
+// gains or loses.
+#include <array>
 #include <cstdio>
 #include <thread>
 #include <vector>
@@ -52,6 +55,7 @@ constexpr Phase kPhases[] = {
     {1 << 10, 2 << 10, 16, 3, true},
 };
 constexpr int kNumPhases = sizeof(kPhases) / sizeof(kPhases[0]);
+constexpr const char* kPhaseNames[kNumPhases] = {"build-A", "lull-1", "build-C", "lull-2"};
 
 uint64_t CycleHalves() {
   uint64_t n = 0;
@@ -87,7 +91,15 @@ size_t SlotsOf(const Config& cfg, int phase) {
   return n > 0 ? n : 1;
 }
 
-void PhaseThread(const Config& cfg, int index, RunControl* ctl, ThreadResult* result) {
+// Per phase of the schedule, what one thread did in it (summed over cycles).
+struct PhaseTally {
+  uint64_t ops = 0;
+  double ms = 0;
+};
+using PhaseTallies = std::array<PhaseTally, kNumPhases>;
+
+void PhaseThread(const Config& cfg, int index, RunControl* ctl, ThreadResult* result,
+                 PhaseTallies* tallies) {
   Rng rng(cfg.seed, static_cast<uint64_t>(index));
   uint64_t errors = 0;
   // One Config per phase (the size range NewBlock draws from), made before
@@ -104,10 +116,18 @@ void PhaseThread(const Config& cfg, int index, RunControl* ctl, ThreadResult* re
 
   ctl->WaitForGo();
   uint64_t ops = 0;
+  uint64_t ops_at_look = 0;
+  double ms_at_look = 0;
   for (;;) {
     if (cfg.ops > 0 ? ops >= cfg.ops : ctl->stop.load(std::memory_order_relaxed)) break;
     if ((ops & 255) == 0) {
-      const uint64_t ms = static_cast<uint64_t>(SecondsBetween(ctl->start, Clock::now()) * 1000);
+      const double now_ms = SecondsBetween(ctl->start, Clock::now()) * 1000;
+      // What was done since the last look counts for the phase then in force.
+      (*tallies)[phase].ops += ops - ops_at_look;
+      (*tallies)[phase].ms += now_ms - ms_at_look;
+      ops_at_look = ops;
+      ms_at_look = now_ms;
+      const uint64_t ms = static_cast<uint64_t>(now_ms);
       const int now = PhaseAt(ms, cfg.phase_ms);
       if (now != phase) {
         phase = now;
@@ -157,9 +177,22 @@ void WriteTrace(const std::vector<RssSample>& samples, const Config& cfg) {
 Outcome RunPhases(const Config& cfg) {
   RssSampler sampler;
   const double seconds = cfg.ops > 0 ? 600 : cfg.seconds;
+  std::vector<PhaseTallies> tallies(cfg.threads);
   Outcome out = RunIndependentThreads(
-      cfg, PhaseThread, [&](const RunControl& ctl) { sampler.Start(&ctl, seconds); },
-      [&] { sampler.Stop(); });
+      cfg,
+      [&](const Config& c, int i, RunControl* ctl, ThreadResult* r) {
+        PhaseThread(c, i, ctl, r, &tallies[i]);
+      },
+      [&](const RunControl& ctl) { sampler.Start(&ctl, seconds); }, [&] { sampler.Stop(); });
+  // The rate in each phase (the threads' summed) on stderr, as glibc_simple's
+  // per-combination figures: where an allocator gains or loses.
+  fprintf(stderr, "phase rates:");
+  for (int i = 0; i < kNumPhases; ++i) {
+    double rate = 0;
+    for (const PhaseTallies& t : tallies) rate += t[i].ms > 0 ? t[i].ops / t[i].ms * 1e3 : 0;
+    fprintf(stderr, "  %s %.2f Mops/s", kPhaseNames[i], rate / 1e6);
+  }
+  fprintf(stderr, "\n");
   out.quiet_rss_kib = QuietRssKib(sampler.samples(), cfg.phase_ms);
   if (!cfg.rss_trace.empty()) WriteTrace(sampler.samples(), cfg);
   return out;
