@@ -90,7 +90,6 @@ void ThreadCache::FlushRequestedBins(int refilling) {
 
 void ThreadCache::DrainQuietClass(int c) {
   UndoTurns(c);  // quiet: its turns are over
-  ForgetBorrowing(c);  // and its borrowing
   // Nothing will carve these spans again soon: their pages go back now,
   // not after a stay in the idle stacks and the resident free units.
   releasing_quiet_ = true;
