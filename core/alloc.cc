@@ -92,7 +92,7 @@ size_t UsableOrReport(const void* p, uintptr_t e, const char* fn) {
     case RangeKind::kSlab: {
       const tiny::Slab* slab = RangeMap::MetaOf<tiny::Slab>(e);
       if (slab->IsCarvedBlockStart(p)) {
-        if (tiny::KeyWord(const_cast<void*>(p)) != tiny::FreeKey()) return slab->block_size;
+        if (!tiny::HoldsFreeKey(p)) return slab->block_size;
         ReportInvalidPointer(p, BadFree::kDouble, fn);
         return 0;
       }

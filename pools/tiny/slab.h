@@ -87,6 +87,12 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint8_t KeyByte(const void* block) {
   return static_cast<const uint8_t*>(block)[sizeof(uint64_t)];  // KeyWord's lowest byte
 }
 
+// The slow paths' test of a carved block start: free if its whole key word
+// is the free key (the fast paths' IsSurelyInUse reads the byte only).
+inline bool HoldsFreeKey(const void* block) {
+  return KeyWord(const_cast<void*>(block)) == FreeKey();
+}
+
 // What free's block test needs of a class, kDigestClassScale bytes per class
 // so that a digest's class_offset indexes the table as it is (BlockTestAt).
 // div_c is ceil(2^64 / block size): one multiply gives an offset's block
