@@ -348,5 +348,46 @@ TEST(SuperSlabManager, AHeapFarAboveTheRetainBoundKeepsHalfItsPeakResident) {
   TrimSuperSlabs();
 }
 
+// A program that turns its memory over slowly keeps free units resident only
+// while they and what is in use add up to no more than its most in use in the
+// decay window: once a span that found no resident run to take faulted fresh
+// units in, what it releases goes back to the OS. A busy one keeps it (within
+// the retain limit) and reuses the pages instead of faulting them in again.
+TEST(SuperSlabManager, OnlyABusyProgramKeepsFreeUnitsBeyondItsWindowPeak) {
+  const Config saved = GetConfig();
+  // Resident free units after: a SuperSlab taken whole in one-unit spans, its
+  // even units 0 - 6 released (kept: in use and kept add up to the peak), a
+  // two-unit span that no resident run holds (fresh units elsewhere), and
+  // then unit 9 released.
+  auto resident_units_after = [](uint32_t decay_ms) -> int64_t {
+    Config config = GetConfig();
+    config.decay_ms = decay_ms;  // the busy rate is per second, counted per window
+    SetConfigForTesting(config);
+    TrimSuperSlabs();
+    DecaySuperSlabs(NowMs(), 0);  // two new windows: nothing released in either
+    DecaySuperSlabs(NowMs(), 0);
+    const uint64_t resident_before = ResidentFreeBytes();
+    const UnitSpans spans = AcquireWholeSuperSlab();
+    if (spans.superslab == nullptr) return -1;
+    const std::vector<int> released = {0, 2, 4, 6, 9};
+    for (int u : {0, 2, 4, 6}) ReleaseSpan(spans.at[u]);
+    Slab* pair;
+    if (AcquireSpans(2, &pair, 1, MayMap::kYes) != 1 || pair->superslab == spans.superslab) {
+      return -1;
+    }
+    ReleaseSpan(spans.at[9]);
+    const int64_t kept = static_cast<int64_t>((ResidentFreeBytes() - resident_before) / kUnitSize);
+    ReleaseSpan(pair, Residency::kDecommit);
+    ReleaseTheRest(spans, released);
+    TrimSuperSlabs();
+    return kept;
+  };
+  // 500 ms windows: the five releases are far below the busy rate.
+  EXPECT_EQ(resident_units_after(500), 4);
+  // 2 ms windows: one unit a window is the busy rate.
+  EXPECT_EQ(resident_units_after(2), 5);
+  SetConfigForTesting(saved);
+}
+
 }  // namespace
 }  // namespace hakmem::tiny
