@@ -33,13 +33,14 @@ void InstallGrowthReclaimer(GrowthReclaimer reclaimer);
 
 // What a released span's pages do.
 enum class Residency : uint8_t {
-  kWithinRetainLimit,  // stay resident within the retain limit (from HAKMEM_POOL_RETAIN_BYTES)
+  kWithinRetainLimit,  // stay resident within the retain limit (HAKMEM_POOL_RETAIN_BYTES; for a
+                       // program that turns memory over slowly, its peak in use)
   kKeep,               // stay resident: a refill is about to carve them again
   kDecommit,           // go back now: unused for the decay delay already
 };
-// Gives a span back. Its blocks must all be free. Beyond the retain limit (and
-// unless told to keep them) its pages are decommitted (MADV_DONTNEED) before it
-// is marked free.
+// Gives a span back. Its blocks must all be free. Beyond what may stay resident
+// (kWithinRetainLimit; unless told to keep them) its pages are decommitted
+// (MADV_DONTNEED) before it is marked free.
 void ReleaseSpan(Slab* slab, Residency residency = Residency::kWithinRetainLimit);
 // Decay: decommits the resident free units of every SuperSlab that has given
 // no unit back for `decay_ms`, and unmaps those that stayed empty that long.

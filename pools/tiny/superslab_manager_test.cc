@@ -350,43 +350,57 @@ TEST(SuperSlabManager, AHeapFarAboveTheRetainBoundKeepsHalfItsPeakResident) {
 
 // A program that turns its memory over slowly keeps free units resident only
 // while they and what is in use add up to no more than its most in use in the
-// decay window: once a span that found no resident run to take faulted fresh
-// units in, what it releases goes back to the OS. A busy one keeps it (within
-// the retain limit) and reuses the pages instead of faulting them in again.
+// decay window: once a span that found no resident run to take
+// faulted fresh units in, what it releases goes back to the OS. A busy one (in
+// this window or the last) keeps it within the retain limit, and reuses the
+// pages instead of faulting them in again.
 TEST(SuperSlabManager, OnlyABusyProgramKeepsFreeUnitsBeyondItsWindowPeak) {
   const Config saved = GetConfig();
   // Resident free units after: a SuperSlab taken whole in one-unit spans, its
-  // even units 0 - 6 released (kept: in use and kept add up to the peak), a
-  // two-unit span that no resident run holds (fresh units elsewhere), and
-  // then unit 9 released.
-  auto resident_units_after = [](uint32_t decay_ms) -> int64_t {
+  // units 0, 2, 4 and 6 released (kept: in use and kept add up to the peak),
+  // a two-unit span that no resident run holds (fresh units elsewhere), and
+  // then unit 9 released. HAKMEM_DECAY_MS sets the busy rate (512 units a
+  // second: 256 a window of 500 ms, 1 of 2 ms); the windows are the test's.
+  // `busy_last_window`: the window before released 256 units, never more than
+  // 32 in use at once.
+  auto resident_units_after = [](uint32_t decay_ms, bool busy_last_window) -> int64_t {
     Config config = GetConfig();
-    config.decay_ms = decay_ms;  // the busy rate is per second, counted per window
+    config.decay_ms = decay_ms;
     SetConfigForTesting(config);
     TrimSuperSlabs();
     DecaySuperSlabs(NowMs(), 0);  // two new windows: nothing released in either
     DecaySuperSlabs(NowMs(), 0);
+    for (int round = 0; busy_last_window && round < 8; ++round) {
+      Slab* batch[kUnitsPerSuperSlab];
+      const uint32_t n = AcquireSpans(1, batch, kUnitsPerSuperSlab, MayMap::kYes);
+      for (uint32_t i = 0; i < n; ++i) ReleaseSpan(batch[i]);
+      if (n != kUnitsPerSuperSlab) return -1;
+    }
+    if (busy_last_window) {
+      DecaySuperSlabs(NowMs(), 0);  // the busy window becomes the last
+      TrimSuperSlabs();             // and nothing it kept is resident
+    }
     const uint64_t resident_before = ResidentFreeBytes();
     const UnitSpans spans = AcquireWholeSuperSlab();
-    if (spans.superslab == nullptr) return -1;
     const std::vector<int> released = {0, 2, 4, 6, 9};
+    if (spans.superslab == nullptr) return -1;
     for (int u : {0, 2, 4, 6}) ReleaseSpan(spans.at[u]);
-    Slab* pair;
-    if (AcquireSpans(2, &pair, 1, MayMap::kYes) != 1 || pair->superslab == spans.superslab) {
-      return -1;
-    }
+    Slab* pair = nullptr;
+    const bool fresh = AcquireSpans(2, &pair, 1, MayMap::kYes) == 1 &&
+                       pair->superslab != spans.superslab;
     ReleaseSpan(spans.at[9]);
     const int64_t kept = static_cast<int64_t>((ResidentFreeBytes() - resident_before) / kUnitSize);
-    ReleaseSpan(pair, Residency::kDecommit);
+    if (pair != nullptr) ReleaseSpan(pair, Residency::kDecommit);
     ReleaseTheRest(spans, released);
     TrimSuperSlabs();
-    return kept;
+    return fresh ? kept : -1;
   };
-  // 500 ms windows: the five releases are far below the busy rate.
-  EXPECT_EQ(resident_units_after(500), 4);
-  // 2 ms windows: one unit a window is the busy rate.
-  EXPECT_EQ(resident_units_after(2), 5);
+  EXPECT_EQ(resident_units_after(500, false), 4);  // slow: unit 9 goes back
+  EXPECT_EQ(resident_units_after(2, false), 5);    // busy in this window
+  EXPECT_EQ(resident_units_after(500, true), 5);   // busy in the last
   SetConfigForTesting(saved);
+  DecaySuperSlabs(NowMs(), 0);
+  TrimSuperSlabs();
 }
 
 }  // namespace
