@@ -350,10 +350,10 @@ TEST(SuperSlabManager, AHeapFarAboveTheRetainBoundKeepsHalfItsPeakResident) {
 
 // A program that turns its memory over slowly keeps free units resident only
 // while they and what is in use add up to no more than its most in use in the
-// decay window: once a span that found no resident run to take
-// faulted fresh units in, what it releases goes back to the OS. A busy one (in
-// this window or the last) keeps it within the retain limit, and reuses the
-// pages instead of faulting them in again.
+// decay window: once a span that found no resident run to take faulted fresh
+// units in, what it releases goes back to the OS. A busy one (in this window
+// or the last) keeps it within the retain limit, and reuses the pages instead
+// of faulting them in again.
 TEST(SuperSlabManager, OnlyABusyProgramKeepsFreeUnitsBeyondItsWindowPeak) {
   const Config saved = GetConfig();
   // Resident free units after: a SuperSlab taken whole in one-unit spans, its
