@@ -20,6 +20,15 @@ Shard g_shards[kNumClasses][kIdleSpanShards];
 // Idle spans per class: reserved before a push, so CAP holds under races.
 std::atomic<uint32_t> g_idle[kNumClasses];
 
+// Units held by the idle spans of all L2.5 classes.
+std::atomic<uint64_t> g_idle_l25_units{0};
+
+void CountIdle(int c, int64_t spans) {
+  if (TierOfClass(c) != Tier::kL25) return;
+  const int64_t units = spans * kClassInfo[c].span_units;
+  g_idle_l25_units.fetch_add(static_cast<uint64_t>(units), std::memory_order_relaxed);
+}
+
 // Pushes with the time it went idle unchanged (PutIdleSpan sets it).
 bool KeepIdle(tiny::Slab* slab, uint32_t shard, uint32_t cap) {
   const int c = slab->size_class;
@@ -27,6 +36,7 @@ bool KeepIdle(tiny::Slab* slab, uint32_t shard, uint32_t cap) {
   do {
     if (n >= cap) return false;
   } while (!g_idle[c].compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+  CountIdle(c, 1);
   g_shards[c][shard % kIdleSpanShards].stack.Push(slab);
   return true;
 }
@@ -36,6 +46,12 @@ bool KeepIdle(tiny::Slab* slab, uint32_t shard, uint32_t cap) {
 uint32_t IdleCap(int c, tiny::SpanDemand demand) {
   const uint32_t cap = PoolPolicy::Cap(c);
   if (demand == tiny::SpanDemand::kUsual || TierOfClass(c) != Tier::kL25) return cap;
+  // Beyond CAP only within the big-block budget, all L2.5 classes together.
+  const uint64_t in_use_units = tiny::InUseBytes() / kUnitSize;
+  const uint64_t units = kClassInfo[c].span_units;
+  if (g_idle_l25_units.load(std::memory_order_relaxed) + units > in_use_units / kBigBlockIdleShare) {
+    return cap;
+  }
   const uint32_t spans = kBigBlockIdleUnits / kClassInfo[c].span_units;
   return cap > spans ? cap : spans;
 }
@@ -55,7 +71,10 @@ uint32_t TakeIdleSpans(int c, uint32_t shard, tiny::Slab** out, uint32_t max) {
       out[got++] = static_cast<tiny::Slab*>(s);
     }
   }
-  if (got != 0) g_idle[c].fetch_sub(got, std::memory_order_relaxed);
+  if (got != 0) {
+    g_idle[c].fetch_sub(got, std::memory_order_relaxed);
+    CountIdle(c, -static_cast<int64_t>(got));
+  }
   return got;
 }
 
