@@ -153,10 +153,10 @@ void ThreadCache::Init() {
   shard_ = g_next_shard.fetch_add(1, std::memory_order_relaxed);
   const uint32_t refill_max = GetConfig().tiny_refill_max;
   for (int c = 0; c < kNumClasses; ++c) {
-    // A refill moves at most 256 KiB worth of blocks (at least one, at most
-    // HAKMEM_TINY_REFILL_MAX; StartOver's slow start gets there); the bin
+    // A refill moves at most RefillBytes(c) worth of blocks (at least one, at
+    // most HAKMEM_TINY_REFILL_MAX; StartOver's slow start gets there); the bin
     // flushes half when it holds more than two refills.
-    uint32_t batch = static_cast<uint32_t>(4 * kUnitSize / ClassSize(c));
+    uint32_t batch = static_cast<uint32_t>(RefillBytes(c) / ClassSize(c));
     if (batch > refill_max) batch = refill_max;
     if (batch == 0) batch = 1;
     batch_[c] = batch;

@@ -768,6 +768,28 @@ TEST(ThreadCache, AClassAllocatedAndFreedInTurnsStaysInItsBin) {
   cache->Drain();
 }
 
+// A refill moves at most RefillBytes(c) worth of blocks: 64 KiB for a Mid
+// class of 8 KiB or more, 256 KiB below.
+TEST(ThreadCache, ABigMidClassRefillsAtMostItsRefillBytes) {
+  for (const size_t size : {size_t{4096}, size_t{16384}}) {
+    const int c = SizeToClass(size);
+    const uint64_t per_refill = ThreadCache::RefillBytes(c) / ClassSize(c);
+    EXPECT_EQ(per_refill, size < ThreadCache::kBigMidClassBytes ? 64u : 4u) << size;
+    auto cache = NewCache();
+    const size_t n = 256;
+    std::vector<void*> v(n);
+    for (void*& p : v) p = Alloc(*cache, c);
+    for (void* p : v) Free(*cache, p);
+    const uint64_t refills = cache->counters().refills[c].Read();
+    for (void*& p : v) p = Alloc(*cache, c);
+    const uint64_t taken = cache->counters().refills[c].Read() - refills;
+    // None moved more (a refill may move fewer: one slab's freed blocks).
+    EXPECT_GE(taken * per_refill, n - 2 * per_refill) << size;  // the bin held up to two
+    for (void* p : v) Free(*cache, p);
+    cache->Drain();
+  }
+}
+
 TEST(ThreadCache, BlocksFreedBackComeBeforeNeverUsedOnes) {
   auto cache = NewCache();
   const int c = SizeToClass(256);
