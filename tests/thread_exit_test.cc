@@ -141,8 +141,8 @@ TEST(ThreadExit, BigBinsAreDrainedAtExit) {
   hakmem::Heap* exited = nullptr;
   std::thread([&] {
     std::vector<void*> v;
-    for (int i = 0; i < 20; ++i) v.push_back(hak_alloc(16000));
-    for (void* p : v) hak_free(p);  // fewer than the bin's limit: it keeps 320 KiB
+    for (int i = 0; i < 20; ++i) v.push_back(hak_alloc(6000));
+    for (void* p : v) hak_free(p);  // fewer than the bin's limit (84): it keeps 120 KiB
     EXPECT_GT(hakmem::CurrentHeap()->tiny.CachedBytes(), 64u << 10);
     exited = hakmem::CurrentHeap();
   }).join();

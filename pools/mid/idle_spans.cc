@@ -148,7 +148,8 @@ uint32_t DecayIdleSpans(uint64_t now_ms, uint64_t decay_ms) {
       tiny::Slab* next = static_cast<tiny::Slab*>(sync::FreeBlockLink::Next(young));
       // A young span stays within the most its class may keep (a span kept
       // for a thread living on big blocks, too); beyond: CAP went down
-      // meanwhile.
+      // meanwhile, or the units in use fell below what the big-block
+      // budget needs (IdleCap).
       if (!KeepIdle(young, 0, IdleCap(c, tiny::SpanDemand::kBigBlocks))) {
         tiny::ReleaseSpan(young);
         ++released;

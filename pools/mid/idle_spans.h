@@ -27,7 +27,8 @@ bool PutIdleSpan(tiny::Slab* slab, uint32_t shard,
 // How many idle spans class c keeps: its CAP, and for an L2.5 class, when the
 // releasing thread lives on big blocks (SpanDemand::kBigBlocks), at least
 // kBigBlockIdleUnits' worth while the idle spans of all L2.5 classes hold
-// less than a kBigBlockIdleShare-th of the units in use. With CAP 0
+// less than a kBigBlockIdleShare-th of the units in use, the idle ones
+// included (a third of the others, for a quarter). With CAP 0
 // (HAKMEM_CAP_LARGE's default) every L2.5 span, a block each, went back to
 // the SuperSlab manager at its free and came from it at the next malloc,
 // under the manager's lock and its best-fit search: with 16 - 128 KiB blocks

@@ -368,11 +368,10 @@ TEST_F(MidPool, IdleSpansOfOneClassAreReclaimedBeforeAnotherMapsNewMemory) {
   cache->Drain();
 }
 
-// The first L2.5 class, with CAP 0 (HAKMEM_CAP_LARGE's default).
-int FirstL25ClassWithCapZero() {
+// The first L2.5 class (kNumClasses if there is none).
+int FirstL25Class() {
   int c = 0;
   while (c < kNumClasses && TierOfClass(c) != Tier::kL25) ++c;
-  PoolPolicy::SetCap(c, 0);
   return c;
 }
 
@@ -404,8 +403,9 @@ uint64_t InUseUnits() { return tiny::InUseBytes() / kUnitSize; }
 // or more), whose emptied spans wait in the class's idle stack,
 // kBigBlockIdleUnits' worth, for the next refill of any thread.
 TEST_F(MidPool, AnL25ClassKeepsIdleSpansOnlyForAThreadLivingOnBigBlocks) {
-  const int c = FirstL25ClassWithCapZero();
+  const int c = FirstL25Class();
   ASSERT_LT(c, kNumClasses);
+  PoolPolicy::SetCap(c, 0);  // HAKMEM_CAP_LARGE's default
   const uint32_t kept = kBigBlockIdleUnits / kClassInfo[c].span_units;
   ASSERT_GT(kept, 0u);
 
@@ -426,6 +426,7 @@ TEST_F(MidPool, AnL25ClassKeepsIdleSpansOnlyForAThreadLivingOnBigBlocks) {
   std::vector<void*> held;
   while (InUseUnits() < (kBigBlockIdleUnits + 2 * kClassInfo[c].span_units) * kBigBlockIdleShare) {
     held.push_back(Alloc(*usual, d));
+    ASSERT_NE(held.back(), nullptr);
   }
   auto big = CacheLivingOnBigBlocks(c);
   ChurnIn(*big, c, kept + 8);
@@ -447,8 +448,9 @@ TEST_F(MidPool, AnL25ClassKeepsIdleSpansOnlyForAThreadLivingOnBigBlocks) {
 // each of 20 classes, held 22 MiB idle beside 9 MiB of blocks in use (16
 // blocks of 64 KiB - 1 MiB replaced at random: 53 MiB peak, mimalloc 27).
 TEST_F(MidPool, IdleSpansKeptForBigBlocksStayWithinAShareOfTheUnitsInUse) {
-  const int c = FirstL25ClassWithCapZero();
+  const int c = FirstL25Class();
   ASSERT_LT(c, kNumClasses);
+  PoolPolicy::SetCap(c, 0);  // HAKMEM_CAP_LARGE's default
   const uint32_t kept = kBigBlockIdleUnits / kClassInfo[c].span_units;
   auto big = CacheLivingOnBigBlocks(c);
   std::vector<void*> v;

@@ -170,7 +170,7 @@ void ThreadCache::Init() {
 void ThreadCache::StartOver() {
   // Refills of a class start at FirstBatch and double up to its batch: a
   // thread that allocates a few blocks of a class carves a few, and one that
-  // allocates many gets full batches after four refills.
+  // allocates many gets full batches after at most four refills.
   clock_ms_ = 0;  // the last thread's: no refill looks rare before the first upkeep
   remote_ring_.Open();
   {

@@ -769,13 +769,21 @@ TEST(ThreadCache, AClassAllocatedAndFreedInTurnsStaysInItsBin) {
 }
 
 // A refill moves at most RefillBytes(c) worth of blocks: 64 KiB for a Mid
-// class of 8 KiB or more, 256 KiB below.
+// class of 8 KiB or more, 256 KiB below; a bin holds two refills.
 TEST(ThreadCache, ABigMidClassRefillsAtMostItsRefillBytes) {
   for (const size_t size : {size_t{4096}, size_t{16384}}) {
     const int c = SizeToClass(size);
     const uint64_t per_refill = ThreadCache::RefillBytes(c) / ClassSize(c);
     EXPECT_EQ(per_refill, size < ThreadCache::kBigMidClassBytes ? 64u : 4u) << size;
     auto cache = NewCache();
+    // 100 blocks freed in a row: within two refills of 4 KiB blocks (128), no
+    // flush; far beyond two of 16 KiB (8).
+    std::vector<void*> few(100);
+    for (void*& p : few) p = Alloc(*cache, c);
+    const uint64_t flushes = cache->counters().flushes.Read();
+    for (void* p : few) Free(*cache, p);
+    EXPECT_EQ(cache->counters().flushes.Read() > flushes, size >= ThreadCache::kBigMidClassBytes)
+        << size;
     const size_t n = 256;
     std::vector<void*> v(n);
     for (void*& p : v) p = Alloc(*cache, c);
