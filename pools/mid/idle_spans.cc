@@ -48,11 +48,11 @@ uint32_t IdleCap(int c, tiny::SpanDemand demand) {
   if (demand == tiny::SpanDemand::kUsual || TierOfClass(c) != Tier::kL25) return cap;
   // Beyond CAP only within the big-block budget, all L2.5 classes together.
   const uint64_t in_use_units = tiny::InUseBytes() / kUnitSize;
-  const uint64_t units = kClassInfo[c].span_units;
+  const uint32_t units = kClassInfo[c].span_units;
   if (g_idle_l25_units.load(std::memory_order_relaxed) + units > in_use_units / kBigBlockIdleShare) {
     return cap;
   }
-  const uint32_t spans = kBigBlockIdleUnits / kClassInfo[c].span_units;
+  const uint32_t spans = kBigBlockIdleUnits / units;
   return cap > spans ? cap : spans;
 }
 
