@@ -52,6 +52,26 @@ TEST(SizeClasses, SpansFitTheSuperSlabAndHoldSeveralBlocks) {
   }
 }
 
+// L2.5 blocks up to 128 KiB share spans of at most 256 KiB (2 - 6 blocks);
+// bigger ones take a span each, the units they need.
+TEST(SizeClasses, BigBlocksShareSpansUpTo128KiB) {
+  for (int c = 0; c < kNumClasses; ++c) {
+    const ClassInfo& ci = kClassInfo[c];
+    if (ci.size <= kMidMaxSize) continue;
+    SCOPED_TRACE(testing::Message() << "class size " << ci.size);
+    if (ci.size <= (128u << 10)) {
+      EXPECT_FALSE(HasOneBlockSpans(c));
+      EXPECT_GE(ci.capacity, 2u);
+      EXPECT_LE(size_t{ci.span_units} * kUnitSize, size_t{256} << 10);
+    } else {
+      EXPECT_TRUE(HasOneBlockSpans(c));
+      EXPECT_EQ(ci.span_units, (ci.size + kUnitSize - 1) / kUnitSize);
+    }
+  }
+  EXPECT_EQ(kClassInfo[SizeToClass(100 << 10)].capacity, 2u);  // 112 KiB: 2 in 224 KiB
+  EXPECT_EQ(kClassInfo[SizeToClass(40 << 10)].capacity, 6u);   // 6 in 256 KiB
+}
+
 TEST(SizeClasses, BlocksAreSixteenByteAligned) {
   for (int c = 1; c < kNumClasses; ++c) EXPECT_EQ(ClassSize(c) % 16, 0u) << c;
 }
@@ -79,7 +99,8 @@ TEST(SizeClasses, AnAlignedRequestGetsTheSmallestClassThatKeepsItsAlignment) {
   EXPECT_EQ(AlignedClassOf(100, 128), SizeToClass(128));      // uncoloured
   EXPECT_EQ(AlignedClassOf(200, 128), kAlignedInside);        // 256 is coloured
   EXPECT_EQ(AlignedClassOf(100, 64), SizeToClass(128));       // 112 is no multiple of 64
-  EXPECT_EQ(AlignedClassOf(40000, 4096), SizeToClass(40960)); // L2.5: uncoloured
+  EXPECT_EQ(AlignedClassOf(40000, 4096), kAlignedInside);     // 40 KiB is coloured
+  EXPECT_EQ(AlignedClassOf(150000, 4096), SizeToClass(163840)); // one block per span: uncoloured
 }
 
 }  // namespace

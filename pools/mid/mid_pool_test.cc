@@ -369,9 +369,11 @@ TEST_F(MidPool, IdleSpansOfOneClassAreReclaimedBeforeAnotherMapsNewMemory) {
 }
 
 // The first L2.5 class (kNumClasses if there is none).
-int FirstL25Class() {
+// The first L2.5 class whose spans hold one block each (above 128 KiB):
+// each of its blocks is a span of its own to keep idle or give back.
+int FirstOneBlockClass() {
   int c = 0;
-  while (c < kNumClasses && TierOfClass(c) != Tier::kL25) ++c;
+  while (c < kNumClasses && !HasOneBlockSpans(c)) ++c;
   return c;
 }
 
@@ -403,7 +405,7 @@ uint64_t InUseUnits() { return tiny::InUseBytes() / kUnitSize; }
 // or more), whose emptied spans wait in the class's idle stack,
 // kBigBlockIdleUnits' worth, for the next refill of any thread.
 TEST_F(MidPool, AnL25ClassKeepsIdleSpansOnlyForAThreadLivingOnBigBlocks) {
-  const int c = FirstL25Class();
+  const int c = FirstOneBlockClass();
   ASSERT_LT(c, kNumClasses);
   PoolPolicy::SetCap(c, 0);  // HAKMEM_CAP_LARGE's default
   const uint32_t kept = kBigBlockIdleUnits / kClassInfo[c].span_units;
@@ -448,7 +450,7 @@ TEST_F(MidPool, AnL25ClassKeepsIdleSpansOnlyForAThreadLivingOnBigBlocks) {
 // each of 20 classes, held 22 MiB idle beside 9 MiB of blocks in use (16
 // blocks of 64 KiB - 1 MiB replaced at random: 53 MiB peak, mimalloc 27).
 TEST_F(MidPool, IdleSpansKeptForBigBlocksStayWithinAShareOfTheUnitsInUse) {
-  const int c = FirstL25Class();
+  const int c = FirstOneBlockClass();
   ASSERT_LT(c, kNumClasses);
   PoolPolicy::SetCap(c, 0);  // HAKMEM_CAP_LARGE's default
   const uint32_t kept = kBigBlockIdleUnits / kClassInfo[c].span_units;

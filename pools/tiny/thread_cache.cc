@@ -256,9 +256,10 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
   // behind the current one grows the footprint (rptest, 4 threads: 4 MiB per
   // thread sat there). A slab with nothing freed and nothing left to carve
   // is parked.
-  // An L2.5 class takes others' frees first, from its inbox (QueueRemoteAndPush
-  // sends them there): its spans hold a block each and are not revived.
-  const bool one_block_spans = TierOfClass(c) == Tier::kL25;
+  // A class of one-block spans (L2.5 above 128 KiB) takes others' frees
+  // first, from its inbox (QueueRemoteAndPush sends them there): its spans
+  // are not revived.
+  const bool one_block_spans = HasOneBlockSpans(c);
   if (got == 0) got = one_block_spans ? TakeInboxShare(c, want) : TakeStash(c);
   bool carved = false;
   // Slabs revived just now (at the head) that gave fewer than kGatherBlocks
@@ -618,7 +619,7 @@ Slab* ThreadCache::NewSlab(int c, Idle idle) {
   if (n != 0) {
     counters_.spans_reused[c].Add(n);
   } else if (Slab* spare = TakeSpareSpan(kClassInfo[c].span_units,
-                                         TierOfClass(c) == Tier::kL25 ? kSpareSlackUnits : 0)) {
+                                         HasOneBlockSpans(c) ? kSpareSlackUnits : 0)) {
     Format(spare, c);
     spans[0] = spare;
     n = 1;
@@ -751,8 +752,13 @@ void ThreadCache::ReleaseSpareSpans() {
 
 void ThreadCache::MaybeRelease(Slab* s) {
   // The current slab stays even when empty: it would be needed again at once.
-  // Not a span of one block (L2.5), which has nothing left to carve.
-  if (s->used == 0 && (s != partial_[s->size_class].head || s->capacity == 1)) Release(s);
+  // Not an L2.5 span: one of a block has nothing left to carve, and one of a
+  // few big blocks kept empty in each class and thread held megabytes
+  // (alloc_test_2t's peak 37.8 -> 40.0 MiB).
+  if (s->used == 0 &&
+      (s != partial_[s->size_class].head || TierOfClass(s->size_class) == Tier::kL25)) {
+    Release(s);
+  }
 }
 
 void ThreadCache::ReturnToSlabs(void* chain) {
@@ -830,9 +836,10 @@ void ThreadCache::Flush(int c) {
     // refill, unless one is aside already or it is too big.
     int32_t rest_count = 0;
     void* rest = SplitBin(c, limit_[c] / 2 > 0 ? limit_[c] / 2 : limit_[c], &rest_count);
-    // Not for L2.5: its stash holds what its inbox brought (TakeInboxShare).
+    // Not for one-block spans: their stash holds what the inbox brought
+    // (TakeInboxShare).
     if (stash_[c].head == nullptr && rest != nullptr && limit_[c] > 1 &&
-        TierOfClass(c) != Tier::kL25 && uint64_t(rest_count) * ClassSize(c) <= kStashMaxBytes) {
+        !HasOneBlockSpans(c) && uint64_t(rest_count) * ClassSize(c) <= kStashMaxBytes) {
       stash_[c] = Stash{rest, rest_count};
     } else {
       ReturnToSlabs(rest);
@@ -939,11 +946,11 @@ uint32_t ThreadCache::TakeInboxShare(int c, uint32_t want) {
 uint64_t ThreadCache::BinBytes(int c) const {
   // An estimated count can fall below 0 (a chain's count lagging its pushes).
   const uint64_t in_bin = bins_[c].head != nullptr ? uint64_t(std::max(Count(c), 0)) : 0;
-  // Not an L2.5 stash (the inbox's rest, TakeInboxShare): those blocks lay on
+  // Not a one-block class's stash (the inbox's rest, TakeInboxShare): those blocks lay on
   // their spans' remote lists before, uncounted, and counted here ShrinkBins
   // gave their spans back one by one for the next refills to take anew
   // (xmalloc, 16 - 256 KiB blocks: 0.61x).
-  const uint64_t stashed = TierOfClass(c) == Tier::kL25 ? 0 : uint64_t(stash_[c].count);
+  const uint64_t stashed = HasOneBlockSpans(c) ? 0 : uint64_t(stash_[c].count);
   return (in_bin + stashed) * ClassSize(c);
 }
 
@@ -1211,12 +1218,12 @@ void ThreadCache::QueueRemoteAndPush(PendingChain& chain, Slab* slab, uint32_t b
   }
   pending_bytes_ += block_size;
   if (chain.count >= kRemoteBatch || chain.count * block_size >= kRemoteBatchBytes) {
-    // A block of L2.5 (> 32 KiB) is its span's only one: pushed onto its
+    // A block of L2.5 above 128 KiB is its span's only one: pushed onto its
     // slab, every such free revived a parked span and cost the owner a
     // refill of one block (xthread, 32 - 128 KiB blocks, at half mimalloc's
     // rate); through the owner's inbox its refills take them a batch at a
     // time (TakeInboxShare).
-    if (block_size > kMidMaxSize) {
+    if (chain.slab->capacity == 1) {
       Scatter(chain);
     } else {
       PushPending(chain);
@@ -1271,7 +1278,7 @@ void ThreadCache::PushScattered(ScatteredChain& sc) {
 }
 
 void ThreadCache::ReturnInbox(int c) {
-  if (TierOfClass(c) == Tier::kL25) ReturnStash(c);  // the inbox's rest (TakeInboxShare)
+  if (HasOneBlockSpans(c)) ReturnStash(c);  // the inbox's rest (TakeInboxShare)
   uint32_t n;
   if (void* chain = inbox_.Take(c, &n)) ReturnToSlabs(chain);
   ReturnRing();

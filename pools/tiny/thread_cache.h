@@ -270,9 +270,10 @@ class ThreadCache {
   static constexpr uint64_t kIdleLookDelayMs = 5;
   static constexpr uint64_t kIdleLookMaxDelayMs = 320;
   void ReleaseEmptiedSpansForIdleOwner(uint64_t now_ms);
-  // Emptied L2.5 spans a cache keeps for its next refills (KeepSpareSpan):
-  // at most kSpareSpans of them, kSpareUnits 64 KiB units in all; a span up
-  // to kSpareSlackUnits longer than an L2.5 class's serves it (TakeSpareSpan).
+  // Emptied one-block spans (L2.5 above 128 KiB) a cache keeps for its next
+  // refills (KeepSpareSpan): at most kSpareSpans of them, kSpareUnits 64 KiB
+  // units in all; a span up to kSpareSlackUnits longer than a one-block
+  // class's serves it (TakeSpareSpan).
   // Every span that goes back instead is a trip through the SuperSlab
   // manager, the range map and the slab record, lines the other threads
   // write too: where two CPUs share no cache, large_2t went 0.876x -> 0.955x
@@ -535,8 +536,8 @@ class ThreadCache {
   // every such half to the slabs and back, a walk over its blocks each way.
   // At most one per class, of at most kStashMaxBytes by the bin's count (an
   // estimate where the bin's is); counted in the bin's bytes (ShrinkBins) and
-  // given back with the bin (TrimBin). An L2.5 bin has none of these: its
-  // stash is what its refills have not yet taken of its inbox
+  // given back with the bin (TrimBin). A one-block class has none of these:
+  // its stash is what its refills have not yet taken of its inbox
   // (TakeInboxShare).
   struct Stash {
     void* head;
@@ -546,7 +547,7 @@ class ThreadCache {
   void ReturnStash(int c);
   // Moves class c's stash into its bin, which is empty; how many blocks.
   uint32_t TakeStash(int c);
-  // Class c (L2.5) refills from what others freed: up to `want` blocks of its
+  // Class c (one-block spans) refills from what others freed: up to `want` blocks of its
   // stash, which takes the whole inbox when empty; how many blocks.
   uint32_t TakeInboxShare(int c, uint32_t want);
   // Empties bin c of a class that went quiet and releases its spans left with
@@ -610,8 +611,8 @@ class ThreadCache {
   void MaybeRelease(Slab* slab);
   void Release(Slab* slab);
   // While L2.5 blocks are at least 1 / kSpareShareDivisor of a thread's
-  // allocations (JudgeBigBlocks, at each upkeep), its emptied L2.5 spans (a
-  // block each) stay with it for its next refills whose class (any tier's)
+  // allocations (JudgeBigBlocks, at each upkeep), its emptied one-block
+  // spans stay with it for its next refills whose class (any tier's)
   // has a span as long, laid out again for that class (the newest first): every
   // such free and malloc was a release to the SuperSlab manager and a
   // best-fit search there, under its lock. The oldest go back beyond
@@ -632,7 +633,7 @@ class ThreadCache {
   void KeepBigBlocksInBins(bool keep);
   void KeepSpareSpan(Slab* slab);
   // The shortest spare span of `units` to `units` + `slack` (kSpareSlackUnits
-  // for an L2.5 class, whose one block uses what it needs of it: the rest of a
+  // for a one-block class, whose block uses what it needs of it: the rest of a
   // smaller class's slab would hold its resident pages as long as any block
   // lives), or nullptr.
   Slab* TakeSpareSpan(uint32_t units, uint32_t slack);
@@ -746,7 +747,7 @@ class ThreadCache {
   // evicted in a window of kScatterWindow held fewer than kShortChain
   // blocks; where chains grow longer (producer and consumer: xmalloc, whose
   // consumers share an owner's inbox line where they each had slabs of
-  // their own) the slabs' lists stay. Blocks of L2.5 (a span each) always
+  // their own) the slabs' lists stay. Blocks of one-block spans always
   // go this way (QueueRemoteAndPush).
   struct ScatteredChain {
     ThreadCache* owner;
@@ -764,15 +765,16 @@ class ThreadCache {
   }
   static_assert(kScatteredSlots == 8, "ScatteredIndex picks one of 8");
   // Sends an evicted or flushed pending chain home: while scattering, a
-  // short one by its owner's inbox (Scatter), else onto its slab. (An L2.5
-  // block is never pending: one is due at once, QueueRemoteAndPush.)
+  // short one by its owner's inbox (Scatter), else onto its slab. (A block of a
+  // one-block span is never pending: one is due at once, QueueRemoteAndPush.)
   void SendPending(PendingChain& chain);
   // Moves a pending chain onto its owner's and class's scattered chain,
   // pushing that when due.
   void Scatter(PendingChain& chain);
   void PushScattered(ScatteredChain& sc);
-  // Gives class c's inbox (and for L2.5, its stash: the inbox's rest) back to
-  // the slabs, and the ring's every block (owner side: the slab lock held).
+  // Gives class c's inbox (and for one-block spans, its stash: the inbox's
+  // rest) back to the slabs, and the ring's every block (owner side: the slab
+  // lock held).
   void ReturnInbox(int c);
   // The ring's every block back to its slab (the slab lock held).
   void ReturnRing();
@@ -790,8 +792,9 @@ class ThreadCache {
   uint32_t evictions_ = 0;        // pending chains evicted, this window
   uint32_t short_evictions_ = 0;  // of them shorter than kShortChain
   bool scattering_ = false;
-  // Others' frees scattered over this cache's slabs (and every one of L2.5):
-  // taken by FillBin after the slabs' own (L2.5: before, TakeInboxShare),
+  // Others' frees scattered over this cache's slabs (and every one of a
+  // one-block span): taken by FillBin after the slabs' own (one-block spans:
+  // before, TakeInboxShare),
   // and given back to the slabs by TrimBin and
   // ReleaseEmptySlabs (so by decay, Drain and the looks at an idle owner).
   OwnerInbox inbox_;
