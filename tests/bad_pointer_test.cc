@@ -80,8 +80,8 @@ TEST(DoubleFree, ABAOnOneThreadIsCaughtForEverySize) {
       hak_free(b);
       hak_free(a);  // a is not at the head of the bin: b is
     });
-    // (An L2.5 block is its span's only block: the span went back with the
-    // first free, so the second finds a free unit.)
+    // (An L2.5 block's span goes back with its last block: here b's free,
+    // so the second free of a finds a free unit.)
     EXPECT_TRUE(err.find("double free") != std::string::npos ||
                 err.find("freed already") != std::string::npos)
         << err;

@@ -14,8 +14,9 @@
 //
 // Each class is carved from a "span" of 1..32 units of 64 KiB inside a 2 MiB
 // SuperSlab; the span length is chosen so a span holds enough blocks and its
-// tail waste stays small (also asserted). Above 32 KiB (L2.5) a span holds
-// one block.
+// tail waste stays small (also asserted). L2.5 classes (above 32 KiB) up to
+// kSharedSpanMaxSize share spans of at most kBigSpanBytes; above it a span
+// holds one block.
 #ifndef HAKMEM_CORE_BASE_SIZE_CLASSES_H_
 #define HAKMEM_CORE_BASE_SIZE_CLASSES_H_
 
@@ -79,6 +80,18 @@ struct ClassInfo {
   uint8_t colors;       // distinct 64-byte start offsets a span may take (1: none)
 };
 
+// L2.5 classes up to this size share a span of up to kBigSpanBytes among
+// several blocks (2 - 6), as Mid classes do; larger ones take a span each.
+// With a span per block every malloc and free of such a block was a trip to
+// the SuperSlab manager: mstress with 16 - 128 KiB blocks ran at half
+// mimalloc's rate, whose 512 KiB pages hold up to 128 KiB blocks. Spans of
+// 256 KiB rather than 512: a span stays while one of its blocks lives
+// (alloc_test_2t, 1 in 1,000 blocks of 64 KiB - 1 MiB: peak 36.5 MiB with a
+// span each; 40.0 with shared spans of 256 KiB and 42.2 of 512 KiB while
+// each class and thread kept its emptied current span; 37.8 without that).
+inline constexpr size_t kSharedSpanMaxSize = 128 * 1024;
+inline constexpr size_t kBigSpanBytes = 256 * 1024;
+
 namespace size_class_internal {
 
 // Classes above this are cache-coloured: each span starts its blocks at a
@@ -94,16 +107,6 @@ namespace size_class_internal {
 // a block's lines cover a page's slots evenly enough.
 inline constexpr size_t kColorAbove = 224;
 inline constexpr uint32_t kMaxColors = 64;
-
-// L2.5 classes up to this size share a span of up to kBigSpanBytes among
-// several blocks (2 - 6), as Mid classes do; larger ones take a span each.
-// With a span per block every malloc and free of such a block was a trip to
-// the SuperSlab manager: mstress with 16 - 128 KiB blocks ran at half
-// mimalloc's rate, whose 512 KiB pages hold up to 128 KiB blocks. Spans of
-// 256 KiB rather than 512: a span stays while one of its blocks lives, and
-// alloc_test's 1-in-1,000 big blocks grew its peak 24.1 -> 27.7 MiB so.
-inline constexpr size_t kSharedSpanMaxSize = 128 * 1024;
-inline constexpr size_t kBigSpanBytes = 256 * 1024;
 
 constexpr ClassInfo MakeClassInfo(int c) {
   const size_t size = ClassSizeAt(c);
@@ -136,10 +139,11 @@ constexpr ClassInfo MakeClassInfo(int c) {
   const size_t bytes = units * kUnitSize;
   size_t capacity = bytes / size;
   size_t colors = 1;
-  // L2.5 too: programs touch the first bytes of a block's pages, and spans
-  // of 64 KiB-aligned blocks put them in the same sets (mstress, 16 - 128
-  // KiB: 1.38x uncoloured, 1.68x coloured; xthread 32 - 128 KiB: 0.95x,
-  // 1.13x, of one block per span).
+  // L2.5 too (but 64, 96 and 128 KiB, whose spans have no tail): programs
+  // touch the first bytes of a block's pages, and spans of 64 KiB-aligned
+  // blocks put them in the same sets (mstress, 16 - 128 KiB: 1.38x
+  // uncoloured, 1.68x coloured; xthread 32 - 128 KiB: 0.95x, 1.13x, of one
+  // block per span).
   if (size > kColorAbove) {
     size_t tail = bytes - capacity * size;
     if (tail < 64 && capacity >= 16) {  // no slack: one block becomes the slack
@@ -207,7 +211,10 @@ static_assert(size_class_internal::kPageHeaderClasses[size_class_internal::kNumP
 inline constexpr size_t ClassSize(int c) { return kClassInfo[c].size; }
 
 // The L2.5 classes above kSharedSpanMaxSize: a span holds one block.
-inline constexpr bool HasOneBlockSpans(int c) { return kClassInfo[c].capacity == 1; }
+inline constexpr bool HasOneBlockSpansOfSize(size_t block_size) {
+  return block_size > kSharedSpanMaxSize;
+}
+inline constexpr bool HasOneBlockSpans(int c) { return HasOneBlockSpansOfSize(ClassSize(c)); }
 
 // Aligned requests (posix_memalign & co., alignment 2^s for s <= kUnitShift).
 // kAlignedClassPlan[s][c], for c the class of max(size, alignment): the
@@ -265,6 +272,7 @@ constexpr bool CheckTable() {
       if (ci.capacity != 1 || span < ci.size || span - ci.size >= kUnitSize) return false;
       continue;
     }
+    if (ci.size > kMidMaxSize && span > kBigSpanBytes) return false;
     if (ci.capacity < 2) return false;
     // Tail waste <= 12.5%, or one block given up to colouring out of >= 16.
     const size_t tail = span - size_t{ci.capacity} * ci.size;

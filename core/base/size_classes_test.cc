@@ -68,7 +68,7 @@ TEST(SizeClasses, BigBlocksShareSpansUpTo128KiB) {
       EXPECT_EQ(ci.span_units, (ci.size + kUnitSize - 1) / kUnitSize);
     }
   }
-  EXPECT_EQ(kClassInfo[SizeToClass(100 << 10)].capacity, 2u);  // 112 KiB: 2 in 224 KiB
+  EXPECT_EQ(kClassInfo[SizeToClass(100 << 10)].capacity, 2u);  // 112 KiB: 2 in 256 KiB
   EXPECT_EQ(kClassInfo[SizeToClass(40 << 10)].capacity, 6u);   // 6 in 256 KiB
 }
 

@@ -29,8 +29,8 @@ bool PutIdleSpan(tiny::Slab* slab, uint32_t shard,
 // kBigBlockIdleUnits' worth while the idle spans of all L2.5 classes hold
 // less than a kBigBlockIdleShare-th of the units in use, the idle ones
 // included (a third of the others, for a quarter). With CAP 0
-// (HAKMEM_CAP_LARGE's default) every L2.5 span, a block each, went back to
-// the SuperSlab manager at its free and came from it at the next malloc,
+// (HAKMEM_CAP_LARGE's default) every L2.5 span (then a block each) went back
+// to the SuperSlab manager at its free and came from it at the next malloc,
 // under the manager's lock and its best-fit search: with 16 - 128 KiB blocks
 // (mstress, 2 threads) a sixth of the time (kept: 1.13 - 1.15x, 4 threads
 // 1.12x). Only for such a thread: rare big buffers kept so (alloc_test, 1 in

@@ -33,7 +33,8 @@ void Init() {
 
 void* TryBorrow(tiny::ThreadCache& cache, int c, size_t size) {
   // L2.5 borrows walk nothing (its bins hold nothing to lend ahead), and
-  // carving instead would map a span per block.
+  // carving instead would map a span per block above 128 KiB, and carve
+  // ahead in shared spans below.
   if (TierOfClass(c) == Tier::kMid && !cache.MayBorrowFor(c)) return nullptr;
   const uint64_t wmax = PoolPolicy::WmaxX100(TierOfClass(c));
   const uint64_t limit = wmax * (size == 0 ? 1 : size);

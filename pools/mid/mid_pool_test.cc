@@ -368,9 +368,9 @@ TEST_F(MidPool, IdleSpansOfOneClassAreReclaimedBeforeAnotherMapsNewMemory) {
   cache->Drain();
 }
 
-// The first L2.5 class (kNumClasses if there is none).
 // The first L2.5 class whose spans hold one block each (above 128 KiB):
-// each of its blocks is a span of its own to keep idle or give back.
+// each of its blocks is a span of its own to keep idle or give back
+// (kNumClasses if there is none).
 int FirstOneBlockClass() {
   int c = 0;
   while (c < kNumClasses && !HasOneBlockSpans(c)) ++c;

@@ -46,10 +46,17 @@ inline size_t AlignedInsideBlockBytes(size_t size, size_t alignment) {
 
 // The first aligned address past the start of `block`, a block in use of
 // at least AlignedInsideBlockBytes, marked. Blocks start at multiples of 16,
-// so the marker never reaches q.
+// so the marker never reaches q, and the block holds q's first 16 bytes.
+// q's second word is cleared: where a freed block of the memory's last use
+// started at q, it still held the free key, and realloc(q, n) copies q's
+// bytes, unwritten ones too, into its new block, which then read as free
+// (malloc_usable_size 0, its free reported as a double free): a block of 2
+// bytes at 32 KiB alignment, in memory whose 96 KiB blocks had started on
+// such boundaries.
 inline void* PlaceAlignedInside(void* block, size_t alignment) {
   const uintptr_t q = (reinterpret_cast<uintptr_t>(block) + alignment) & ~(alignment - 1);
   __atomic_store_n(static_cast<uint64_t*>(block), FreeKey() ^ q, __ATOMIC_RELAXED);
+  KeyWord(reinterpret_cast<void*>(q)) = 0;
   return reinterpret_cast<void*>(q);
 }
 

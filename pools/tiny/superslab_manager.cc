@@ -91,7 +91,7 @@ uint32_t LongestRun(uint32_t map) {
 // first; a mask per free-unit count names the run lengths whose list has one.
 // The search looks at no SuperSlab that cannot take the span: a sweep over all
 // of them (a table of their maps) was a sixth of the time of mstress with
-// 16 - 128 KiB blocks (400 SuperSlabs, a span per block), under g_lock.
+// 16 - 128 KiB blocks (400 SuperSlabs, then a span per block), under g_lock.
 SuperSlab* g_fit[kUnitsPerSuperSlab + 1][kUnitsPerSuperSlab + 1];  // [run][free units]
 uint64_t g_fit_runs[kUnitsPerSuperSlab + 1];  // [free units]: bit r = g_fit[r][.] has one
 

@@ -809,9 +809,10 @@ int32_t ThreadCache::FullLimit(int c) const {
   // one cached in each of the 20 such bins of every thread added up to
   // megabytes (alloc_test: 3.7 MiB per thread) while a request of the same
   // class rarely came next; a free and a malloc then cost a slow path, next
-  // to the memory the program touches in such a block, nothing. The block's
-  // span goes back to the SuperSlab manager, whose resident free units serve
-  // any class.
+  // to the memory the program touches in such a block, nothing. The block
+  // goes back to its span, and the span, once empty, to the SuperSlab
+  // manager (MaybeRelease, even when current), whose resident free units
+  // serve any class.
   if (TierOfClass(c) == Tier::kL25) return big_bins_ ? static_cast<int32_t>(kBigBinBlocks) : 0;
   return static_cast<int32_t>(2 * batch_[c]);
 }
@@ -1221,9 +1222,9 @@ void ThreadCache::QueueRemoteAndPush(PendingChain& chain, Slab* slab, uint32_t b
     // A block of L2.5 above 128 KiB is its span's only one: pushed onto its
     // slab, every such free revived a parked span and cost the owner a
     // refill of one block (xthread, 32 - 128 KiB blocks, at half mimalloc's
-    // rate); through the owner's inbox its refills take them a batch at a
-    // time (TakeInboxShare).
-    if (chain.slab->capacity == 1) {
+    // rate, when those had a span each); through the owner's inbox its
+    // refills take them a batch at a time (TakeInboxShare).
+    if (HasOneBlockSpansOfSize(block_size)) {
       Scatter(chain);
     } else {
       PushPending(chain);

@@ -457,8 +457,8 @@ TEST(ThreadCache, BigBlocksFreedByAnotherThreadComeHomeThroughTheInbox) {
 }
 
 // While L2.5 blocks are a good share of a cache's allocations (judged at its
-// upkeep), its emptied L2.5 spans (a block each) stay with it and are laid
-// out again for its next L2.5 classes whose spans are as long, with no trip
+// upkeep), its emptied one-block spans stay with it and are laid out again
+// for its next one-block classes whose spans are as long, with no trip
 // to the SuperSlab manager; beyond kSpareSpans the oldest goes back, and
 // all go back on Drain or when the share falls. A free of an old block
 // meanwhile is still a double free, not a block handed out. Before any
@@ -558,12 +558,14 @@ TEST(ThreadCache, ASpareSpanAFewUnitsLongerServesAShorterClass) {
 // blocks takes a spare span of exactly its length or none (a longer one
 // would carve more blocks than its class's span is sized for).
 TEST(ThreadCache, ASmallerTiersClassTakesASpareSpanOfItsOwnLengthOnly) {
+  // A one-block span of 4 units; the L2.5 classes that share spans of 3 and
+  // of 4 units (the largest such: 96 and 128 KiB).
   int big = 0;
-  while (big < kNumClasses && !HasOneBlockSpans(big)) ++big;
+  while (big < kNumClasses && !(HasOneBlockSpans(big) && kClassInfo[big].span_units == 4)) ++big;
   ASSERT_LT(big, kNumClasses);
   const uint32_t units = kClassInfo[big].span_units;
   auto shared_of = [](uint32_t len) {
-    for (int c = 0; c < kNumClasses; ++c) {
+    for (int c = kNumClasses - 1; c >= 0; --c) {
       if (!HasOneBlockSpans(c) && kClassInfo[c].span_units == len) return c;
     }
     return -1;
@@ -572,6 +574,8 @@ TEST(ThreadCache, ASmallerTiersClassTakesASpareSpanOfItsOwnLengthOnly) {
   const int mid_two = shared_of(units);
   ASSERT_GE(mid_one, 0);
   ASSERT_GE(mid_two, 0);
+  ASSERT_EQ(TierOfClass(mid_one), Tier::kL25);
+  ASSERT_EQ(TierOfClass(mid_two), Tier::kL25);
   auto cache = NewCache();
   void* spare = Alloc(*cache, big);
   cache->Upkeep(1000, 1000, uint64_t{4} << 20);  // its allocations: all L2.5
@@ -606,6 +610,27 @@ TEST(ThreadCache, BigBlocksUpTo128KiBShareASpanThatGoesBackEmpty) {
   for (void* p : v) Free(*cache, p);
   EXPECT_TRUE(given_back(v[0]));
   cache->Drain();
+}
+
+// Another thread's free of a block of a shared L2.5 span goes onto that
+// span's remote list, as a Mid block's does (not by the owner's inbox, which
+// is for one-block spans), and the owner's next refill of the class takes it.
+TEST(ThreadCache, ABlockOfASharedBigSpanFreedByAnotherThreadGoesOntoItsSpan) {
+  const int c = SizeToClass(64 << 10);
+  ASSERT_FALSE(HasOneBlockSpans(c));
+  auto owner = NewCache();
+  void* p = Alloc(*owner, c);
+  std::vector<void*> held{Alloc(*owner, c)};  // keeps the span in use
+  while (void* r = owner->TryPop(c)) held.push_back(r);  // carved ahead: the bin is empty
+  for (void* r : held) ASSERT_EQ(SlabOf(r), SlabOf(p));
+  auto other = NewCache();
+  Free(*other, p);
+  other->Drain();
+  EXPECT_EQ(SlabOf(p)->remote_count.load(), 1u);
+  EXPECT_EQ(Alloc(*owner, c), p);
+  Free(*owner, p);
+  for (void* r : held) Free(*owner, r);
+  owner->Drain();
 }
 
 // Big blocks stay in their bins only while the thread allocates them fast:
@@ -1058,8 +1083,8 @@ TEST(ThreadCache, AFlushedHalfGoesAsideWholeForTheNextRefill) {
   EXPECT_EQ(LiveSuperSlabs(), before);
 }
 
-// An L2.5 bin keeps no block, and so no stash either: a freed block's
-// one-block span goes straight back.
+// An L2.5 bin keeps no block, and so no stash either: freed blocks go back
+// to their span at once.
 TEST(ThreadCache, ABinThatKeepsNothingStashesNothing) {
   auto cache = NewCache();
   const int c = SizeToClass(48 << 10);
