@@ -4,7 +4,6 @@
 #include "pools/tiny/aligned_inside.h"
 
 #include <cstdint>
-#include <cstring>
 
 #include "gtest/gtest.h"
 #include "pools/tiny/slab.h"
