@@ -678,6 +678,39 @@ TEST(ThreadCache, BigBlocksStayInTheirBinsOnlyWhileAllocatedFast) {
   cache->Drain();
 }
 
+// The same for an L2.5 class whose spans hold several blocks: its bin keeps
+// nothing while the thread allocates such blocks slowly, and keeps a freed
+// block for the next malloc (no refill) while it allocates them fast.
+TEST(ThreadCache, ASharedBigClassKeepsBlocksInItsBinOnlyWhileAllocatedFast) {
+  const int c = SizeToClass(64 << 10);
+  ASSERT_EQ(TierOfClass(c), Tier::kL25);
+  ASSERT_FALSE(HasOneBlockSpans(c));
+  auto cache = NewCache();
+  uint64_t now = 1000;
+  cache->Upkeep(now, 1000, uint64_t{4} << 20);
+  constexpr uint64_t kWindow = ThreadCache::kBigRateWindowMs;
+  Free(*cache, Alloc(*cache, c));
+  EXPECT_EQ(cache->CachedBytes(), 0u);
+
+  for (uint32_t i = 0; i < ThreadCache::kBigBinPopsPerMs * kWindow; ++i) {
+    Free(*cache, Alloc(*cache, c));
+  }
+  now += kWindow;
+  cache->Upkeep(now, 1000, uint64_t{4} << 20);
+  void* p = Alloc(*cache, c);
+  Free(*cache, p);
+  EXPECT_GE(cache->CachedBytes(), ClassSize(c));
+  const uint64_t refills = cache->counters().refills[c].Read();
+  EXPECT_EQ(Alloc(*cache, c), p);
+  EXPECT_EQ(cache->counters().refills[c].Read(), refills);
+  Free(*cache, p);
+
+  now += kWindow;  // none allocated in the window
+  cache->Upkeep(now, 1000, uint64_t{4} << 20);
+  EXPECT_EQ(cache->CachedBytes(), 0u);
+  cache->Drain();
+}
+
 // A look at an idle owner that gives nothing back makes the next wait twice
 // as long, up to a bound; the owner working again (its upkeep) ends the wait.
 TEST(ThreadCache, AnIdleOwnerIsLookedAtLessOftenWhileNothingComesBack) {
