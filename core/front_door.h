@@ -3,7 +3,7 @@
 //
 // Call tree (the map a newcomer needs):
 //
-//   malloc(n) -> AllocInline(n)
+//   malloc(n) -> AllocInline(n)              (operator new: the same, AllocOr)
 //     n <= 1 MiB: c = SizeToClass(n), as its bin's offset  core/base/size_classes.h
 //                 tls_heap->tiny.TryPopAt(bin) -- hit: done  pools/tiny/thread_cache.h
 //                 AllocSmallSlow(n, c)                     alloc.cc
@@ -85,7 +85,14 @@ alignas(4096) inline constexpr auto kTinyBinBySize = [] {
   return t;
 }();
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
+// A request's block from its bin, else `Miss::Small(size, bin)` (the bin is
+// empty) or `Miss::Large(size)` (above the slab pool). Each miss is the
+// caller's last call, so a caller whose misses are out of line (tail calls)
+// runs its hit path with no frame of its own: malloc's (MallocMiss), and
+// operator new's, whose miss also runs the new_handler loop
+// (preload/new_delete.cc).
+template <class Miss>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocOr(size_t size) {
   // SizeToClass's own tests, in the order that costs the Tiny tier one
   // compare and the Mid tier two.
   size_t bin;
@@ -96,10 +103,21 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
   } else if (size <= kMaxSmallSize) {
     bin = tiny::ThreadCache::BinOffset(static_cast<unsigned>(SizeToClass(size)));
   } else {
-    return AllocLarge(size);
+    return Miss::Large(size);
   }
   if (void* p = CurrentHeap()->tiny.TryPopAt(bin); ABSL_PREDICT_TRUE(p != nullptr)) return p;
-  return AllocSmallSlow(size, tiny::ThreadCache::ClassOfBinOffset(bin));
+  return Miss::Small(size, bin);
+}
+
+struct MallocMiss {
+  static void* Small(size_t size, size_t bin) {
+    return AllocSmallSlow(size, tiny::ThreadCache::ClassOfBinOffset(bin));
+  }
+  static void* Large(size_t size) { return AllocLarge(size); }
+};
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
+  return AllocOr<MallocMiss>(size);
 }
 
 // An aligned request (alignment a power of two): a block of the class that
