@@ -10,7 +10,7 @@
 //                   first call of a thread: SetUpThreadHeap thread_heap.cc
 //                   nudged thread: ReturnFromNudge         heap_upkeep.h
 //                   W_MAX: a larger class's cached block   pools/mid/mid_pool.h
-//                   ThreadCache::Refill(c)                 thread_cache.cc
+//                   ThreadCache::Refill(c)                 thread_cache_refill.cc
 //                     revived slabs, partial slabs, idle spans
 //                     (Mid/L2.5: pools/mid/idle_spans.h), then new spans
 //                     (pools/tiny/superslab_manager.h)

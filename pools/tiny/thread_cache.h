@@ -705,7 +705,7 @@ class ThreadCache {
   // 64 B blocks, which another thread frees one by one, 17x slower than
   // mimalloc (1 GiB: 120x).
   static constexpr uint32_t kRevivedProbes = 8;
-  // FillBin's gathering from further revived slabs (thread_cache.cc).
+  // FillBin's gathering from further revived slabs (thread_cache_refill.cc).
   static constexpr uint32_t kGatherSlabs = 7;
   std::atomic<Slab*> revived_[kRevivedEntries] = {};
   std::atomic<uint64_t> revived_overflow_mask_{0};
