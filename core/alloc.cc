@@ -168,7 +168,9 @@ void* hak_alloc(size_t size) { return AllocInline(size); }
 
 void hak_free(void* p) { FreeInline(p); }
 
-void* hak_calloc(size_t n, size_t size) {
+void* hak_calloc(size_t n, size_t size) { return CallocInline(n, size); }
+
+void* CallocSlow(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) return NoMemory();
   if (total > kMaxSmallSize) {

@@ -83,7 +83,7 @@ HAKMEM_HIDDEN void* hakmem_malloc(size_t size) noexcept {
 HAKMEM_HIDDEN void hakmem_free(void* p) noexcept { hakmem::FreeInline(p); }
 
 HAKMEM_HIDDEN void* hakmem_calloc(size_t n, size_t size) noexcept {
-  return hakmem::hak_calloc(n, size);
+  return hakmem::CallocInline(n, size);
 }
 
 HAKMEM_HIDDEN void* hakmem_realloc(void* p, size_t size) noexcept {

@@ -71,6 +71,7 @@ inline void* NewNothrow(hakmem::preload::NothrowForm form, size_t size,
 // malloc's 18).
 [[gnu::noinline]] void* PlainNewMiss(size_t size) { return New(size, 0); }
 struct PlainNewMisses {
+  static void* Hit(void* p, size_t) { return p; }
   static void* Small(size_t size, size_t) { return PlainNewMiss(size); }
   static void* Large(size_t size) { return PlainNewMiss(size); }
 };
@@ -81,6 +82,7 @@ template <hakmem::preload::NothrowForm kForm>
 }
 template <hakmem::preload::NothrowForm kForm>
 struct PlainNewNothrowMisses {
+  static void* Hit(void* p, size_t) { return p; }
   static void* Small(size_t size, size_t) { return PlainNewNothrowMiss<kForm>(size); }
   static void* Large(size_t size) { return PlainNewNothrowMiss<kForm>(size); }
 };
