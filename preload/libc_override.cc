@@ -41,14 +41,28 @@ size_t PageSize() { return static_cast<size_t>(getpagesize()); }
 // True for 1, 2, 4, ... (std::has_single_bit can become a libgcc popcount call).
 constexpr bool IsPowerOfTwo(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
+// An aligned request: a bin's block that keeps the alignment, else the whole
+// slow path as a tail call, so that a hit needs no frame (hak_alloc_aligned
+// out of line whole saved and restored three registers).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedAlloc(size_t alignment, size_t size) {
+  if (void* p = hakmem::AlignedAllocInline(alignment, size); ABSL_PREDICT_TRUE(p != nullptr)) {
+    return p;
+  }
+  return hak_alloc_aligned(alignment, size);
+}
+
+// EINVAL, out of line: errno's store (a call of __errno_location) would give
+// its callers a frame.
+[[gnu::noinline, gnu::cold]] void* InvalidAlignment() {
+  errno = EINVAL;
+  return nullptr;
+}
+
 // glibc's memalign: a non-power of two is rounded up to the next one (0 and 1
 // are plain allocations); beyond SIZE_MAX/2+1 there is none: EINVAL.
 void* Memalign(size_t alignment, size_t size) {
-  if (alignment > SIZE_MAX / 2 + 1) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  return hak_alloc_aligned(std::bit_ceil(alignment), size);
+  if (ABSL_PREDICT_FALSE(alignment > SIZE_MAX / 2 + 1)) return InvalidAlignment();
+  return AlignedAlloc(std::bit_ceil(alignment), size);
 }
 
 // posix_memalign's slow half (hakmem_posix_memalign): errno is saved only
@@ -103,7 +117,7 @@ HAKMEM_HIDDEN void* hakmem_reallocarray(void* p, size_t n, size_t size) noexcept
 // sizeof(void*); on any error *memptr is left alone and errno is unchanged.
 HAKMEM_HIDDEN int hakmem_posix_memalign(void** memptr, size_t alignment,
                                         size_t size) noexcept {
-  if (!IsPowerOfTwo(alignment) || alignment % sizeof(void*) != 0) {
+  if (ABSL_PREDICT_FALSE(!IsPowerOfTwo(alignment) || alignment % sizeof(void*) != 0)) {
     return EINVAL;
   }
   if (void* p = hakmem::AlignedAllocInline(alignment, size)) {
@@ -117,11 +131,8 @@ HAKMEM_HIDDEN int hakmem_posix_memalign(void** memptr, size_t alignment,
 // never enforced it, so any size is accepted; an alignment that is not a power
 // of two (including 0) fails with EINVAL, as in glibc >= 2.38.
 HAKMEM_HIDDEN void* hakmem_aligned_alloc(size_t alignment, size_t size) noexcept {
-  if (!IsPowerOfTwo(alignment)) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  return hak_alloc_aligned(alignment, size);
+  if (ABSL_PREDICT_FALSE(!IsPowerOfTwo(alignment))) return InvalidAlignment();
+  return AlignedAlloc(alignment, size);
 }
 
 HAKMEM_HIDDEN void* hakmem_memalign(size_t alignment, size_t size) noexcept {

@@ -70,18 +70,40 @@ inline void* NewNothrow(hakmem::preload::NothrowForm form, size_t size,
 // no frame (it saved and restored one: 21 instructions to its `ret`, against
 // malloc's 18).
 [[gnu::noinline]] void* PlainNewMiss(size_t size) { return New(size, 0); }
-struct PlainNewMisses {
+struct PlainNewPath {
   static void* Hit(void* p, size_t) { return p; }
   static void* Small(size_t size, size_t) { return PlainNewMiss(size); }
   static void* Large(size_t size) { return PlainNewMiss(size); }
 };
+
+// The aligned forms the same way: a bin's block that keeps the alignment,
+// else the whole miss out of line (hak_alloc_aligned and the handler loop).
+[[gnu::noinline]] void* AlignedNewMiss(size_t size, size_t alignment) {
+  return New(size, alignment);
+}
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedNew(size_t size, std::align_val_t alignment) {
+  const size_t a = static_cast<size_t>(alignment);
+  if (void* p = hakmem::AlignedAllocInline(a, size); ABSL_PREDICT_TRUE(p != nullptr)) return p;
+  return AlignedNewMiss(size, a);
+}
+
+template <hakmem::preload::NothrowForm kForm>
+[[gnu::noinline]] void* AlignedNewNothrowMiss(size_t size, size_t alignment) noexcept {
+  return NewNothrow(kForm, size, alignment);
+}
+template <hakmem::preload::NothrowForm kForm>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedNewNothrow(size_t size, std::align_val_t alignment) noexcept {
+  const size_t a = static_cast<size_t>(alignment);
+  if (void* p = hakmem::AlignedAllocInline(a, size); ABSL_PREDICT_TRUE(p != nullptr)) return p;
+  return AlignedNewNothrowMiss<kForm>(size, a);
+}
 
 template <hakmem::preload::NothrowForm kForm>
 [[gnu::noinline]] void* PlainNewNothrowMiss(size_t size) noexcept {
   return NewNothrow(kForm, size, 0);
 }
 template <hakmem::preload::NothrowForm kForm>
-struct PlainNewNothrowMisses {
+struct PlainNewNothrowPath {
   static void* Hit(void* p, size_t) { return p; }
   static void* Small(size_t size, size_t) { return PlainNewNothrowMiss<kForm>(size); }
   static void* Large(size_t size) { return PlainNewNothrowMiss<kForm>(size); }
@@ -92,30 +114,30 @@ using hakmem::preload::NothrowForm;
 }  // namespace
 
 HAKMEM_EXPORT_CXX void* operator new(size_t size) {
-  return hakmem::AllocOr<PlainNewMisses>(size);
+  return hakmem::AllocOr<PlainNewPath>(size);
 }
 HAKMEM_EXPORT_CXX void* operator new[](size_t size) {
-  return hakmem::AllocOr<PlainNewMisses>(size);
+  return hakmem::AllocOr<PlainNewPath>(size);
 }
 HAKMEM_EXPORT_CXX void* operator new(size_t size, const std::nothrow_t&) noexcept {
-  return hakmem::AllocOr<PlainNewNothrowMisses<NothrowForm::kNew>>(size);
+  return hakmem::AllocOr<PlainNewNothrowPath<NothrowForm::kNew>>(size);
 }
 HAKMEM_EXPORT_CXX void* operator new[](size_t size, const std::nothrow_t&) noexcept {
-  return hakmem::AllocOr<PlainNewNothrowMisses<NothrowForm::kNewArray>>(size);
+  return hakmem::AllocOr<PlainNewNothrowPath<NothrowForm::kNewArray>>(size);
 }
 HAKMEM_EXPORT_CXX void* operator new(size_t size, std::align_val_t alignment) {
-  return New(size, static_cast<size_t>(alignment));
+  return AlignedNew(size, alignment);
 }
 HAKMEM_EXPORT_CXX void* operator new[](size_t size, std::align_val_t alignment) {
-  return New(size, static_cast<size_t>(alignment));
+  return AlignedNew(size, alignment);
 }
 HAKMEM_EXPORT_CXX void* operator new(size_t size, std::align_val_t alignment,
                                      const std::nothrow_t&) noexcept {
-  return NewNothrow(NothrowForm::kNewAligned, size, static_cast<size_t>(alignment));
+  return AlignedNewNothrow<NothrowForm::kNewAligned>(size, alignment);
 }
 HAKMEM_EXPORT_CXX void* operator new[](size_t size, std::align_val_t alignment,
                                        const std::nothrow_t&) noexcept {
-  return NewNothrow(NothrowForm::kNewArrayAligned, size, static_cast<size_t>(alignment));
+  return AlignedNewNothrow<NothrowForm::kNewArrayAligned>(size, alignment);
 }
 
 HAKMEM_EXPORT_CXX void operator delete(void* p) noexcept { hakmem::FreeInline(p); }

@@ -57,6 +57,12 @@ int main() {
   Check(::operator new(n, std::nothrow) == nullptr, "nothrow new returns nullptr");
   Check(g_calls == 3, "nothrow new calls the handler until it is uninstalled");
 
+  g_calls = 0;
+  std::set_new_handler(UninstallOnThirdCall);
+  Check(::operator new[](n, std::nothrow) == nullptr, "nothrow new[] returns nullptr");
+  Check(g_calls == 3, "nothrow new[] calls the handler until it is uninstalled");
+  Check(::operator new(n, std::nothrow) == nullptr, "nothrow new without a handler: nullptr");
+
   std::set_new_handler(ThrowBadAlloc);
   Check(::operator new(n, std::nothrow) == nullptr, "nothrow new catches the handler's throw");
   Check(::operator new[](n, std::nothrow) == nullptr, "nothrow new[] catches it");

@@ -3,6 +3,8 @@
 // the big-block bins' verdict (JudgeBigBlocks).
 #include "pools/tiny/thread_cache.h"
 
+#include <algorithm>
+
 #include "pools/tiny/span_source.h"
 #include "pools/tiny/superslab_manager.h"
 #include "pools/tiny/thread_cache_internal.h"
