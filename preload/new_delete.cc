@@ -76,6 +76,17 @@ struct PlainNewPath {
   static void* Large(size_t size) { return PlainNewMiss(size); }
 };
 
+template <hakmem::preload::NothrowForm kForm>
+[[gnu::noinline]] void* PlainNewNothrowMiss(size_t size) noexcept {
+  return NewNothrow(kForm, size, 0);
+}
+template <hakmem::preload::NothrowForm kForm>
+struct PlainNewNothrowPath {
+  static void* Hit(void* p, size_t) { return p; }
+  static void* Small(size_t size, size_t) { return PlainNewNothrowMiss<kForm>(size); }
+  static void* Large(size_t size) { return PlainNewNothrowMiss<kForm>(size); }
+};
+
 // The aligned forms the same way: a bin's block that keeps the alignment,
 // else the whole miss out of line (hak_alloc_aligned and the handler loop).
 [[gnu::noinline]] void* AlignedNewMiss(size_t size, size_t alignment) {
@@ -92,22 +103,12 @@ template <hakmem::preload::NothrowForm kForm>
   return NewNothrow(kForm, size, alignment);
 }
 template <hakmem::preload::NothrowForm kForm>
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedNewNothrow(size_t size, std::align_val_t alignment) noexcept {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedNewNothrow(size_t size,
+                                                            std::align_val_t alignment) noexcept {
   const size_t a = static_cast<size_t>(alignment);
   if (void* p = hakmem::AlignedAllocInline(a, size); ABSL_PREDICT_TRUE(p != nullptr)) return p;
   return AlignedNewNothrowMiss<kForm>(size, a);
 }
-
-template <hakmem::preload::NothrowForm kForm>
-[[gnu::noinline]] void* PlainNewNothrowMiss(size_t size) noexcept {
-  return NewNothrow(kForm, size, 0);
-}
-template <hakmem::preload::NothrowForm kForm>
-struct PlainNewNothrowPath {
-  static void* Hit(void* p, size_t) { return p; }
-  static void* Small(size_t size, size_t) { return PlainNewNothrowMiss<kForm>(size); }
-  static void* Large(size_t size) { return PlainNewNothrowMiss<kForm>(size); }
-};
 
 using hakmem::preload::NothrowForm;
 
