@@ -171,6 +171,17 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedAllocInline(size_t alignment, s
                           [](int c) { return CurrentHeap()->tiny.TryPop(static_cast<unsigned>(c)); });
 }
 
+// AlignedAllocInline's block, else `miss()` as the caller's last call:
+// aligned_alloc, memalign and the aligned operator new forms run their hit
+// path with no frame (out of line whole, they saved and restored three
+// registers). The miss takes its arguments in the caller's order, which
+// leaves them in their registers (operator new's size first: 2 moves fewer).
+template <class Miss>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedAllocOr(size_t alignment, size_t size, Miss miss) {
+  if (void* p = AlignedAllocInline(alignment, size); ABSL_PREDICT_TRUE(p != nullptr)) return p;
+  return miss();
+}
+
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FreeInline(void* p) {
   // An address outside the slab arena's window reads another unit's entry
   // here (UnitForFree, range_map.h); the slab's carved-range check refuses

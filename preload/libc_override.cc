@@ -42,13 +42,10 @@ size_t PageSize() { return static_cast<size_t>(getpagesize()); }
 constexpr bool IsPowerOfTwo(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
 // An aligned request: a bin's block that keeps the alignment, else the whole
-// slow path as a tail call, so that a hit needs no frame (hak_alloc_aligned
-// out of line whole saved and restored three registers).
+// slow path (hak_alloc_aligned) as a tail call.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedAlloc(size_t alignment, size_t size) {
-  if (void* p = hakmem::AlignedAllocInline(alignment, size); ABSL_PREDICT_TRUE(p != nullptr)) {
-    return p;
-  }
-  return hak_alloc_aligned(alignment, size);
+  return hakmem::AlignedAllocOr(alignment, size,
+                                [=] { return hak_alloc_aligned(alignment, size); });
 }
 
 // EINVAL, out of line: errno's store (a call of __errno_location) would give

@@ -87,15 +87,14 @@ struct PlainNewNothrowPath {
   static void* Large(size_t size) { return PlainNewNothrowMiss<kForm>(size); }
 };
 
-// The aligned forms the same way: a bin's block that keeps the alignment,
-// else the whole miss out of line (hak_alloc_aligned and the handler loop).
+// The aligned forms the same way: a bin's block that keeps the alignment
+// (AlignedAllocOr), else the whole miss out of line (hak_alloc_aligned and
+// the handler loop).
 [[gnu::noinline]] void* AlignedNewMiss(size_t size, size_t alignment) {
   return New(size, alignment);
 }
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedNew(size_t size, std::align_val_t alignment) {
-  const size_t a = static_cast<size_t>(alignment);
-  if (void* p = hakmem::AlignedAllocInline(a, size); ABSL_PREDICT_TRUE(p != nullptr)) return p;
-  return AlignedNewMiss(size, a);
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedNew(size_t size, size_t alignment) {
+  return hakmem::AlignedAllocOr(alignment, size, [=] { return AlignedNewMiss(size, alignment); });
 }
 
 template <hakmem::preload::NothrowForm kForm>
@@ -104,10 +103,9 @@ template <hakmem::preload::NothrowForm kForm>
 }
 template <hakmem::preload::NothrowForm kForm>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedNewNothrow(size_t size,
-                                                            std::align_val_t alignment) noexcept {
-  const size_t a = static_cast<size_t>(alignment);
-  if (void* p = hakmem::AlignedAllocInline(a, size); ABSL_PREDICT_TRUE(p != nullptr)) return p;
-  return AlignedNewNothrowMiss<kForm>(size, a);
+                                                            size_t alignment) noexcept {
+  return hakmem::AlignedAllocOr(alignment, size,
+                                [=] { return AlignedNewNothrowMiss<kForm>(size, alignment); });
 }
 
 using hakmem::preload::NothrowForm;
@@ -127,18 +125,18 @@ HAKMEM_EXPORT_CXX void* operator new[](size_t size, const std::nothrow_t&) noexc
   return hakmem::AllocOr<PlainNewNothrowPath<NothrowForm::kNewArray>>(size);
 }
 HAKMEM_EXPORT_CXX void* operator new(size_t size, std::align_val_t alignment) {
-  return AlignedNew(size, alignment);
+  return AlignedNew(size, static_cast<size_t>(alignment));
 }
 HAKMEM_EXPORT_CXX void* operator new[](size_t size, std::align_val_t alignment) {
-  return AlignedNew(size, alignment);
+  return AlignedNew(size, static_cast<size_t>(alignment));
 }
 HAKMEM_EXPORT_CXX void* operator new(size_t size, std::align_val_t alignment,
                                      const std::nothrow_t&) noexcept {
-  return AlignedNewNothrow<NothrowForm::kNewAligned>(size, alignment);
+  return AlignedNewNothrow<NothrowForm::kNewAligned>(size, static_cast<size_t>(alignment));
 }
 HAKMEM_EXPORT_CXX void* operator new[](size_t size, std::align_val_t alignment,
                                        const std::nothrow_t&) noexcept {
-  return AlignedNewNothrow<NothrowForm::kNewArrayAligned>(size, alignment);
+  return AlignedNewNothrow<NothrowForm::kNewArrayAligned>(size, static_cast<size_t>(alignment));
 }
 
 HAKMEM_EXPORT_CXX void operator delete(void* p) noexcept { hakmem::FreeInline(p); }
