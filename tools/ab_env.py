@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """A/B of hakmem settings: one workload under LD_PRELOAD=libhakmem.so, with two
-(or more) sets of environment variables, interleaved (A B A B ...), medians.
+(or more) sets of environment variables, interleaved (A B, B A, A B ...), medians.
 
 Usage:
   /usr/bin/python3 tools/ab_env.py [--rounds 5] [--lib PATH] [--bin PATH] \
@@ -104,7 +104,10 @@ def main():
     lib = os.path.realpath(a.lib)
     results = {name: [] for name, _ in variants}
     for rnd in range(1, a.rounds + 1):
-        for name, env in variants:
+        # Round r starts at the r-th variant (A B, B A, ...): none always runs
+        # first, right after the other (bench/runner does the same).
+        start = (rnd - 1) % len(variants)
+        for name, env in variants[start:] + variants[:start]:
             ops, rss, wall, share = run_least_stolen(lib, a.bin, workload_args, env, rnd, a.max_steal)
             results[name].append((ops, rss))
             print(f"[{rnd}/{a.rounds}] {name:12s} {ops / 1e6:9.3f} Mops/s {rss / 1024:8.1f} MiB "

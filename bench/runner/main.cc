@@ -1,7 +1,7 @@
 // The head-to-head runner: runs a workload (bench/workload) or a real program
 // (an app_* experiment, runner/apps.cc) under hakmem and under every peer
 // allocator on the machine, each in its own child process via LD_PRELOAD,
-// interleaved (A B C D E, A B C D E, ... for --rounds rounds), checks that each
+// interleaved (A B C D E, B C D E A, ... for --rounds rounds), checks that each
 // child's malloc really is the allocator asked for, measures peak RSS (wait4),
 // optionally counts instructions under callgrind (--instructions), and prints a
 // table (or markdown, or JSON) with medians and hakmem's ratios.
@@ -394,22 +394,40 @@ Run WithLittleSteal(RunOnce run_once) {
   return best;
 }
 
-// The interleaved rounds of a workload experiment; false if any run failed.
-bool RunWorkload(const std::string& bin, int rounds, Experiment* e) {
+// The allocator the next round starts at (RunRounds), across experiments.
+size_t g_next_round_start = 0;
+
+// Runs `rounds` interleaved rounds of e, `run(allocator runs, round)` for one
+// run; false if any run failed. Each round starts at the allocator after the
+// one the last round (of any experiment) started at (A B C, B C A, C A B,
+// ...): no allocator always runs first, right after another experiment, or
+// right after one particular allocator, whose exit may keep the machine busy
+// for a moment (memory given back, huge pages collapsed). Each allocator
+// still has one run per round, in round order (the paired ratios).
+template <class RunOne>
+bool RunRounds(int rounds, Experiment* e, RunOne run) {
   bool all_ok = true;
+  const size_t n = e->results.size();
   for (int round = 1; round <= rounds; ++round) {
-    for (auto& ar : e->results) {
-      const Run r = WithLittleSteal([&] {
-        const ChildResult c = RunChild(SpecFor(bin, *e, ar.allocator));
-        TakeConfig(c, e);
-        return Judge(ar.allocator, c, round);
-      });
+    const size_t start = g_next_round_start++;
+    for (size_t i = 0; i < n; ++i) {
+      AllocatorRuns& ar = e->results[(start + i) % n];
+      const Run r = WithLittleSteal([&] { return run(ar, round); });
       all_ok &= r.ok;
       Progress(*e, round, rounds, ar, r);
       ar.runs.push_back(r);
     }
   }
   return all_ok;
+}
+
+// The interleaved rounds of a workload experiment; false if any run failed.
+bool RunWorkload(const std::string& bin, int rounds, Experiment* e) {
+  return RunRounds(rounds, e, [&](const AllocatorRuns& ar, int round) {
+    const ChildResult c = RunChild(SpecFor(bin, *e, ar.allocator));
+    TakeConfig(c, e);
+    return Judge(ar.allocator, c, round);
+  });
 }
 
 // The reference run, then the interleaved rounds of an app experiment; false if
@@ -428,16 +446,9 @@ bool RunAppRounds(const AppEnv& env, int rounds, Experiment* e) {
       return false;
     }
   }
-  bool all_ok = true;
-  for (int round = 1; round <= rounds; ++round) {
-    for (auto& ar : e->results) {
-      const Run r = WithLittleSteal([&] { return RunApp(env, *e, ar.allocator, reference, round); });
-      all_ok &= r.ok;
-      Progress(*e, round, rounds, ar, r);
-      ar.runs.push_back(r);
-    }
-  }
-  return all_ok;
+  return RunRounds(rounds, e, [&](const AllocatorRuns& ar, int round) {
+    return RunApp(env, *e, ar.allocator, reference, round);
+  });
 }
 
 // About how long the plan takes: workloads rounds x allocators x (seconds +
