@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """A/B of hakmem settings: one workload under LD_PRELOAD=libhakmem.so, with two
-(or more) sets of environment variables, interleaved (A B, B A, A B ...), medians.
+(or more) sets of environment variables, interleaved (A B C, B C A, ...), medians.
 
 Usage:
   /usr/bin/python3 tools/ab_env.py [--rounds 5] [--lib PATH] [--bin PATH] \
@@ -104,8 +104,9 @@ def main():
     lib = os.path.realpath(a.lib)
     results = {name: [] for name, _ in variants}
     for rnd in range(1, a.rounds + 1):
-        # Round r starts at the r-th variant (A B, B A, ...): none always runs
-        # first, right after the other (bench/runner does the same).
+        # Round r starts at variant (r - 1) mod n (A B C, B C A, ...; two
+        # variants: A B, B A): none always takes a round's first run
+        # (bench/runner does the same).
         start = (rnd - 1) % len(variants)
         for name, env in variants[start:] + variants[:start]:
             ops, rss, wall, share = run_least_stolen(lib, a.bin, workload_args, env, rnd, a.max_steal)

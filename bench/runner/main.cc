@@ -400,10 +400,11 @@ size_t g_next_round_start = 0;
 // Runs `rounds` interleaved rounds of e, `run(allocator runs, round)` for one
 // run; false if any run failed. Each round starts at the allocator after the
 // one the last round (of any experiment) started at (A B C, B C A, C A B,
-// ...): no allocator always runs first, right after another experiment, or
-// right after one particular allocator, whose exit may keep the machine busy
-// for a moment (memory given back, huge pages collapsed). Each allocator
-// still has one run per round, in round order (the paired ratios).
+// ...), so that no allocator always takes the first run of a round or of an
+// experiment, right after another experiment's runs (whose exit may keep the
+// machine busy for a moment: memory given back, huge pages collapsed). Each
+// allocator has one run per round; the paired ratios match runs by their
+// round (Run::round), not by position.
 template <class RunOne>
 bool RunRounds(int rounds, Experiment* e, RunOne run) {
   bool all_ok = true;
