@@ -31,6 +31,15 @@ void* AllocLargeAligned(size_t size, size_t alignment, bool* zeroed) {
   return p != nullptr ? p : NoMemory();
 }
 
+// After a refill: this thread's cache is consistent and no lock is held, so
+// a background start-up (the learner's thread) may allocate, and a decay pass
+// may take the pools' locks; every 16th refill runs the heap's upkeep.
+void AfterRefill(Heap* h) {
+  NoteRefillForBackground();
+  MaybeStartDecayThread();
+  if ((++h->refills & 15) == 0) RunHeapUpkeep(h);
+}
+
 // A block of class c for a request of `size` bytes when the bin is empty:
 // blocks freed back to the class's slabs, then (Mid/L2.5, if `may_borrow`) a
 // larger class's cached block or the next class's freed ones (W_MAX), then
@@ -46,12 +55,7 @@ void* RefillOrFail(Heap* h, int c, size_t size, bool may_borrow) {
   } else {
     p = h->tiny.Refill(c);
   }
-  // After the refill: this thread's cache is consistent and no lock is held,
-  // so a background start-up (the learner's thread) may allocate, and a decay
-  // pass may take the pools' locks.
-  NoteRefillForBackground();
-  MaybeStartDecayThread();
-  if ((++h->refills & 15) == 0) RunHeapUpkeep(h);
+  AfterRefill(h);
   return p != nullptr ? p : NoMemory();
 }
 
@@ -81,6 +85,33 @@ void* AllocSlow(size_t size, int c, bool may_borrow) {
 void* AllocClass(int c) {
   if (void* p = CurrentHeap()->tiny.TryPop(c)) return p;
   return AllocSlow(ClassSize(c), c, /*may_borrow=*/false);
+}
+
+// An aligned request for class c whose colour-0 spans alone keep the
+// alignment (size_classes.h: kColourZero): a block of the thread's colour-0
+// span of c (ThreadCache::AllocColourZero). A thread whose heap is gone (a
+// TLS destructor allocating) or cannot have one, or a span that cannot be
+// had, gets the aligned address inside a block of a larger class instead
+// (pools/tiny/aligned_inside.h).
+void* AllocColourZeroClass(int c, size_t alignment, size_t size) {
+  Heap* h = CurrentHeap();
+  if (h == &g_nudged_heap) {
+    h = ReturnFromNudge();
+  } else if (h == &g_placeholder_heap) {
+    h = SetUpThreadHeap();
+  } else if (h == &g_exited_heap) {
+    h = nullptr;
+  }
+  if (h != nullptr) {
+    if (void* p = h->tiny.TryPopAligned(c, alignment)) return p;
+    void* p = h->tiny.AllocColourZero(c, alignment);
+    AfterRefill(h);
+    if (p != nullptr) return p;
+  }
+  const size_t bytes = tiny::AlignedInsideBlockBytes(size, alignment);
+  if (bytes > kMaxSmallSize) return NoMemory();
+  void* p = AllocClass(SizeToClass(bytes));
+  return p != nullptr ? tiny::PlaceAlignedInside(p, alignment) : nullptr;
 }
 
 // Bytes usable at p if p is a block in use (or an aligned pointer handed out
@@ -191,10 +222,16 @@ void* hak_alloc_aligned(size_t alignment, size_t size) {
   if (void* p = AlignedAllocInline(alignment, size)) return p;
   if (alignment <= 16) return AllocInline(size);
   bool has_class = false;
-  void* p = AllocAlignedWith(alignment, size, [&](int c) {
-    has_class = true;
-    return AllocClass(c);
-  });
+  void* p = AllocAlignedWith(
+      alignment, size,
+      [&](int c) {
+        has_class = true;
+        return AllocClass(c);
+      },
+      [&](int c) {
+        has_class = true;
+        return AllocColourZeroClass(c, alignment, size);
+      });
   if (has_class) return p;  // nullptr: ENOMEM set
   bool zeroed;
   return AllocLargeAligned(size < kMaxSmallSize ? kMaxSmallSize + 1 : size, alignment, &zeroed);

@@ -18,8 +18,11 @@
 //
 //   posix_memalign(a, n) & co. -> AlignedAllocInline(a, n)
 //     AlignedClassOf: the class that keeps the alignment   core/base/size_classes.h
-//     (else the first aligned address inside a larger     pools/tiny/aligned_inside.h
-//     block, marked there); TryPopAt, else hak_alloc_aligned (alloc.cc)
+//     (or keeps it in its colour-0 spans only: the bin's
+//     head if aligned, TryPopAligned); TryPopAt, else
+//     hak_alloc_aligned (alloc.cc: AllocColourZero, or
+//     the first aligned address inside a larger block,    pools/tiny/aligned_inside.h
+//     marked there)
 //
 //   free(p) -> FreeInline(p)
 //     RangeMap::UnitForFree(p): p's unit entry (another   core/base/range_map.h
@@ -145,30 +148,30 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* CallocInline(size_t n, size_t size) {
 }
 
 // An aligned request (alignment a power of two): a block of the class that
-// keeps the alignment (kAlignedClassPlan), or the aligned address inside a
-// block of a larger class (marked, pools/tiny/aligned_inside.h), the block
-// taken by `take(class)`; nullptr where that gives none or where no class
+// keeps the alignment (kAlignedClassPlan), taken by `take(class)`, or, where
+// only the class's colour-0 spans keep it (kColourZero), by
+// `take_aligned(class)`; nullptr where that gives none or where no class
 // serves the request (an alignment beyond a unit, a size beyond the slab
-// pool), without a call to `take`.
-template <class Take>
+// pool), without a call to either.
+template <class Take, class TakeAligned>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocAlignedWith(size_t alignment, size_t size,
-                                                           Take take) {
+                                                           Take take, TakeAligned take_aligned) {
   if (ABSL_PREDICT_FALSE(alignment > kUnitSize || size > kMaxSmallSize)) return nullptr;
-  const int c = AlignedClassOf(size, alignment);
-  if (ABSL_PREDICT_TRUE(c != kAlignedInside)) return take(c);
-  const size_t bytes = tiny::AlignedInsideBlockBytes(size, alignment);
-  if (bytes > kMaxSmallSize) return nullptr;
-  void* p = take(SizeToClass(bytes));
-  return p != nullptr ? tiny::PlaceAlignedInside(p, alignment) : nullptr;
+  const int plan = AlignedClassOf(size, alignment);
+  if (ABSL_PREDICT_TRUE(plan < kColourZero)) return take(plan);
+  return take_aligned(plan & ~kColourZero);
 }
 
 // An aligned request that a bin serves; nullptr for everything else (an
-// empty bin, no class), which hak_alloc_aligned serves. Sets no errno, so
-// posix_memalign, which must leave errno alone, saves it only on the slow
-// path.
+// empty bin, a head not aligned, no class), which hak_alloc_aligned serves.
+// Sets no errno, so posix_memalign, which must leave errno alone, saves it
+// only on the slow path.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AlignedAllocInline(size_t alignment, size_t size) {
-  return AllocAlignedWith(alignment, size,
-                          [](int c) { return CurrentHeap()->tiny.TryPop(static_cast<unsigned>(c)); });
+  return AllocAlignedWith(
+      alignment, size, [](int c) { return CurrentHeap()->tiny.TryPop(static_cast<unsigned>(c)); },
+      [alignment](int c) {
+        return CurrentHeap()->tiny.TryPopAligned(static_cast<unsigned>(c), alignment);
+      });
 }
 
 // AlignedAllocInline's block, else `miss()` as the caller's last call:

@@ -187,9 +187,9 @@ TEST(DoubleFree, AlignedPointersInsideBlocksAreCaughtToo) {
   ExpectReports(1, [&] { hak_free(p); });
 }
 
-// Only the aligned pointer handed out inside a block frees it
-// (pools/tiny/aligned_inside.h): another pointer inside the block is an
-// interior pointer.
+// Only the aligned pointer handed out frees its block (a block of a colour-0
+// span, or an address inside a larger block: pools/tiny/aligned_inside.h):
+// another pointer inside the block is an interior pointer.
 TEST(BadPointer, OtherPointersIntoAnAlignedBlockAreReported) {
   for (size_t align : {128, 256, 4096}) {
     SCOPED_TRACE(align);

@@ -218,15 +218,16 @@ inline constexpr bool HasOneBlockSpans(int c) { return HasOneBlockSpansOfSize(Cl
 
 // Aligned requests (posix_memalign & co., alignment 2^s for s <= kUnitShift).
 // kAlignedClassPlan[s][c], for c the class of max(size, alignment): the
-// smallest class from c on whose blocks are multiples of the alignment, if
-// its blocks also start at multiples of it (uncoloured spans start 64 KiB
-// aligned; a coloured class's blocks start at 64-byte multiples, so any
-// class keeps an alignment up to 64); else kAlignedInside, and the request is
-// served inside a block with room for it (core/alloc.cc). Power-of-two
-// classes exist up to 1 MiB, so the search always ends. A table, not a search
-// per request: the search's loop and the colour test, whose outcome varies
-// with the size, were a fifth of posix_memalign's instructions.
-inline constexpr uint8_t kAlignedInside = 0xff;
+// smallest class d from c on whose blocks are multiples of the alignment.
+// Uncoloured spans start 64 KiB aligned and a coloured class's blocks at
+// 64-byte multiples, so d's blocks keep an alignment up to 64, and any
+// alignment if d is uncoloured; else the entry is d | kColourZero: only d's
+// spans laid out at colour 0 keep it, and the request takes a block of one
+// (ThreadCache::TryPopAligned, AllocColourZero). Power-of-two classes exist
+// up to 1 MiB, so the search always ends. A table, not a search per request:
+// the search's loop and the colour test, whose outcome varies with the
+// size, were a fifth of posix_memalign's instructions.
+inline constexpr uint8_t kColourZero = 0x80;
 inline constexpr auto kAlignedClassPlan = [] {
   std::array<std::array<uint8_t, kNumClasses>, kUnitShift + 1> t{};
   for (size_t s = 0; s <= kUnitShift; ++s) {
@@ -235,15 +236,15 @@ inline constexpr auto kAlignedClassPlan = [] {
       int d = c;
       while ((ClassSize(d) & (alignment - 1)) != 0) ++d;
       const bool starts_aligned = kClassInfo[d].colors == 1 || alignment <= 64;
-      t[s][c] = starts_aligned ? static_cast<uint8_t>(d) : kAlignedInside;
+      t[s][c] = static_cast<uint8_t>(starts_aligned ? d : d | kColourZero);
     }
   }
   return t;
 }();
-static_assert(kNumClasses < kAlignedInside);
+static_assert(kNumClasses <= kColourZero);
 
-// The class for `size` bytes aligned to `alignment` (a power of two up to
-// kUnitSize; size <= kMaxSmallSize), or kAlignedInside.
+// The plan for `size` bytes aligned to `alignment` (a power of two up to
+// kUnitSize; size <= kMaxSmallSize): a class, or a class | kColourZero.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline int AlignedClassOf(size_t size, size_t alignment) {
   return kAlignedClassPlan[__builtin_ctzll(alignment)][SizeToClass(size < alignment ? alignment : size)];
 }

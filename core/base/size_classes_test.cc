@@ -77,29 +77,27 @@ TEST(SizeClasses, BlocksAreSixteenByteAligned) {
 }
 
 // An aligned request's class holds the request, its blocks are multiples of
-// the alignment and start at multiples of it (colours are 64-byte steps), and
-// none smaller would do; where the smallest such class is coloured, the
-// request goes inside a larger block instead.
+// the alignment, and none smaller would do; where the alignment is above 64
+// and that class is coloured (colours are 64-byte steps), the plan says so:
+// only the class's spans at colour 0 keep the alignment.
 TEST(SizeClasses, AnAlignedRequestGetsTheSmallestClassThatKeepsItsAlignment) {
   for (size_t alignment = 1; alignment <= kUnitSize; alignment *= 2) {
     for (size_t size = 0; size <= 3 * kUnitSize; size += 7) {
       SCOPED_TRACE(testing::Message() << "alignment " << alignment << " size " << size);
       int smallest = SizeToClass(std::max(size, alignment));
       while (ClassSize(smallest) % alignment != 0) ++smallest;
-      const int c = AlignedClassOf(size, alignment);
-      if (kClassInfo[smallest].colors > 1 && alignment > 64) {
-        ASSERT_EQ(c, kAlignedInside);
-        continue;
-      }
-      ASSERT_EQ(c, smallest);
+      const int plan = AlignedClassOf(size, alignment);
+      const bool colour_zero = kClassInfo[smallest].colors > 1 && alignment > 64;
+      ASSERT_EQ(plan, colour_zero ? smallest | kColourZero : smallest);
+      const int c = plan & ~kColourZero;
       ASSERT_GE(ClassSize(c), size);
       ASSERT_EQ(ClassSize(c) % alignment, 0u);
     }
   }
   EXPECT_EQ(AlignedClassOf(100, 128), SizeToClass(128));      // uncoloured
-  EXPECT_EQ(AlignedClassOf(200, 128), kAlignedInside);        // 256 is coloured
+  EXPECT_EQ(AlignedClassOf(200, 128), SizeToClass(256) | kColourZero);  // 256 is coloured
   EXPECT_EQ(AlignedClassOf(100, 64), SizeToClass(128));       // 112 is no multiple of 64
-  EXPECT_EQ(AlignedClassOf(40000, 4096), kAlignedInside);     // 40 KiB is coloured
+  EXPECT_EQ(AlignedClassOf(40000, 4096), SizeToClass(40960) | kColourZero);  // coloured
   EXPECT_EQ(AlignedClassOf(150000, 4096), SizeToClass(163840)); // one block per span: uncoloured
 }
 

@@ -1,11 +1,13 @@
 // Aligned pointers handed out inside a block. An alignment beyond what a
-// class's blocks keep is served from a block with room for it, at the
-// first aligned address q past the block's start (core/front_door.h:
-// AlignedAllocInline). The block's first word, which belongs to the block
-// but not to the program, holds a marker: the free key xor q. free(q) finds
-// the block containing q by its offset in the span (one multiply), checks
-// the marker and clears it, so a second free of q, or a free of any other
-// interior pointer, finds none and is reported as an interior pointer.
+// class's blocks keep, where no span of the class laid out at colour 0 can
+// serve it (core/alloc.cc: AllocColourZeroClass; a thread whose heap is
+// gone, no span to be had), is served from a block with room for it, at the
+// first aligned address q past the block's start. The block's first word,
+// which belongs to the block but not to the program, holds a marker: the
+// free key xor q. free(q) finds the block containing q by its offset in the
+// span (one multiply), checks the marker and clears it, so a second free of
+// q, or a free of any other interior pointer, finds none and is reported as
+// an interior pointer.
 //
 // Two choices keep it cheap:
 //  - The marker shares the line of the block's link and free key, which the

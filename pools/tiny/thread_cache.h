@@ -98,6 +98,22 @@ class ThreadCache {
   // Fast path: a block of class c from the bin, or nullptr. Clears the
   // block's free key (slab.h): from here on it is in use.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void* TryPop(unsigned c) { return TryPopAt(BinOffset(c)); }
+  // TryPop for an aligned request: bin c's head only if it starts at a
+  // multiple of `alignment` (a block of a colour-0 span, AllocColourZero).
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void* TryPopAligned(unsigned c, size_t alignment) {
+    const void* head = bins_[c].head;
+    if (ABSL_PREDICT_FALSE((reinterpret_cast<uintptr_t>(head) & (alignment - 1)) != 0)) {
+      return nullptr;
+    }
+    return TryPop(c);
+  }
+  // A block of class c that starts at a multiple of `alignment` (which the
+  // class keeps only in spans laid out at colour 0: size_classes.h,
+  // kColourZero): bin c is refilled from this cache's colour-0 span of the
+  // class, a new one if it has no block left, and its head popped; nullptr
+  // if no span can be had. Blocks of such spans are ordinary blocks: freed
+  // into bin c, they serve any request of the class.
+  ABSL_ATTRIBUTE_NOINLINE void* AllocColourZero(int c, size_t alignment);
   // Bin c's place among the bins, in bytes, and back: malloc looks the bin up
   // in a table of these (core/front_door.h), which spares it the scaling of
   // the class (two instructions).
@@ -601,6 +617,20 @@ class ThreadCache {
   void ReturnToSlabs(void* chain);
   enum class Idle : bool { kOrNew, kOnly };
   Slab* NewSlab(int c, Idle idle = Idle::kOrNew);
+  // Up to `want` new spans of class c's length into `spans` (units already
+  // mapped, others' idle spans reclaimed, then new memory); how many.
+  uint32_t AcquireNewSpans(int c, Slab** spans, uint32_t want);
+  // A new span of class c laid out at colour 0 (its blocks start at
+  // multiples of their size from the span's first byte), taken in as the
+  // current slab: aligned requests' blocks (AllocColourZero).
+  Slab* NewColourZeroSlab(int c);
+  // A colour-0 span among the first kColourZeroLooks partial slabs of class
+  // c with a block to take (freed back, remote or never carved), or nullptr.
+  Slab* ColourZeroSlabWithBlocks(int c) const;
+  static constexpr uint32_t kColourZeroLooks = 16;
+  // Spans just laid out (or reused) for class c become this cache's partial
+  // slabs, the first the current one.
+  void TakeInSpans(int c, Slab** spans, uint32_t n);
   void Park(Slab* slab);
   void Unpark(Slab* slab);
   // Moves the slabs NoteRevived named back to the partial lists (any class),
@@ -668,6 +698,9 @@ class ThreadCache {
   uint32_t pops_published_[kNumClasses] = {};
   SlabList partial_[kNumClasses] = {};   // slabs that may have free blocks; head first
   SlabList full_[kNumClasses] = {};    // parked slabs
+  // Each class's colour-0 span for aligned requests (AllocColourZero), or
+  // nullptr; cleared when the span leaves the cache (Release).
+  Slab* colour_zero_[kNumClasses] = {};
   uint32_t batch_[kNumClasses] = {};       // the most a refill moves
   uint32_t next_batch_[kNumClasses] = {};  // what the next refill moves (slow start)
   // A refill of a class that comes kRareRefillMs or more after its last one

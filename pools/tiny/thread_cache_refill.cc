@@ -263,6 +263,50 @@ void* ThreadCache::Borrow(int d, int c, size_t size, bool lend_ahead) {
   return p;
 }
 
+void* ThreadCache::AllocColourZero(int c, size_t alignment) {
+  {
+    sync::SpinLockHolder hold(&slab_lock_);
+    // Up to the bin's room (a free past its limit would flush at once), at
+    // least one block.
+    const int32_t room = std::min(static_cast<int32_t>(batch_[c]), limit_[c] - Count(c));
+    const uint32_t want = static_cast<uint32_t>(std::max(room, 1));
+    uint32_t n = 0;
+    // A span found without blocks may have been parked since (the full
+    // queue, which others' frees revive it from): another colour-0 span of
+    // the class with blocks then (its blocks come back to it as they are
+    // freed and flushed), else a new one.
+    Slab* s = colour_zero_[c];
+    if (s != nullptr && s->queue == SlabQueue::kPartial) {
+      n = TakeFreed(s, c, want);
+      if (n == 0) n = Carve(s, c, want);
+    }
+    if (n == 0 && (s = ColourZeroSlabWithBlocks(c)) != nullptr) {
+      colour_zero_[c] = s;
+      n = TakeFreed(s, c, want);
+      if (n == 0) n = Carve(s, c, want);
+    }
+    if (n == 0) {
+      s = NewColourZeroSlab(c);
+      if (s == nullptr) return nullptr;
+      colour_zero_[c] = s;
+      Carve(s, c, want);
+    }
+  }
+  return TryPopAligned(static_cast<unsigned>(c), alignment);
+}
+
+Slab* ThreadCache::ColourZeroSlabWithBlocks(int c) const {
+  uint32_t looked = 0;
+  for (Slab* s = partial_[c].head; s != nullptr && looked < kColourZeroLooks;
+       s = s->next, ++looked) {
+    const bool colour_zero = (reinterpret_cast<uintptr_t>(s->start) & (kUnitSize - 1)) == 0;
+    if (colour_zero && (s->local_free != nullptr || s->UncarvedBlocks() != 0 || !s->remote.Empty())) {
+      return s;
+    }
+  }
+  return nullptr;
+}
+
 uint32_t ThreadCache::TakeFreed(Slab* s, int c, uint32_t want) {
   Bin& b = bins_[c];
   if (s->local_free == nullptr && b.head == nullptr && !s->remote.Empty() && limit_[c] > 0) {

@@ -17,12 +17,14 @@ using thread_cache_internal::Remove;
 namespace {
 
 // Lays out a span fresh from the SuperSlab manager for class c, its blocks
-// starting at this span's colour (size_classes.h: kColorAbove).
-void Format(Slab* s, int c) {
+// starting at this span's colour (size_classes.h: kColorAbove), or at its
+// first byte (colour 0: aligned requests, kColourZero).
+enum class Colour : bool { kHashed, kZero };
+void Format(Slab* s, int c, Colour colour = Colour::kHashed) {
   const ClassInfo& info = kClassInfo[c];
   char* span = s->superslab->base + size_t{s->first_unit} * kUnitSize;
   const uint64_t hash = (reinterpret_cast<uintptr_t>(span) >> kUnitShift) * 0x9E3779B97F4A7C15ull;
-  s->start = span + ((hash >> 32) % info.colors) * 64;
+  s->start = span + (colour == Colour::kZero ? 0 : ((hash >> 32) % info.colors) * 64);
   s->block_size = info.size;
   s->capacity = info.capacity;
   s->carved.store(0, std::memory_order_relaxed);
@@ -58,27 +60,48 @@ Slab* ThreadCache::NewSlab(int c, Idle idle) {
   } else if (idle == Idle::kOnly) {
     return nullptr;
   } else {
-    // Free units already mapped, then other classes' idle spans, and only
-    // then new memory.
-    const uint32_t units = kClassInfo[c].span_units;
-    ReclaimIdleOwnersSpans();
-    n = AcquireSpans(units, spans, want, MayMap::kNo);
-    // Given-back spans may not lie next to each other: keep reclaiming until
-    // a run of free units is long enough, nothing idle is left, or four times
-    // the units wanted came back without a run (then mapping is cheaper than
-    // emptying every cache of idle spans).
-    uint32_t reclaimed = 0;
-    while (n == 0 && reclaimed < 4 * units * want) {
-      const uint32_t got = ReclaimIdleSpans(c, units * want);
-      if (got == 0) break;
-      reclaimed += got;
-      n = AcquireSpans(units, spans, want, MayMap::kNo);
-    }
-    if (n == 0) n = AcquireSpans(units, spans, want, MayMap::kYes);
+    n = AcquireNewSpans(c, spans, want);
     if (n == 0) return nullptr;
     for (uint32_t i = 0; i < n; ++i) Format(spans[i], c);
     counters_.spans_new[c].Add(n);
   }
+  TakeInSpans(c, spans, n);
+  return spans[0];
+}
+
+uint32_t ThreadCache::AcquireNewSpans(int c, Slab** spans, uint32_t want) {
+  // Free units already mapped, then other classes' idle spans, and only
+  // then new memory.
+  const uint32_t units = kClassInfo[c].span_units;
+  ReclaimIdleOwnersSpans();
+  uint32_t n = AcquireSpans(units, spans, want, MayMap::kNo);
+  // Given-back spans may not lie next to each other: keep reclaiming until
+  // a run of free units is long enough, nothing idle is left, or four times
+  // the units wanted came back without a run (then mapping is cheaper than
+  // emptying every cache of idle spans).
+  uint32_t reclaimed = 0;
+  while (n == 0 && reclaimed < 4 * units * want) {
+    const uint32_t got = ReclaimIdleSpans(c, units * want);
+    if (got == 0) break;
+    reclaimed += got;
+    n = AcquireSpans(units, spans, want, MayMap::kNo);
+  }
+  if (n == 0) n = AcquireSpans(units, spans, want, MayMap::kYes);
+  return n;
+}
+
+Slab* ThreadCache::NewColourZeroSlab(int c) {
+  // A new span, not an idle or spare one: those keep the colour they were
+  // laid out with.
+  Slab* span;
+  if (AcquireNewSpans(c, &span, 1) == 0) return nullptr;
+  Format(span, c, Colour::kZero);
+  counters_.spans_new[c].Add(1);
+  TakeInSpans(c, &span, 1);
+  return span;
+}
+
+void ThreadCache::TakeInSpans(int c, Slab** spans, uint32_t n) {
   // The first span ends up at the head of the partial queue: the current one.
   for (uint32_t i = n; i-- > 0;) {
     Slab* s = spans[i];
@@ -88,10 +111,10 @@ Slab* ThreadCache::NewSlab(int c, Idle idle) {
     s->owner.store(this, std::memory_order_release);
     s->PublishDigest();
   }
-  return spans[0];
 }
 
 void ThreadCache::Release(Slab* s) {
+  if (colour_zero_[s->size_class] == s) colour_zero_[s->size_class] = nullptr;
   Remove(s->queue == SlabQueue::kFull ? full_[s->size_class] : partial_[s->size_class], s);
   s->queue = SlabQueue::kNone;
   s->owner.store(nullptr, std::memory_order_relaxed);

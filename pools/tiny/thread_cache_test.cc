@@ -83,6 +83,50 @@ TEST(ThreadCache, EveryClassGivesDistinctAlignedBlocksOfItsSize) {
   cache->Drain();
 }
 
+// An alignment above 64 that a coloured class's blocks keep only at colour
+// 0 (size_classes.h: kColourZero): the block comes from a span of the class
+// laid out at colour 0, is an ordinary block (freed into the bin), and the
+// next such request takes it back from the bin's head. Every class with
+// coloured spans, at each alignment its size is a multiple of.
+TEST(ThreadCache, AlignedRequestsOfAColouredClassTakeColourZeroSpansBlocks) {
+  auto cache = NewCache();
+  int coloured = 0;
+  for (int c = 0; c < kNumClasses; ++c) {
+    if (kClassInfo[c].colors == 1) continue;
+    ++coloured;
+    for (size_t alignment = 128; alignment <= kUnitSize && ClassSize(c) % alignment == 0;
+         alignment *= 2) {
+      SCOPED_TRACE(testing::Message() << "class " << c << " alignment " << alignment);
+      std::vector<void*> blocks;
+      for (int i = 0; i < 3; ++i) {
+        void* p = cache->AllocColourZero(c, alignment);
+        ASSERT_NE(p, nullptr);
+        ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % alignment, 0u);
+        ASSERT_EQ(SlabOf(p)->size_class, c);
+        ASSERT_EQ(reinterpret_cast<uintptr_t>(SlabOf(p)->start) % kUnitSize, 0u);  // colour 0
+        ASSERT_EQ(SlabOf(p)->owner.load(), cache.get());
+        blocks.push_back(p);
+      }
+      if (TierOfClass(c) != Tier::kL25) {  // an L2.5 bin keeps no block (FullLimit)
+        Free(*cache, blocks.back());
+        EXPECT_EQ(cache->TryPopAligned(c, alignment), blocks.back());
+      }
+      for (void* p : blocks) Free(*cache, p);
+    }
+  }
+  EXPECT_GT(coloured, 0);
+  cache->Drain();
+  // The colour-0 spans went back with the drain (Release forgets them): new
+  // ones serve the next requests.
+  const int c = SizeToClass(4096);
+  void* p = cache->AllocColourZero(c, 4096);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 4096, 0u);
+  EXPECT_EQ(SlabOf(p)->owner.load(), cache.get());
+  Free(*cache, p);
+  cache->Drain();
+}
+
 TEST(ThreadCache, AFreedBlockIsTheNextOneHandedOut) {
   auto cache = NewCache();
   const int c = SizeToClass(48);
