@@ -104,9 +104,11 @@ void* AllocColourZeroClass(int c, size_t alignment, size_t size) {
   }
   if (h != nullptr) {
     if (void* p = h->tiny.TryPopAligned(c, alignment)) return p;
+    const int saved_errno = errno;  // a failed mmap may set it; the fallback may succeed
     void* p = h->tiny.AllocColourZero(c, alignment);
     AfterRefill(h);
     if (p != nullptr) return p;
+    errno = saved_errno;
   }
   const size_t bytes = tiny::AlignedInsideBlockBytes(size, alignment);
   if (bytes > kMaxSmallSize) return NoMemory();

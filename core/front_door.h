@@ -20,7 +20,7 @@
 //     AlignedClassOf: the class that keeps the alignment   core/base/size_classes.h
 //     (or keeps it in its colour-0 spans only: the bin's
 //     head if aligned, TryPopAligned); TryPopAt, else
-//     hak_alloc_aligned (alloc.cc: AllocColourZero, or
+//     hak_alloc_aligned (alloc.cc: AllocColourZeroClass, or
 //     the first aligned address inside a larger block,    pools/tiny/aligned_inside.h
 //     marked there)
 //

@@ -109,10 +109,12 @@ class ThreadCache {
   }
   // A block of class c that starts at a multiple of `alignment` (which the
   // class keeps only in spans laid out at colour 0: size_classes.h,
-  // kColourZero): bin c is refilled from this cache's colour-0 span of the
-  // class, a new one if it has no block left, and its head popped; nullptr
-  // if no span can be had. Blocks of such spans are ordinary blocks: freed
-  // into bin c, they serve any request of the class.
+  // kColourZero): bin c takes blocks of this cache's colour-0 span of the
+  // class (the last one, else another among the class's first partial
+  // slabs), else what was freed to the class (FillBin, with no new span), else
+  // blocks of a new colour-0 span, and its head is popped if aligned; nullptr
+  // if none is. Blocks of such spans are ordinary blocks: freed into bin c,
+  // they serve any request of the class.
   ABSL_ATTRIBUTE_NOINLINE void* AllocColourZero(int c, size_t alignment);
   // Bin c's place among the bins, in bytes, and back: malloc looks the bin up
   // in a table of these (core/front_door.h), which spares it the scaling of
@@ -627,6 +629,12 @@ class ThreadCache {
   // A colour-0 span among the first kColourZeroLooks partial slabs of class
   // c with a block to take (freed back, remote or never carved), or nullptr.
   Slab* ColourZeroSlabWithBlocks(int c) const;
+  // Blocks of a colour-0 span of class c onto bin c (AllocColourZero's first
+  // two choices); false if none had any. Takes the slab lock unless held.
+  enum class Locked : bool { kNo, kYes };
+  bool TakeColourZeroBlocks(int c, Locked locked = Locked::kNo);
+  // How many blocks AllocColourZero moves: up to the bin's room, at least 1.
+  uint32_t ColourZeroWant(int c);
   static constexpr uint32_t kColourZeroLooks = 16;
   // Spans just laid out (or reused) for class c become this cache's partial
   // slabs, the first the current one.

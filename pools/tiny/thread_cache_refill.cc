@@ -264,35 +264,54 @@ void* ThreadCache::Borrow(int d, int c, size_t size, bool lend_ahead) {
 }
 
 void* ThreadCache::AllocColourZero(int c, size_t alignment) {
-  {
-    sync::SpinLockHolder hold(&slab_lock_);
-    // Up to the bin's room (a free past its limit would flush at once), at
-    // least one block.
-    const int32_t room = std::min(static_cast<int32_t>(batch_[c]), limit_[c] - Count(c));
-    const uint32_t want = static_cast<uint32_t>(std::max(room, 1));
-    uint32_t n = 0;
-    // A span found without blocks may have been parked since (the full
-    // queue, which others' frees revive it from): another colour-0 span of
-    // the class with blocks then (its blocks come back to it as they are
-    // freed and flushed), else a new one.
-    Slab* s = colour_zero_[c];
-    if (s != nullptr && s->queue == SlabQueue::kPartial) {
-      n = TakeFreed(s, c, want);
-      if (n == 0) n = Carve(s, c, want);
-    }
-    if (n == 0 && (s = ColourZeroSlabWithBlocks(c)) != nullptr) {
-      colour_zero_[c] = s;
-      n = TakeFreed(s, c, want);
-      if (n == 0) n = Carve(s, c, want);
-    }
-    if (n == 0) {
-      s = NewColourZeroSlab(c);
-      if (s == nullptr) return nullptr;
-      colour_zero_[c] = s;
-      Carve(s, c, want);
-    }
+  if (TakeColourZeroBlocks(c)) return TryPopAligned(static_cast<unsigned>(c), alignment);
+  // None at hand: take back what was freed to the class (others' frees on
+  // the slabs' remote lists, the ring, the inbox, revived slabs; used-up
+  // slabs parked), as any refill does: a thread that makes only aligned
+  // requests of the class refills it only here.
+  if (FillBin(c, Fresh::kNo)) {
+    if (void* p = TryPopAligned(static_cast<unsigned>(c), alignment)) return p;
+  }
+  sync::SpinLockHolder hold(&slab_lock_);
+  if (!TakeColourZeroBlocks(c, Locked::kYes)) {
+    Slab* s = NewColourZeroSlab(c);
+    if (s == nullptr) return nullptr;
+    colour_zero_[c] = s;
+    Carve(s, c, ColourZeroWant(c));
   }
   return TryPopAligned(static_cast<unsigned>(c), alignment);
+}
+
+uint32_t ThreadCache::ColourZeroWant(int c) {
+  if (bins_[c].head == nullptr) SetCount(c, 0);  // as FillBin: an estimate may have drifted
+  // Up to the bin's room (a free past its limit would flush at once), at
+  // least one block.
+  const int32_t room = std::min(static_cast<int32_t>(batch_[c]), limit_[c] - Count(c));
+  return static_cast<uint32_t>(std::max(room, 1));
+}
+
+bool ThreadCache::TakeColourZeroBlocks(int c, Locked locked) {
+  if (locked == Locked::kNo) {
+    sync::SpinLockHolder hold(&slab_lock_);
+    return TakeColourZeroBlocks(c, Locked::kYes);
+  }
+  const uint32_t want = ColourZeroWant(c);
+  // The last span taken from, unless it has been parked since (the full
+  // queue, which others' frees revive it from), then another colour-0 span
+  // of the class with blocks (they come back to it as they are freed and
+  // flushed).
+  Slab* s = colour_zero_[c];
+  uint32_t n = 0;
+  if (s != nullptr && s->queue == SlabQueue::kPartial) {
+    n = TakeFreed(s, c, want);
+    if (n == 0) n = Carve(s, c, want);
+  }
+  if (n == 0 && (s = ColourZeroSlabWithBlocks(c)) != nullptr) {
+    colour_zero_[c] = s;
+    n = TakeFreed(s, c, want);
+    if (n == 0) n = Carve(s, c, want);
+  }
+  return n != 0;
 }
 
 Slab* ThreadCache::ColourZeroSlabWithBlocks(int c) const {

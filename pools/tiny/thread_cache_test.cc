@@ -127,6 +127,34 @@ TEST(ThreadCache, AlignedRequestsOfAColouredClassTakeColourZeroSpansBlocks) {
   cache->Drain();
 }
 
+// A thread whose only requests of a class are aligned ones takes back what
+// another thread freed of them (FillBin from AllocColourZero): round after
+// round of blocks handed to another cache and freed there, the owner lays
+// out no more spans than the first round took (without it, one round's worth
+// more every round).
+TEST(ThreadCache, AlignedOnlyRequestsTakeBackOthersFrees) {
+  const int c = SizeToClass(4096);
+  ASSERT_GT(kClassInfo[c].colors, 1);
+  auto owner = NewCache();
+  auto other = NewCache();
+  constexpr int kBlocks = 600;
+  uint64_t first_round = 0;
+  for (int round = 0; round < 20; ++round) {
+    std::vector<void*> blocks;
+    for (int i = 0; i < kBlocks; ++i) {
+      void* p = owner->AllocColourZero(c, 4096);
+      ASSERT_NE(p, nullptr);
+      ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % 4096, 0u);
+      blocks.push_back(p);
+    }
+    for (void* p : blocks) Free(*other, p);  // home to the owner's slabs
+    other->Drain();
+    if (round == 0) first_round = owner->counters().spans_new[c].Read();
+  }
+  EXPECT_LE(owner->counters().spans_new[c].Read(), 2 * first_round);
+  owner->Drain();
+}
+
 TEST(ThreadCache, AFreedBlockIsTheNextOneHandedOut) {
   auto cache = NewCache();
   const int c = SizeToClass(48);
