@@ -296,22 +296,17 @@ bool ThreadCache::TakeColourZeroBlocks(int c, Locked locked) {
     return TakeColourZeroBlocks(c, Locked::kYes);
   }
   const uint32_t want = ColourZeroWant(c);
+  auto take = [&](Slab* s) { return TakeFreed(s, c, want) != 0 || Carve(s, c, want) != 0; };
   // The last span taken from, unless it has been parked since (the full
   // queue, which others' frees revive it from), then another colour-0 span
   // of the class with blocks (they come back to it as they are freed and
   // flushed).
   Slab* s = colour_zero_[c];
-  uint32_t n = 0;
-  if (s != nullptr && s->queue == SlabQueue::kPartial) {
-    n = TakeFreed(s, c, want);
-    if (n == 0) n = Carve(s, c, want);
-  }
-  if (n == 0 && (s = ColourZeroSlabWithBlocks(c)) != nullptr) {
-    colour_zero_[c] = s;
-    n = TakeFreed(s, c, want);
-    if (n == 0) n = Carve(s, c, want);
-  }
-  return n != 0;
+  if (s != nullptr && s->queue == SlabQueue::kPartial && take(s)) return true;
+  s = ColourZeroSlabWithBlocks(c);
+  if (s == nullptr) return false;
+  colour_zero_[c] = s;
+  return take(s);
 }
 
 Slab* ThreadCache::ColourZeroSlabWithBlocks(int c) const {
