@@ -181,7 +181,7 @@ TEST(DoubleFree, OfABlockNeverHandedOutIsCaught) {
   ExpectNoBlockHandedOutTwice({64, 176});
 }
 
-TEST(DoubleFree, AlignedPointersInsideBlocksAreCaughtToo) {
+TEST(DoubleFree, AlignedPointersAreCaughtToo) {
   char* p = static_cast<char*>(hak_alloc_aligned(4096, 3000));
   hak_free(p);
   ExpectReports(1, [&] { hak_free(p); });

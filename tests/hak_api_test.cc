@@ -342,12 +342,12 @@ TEST(HakApi, AlignedUpToFourMiB) {
 }
 
 // Small requests with a stricter alignment than 64 come from their class's
-// spans laid out at colour 0 (ThreadCache::AllocColourZero), or from inside
-// larger blocks (pools/tiny/aligned_inside.h). Many at once, so that every
-// block position turns up: each is aligned, has its size, overlaps no other
-// live block (a 0-byte request may not point at the next block's start) and
-// frees without a report.
-TEST(HakApi, AlignedInsideBlocksNeverOverlap) {
+// spans laid out at colour 0 (ThreadCache::AllocColourZero; from inside
+// larger blocks only once a thread's heap is gone: thread_exit_test). Many
+// at once, so that every block position turns up: each is aligned, has its
+// size, overlaps no other live block (a 0-byte request may not point at the
+// next block's start) and frees without a report.
+TEST(HakApi, AlignedBlocksNeverOverlap) {
   hakmem::Stats before;
   hakmem::GetStats(&before);
   for (size_t align : {128, 256, 512, 1024, 2048, 4096}) {

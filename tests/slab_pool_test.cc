@@ -178,7 +178,7 @@ TEST(TinyPool, ColouredSpansStartBlocksAtDifferentOffsets) {
   }
 }
 
-TEST(TinyPool, AlignedPointersInsideColouredBlocksFreeCleanly) {
+TEST(TinyPool, AlignedPointersOfColouredClassesFreeCleanly) {
   for (size_t align : {128u, 256u, 1024u, 4096u, 16384u, 65536u}) {
     for (size_t size : {100u, 3000u, 20000u}) {
       std::vector<char*> v;

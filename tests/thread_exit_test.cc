@@ -5,21 +5,28 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <set>
+#include <utility>
 #include <thread>
 #include <vector>
 
+#include "core/base/range_map.h"
+#include "core/base/size_classes.h"
 #include "core/hakmem.h"
 #include "core/stats.h"
 #include "core/thread_heap.h"
 #include "gtest/gtest.h"
+#include "pools/tiny/aligned_inside.h"
+#include "pools/tiny/slab.h"
 
 namespace {
 
 using hakmem::hak_alloc;
+using hakmem::hak_alloc_aligned;
 using hakmem::hak_free;
 
 uint64_t BytesMapped() {
@@ -256,6 +263,117 @@ TEST(ThreadExit, AllocationsFromTheLastDestructorRoundPinNoHeap) {
       << "heaps set up and never returned";
   EXPECT_LE(after.records - before.records, 2u) << "a new heap record per thread";
   pthread_key_delete(g_late_key);
+}
+
+// Aligned requests from another library's key destructor once hakmem's has
+// torn the thread's heap down: there is no colour-0 span to take a block
+// from, so each is an address inside a larger block of the late heap
+// (pools/tiny/aligned_inside.h; the one way there through the public API).
+struct LateAligned {
+  void* p;
+  size_t alignment;
+  size_t size;
+};
+pthread_key_t g_aligned_key;
+std::vector<LateAligned> g_late_aligned;  // reserved by the test: no growth in the destructor
+bool g_late_heap_seen = false;
+
+void AligningDestructor(void* value) {
+  const uintptr_t round = reinterpret_cast<uintptr_t>(value);
+  if (hakmem::CurrentHeap() != &hakmem::g_exited_heap) {  // hakmem's own has not run yet
+    if (round < PTHREAD_DESTRUCTOR_ITERATIONS) {
+      pthread_setspecific(g_aligned_key, reinterpret_cast<void*>(round + 1));
+    }
+    return;
+  }
+  g_late_heap_seen = true;
+  for (size_t alignment : {128, 256, 1024, 4096}) {
+    for (size_t size : {1, 100, 1000, 3000, 8000}) {
+      for (int i = 0; i < 3; ++i) {
+        g_late_aligned.push_back({hak_alloc_aligned(alignment, size), alignment, size});
+      }
+    }
+  }
+}
+
+// Whether p lies inside a slab block, past its start, as an aligned pointer
+// handed out there (its marker set).
+bool InsideABlock(const void* p) {
+  const uintptr_t e = hakmem::RangeMap::Lookup(p);
+  if (hakmem::RangeMap::KindOf(e) != hakmem::RangeKind::kSlab) return false;
+  const auto* slab = hakmem::RangeMap::MetaOf<hakmem::tiny::Slab>(e);
+  return !slab->IsCarvedBlockStart(p) &&
+         hakmem::tiny::AlignedInsideBase(*slab, p, hakmem::tiny::Marker::kKeep) != nullptr;
+}
+
+uint64_t InvalidFrees() {
+  hakmem::Stats s;
+  hakmem::GetStats(&s);
+  return s.invalid_frees;
+}
+
+// Each such pointer of a coloured class is inside its block; every one is
+// aligned, usable to its size, apart from every other and moved intact by
+// realloc; frees are clean, here or from another thread; a second free of
+// one, and a free of another address inside its block, are reported and
+// change nothing.
+TEST(ThreadExit, AlignedRequestsAfterTheHeapIsGoneTakeAddressesInsideBlocks) {
+  g_late_aligned.reserve(64);
+  ASSERT_EQ(pthread_key_create(&g_aligned_key, AligningDestructor), 0);
+  std::thread([] {
+    hak_free(hak_alloc(64));  // this thread has a heap
+    pthread_setspecific(g_aligned_key, reinterpret_cast<void*>(1));
+  }).join();
+  pthread_key_delete(g_aligned_key);
+  ASSERT_TRUE(g_late_heap_seen) << "no destructor round came after hakmem's";
+  ASSERT_EQ(g_late_aligned.size(), 60u);
+  std::vector<std::pair<uintptr_t, uintptr_t>> ranges;  // [start, end)
+  size_t inside = 0;
+  for (const LateAligned& a : g_late_aligned) {
+    SCOPED_TRACE(testing::Message() << "alignment " << a.alignment << " size " << a.size);
+    ASSERT_NE(a.p, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(a.p) % a.alignment, 0u);
+    // Those a coloured class serves (kColourZero); a block of an uncoloured
+    // class (128 B at 128) starts aligned and is handed out as it is.
+    const bool colour_zero = (hakmem::AlignedClassOf(a.size, a.alignment) & hakmem::kColourZero) != 0;
+    inside += colour_zero;
+    EXPECT_EQ(InsideABlock(a.p), colour_zero);
+    const size_t usable = hakmem::hak_usable_size(a.p);
+    EXPECT_GE(usable, a.size);
+    memset(a.p, 0x6B, usable);
+    ranges.emplace_back(reinterpret_cast<uintptr_t>(a.p), reinterpret_cast<uintptr_t>(a.p) + usable);
+  }
+  EXPECT_EQ(inside, 54u);
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    EXPECT_LE(ranges[i - 1].second, ranges[i].first) << "two live blocks overlap";
+  }
+  LateAligned& last = g_late_aligned.back();  // 8000 bytes at 4096, inside a block
+  ASSERT_TRUE(InsideABlock(last.p));
+  auto* moved = static_cast<unsigned char*>(hakmem::hak_realloc(last.p, 3 * last.size));
+  ASSERT_NE(moved, nullptr);
+  EXPECT_EQ(std::count(moved, moved + last.size, 0x6B), static_cast<ptrdiff_t>(last.size));
+  last.p = moved;
+  const uint64_t invalid = InvalidFrees();
+  const auto inside_one = std::find_if(g_late_aligned.begin(), g_late_aligned.end(),
+                                       [](const LateAligned& a) { return InsideABlock(a.p); });
+  ASSERT_NE(inside_one, g_late_aligned.end());
+  char* first = static_cast<char*>(inside_one->p);
+  testing::internal::CaptureStderr();
+  hak_free(first + 16);  // inside the block, not the pointer handed out
+  testing::internal::GetCapturedStderr();
+  EXPECT_EQ(InvalidFrees(), invalid + 1);
+  const size_t half = g_late_aligned.size() / 2;
+  for (size_t i = 0; i < half; ++i) hak_free(g_late_aligned[i].p);
+  std::thread([&] {
+    for (size_t i = half; i < g_late_aligned.size(); ++i) hak_free(g_late_aligned[i].p);
+  }).join();
+  EXPECT_EQ(InvalidFrees(), invalid + 1);
+  testing::internal::CaptureStderr();
+  hak_free(first);  // a second free
+  testing::internal::GetCapturedStderr();
+  EXPECT_EQ(InvalidFrees(), invalid + 2);
+  g_late_aligned.clear();
 }
 
 }  // namespace

@@ -212,6 +212,12 @@ struct Slab {
   }
   // Blocks at the end of the span not carved yet (owner side).
   uint32_t UncarvedBlocks() const { return capacity - Carved() / block_size; }
+  // Whether the blocks start at the span's first byte (colour 0), as every
+  // uncoloured class's do: each block is then aligned to the largest power
+  // of two its size is a multiple of (size_classes.h: kColourZero).
+  bool StartsAtColourZero() const {
+    return (reinterpret_cast<uintptr_t>(start) & (kUnitSize - 1)) == 0;
+  }
   // True if p is the start of a block of this slab that has been carved
   // (handed out at least once, or sitting free in some list): the slow
   // paths' check (the fast path makes it on the unit's digest).

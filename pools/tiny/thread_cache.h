@@ -112,9 +112,10 @@ class ThreadCache {
   // kColourZero): bin c takes blocks of this cache's colour-0 span of the
   // class (the last one, else another among the class's first partial
   // slabs), else what was freed to the class (FillBin, with no new span), else
-  // blocks of a new colour-0 span, and its head is popped if aligned; nullptr
-  // if none is. Blocks of such spans are ordinary blocks: freed into bin c,
-  // they serve any request of the class.
+  // blocks of another colour-0 span (NewColourZeroSlab), and its head is
+  // popped if aligned; nullptr if none is. A refill as any other (its batch
+  // and the bin's limit grow: TakeColourZeroBlocks). Blocks of such spans are
+  // ordinary blocks: freed into bin c, they serve any request of the class.
   ABSL_ATTRIBUTE_NOINLINE void* AllocColourZero(int c, size_t alignment);
   // Bin c's place among the bins, in bytes, and back: malloc looks the bin up
   // in a table of these (core/front_door.h), which spares it the scaling of
@@ -419,6 +420,13 @@ class ThreadCache {
   uint64_t BinBytes(int c) const;
   // A new limit for bin c, its count unchanged.
   void SetLimit(int c, int32_t limit);
+  // How many blocks the next refill of class c moves (next_batch_, halved
+  // for a class refilled rarely: kRareRefillMs, then *rare is true).
+  uint32_t RefillWant(int c, bool* rare) const;
+  // After a refill of bin c that asked for `want` blocks (RefillWant) and
+  // `carved` or not: the carve run, the refill's time, the next batch and the
+  // limit (GrowAfterRefill, or only the limit for a rare class), the counter.
+  void FinishRefill(int c, uint32_t want, bool rare, bool carved);
   // After a refill (or a lend) that moved up to `want` blocks into bin c: the
   // next moves twice as many, up to the batch, and the limit grows back.
   void GrowAfterRefill(int c, uint32_t want);
@@ -622,19 +630,19 @@ class ThreadCache {
   // Up to `want` new spans of class c's length into `spans` (units already
   // mapped, others' idle spans reclaimed, then new memory); how many.
   uint32_t AcquireNewSpans(int c, Slab** spans, uint32_t want);
-  // A new span of class c laid out at colour 0 (its blocks start at
-  // multiples of their size from the span's first byte), taken in as the
-  // current slab: aligned requests' blocks (AllocColourZero).
+  // A span of class c laid out at colour 0 (its blocks start at multiples of
+  // their size from the span's first byte), taken in as the current slab:
+  // aligned requests' blocks (AllocColourZero). An idle span of the class
+  // (its source's) laid out again, else a new one; nullptr if none is to be had.
   Slab* NewColourZeroSlab(int c);
   // A colour-0 span among the first kColourZeroLooks partial slabs of class
   // c with a block to take (freed back, remote or never carved), or nullptr.
   Slab* ColourZeroSlabWithBlocks(int c) const;
-  // Blocks of a colour-0 span of class c onto bin c (AllocColourZero's first
-  // two choices); false if none had any. Takes the slab lock unless held.
-  enum class Locked : bool { kNo, kYes };
-  bool TakeColourZeroBlocks(int c, Locked locked = Locked::kNo);
-  // How many blocks AllocColourZero moves: up to the bin's room, at least 1.
-  uint32_t ColourZeroWant(int c);
+  // A refill of bin c from a colour-0 span of class c (AllocColourZero): the
+  // last one, else another with blocks, else (NewSpan::kYes) a new one;
+  // false if none had any. Takes the slab lock.
+  enum class NewSpan : bool { kNo, kYes };
+  bool TakeColourZeroBlocks(int c, NewSpan new_span);
   static constexpr uint32_t kColourZeroLooks = 16;
   // Spans just laid out (or reused) for class c become this cache's partial
   // slabs, the first the current one.

@@ -89,11 +89,8 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
   // any Mid class): they are free already, and each left there is one the
   // program cannot have.
   uint32_t got = remote_ring_.HasBlocks() ? TakeRing(c) : 0;
-  uint32_t want = next_batch_[c];
-  // A class refilled long after its last refill is allocated rarely: the
-  // refill moves half as much and the next ones no more (kRareRefillMs).
-  const bool rare = last_refill_ms_[c] != 0 && clock_ms_ - last_refill_ms_[c] >= kRareRefillMs;
-  if (rare && want > 1) want /= 2;
+  bool rare;
+  const uint32_t want = RefillWant(c, &rare);
   // Blocks freed back to any of the class's slabs come before never-used
   // ones: carving while others' frees wait on the remote lists of the slabs
   // behind the current one grows the footprint (rptest, 4 threads: 4 MiB per
@@ -157,13 +154,26 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
       carved = true;
     }
   }
+  FinishRefill(c, want, rare, carved);  // not at a Fresh::kNo miss: it was no refill
+  return true;
+}
+
+uint32_t ThreadCache::RefillWant(int c, bool* rare) const {
+  // A class refilled long after its last refill is allocated rarely: the
+  // refill moves half as much and the next ones no more (kRareRefillMs).
+  *rare = last_refill_ms_[c] != 0 && clock_ms_ - last_refill_ms_[c] >= kRareRefillMs;
+  const uint32_t want = next_batch_[c];
+  return *rare && want > 1 ? want / 2 : want;
+}
+
+void ThreadCache::FinishRefill(int c, uint32_t want, bool rare, bool carved) {
   // Refill after refill carving: the program is building up the class.
   if (!carved) {
     carve_run_[c] = 0;
   } else if (carve_run_[c] < kMaxCarveRun) {
     ++carve_run_[c];
   }
-  last_refill_ms_[c] = clock_ms_;  // not at a Fresh::kNo miss: it was no refill
+  last_refill_ms_[c] = clock_ms_;
   if (rare) {
     next_batch_[c] = want;
     GrowLimit(c);
@@ -171,7 +181,6 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
     GrowAfterRefill(c, want);
   }
   counters_.refills[c].Add(1);
-  return true;
 }
 
 void ThreadCache::GrowAfterRefill(int c, uint32_t want) {
@@ -264,57 +273,57 @@ void* ThreadCache::Borrow(int d, int c, size_t size, bool lend_ahead) {
 }
 
 void* ThreadCache::AllocColourZero(int c, size_t alignment) {
-  if (TakeColourZeroBlocks(c)) return TryPopAligned(static_cast<unsigned>(c), alignment);
+  const auto bin = static_cast<unsigned>(c);
+  if (TakeColourZeroBlocks(c, NewSpan::kNo)) return TryPopAligned(bin, alignment);
   // None at hand: take back what was freed to the class (others' frees on
   // the slabs' remote lists, the ring, the inbox, revived slabs; used-up
   // slabs parked), as any refill does: a thread that makes only aligned
   // requests of the class refills it only here.
   if (FillBin(c, Fresh::kNo)) {
-    if (void* p = TryPopAligned(static_cast<unsigned>(c), alignment)) return p;
+    if (void* p = TryPopAligned(bin, alignment)) return p;
   }
+  return TakeColourZeroBlocks(c, NewSpan::kYes) ? TryPopAligned(bin, alignment) : nullptr;
+}
+
+bool ThreadCache::TakeColourZeroBlocks(int c, NewSpan new_span) {
   sync::SpinLockHolder hold(&slab_lock_);
-  if (!TakeColourZeroBlocks(c, Locked::kYes)) {
-    Slab* s = NewColourZeroSlab(c);
-    if (s == nullptr) return nullptr;
-    colour_zero_[c] = s;
-    Carve(s, c, ColourZeroWant(c));
-  }
-  return TryPopAligned(static_cast<unsigned>(c), alignment);
-}
-
-uint32_t ThreadCache::ColourZeroWant(int c) {
   if (bins_[c].head == nullptr) SetCount(c, 0);  // as FillBin: an estimate may have drifted
-  // Up to the bin's room (a free past its limit would flush at once), at
-  // least one block.
-  const int32_t room = std::min(static_cast<int32_t>(batch_[c]), limit_[c] - Count(c));
-  return static_cast<uint32_t>(std::max(room, 1));
-}
-
-bool ThreadCache::TakeColourZeroBlocks(int c, Locked locked) {
-  if (locked == Locked::kNo) {
-    sync::SpinLockHolder hold(&slab_lock_);
-    return TakeColourZeroBlocks(c, Locked::kYes);
-  }
-  const uint32_t want = ColourZeroWant(c);
-  auto take = [&](Slab* s) { return TakeFreed(s, c, want) != 0 || Carve(s, c, want) != 0; };
+  // A refill's worth (slow start, rare classes: RefillWant) up to the bin's
+  // room (a free past its limit would flush at once), at least one block;
+  // and a refill's bookkeeping after it, so that the bin's limit grows as
+  // any refill's does (with none, an L2.5 class's bin kept nothing at any
+  // rate, and every aligned malloc and free laid out a colour-0 span and
+  // gave it back: 4 KiB-aligned 56 KiB blocks, 0.25 us a pair).
+  bool rare;
+  const int32_t room = limit_[c] - Count(c);
+  const uint32_t want = static_cast<uint32_t>(
+      std::max(std::min(static_cast<int32_t>(RefillWant(c, &rare)), room), 1));
+  bool carved = false;
+  auto take = [&](Slab* s) {
+    if (s == nullptr) return false;
+    colour_zero_[c] = s;
+    if (TakeFreed(s, c, want) != 0) return true;
+    carved = Carve(s, c, CarveWant(c, want)) != 0;
+    return carved;
+  };
   // The last span taken from, unless it has been parked since (the full
   // queue, which others' frees revive it from), then another colour-0 span
   // of the class with blocks (they come back to it as they are freed and
-  // flushed).
-  Slab* s = colour_zero_[c];
-  if (s != nullptr && s->queue == SlabQueue::kPartial && take(s)) return true;
-  s = ColourZeroSlabWithBlocks(c);
-  if (s == nullptr) return false;
-  colour_zero_[c] = s;
-  return take(s);
+  // flushed), then a new one.
+  Slab* last = colour_zero_[c];
+  const bool took = (last != nullptr && last->queue == SlabQueue::kPartial && take(last)) ||
+                    take(ColourZeroSlabWithBlocks(c)) ||
+                    (new_span == NewSpan::kYes && take(NewColourZeroSlab(c)));
+  if (took) FinishRefill(c, want, rare, carved);
+  return took;
 }
 
 Slab* ThreadCache::ColourZeroSlabWithBlocks(int c) const {
   uint32_t looked = 0;
   for (Slab* s = partial_[c].head; s != nullptr && looked < kColourZeroLooks;
        s = s->next, ++looked) {
-    const bool colour_zero = (reinterpret_cast<uintptr_t>(s->start) & (kUnitSize - 1)) == 0;
-    if (colour_zero && (s->local_free != nullptr || s->UncarvedBlocks() != 0 || !s->remote.Empty())) {
+    if (s->StartsAtColourZero() &&
+        (s->local_free != nullptr || s->UncarvedBlocks() != 0 || !s->remote.Empty())) {
       return s;
     }
   }

@@ -783,6 +783,48 @@ TEST(ThreadCache, ASharedBigClassKeepsBlocksInItsBinOnlyWhileAllocatedFast) {
   cache->Drain();
 }
 
+// Aligned requests of a coloured L2.5 class refill as any request does: its
+// bin keeps nothing while the thread allocates such blocks slowly, and keeps
+// a freed aligned block for the next aligned malloc while it allocates them
+// fast (before, the colour-0 refill never grew the bin's limit, and every
+// aligned malloc and free laid out a colour-0 span and gave it back).
+TEST(ThreadCache, AlignedRequestsOfASharedBigClassKeepBlocksInItsBinWhileAllocatedFast) {
+  const int c = SizeToClass(56 << 10);
+  constexpr size_t kAlignment = 4096;
+  ASSERT_EQ(TierOfClass(c), Tier::kL25);
+  ASSERT_GT(kClassInfo[c].colors, 1);
+  ASSERT_EQ(ClassSize(c) % kAlignment, 0u);
+  auto cache = NewCache();
+  auto aligned_pair = [&] {
+    void* p = cache->TryPopAligned(c, kAlignment);
+    if (p == nullptr) p = cache->AllocColourZero(c, kAlignment);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kAlignment, 0u);
+    Free(*cache, p);
+    return p;
+  };
+  uint64_t now = 1000;
+  cache->Upkeep(now, 1000, uint64_t{4} << 20);
+  constexpr uint64_t kWindow = ThreadCache::kBigRateWindowMs;
+  aligned_pair();
+  EXPECT_EQ(cache->CachedBytes(), 0u);
+
+  for (uint32_t i = 0; i < ThreadCache::kBigBinPopsPerMs * kWindow; ++i) aligned_pair();
+  now += kWindow;
+  cache->Upkeep(now, 1000, uint64_t{4} << 20);
+  void* p = aligned_pair();  // a refill, after which the bin has room
+  EXPECT_GE(cache->CachedBytes(), ClassSize(c));
+  const uint64_t refills = cache->counters().refills[c].Read();
+  const uint64_t spans = cache->counters().spans_new[c].Read();
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(aligned_pair(), p);
+  EXPECT_EQ(cache->counters().refills[c].Read(), refills);
+  EXPECT_EQ(cache->counters().spans_new[c].Read(), spans);
+
+  now += kWindow;  // far too few allocated in the window
+  cache->Upkeep(now, 1000, uint64_t{4} << 20);
+  EXPECT_EQ(cache->CachedBytes(), 0u);
+  cache->Drain();
+}
+
 // A look at an idle owner that gives nothing back makes the next wait twice
 // as long, up to a bound; the owner working again (its upkeep) ends the wait.
 TEST(ThreadCache, AnIdleOwnerIsLookedAtLessOftenWhileNothingComesBack) {
@@ -1085,6 +1127,36 @@ TEST(ThreadCache, AnIdleSpanComesBeforeTheCurrentSlabsRoom) {
   while (current->Carved() == carved && live.size() < 10000) live.push_back(Alloc(*cache, c));
   EXPECT_GT(current->Carved(), carved);
   for (void* b : live) Free(*cache, b);
+  cache->Drain();
+  InstallSpanSource(Tier::kMid, nullptr);
+  for (Slab* s : FakeSource::idle) ReleaseSpan(s);
+  FakeSource::idle.clear();
+}
+
+// An aligned request that needs a colour-0 span takes an idle span of the
+// class (resident, no live block) before a new one, laid out again at colour
+// 0 if its blocks started elsewhere.
+TEST(ThreadCache, AnIdleSpanIsLaidOutAtColourZeroForAnAlignedRequest) {
+  static constexpr SpanSource kFake = {FakeSource::PerRefill, FakeSource::Take, FakeSource::Keep};
+  InstallSpanSource(Tier::kMid, &kFake);
+  const int c = SizeToClass(8192);
+  ASSERT_EQ(TierOfClass(c), Tier::kMid);
+  ASSERT_GT(kClassInfo[c].colors, 1);
+  // Another cache's spans empty and go idle.
+  auto other = NewCache();
+  Free(*other, Alloc(*other, c));
+  other->Drain();
+  ASSERT_FALSE(FakeSource::idle.empty());
+  const std::set<Slab*> idle(FakeSource::idle.begin(), FakeSource::idle.end());
+  auto cache = NewCache();
+  void* p = cache->AllocColourZero(c, 8192);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 8192, 0u);
+  EXPECT_TRUE(idle.count(SlabOf(p)));
+  EXPECT_TRUE(SlabOf(p)->StartsAtColourZero());
+  EXPECT_EQ(cache->counters().spans_reused[c].Read(), 1u);
+  EXPECT_EQ(cache->counters().spans_new[c].Read(), 0u);
+  Free(*cache, p);
   cache->Drain();
   InstallSpanSource(Tier::kMid, nullptr);
   for (Slab* s : FakeSource::idle) ReleaseSpan(s);
