@@ -236,19 +236,27 @@ struct Slab {
 
 // The header of a 2 MiB SuperSlab. Kept in hakmem's metadata pool; the range
 // map points each carved unit to its span's Slab and each free unit here.
+// A SuperSlab's place in one of the manager's doubly linked lists.
+struct SuperSlabLink {
+  SuperSlab* next;
+  SuperSlab* prev;
+};
+
 struct SuperSlab {
   char* base;                            // 2 MiB aligned
   uint32_t free_units;                   // bitmap: bit u set = unit u is free
   uint32_t resident_free;                // free units whose pages are still resident
   uint64_t released_ms;                  // when a unit last went free and stayed resident (decay)
-  SuperSlab* next;                       // manager's list (with space, or full)
-  SuperSlab* prev;
+  SuperSlabLink list;                    // manager's list (with space, or full)
   // In the manager's best-fit index (while it has a resident free run):
   // that run's length (0: not indexed) and its free units, as filed.
-  SuperSlab* fit_next;
-  SuperSlab* fit_prev;
+  SuperSlabLink fit;
   uint8_t fit_run;
   uint8_t fit_free;
+  // In the manager's run index (while it has a free unit): the length of its
+  // longest free run, resident or not, as filed (0: not indexed).
+  uint8_t free_run;
+  SuperSlabLink run;
   // While full (no free unit): the earliest time CollapseFullSuperSlabs may
   // try it, never again once it took (set anew each time it becomes full).
   uint64_t collapse_after_ms;

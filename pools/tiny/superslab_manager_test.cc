@@ -67,6 +67,8 @@ std::vector<Slab*> MapUntil(uint64_t live) {
   return spans;
 }
 
+int CountOf(uint32_t unit_map) { return __builtin_popcount(unit_map); }
+
 void ReleaseAll(const std::vector<Slab*>& spans) {
   for (Slab* s : spans) ReleaseSpan(s, Residency::kDecommit);
   TrimSuperSlabs();
@@ -318,6 +320,39 @@ TEST(SuperSlabManager, AfterAnyChurnASpanGoesToTheFullestSuperSlabThatHoldsIt) {
 // the setting: a program whose heap is far above the setting, freed whole
 // and built again, reuses half of its pages instead of faulting all of them
 // in again, and a small setting still bounds what stays.
+// Many SuperSlabs left with a free run too short for the span (big blocks
+// all in use, two units over in each): the search for a run looks at none of
+// them, however many there are, and the span goes where it fits. It walked
+// every SuperSlab with a free unit: 16,000 blocks of 300 KB in use, 27 us a
+// malloc.
+TEST(SuperSlabManager, SuperSlabsWhoseRunsAreTooShortAreNotLookedAt) {
+  TrimSuperSlabs();
+  constexpr uint32_t kUnits = 5;  // 6 to a SuperSlab, 2 units over
+  constexpr int kSuperSlabs = 100;
+  std::vector<Slab*> spans;
+  std::vector<SuperSlab*> leftovers;
+  for (int i = 0; i < kSuperSlabs * 6; ++i) {
+    Slab* s;
+    ASSERT_EQ(AcquireSpans(kUnits, &s, 1, MayMap::kYes), 1u);
+    spans.push_back(s);
+  }
+  for (Slab* s : spans) {
+    if (s->superslab->free_units != 0 && CountOf(s->superslab->free_units) < kUnits) {
+      leftovers.push_back(s->superslab);
+    }
+  }
+  std::sort(leftovers.begin(), leftovers.end());
+  leftovers.erase(std::unique(leftovers.begin(), leftovers.end()), leftovers.end());
+  ASSERT_GE(leftovers.size(), static_cast<size_t>(kSuperSlabs - 2));
+  const uint64_t scanned = SuperSlabsScanned();
+  Slab* next;
+  ASSERT_EQ(AcquireSpans(kUnits, &next, 1, MayMap::kYes), 1u);
+  spans.push_back(next);
+  EXPECT_LE(SuperSlabsScanned() - scanned, 2u);
+  EXPECT_FALSE(std::binary_search(leftovers.begin(), leftovers.end(), next->superslab));
+  ReleaseAll(spans);
+}
+
 TEST(SuperSlabManager, AHeapFarAboveTheRetainBoundKeepsHalfItsPeakResident) {
   const Config saved = GetConfig();
   // Resident after 32 MiB of one-unit spans, all in use at once, are freed.
