@@ -234,14 +234,14 @@ struct Slab {
   }
 };
 
-// The header of a 2 MiB SuperSlab. Kept in hakmem's metadata pool; the range
-// map points each carved unit to its span's Slab and each free unit here.
 // A SuperSlab's place in one of the manager's doubly linked lists.
 struct SuperSlabLink {
   SuperSlab* next;
   SuperSlab* prev;
 };
 
+// The header of a 2 MiB SuperSlab. Kept in hakmem's metadata pool; the range
+// map points each carved unit to its span's Slab and each free unit here.
 struct SuperSlab {
   char* base;                            // 2 MiB aligned
   uint32_t free_units;                   // bitmap: bit u set = unit u is free

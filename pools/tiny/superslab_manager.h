@@ -83,9 +83,9 @@ uint64_t InUseBytes();
 uint64_t LiveSuperSlabs();
 // The most SuperSlabs the process has had mapped (or being mapped) at once.
 uint64_t MostLiveSuperSlabs();
-// SuperSlabs whose maps the search for a span that found no resident run
-// scanned, ever (the second pass of the placement: at most a few dozen per
-// span, and none that cannot hold it).
+// SuperSlabs the search for a span that found no resident run looked at,
+// ever (the second pass of the placement: at most a few dozen per span, and
+// none whose free runs are all too short for it).
 uint64_t SuperSlabsScanned();
 
 // fork(): the parent holds the lock across fork; both sides then release it.

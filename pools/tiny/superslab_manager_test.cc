@@ -315,11 +315,6 @@ TEST(SuperSlabManager, AfterAnyChurnASpanGoesToTheFullestSuperSlabThatHoldsIt) {
   TrimSuperSlabs();
 }
 
-// Freed units stay resident up to HAKMEM_POOL_RETAIN_BYTES or half the most
-// in use in the decay window, whichever is more, and never beyond four times
-// the setting: a program whose heap is far above the setting, freed whole
-// and built again, reuses half of its pages instead of faulting all of them
-// in again, and a small setting still bounds what stays.
 // Many SuperSlabs left with a free run too short for the span (big blocks
 // all in use, two units over in each): the search for a run looks at none of
 // them, however many there are, and the span goes where it fits. It walked
@@ -353,6 +348,11 @@ TEST(SuperSlabManager, SuperSlabsWhoseRunsAreTooShortAreNotLookedAt) {
   ReleaseAll(spans);
 }
 
+// Freed units stay resident up to HAKMEM_POOL_RETAIN_BYTES or half the most
+// in use in the decay window, whichever is more, and never beyond four times
+// the setting: a program whose heap is far above the setting, freed whole
+// and built again, reuses half of its pages instead of faulting all of them
+// in again, and a small setting still bounds what stays.
 TEST(SuperSlabManager, AHeapFarAboveTheRetainBoundKeepsHalfItsPeakResident) {
   const Config saved = GetConfig();
   // Resident after 32 MiB of one-unit spans, all in use at once, are freed.
