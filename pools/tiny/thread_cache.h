@@ -303,7 +303,8 @@ class ThreadCache {
   static constexpr uint32_t kSpareUnits = 32;
   static constexpr uint32_t kSpareSlackUnits = 4;
   // While a thread allocates L2.5 blocks at kBigBinPopsPerMs or more (judged
-  // at upkeeps over kBigRateWindowMs at least; it stops below half that),
+  // at upkeeps over kBigRateWindowMs at least, or at once when a window's
+  // worth came in less; it stops below half that),
   // each L2.5 bin holds up to kBigBinBlocks, and all bins together about
   // HAKMEM_THREAD_CACHE_BYTES at upkeeps and at most twice it at an L2.5
   // bin's overflow (ShrinkBins). Fewer for the biggest classes (2 MiB worth

@@ -293,11 +293,15 @@ bool ThreadCache::TakeColourZeroBlocks(int c, NewSpan new_span) {
   // and a refill's bookkeeping after it, so that the bin's limit grows as
   // any refill's does (with none, an L2.5 class's bin kept nothing at any
   // rate, and every aligned malloc and free laid out a colour-0 span and
-  // gave it back: 4 KiB-aligned 56 KiB blocks, 0.25 us a pair).
+  // gave it back: 4 KiB-aligned 56 KiB blocks, 0.25 us a pair). The
+  // bookkeeping counts the refill's worth, not what the room let in: the next
+  // batch is set from it, and a bin that FillBin had just filled would have
+  // sent the class's slow start back to its first step.
   bool rare;
+  const uint32_t refill = RefillWant(c, &rare);
   const int32_t room = limit_[c] - Count(c);
-  const uint32_t want = static_cast<uint32_t>(
-      std::max(std::min(static_cast<int32_t>(RefillWant(c, &rare)), room), 1));
+  const uint32_t want =
+      static_cast<uint32_t>(std::max(std::min(static_cast<int32_t>(refill), room), 1));
   bool carved = false;
   auto take = [&](Slab* s) {
     if (s == nullptr) return false;
@@ -314,7 +318,7 @@ bool ThreadCache::TakeColourZeroBlocks(int c, NewSpan new_span) {
   const bool took = (last != nullptr && last->queue == SlabQueue::kPartial && take(last)) ||
                     take(ColourZeroSlabWithBlocks(c)) ||
                     (new_span == NewSpan::kYes && take(NewColourZeroSlab(c)));
-  if (took) FinishRefill(c, want, rare, carved);
+  if (took) FinishRefill(c, refill, rare, carved);
   return took;
 }
 

@@ -706,9 +706,10 @@ TEST(ThreadCache, ABlockOfASharedBigSpanFreedByAnotherThreadGoesOntoItsSpan) {
 }
 
 // Big blocks stay in their bins only while the thread allocates them fast:
-// below kBigBinPopsPerMs a freed one leaves the bin; above it, it serves the
-// next malloc of its class without a refill; when the rate falls again, the
-// bins give their blocks back.
+// below kBigBinPopsPerMs a freed one leaves the bin; above it (or a window's
+// worth of them in less than a window), it serves the next malloc of its
+// class without a refill; when the rate falls again, the bins give their
+// blocks back.
 TEST(ThreadCache, BigBlocksStayInTheirBinsOnlyWhileAllocatedFast) {
   int c = 0;  // one block per refill: the bin's limit grows with each
   while (c < kNumClasses && !HasOneBlockSpans(c)) ++c;
@@ -747,6 +748,15 @@ TEST(ThreadCache, BigBlocksStayInTheirBinsOnlyWhileAllocatedFast) {
 
   upkeep_after(&now, kWindow);  // far too few allocated in the window
   EXPECT_EQ(cache->CachedBytes(), 0u);
+
+  // A window's worth in less than a window: the bins keep blocks from the
+  // next upkeep on, not after the window.
+  upkeep_after(&now, kWindow);
+  for (uint32_t i = 0; i < fast; ++i) Free(*cache, Alloc(*cache, c));
+  upkeep_after(&now, 1);
+  p = Alloc(*cache, c);
+  Free(*cache, p);
+  EXPECT_EQ(cache->CachedBytes(), ClassSize(c));
   cache->Drain();
 }
 
@@ -1147,12 +1157,14 @@ TEST(ThreadCache, AnIdleSpanIsLaidOutAtColourZeroForAnAlignedRequest) {
   Free(*other, Alloc(*other, c));
   other->Drain();
   ASSERT_FALSE(FakeSource::idle.empty());
-  const std::set<Slab*> idle(FakeSource::idle.begin(), FakeSource::idle.end());
+  // The one the source hands out next, laid out at a hashed colour (0 for
+  // one span in 64: then it is taken as it is).
+  Slab* next_idle = FakeSource::idle.back();
   auto cache = NewCache();
   void* p = cache->AllocColourZero(c, 8192);
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 8192, 0u);
-  EXPECT_TRUE(idle.count(SlabOf(p)));
+  EXPECT_EQ(SlabOf(p), next_idle);
   EXPECT_TRUE(SlabOf(p)->StartsAtColourZero());
   EXPECT_EQ(cache->counters().spans_reused[c].Read(), 1u);
   EXPECT_EQ(cache->counters().spans_new[c].Read(), 0u);
