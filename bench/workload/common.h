@@ -370,6 +370,7 @@ Outcome RunReallocGrow(const Config& cfg);  // realloc_grow
 Outcome RunAligned(const Config& cfg);      // aligned
 Outcome RunIdleHolder(const Config& cfg);   // idle_holder
 Outcome RunDeferredFree(const Config& cfg); // deferred_free
+Outcome RunBulk(const Config& cfg);         // bulk
 
 }  // namespace hakmem_bench
 

@@ -24,7 +24,7 @@ ABSL_FLAG(std::string, workload, "mid",
           "mid | tiny | large | larson | larson_sized | xthread | phase | xmalloc | rptest | "
           "mstress | cache_thrash | cache_scratch | glibc_simple | glibc_thread | alloc_test | "
           "bigbuf | thread_churn | bignum | espresso | realloc_grow | aligned | idle_holder | "
-          "deferred_free");
+          "deferred_free | bulk");
 ABSL_FLAG(int, threads, 1,
           "worker threads (larson: chains; xthread, xmalloc, deferred_free: an even number; "
           "thread_churn: most alive at once)");
@@ -82,6 +82,7 @@ constexpr WorkloadDefaults kWorkloads[] = {
     {"aligned", 16, 4 << 10, 1024, RunAligned},
     {"idle_holder", 16, 2 << 10, 32 << 20, RunIdleHolder},
     {"deferred_free", 64, 64, 1 << 20, RunDeferredFree},
+    {"bulk", 64 << 10, 512 << 10, 4096, RunBulk},
 };
 
 const char* TouchName(Touch t) {
