@@ -1079,6 +1079,12 @@ struct FakeSource {
     idle.push_back(s);
     return true;
   }
+  // The Mid tier without a source again, and the spans kept given back.
+  static void Uninstall() {
+    InstallSpanSource(Tier::kMid, nullptr);
+    for (Slab* s : idle) ReleaseSpan(s);
+    idle.clear();
+  }
 };
 
 TEST(ThreadCache, ATierSpanSourceIsAskedForSpansAndKeepsEmptiedOnes) {
@@ -1100,9 +1106,7 @@ TEST(ThreadCache, ATierSpanSourceIsAskedForSpansAndKeepsEmptiedOnes) {
   EXPECT_EQ(next->counters().spans_reused[c].Read(), 2u);
   Free(*next, p);
   next->Drain();
-  InstallSpanSource(Tier::kMid, nullptr);
-  for (Slab* s : FakeSource::idle) ReleaseSpan(s);
-  FakeSource::idle.clear();
+  FakeSource::Uninstall();
 }
 
 // A refill takes an idle span of the class (resident) before it carves more
@@ -1138,9 +1142,7 @@ TEST(ThreadCache, AnIdleSpanComesBeforeTheCurrentSlabsRoom) {
   EXPECT_GT(current->Carved(), carved);
   for (void* b : live) Free(*cache, b);
   cache->Drain();
-  InstallSpanSource(Tier::kMid, nullptr);
-  for (Slab* s : FakeSource::idle) ReleaseSpan(s);
-  FakeSource::idle.clear();
+  FakeSource::Uninstall();
 }
 
 // An aligned request that needs a colour-0 span takes an idle span of the
@@ -1170,9 +1172,7 @@ TEST(ThreadCache, AnIdleSpanIsLaidOutAtColourZeroForAnAlignedRequest) {
   EXPECT_EQ(cache->counters().spans_new[c].Read(), 0u);
   Free(*cache, p);
   cache->Drain();
-  InstallSpanSource(Tier::kMid, nullptr);
-  for (Slab* s : FakeSource::idle) ReleaseSpan(s);
-  FakeSource::idle.clear();
+  FakeSource::Uninstall();
 }
 
 TEST(ThreadCache, AQuietClassGivesItsCachedBlocksBack) {
