@@ -59,20 +59,23 @@ class alignas(64) RemoteRing {
 
   // Puts a word (Word) in the ring; false if it is full or closed. Any
   // thread.
-  bool TryPush(uintptr_t word) {
+  bool TryPush(uintptr_t word) { return TryPushAll(&word, 1); }
+
+  // Puts n words (n <= kSlots) in the ring with one claim of n places; false
+  // (none put) if they do not all fit or it is closed. Any thread.
+  bool TryPushAll(const uintptr_t* words, uint32_t n) {
     if (!open_.load(std::memory_order_relaxed)) return false;
     uint64_t pos = tail_.load(std::memory_order_relaxed);
     do {
-      // Signed: a tail read before the taker passed it is not a full ring
-      // (the CAS fails and reads the tail again).
-      if (static_cast<int64_t>(pos - head_.load(std::memory_order_acquire)) >=
+      if (static_cast<int64_t>(pos + n - head_.load(std::memory_order_acquire)) >
           static_cast<int64_t>(kSlots)) {
         return false;
       }
-    } while (!tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed,
+    } while (!tail_.compare_exchange_weak(pos, pos + n, std::memory_order_relaxed,
                                           std::memory_order_relaxed));
-    // Release: the block's free key, written before, is seen with the slot.
-    slots_[pos % kSlots].store(word, std::memory_order_release);
+    for (uint32_t i = 0; i < n; ++i) {
+      slots_[(pos + i) % kSlots].store(words[i], std::memory_order_release);
+    }
     return true;
   }
 

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -79,6 +80,69 @@ TEST(RemoteRing, AFullRingRefusesUntilTaken) {
   }), RemoteRing::kSlots);
   EXPECT_TRUE(ring->TryPush(RemoteRing::Word(FakeBlock(1, 0), 31)));
   EXPECT_EQ(ring->TakeAll([](void*, int) {}), 1u);
+}
+
+// Batches (TryPushAll) go in whole or not at all: a batch that does not fit
+// puts nothing; pushed by several threads at once, each arrives once, whole
+// and in its pusher's order.
+TEST(RemoteRing, ABatchGoesInWholeOrNotAtAll) {
+  auto ring = std::make_unique<RemoteRing>();
+  ring->Open();
+  for (uint32_t i = 0; i + 3 < RemoteRing::kSlots; ++i) {
+    ASSERT_TRUE(ring->TryPush(RemoteRing::Word(FakeBlock(0, i), 30)));
+  }
+  uintptr_t batch[4];
+  for (uint32_t i = 0; i < 4; ++i) batch[i] = RemoteRing::Word(FakeBlock(1, i), 31);
+  EXPECT_FALSE(ring->TryPushAll(batch, 4));  // 3 places left
+  EXPECT_TRUE(ring->TryPushAll(batch, 3));
+  uint32_t from_batch = 0;
+  EXPECT_EQ(ring->TakeAll([&](void* p, int c) {
+    if (c == 31) EXPECT_EQ(p, FakeBlock(1, from_batch++));
+  }), RemoteRing::kSlots);
+  EXPECT_EQ(from_batch, 3u);
+  ring->Close();
+  EXPECT_FALSE(ring->TryPushAll(batch, 1));
+}
+
+TEST(RemoteRing, BatchesPushedConcurrentlyAreTakenOnceInTheirPushersOrder) {
+  constexpr int kPushers = 3;
+  constexpr uint64_t kWords = 60000;
+  auto ring = std::make_unique<RemoteRing>();
+  ring->Open();
+  std::atomic<int> pushing{kPushers};
+  std::vector<std::thread> pushers;
+  for (int t = 0; t < kPushers; ++t) {
+    pushers.emplace_back([&, t] {
+      for (uint64_t i = 0; i < kWords;) {
+        const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(1 + (i + t) % 8, kWords - i));
+        uintptr_t words[8];
+        for (uint32_t k = 0; k < n; ++k) words[k] = RemoteRing::Word(FakeBlock(t, i + k), 20 + t);
+        if (ring->TryPushAll(words, n)) {
+          i += n;
+        } else {
+          std::this_thread::yield();  // full: the taker is behind
+        }
+      }
+      pushing.fetch_sub(1);
+    });
+  }
+  std::vector<uint64_t> next(kPushers, 0);
+  uint64_t taken = 0;
+  bool in_order = true;
+  auto take_all = [&] {
+    taken += ring->TakeAll([&](void* p, int c) {
+      const int t = c - 20;
+      ASSERT_GE(t, 0);
+      ASSERT_LT(t, kPushers);
+      in_order = in_order && p == FakeBlock(t, next[t]);
+      ++next[t];
+    });
+  };
+  while (pushing.load() > 0) take_all();
+  for (auto& t : pushers) t.join();
+  take_all();
+  EXPECT_TRUE(in_order);
+  EXPECT_EQ(taken, kPushers * kWords);
 }
 
 TEST(RemoteRing, AClosedRingRefusesEveryPush) {

@@ -225,9 +225,29 @@ bool ThreadCache::SendToRing(Slab* slab, int c, void* p) {
   // Slab's first line, which its owner writes.
   auto* owner = static_cast<ThreadCache*>(const_cast<void*>(
       RangeMap::UnitAliased(p).slab.owner.load(std::memory_order_relaxed)));
-  if (owner == nullptr || !owner->remote_ring_.TryPush(RemoteRing::Word(p, c))) return false;
-  counters_.remote_frees.Add(1);
+  if (owner == nullptr) return false;
+  RingOutbox& out = ring_outbox_;
+  if (out.owner != owner && out.count != 0) FlushRingOutbox();
+  out.owner = owner;
+  out.words[out.count] = RemoteRing::Word(p, c);
+  out.slabs[out.count] = slab;
+  if (++out.count == kRingBatch) FlushRingOutbox();
   return true;
+}
+
+void ThreadCache::FlushRingOutbox() {
+  RingOutbox out = ring_outbox_;
+  if (out.count == 0) return;
+  ring_outbox_.count = 0;
+  if (out.owner->remote_ring_.TryPushAll(out.words, out.count)) {
+    counters_.remote_frees.Add(out.count);
+    return;
+  }
+  // Full or closed: each block the chained way.
+  for (uint32_t i = 0; i < out.count; ++i) {
+    const int c = RemoteRing::Class(out.words[i]);
+    QueueRemote(out.slabs[i], static_cast<uint32_t>(ClassSize(c)), RemoteRing::Block(out.words[i]));
+  }
 }
 
 uint32_t ThreadCache::TakeRing(int c) {
@@ -399,6 +419,7 @@ void ThreadCache::FlushRemote() {
   // While scattering, the short chains go by their owners' inboxes here too:
   // the pending bytes' bound flushes often when blocks are big (16 B - 4 KiB:
   // a third of the frees went onto slabs so).
+  FlushRingOutbox();
   for (PendingChain& chain : pending_) {
     if (chain.slab != nullptr) SendPending(chain);
   }

@@ -432,7 +432,8 @@ TEST(ThreadCache, ARingBlockAnotherClasssRefillTookIsHandedOutFirst) {
   while (void* p = owner->TryPop(c)) v.push_back(p);  // bin c empty
   auto other = NewCache();
   void* x = v[3];
-  Free(*other, x);  // into the owner's ring
+  Free(*other, x);
+  other->FlushRemote();  // into the owner's ring
   EXPECT_EQ(owner->Refill(d, ThreadCache::Fresh::kNo), nullptr);  // d has nothing freed
   const uint64_t refills = owner->counters().refills[c].Read();
   EXPECT_EQ(owner->Refill(c), x);
@@ -440,6 +441,48 @@ TEST(ThreadCache, ARingBlockAnotherClasssRefillTookIsHandedOutFirst) {
   for (void* p : v) Free(*owner, p);
   other->Drain();
   owner->Drain();
+}
+
+// Blocks on their way to an owner's ring go together: the freeing cache
+// holds them until it has kRingBatch for that owner, a block for another
+// owner comes, or it flushes what it sends home (FlushRemote); each arrives
+// once.
+TEST(ThreadCache, MidBlocksForOneOwnersRingGoTogether) {
+  const int c = SizeToClass(4096);
+  auto owner = NewCache();
+  auto second = NewCache();
+  std::set<Slab*> spans;
+  std::vector<void*> v = TakeWholeSpans(*owner, c, 4, &spans);
+  std::shuffle(v.begin(), v.end(), std::mt19937_64(9));
+  // No two in a row from one slab (a run goes onto its slab instead).
+  std::vector<void*> scattered;
+  for (void* p : v) {
+    if (scattered.empty() || SlabOf(scattered.back()) != SlabOf(p)) scattered.push_back(p);
+  }
+  ASSERT_GE(scattered.size(), ThreadCache::kRingBatch + 2);
+  auto other = NewCache();
+  for (uint32_t i = 0; i + 1 < ThreadCache::kRingBatch; ++i) Free(*other, scattered[i]);
+  EXPECT_FALSE(owner->RingHoldsBlocks());
+  Free(*other, scattered[ThreadCache::kRingBatch - 1]);
+  EXPECT_TRUE(owner->RingHoldsBlocks());
+  EXPECT_EQ(other->counters().remote_frees.Read(), ThreadCache::kRingBatch);
+  // One more, then a block of another owner's: the first goes on.
+  Free(*other, scattered[ThreadCache::kRingBatch]);
+  void* elsewhere = Alloc(*second, c);
+  Free(*other, elsewhere);
+  EXPECT_EQ(other->counters().remote_frees.Read(), ThreadCache::kRingBatch + 1);
+  other->FlushRemote();
+  EXPECT_EQ(other->counters().remote_frees.Read(), ThreadCache::kRingBatch + 2);
+  EXPECT_TRUE(second->RingHoldsBlocks());
+  // The owner takes back exactly the blocks freed, each once.
+  const std::set<void*> freed(scattered.begin(), scattered.begin() + ThreadCache::kRingBatch + 1);
+  std::set<void*> again;
+  for (size_t i = 0; i < freed.size(); ++i) again.insert(Alloc(*owner, c));
+  EXPECT_EQ(again, freed);
+  for (void* p : v) Free(*owner, p);
+  other->Drain();
+  owner->Drain();
+  second->Drain();  // elsewhere, in its ring, goes back with it
 }
 
 // Mid blocks freed by another thread in the order they were handed out (a
