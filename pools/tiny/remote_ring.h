@@ -8,7 +8,8 @@
 // and parked it again: rptest with 1 - 16 KiB blocks, 2 threads, spent a
 // quarter of its time there. From the ring the owner's next refill, of any
 // class, puts every block straight into its bin (FillBin): no slab is touched
-// at either end, and a push is one CAS on the ring's tail (rptest 1 - 16 KiB,
+// at either end, and a push is one CAS on the ring's tail, for up to 8 blocks
+// a freeing thread gathered for this owner (TryPushAll; rptest 1 - 16 KiB,
 // 2 threads: 1.11 - 1.17x, 4 threads 1.05 - 1.07x; every block through the
 // inbox's chains instead, 1.14x). Only blocks freed at random go this way
 // (ThreadCache::SendToRing): runs of one slab (a consumer freeing its
@@ -20,7 +21,7 @@
 // taker has emptied that slot (its previous round's pusher has written it,
 // or the taker would not have passed it), so no two pushers ever write one
 // slot. The taker stops at the first slot still 0: a pusher between its CAS
-// and its write delays the blocks after it, and loses none.
+// and its writes delays the blocks after it, and loses none.
 //
 // Open while a thread runs on the cache (ThreadCache::StartOver to
 // CloseRing): a closed ring refuses every push. An exited thread's ring would

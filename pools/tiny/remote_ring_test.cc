@@ -82,9 +82,8 @@ TEST(RemoteRing, AFullRingRefusesUntilTaken) {
   EXPECT_EQ(ring->TakeAll([](void*, int) {}), 1u);
 }
 
-// Batches (TryPushAll) go in whole or not at all: a batch that does not fit
-// puts nothing; pushed by several threads at once, each arrives once, whole
-// and in its pusher's order.
+// Batches (TryPushAll) go in whole or not at all: a batch that does not fit,
+// or meets a closed ring, puts nothing.
 TEST(RemoteRing, ABatchGoesInWholeOrNotAtAll) {
   auto ring = std::make_unique<RemoteRing>();
   ring->Open();
@@ -104,6 +103,8 @@ TEST(RemoteRing, ABatchGoesInWholeOrNotAtAll) {
   EXPECT_FALSE(ring->TryPushAll(batch, 1));
 }
 
+// Batches of 1 - 8 pushed by several threads at once while the taker takes:
+// each word arrives once, in its pusher's order.
 TEST(RemoteRing, BatchesPushedConcurrentlyAreTakenOnceInTheirPushersOrder) {
   constexpr int kPushers = 3;
   constexpr uint64_t kWords = 60000;

@@ -832,8 +832,9 @@ class ThreadCache {
   // The ring's every block back to its slab (the slab lock held).
   void ReturnRing();
   // p, a Mid block of class c of another owner's slab, its free key set:
-  // into the owner's ring; false, and p goes the chained way, if it
-  // continues a run of one slab, or the ring is full or closed.
+  // for the owner's ring (by the outbox: FlushRingOutbox, which sends what
+  // a full or closed ring refuses the chained way); false, and p goes the
+  // chained way, if it continues a run of one slab or has no owner.
   bool SendToRing(Slab* slab, int c, void* p);
   // The slab each Mid class's last block sent home belonged to (SendToRing).
   const Slab* last_sent_slab_[kNumClasses] = {};
@@ -846,6 +847,7 @@ class ThreadCache {
   struct RingOutbox {
     ThreadCache* owner;
     uint32_t count;
+    uint32_t bytes;  // in pending_bytes_ too
     uintptr_t words[kRingBatch];
     Slab* slabs[kRingBatch];  // for the chained way if the ring refuses them
   };

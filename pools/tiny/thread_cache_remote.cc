@@ -231,7 +231,16 @@ bool ThreadCache::SendToRing(Slab* slab, int c, void* p) {
   out.owner = owner;
   out.words[out.count] = RemoteRing::Word(p, c);
   out.slabs[out.count] = slab;
-  if (++out.count == kRingBatch) FlushRingOutbox();
+  // Its bytes count with the chained ones (kPendingMaxBytes): a thread
+  // holds no more of others' blocks than before.
+  const uint32_t size = static_cast<uint32_t>(ClassSize(c));
+  out.bytes += size;
+  pending_bytes_ += size;
+  if (++out.count == kRingBatch) {
+    FlushRingOutbox();
+  } else if (pending_bytes_ >= kPendingMaxBytes) {
+    FlushRemote();
+  }
   return true;
 }
 
@@ -239,6 +248,8 @@ void ThreadCache::FlushRingOutbox() {
   RingOutbox out = ring_outbox_;
   if (out.count == 0) return;
   ring_outbox_.count = 0;
+  ring_outbox_.bytes = 0;
+  pending_bytes_ -= out.bytes;
   if (out.owner->remote_ring_.TryPushAll(out.words, out.count)) {
     counters_.remote_frees.Add(out.count);
     return;

@@ -463,6 +463,9 @@ TEST(ThreadCache, MidBlocksForOneOwnersRingGoTogether) {
   auto other = NewCache();
   for (uint32_t i = 0; i + 1 < ThreadCache::kRingBatch; ++i) Free(*other, scattered[i]);
   EXPECT_FALSE(owner->RingHoldsBlocks());
+  const uint64_t invalid = InvalidFreeCount();
+  Free(*other, scattered[0]);  // a double free of a gathered block: reported, not gathered again
+  EXPECT_EQ(InvalidFreeCount(), invalid + 1);
   Free(*other, scattered[ThreadCache::kRingBatch - 1]);
   EXPECT_TRUE(owner->RingHoldsBlocks());
   EXPECT_EQ(other->counters().remote_frees.Read(), ThreadCache::kRingBatch);
@@ -474,6 +477,7 @@ TEST(ThreadCache, MidBlocksForOneOwnersRingGoTogether) {
   other->FlushRemote();
   EXPECT_EQ(other->counters().remote_frees.Read(), ThreadCache::kRingBatch + 2);
   EXPECT_TRUE(second->RingHoldsBlocks());
+  for (Slab* s : spans) EXPECT_EQ(s->remote_count.load(), 0u);  // all by the ring
   // The owner takes back exactly the blocks freed, each once.
   const std::set<void*> freed(scattered.begin(), scattered.begin() + ThreadCache::kRingBatch + 1);
   std::set<void*> again;
