@@ -335,13 +335,15 @@ TEST(ThreadExit, AlignedRequestsAfterTheHeapIsGoneTakeAddressesInsideBlocks) {
     EXPECT_EQ(reinterpret_cast<uintptr_t>(a.p) % a.alignment, 0u);
     // Those a coloured class serves (kColourZero); a block of an uncoloured
     // class (128 B at 128) starts aligned and is handed out as it is.
-    const bool colour_zero = (hakmem::AlignedClassOf(a.size, a.alignment) & hakmem::kColourZero) != 0;
+    const bool colour_zero =
+        (hakmem::AlignedClassOf(a.size, a.alignment) & hakmem::kColourZero) != 0;
     inside += colour_zero;
     EXPECT_EQ(InsideABlock(a.p), colour_zero);
     const size_t usable = hakmem::hak_usable_size(a.p);
     EXPECT_GE(usable, a.size);
     memset(a.p, 0x6B, usable);
-    ranges.emplace_back(reinterpret_cast<uintptr_t>(a.p), reinterpret_cast<uintptr_t>(a.p) + usable);
+    const auto start = reinterpret_cast<uintptr_t>(a.p);
+    ranges.emplace_back(start, start + usable);
   }
   EXPECT_EQ(inside, 54u);
   std::sort(ranges.begin(), ranges.end());

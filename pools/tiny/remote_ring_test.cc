@@ -24,7 +24,12 @@ void* FakeBlock(int t, uint64_t i) {
   return reinterpret_cast<void*>((uintptr_t{1} << 40) + ((uint64_t(t) << 24) + i) * 16);
 }
 
-TEST(RemoteRing, EveryWordPushedConcurrentlyIsTakenOnceInItsPushersOrder) {
+// kPushers threads push kWords words each (pusher t's i-th: FakeBlock(t, i),
+// class 20 + t) by push(ring, t, i), which puts words i, i + 1, ... and says
+// how many (0: the ring is full), while this thread takes: every word must
+// arrive once, in its pusher's order.
+template <class Push>
+void ExpectEveryWordTakenOnceInItsPushersOrder(Push push) {
   constexpr int kPushers = 3;
   constexpr uint64_t kWords = 60000;
   auto ring = std::make_unique<RemoteRing>();
@@ -34,11 +39,9 @@ TEST(RemoteRing, EveryWordPushedConcurrentlyIsTakenOnceInItsPushersOrder) {
   for (int t = 0; t < kPushers; ++t) {
     pushers.emplace_back([&, t] {
       for (uint64_t i = 0; i < kWords;) {
-        if (ring->TryPush(RemoteRing::Word(FakeBlock(t, i), 20 + t))) {
-          ++i;
-        } else {
-          std::this_thread::yield();  // full: the taker is behind
-        }
+        const uint64_t n = push(*ring, t, i, kWords - i);
+        if (n == 0) std::this_thread::yield();  // full: the taker is behind
+        i += n;
       }
       pushing.fetch_sub(1);
     });
@@ -62,6 +65,12 @@ TEST(RemoteRing, EveryWordPushedConcurrentlyIsTakenOnceInItsPushersOrder) {
   EXPECT_EQ(taken, kPushers * kWords);
   for (uint64_t n : next) EXPECT_EQ(n, kWords);
   EXPECT_FALSE(ring->HasBlocks());
+}
+
+TEST(RemoteRing, EveryWordPushedConcurrentlyIsTakenOnceInItsPushersOrder) {
+  ExpectEveryWordTakenOnceInItsPushersOrder([](RemoteRing& ring, int t, uint64_t i, uint64_t) {
+    return uint64_t{ring.TryPush(RemoteRing::Word(FakeBlock(t, i), 20 + t))};
+  });
 }
 
 TEST(RemoteRing, AFullRingRefusesUntilTaken) {
@@ -106,44 +115,12 @@ TEST(RemoteRing, ABatchGoesInWholeOrNotAtAll) {
 // Batches of 1 - 8 pushed by several threads at once while the taker takes:
 // each word arrives once, in its pusher's order.
 TEST(RemoteRing, BatchesPushedConcurrentlyAreTakenOnceInTheirPushersOrder) {
-  constexpr int kPushers = 3;
-  constexpr uint64_t kWords = 60000;
-  auto ring = std::make_unique<RemoteRing>();
-  ring->Open();
-  std::atomic<int> pushing{kPushers};
-  std::vector<std::thread> pushers;
-  for (int t = 0; t < kPushers; ++t) {
-    pushers.emplace_back([&, t] {
-      for (uint64_t i = 0; i < kWords;) {
-        const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(1 + (i + t) % 8, kWords - i));
-        uintptr_t words[8];
-        for (uint32_t k = 0; k < n; ++k) words[k] = RemoteRing::Word(FakeBlock(t, i + k), 20 + t);
-        if (ring->TryPushAll(words, n)) {
-          i += n;
-        } else {
-          std::this_thread::yield();  // full: the taker is behind
-        }
-      }
-      pushing.fetch_sub(1);
-    });
-  }
-  std::vector<uint64_t> next(kPushers, 0);
-  uint64_t taken = 0;
-  bool in_order = true;
-  auto take_all = [&] {
-    taken += ring->TakeAll([&](void* p, int c) {
-      const int t = c - 20;
-      ASSERT_GE(t, 0);
-      ASSERT_LT(t, kPushers);
-      in_order = in_order && p == FakeBlock(t, next[t]);
-      ++next[t];
-    });
-  };
-  while (pushing.load() > 0) take_all();
-  for (auto& t : pushers) t.join();
-  take_all();
-  EXPECT_TRUE(in_order);
-  EXPECT_EQ(taken, kPushers * kWords);
+  ExpectEveryWordTakenOnceInItsPushersOrder([](RemoteRing& ring, int t, uint64_t i, uint64_t left) {
+    const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(1 + (i + t) % 8, left));
+    uintptr_t words[8];
+    for (uint32_t k = 0; k < n; ++k) words[k] = RemoteRing::Word(FakeBlock(t, i + k), 20 + t);
+    return ring.TryPushAll(words, n) ? uint64_t{n} : 0;
+  });
 }
 
 TEST(RemoteRing, AClosedRingRefusesEveryPush) {
