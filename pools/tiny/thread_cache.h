@@ -636,8 +636,8 @@ class ThreadCache {
   uint32_t AcquireNewSpans(int c, Slab** spans, uint32_t want);
   // A span of class c laid out at colour 0 (its blocks start at multiples of
   // their size from the span's first byte), taken in as the current slab:
-  // aligned requests' blocks (AllocColourZero). An idle span of the class
-  // (its source's) laid out again, else a new one; nullptr if none is to be had.
+  // aligned requests' blocks (AllocColourZero). A span NewSlab reuses (idle
+  // or spare) laid out again, else a new one; nullptr if none is to be had.
   Slab* NewColourZeroSlab(int c);
   // A colour-0 span among the first kColourZeroLooks partial slabs of class
   // c with a block to take (freed back, remote or never carved), or nullptr.

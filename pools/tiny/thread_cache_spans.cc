@@ -91,19 +91,16 @@ uint32_t ThreadCache::AcquireNewSpans(int c, Slab** spans, uint32_t want) {
 }
 
 Slab* ThreadCache::NewColourZeroSlab(int c) {
-  // An idle span of the class first (resident, and it holds no live block:
-  // laid out again at colour 0 unless it is already), else a new one.
-  Slab* span;
-  const SpanSource* source = SpanSourceFor(c);
-  if (source != nullptr && source->take_idle(c, shard_, &span, 1) == 1) {
-    counters_.spans_reused[c].Add(1);
-    if (!span->StartsAtColourZero()) Format(span, c, Colour::kZero);
-  } else if (AcquireNewSpans(c, &span, 1) == 1) {
-    counters_.spans_new[c].Add(1);
-    Format(span, c, Colour::kZero);
-  } else {
-    return nullptr;
+  // A span NewSlab reuses (idle or spare, resident, no live block) is laid
+  // out again at colour 0 unless it is already; else a new one.
+  if (Slab* reused = NewSlab(c, Idle::kOnly)) {
+    if (!reused->StartsAtColourZero()) Format(reused, c, Colour::kZero);
+    return reused;
   }
+  Slab* span;
+  if (AcquireNewSpans(c, &span, 1) == 0) return nullptr;
+  Format(span, c, Colour::kZero);
+  counters_.spans_new[c].Add(1);
   TakeInSpans(c, &span, 1);
   return span;
 }
