@@ -474,6 +474,25 @@ void ReturnRanges(LargeBlock* chain) {
   }
 }
 
+namespace {
+
+// Moves the ranges `mine` keeps for its own next requests into the cache
+// (under g_lock), where they merge with their neighbours and serve any size;
+// whether there were any.
+bool CacheThreadRangesLocked(ThreadRanges* mine) {
+  LargeBlock* chain = TakeThreadRanges(mine);
+  if (chain == nullptr) return false;
+  while (chain != nullptr) {
+    LargeBlock* r = chain;
+    chain = r->next;
+    g_live_bytes.fetch_sub(r->map_size, std::memory_order_relaxed);  // live while kept (Free)
+    CacheLocked(r);
+  }
+  return true;
+}
+
+}  // namespace
+
 void* Alloc(size_t size, size_t alignment, bool* zeroed, ThreadRanges* mine) {
   if (size > (size_t{1} << 46)) return nullptr;  // beyond any real mapping
   const size_t units = UnitsOf(AlignUp(size == 0 ? 1 : size, kUnit));
@@ -496,6 +515,13 @@ void* Alloc(size_t size, size_t alignment, bool* zeroed, ThreadRanges* mine) {
     EvictLocked(NowMs(), &retired, alignment <= kUnit ? 0 : units * kUnit);
     if (alignment <= kUnit) {
       b = TakeFreeLocked(units);
+      // No cached range is big enough: the thread's own ranges (of other
+      // sizes) would stay resident while fresh pages fault in beside them.
+      // calloc of 1 - 16 MiB buffers one at a time: peak RSS 25.4 -> 19.2
+      // MiB (mimalloc 18.1), 9 % faster; large_2t 147.6 -> 141.8 MiB.
+      if (b == nullptr && mine != nullptr && CacheThreadRangesLocked(mine)) {
+        b = TakeFreeLocked(units);
+      }
       if (b != nullptr) {
         SplitLocked(b, units);
       } else {

@@ -174,6 +174,33 @@ TEST(LargeTier, AThreadsOwnRangesComeBackWithoutTheBigCache) {
   Trim();
 }
 
+// A request no cached range is big enough for first moves the thread's own
+// ranges (kept for requests of their own sizes) into the big cache, where
+// they serve it split or gathered, rather than stay resident while fresh
+// pages fault in beside them.
+TEST(LargeTier, ARequestTheCacheCannotServeTakesTheThreadsRangesFirst) {
+  Trim();
+  ThreadRanges mine;
+  bool zeroed;
+  auto alloc = [&](size_t size) { return static_cast<char*>(Alloc(size, 0, &zeroed, &mine)); };
+  char* four = alloc(3 * kMiB);  // a 4 MiB range
+  Free(BlockOf(four), four, &mine);
+  ASSERT_EQ(GetLargeStats().cached_bytes, 0u);  // the thread's
+  char* two = alloc(kMiB + 1);  // 2 MiB, another size: the head of `four`
+  EXPECT_EQ(two, four);
+  EXPECT_FALSE(zeroed);
+  EXPECT_EQ(GetLargeStats().cached_bytes, 2 * kMiB);  // its tail
+  for (const auto& slot : mine.slot) EXPECT_EQ(slot.load(), nullptr);
+  Free(BlockOf(two), two, &mine);  // kept by the thread again (2 MiB)
+  char* eight = alloc(7 * kMiB);  // 8 MiB: the two ranges' pages and 4 MiB more
+  EXPECT_EQ(GetLargeStats().cached_bytes, 0u);
+  EXPECT_EQ(RangeMap::Lookup(four), 0u);  // its pages moved into `eight`
+  for (const auto& slot : mine.slot) EXPECT_EQ(slot.load(), nullptr);
+  Free(BlockOf(eight), eight, &mine);
+  ReturnRanges(TakeThreadRanges(&mine));
+  Trim();
+}
+
 // The range a thread's next free displaces is the one it put in longest ago,
 // also after it took one back in between; after its ranges were taken away
 // (a decay pass), a request of their size goes to the big cache.
