@@ -47,7 +47,8 @@ struct LargeBlock {
 // spans' trips (docs/BENCHMARKS.md). A range here is free (in_use false: a
 // second free of it is reported) and counts as live for the big cache's
 // bound until it goes there: when the next one displaces it, when its thread
-// exits, and at every decay pass and malloc_trim (TakeThreadRanges), so it
+// exits, at every decay pass and malloc_trim (TakeThreadRanges), and when its
+// thread asks for a size no cached range holds (Alloc: it serves that), so it
 // stays here no longer than about a quarter of HAKMEM_DECAY_MS. Two slots:
 // four held 7 MiB more of large_2t's peak for no more speed.
 struct ThreadRanges {

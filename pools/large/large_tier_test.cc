@@ -184,19 +184,33 @@ TEST(LargeTier, ARequestTheCacheCannotServeTakesTheThreadsRangesFirst) {
   bool zeroed;
   auto alloc = [&](size_t size) { return static_cast<char*>(Alloc(size, 0, &zeroed, &mine)); };
   char* four = alloc(3 * kMiB);  // a 4 MiB range
+  four[0] = 'h';
+  four[2 * kMiB] = 't';
   Free(BlockOf(four), four, &mine);
   ASSERT_EQ(GetLargeStats().cached_bytes, 0u);  // the thread's
+  const uint64_t live = GetLargeStats().live_bytes;  // the kept range counts as live
   char* two = alloc(kMiB + 1);  // 2 MiB, another size: the head of `four`
   EXPECT_EQ(two, four);
   EXPECT_FALSE(zeroed);
   EXPECT_EQ(GetLargeStats().cached_bytes, 2 * kMiB);  // its tail
+  EXPECT_EQ(GetLargeStats().live_bytes, live - 2 * kMiB);
   for (const auto& slot : mine.slot) EXPECT_EQ(slot.load(), nullptr);
   Free(BlockOf(two), two, &mine);  // kept by the thread again (2 MiB)
   char* eight = alloc(7 * kMiB);  // 8 MiB: the two ranges' pages and 4 MiB more
   EXPECT_EQ(GetLargeStats().cached_bytes, 0u);
   EXPECT_EQ(RangeMap::Lookup(four), 0u);  // its pages moved into `eight`
+  EXPECT_EQ(eight[0], 'h');
+  EXPECT_EQ(eight[2 * kMiB], 't');
   for (const auto& slot : mine.slot) EXPECT_EQ(slot.load(), nullptr);
-  Free(BlockOf(eight), eight, &mine);
+  // A request the cache can serve leaves the thread's ranges alone.
+  char* other = alloc(kMiB + 1);
+  Free(BlockOf(other), other, &mine);  // kept (2 MiB)
+  Free(BlockOf(eight), eight, &mine);  // cached (8 MiB)
+  char* three = alloc(3 * kMiB);       // 4 MiB of the cached 8
+  int kept = 0;
+  for (const auto& slot : mine.slot) kept += slot.load() != nullptr;
+  EXPECT_EQ(kept, 1);  // `other`'s range is still the thread's
+  Free(BlockOf(three), three, &mine);
   ReturnRanges(TakeThreadRanges(&mine));
   Trim();
 }
