@@ -59,23 +59,30 @@ void* RefillOrFail(Heap* h, int c, size_t size, bool may_borrow) {
   return p != nullptr ? p : NoMemory();
 }
 
-// A block of class c when the thread's bin is empty: the thread's first
-// allocation sets up its heap; a nudged thread takes its heap back and runs
-// its upkeep (heap_upkeep.h); a thread whose heap was already torn down
-// (allocating from a TLS destructor) is served by the shared late heap;
-// otherwise a refill (RefillOrFail).
+// The heap the calling thread's slow paths work on, `current` (its
+// CurrentHeap) made ready: the thread's first allocation sets up its heap
+// (nullptr if it cannot be had); a nudged thread takes its heap back and runs
+// its upkeep (heap_upkeep.h). A thread whose heap was already torn down
+// (allocating from a TLS destructor) gets &g_exited_heap.
+Heap* ReadyHeap(Heap* current) {
+  if (current == &g_nudged_heap) return ReturnFromNudge();
+  if (current == &g_placeholder_heap) return SetUpThreadHeap();
+  return current;
+}
+
+// A block of class c when the thread's bin is empty: from the heap made
+// ready (ReadyHeap), whose bin may hold blocks; a thread whose heap is gone
+// is served by the shared late heap; otherwise a refill (RefillOrFail).
 void* AllocSlow(size_t size, int c, bool may_borrow) {
-  Heap* h = CurrentHeap();
-  if (h == &g_nudged_heap) {
-    h = ReturnFromNudge();
-    if (void* p = h->tiny.TryPop(c)) return p;
-  } else if (h == &g_placeholder_heap) {
-    h = SetUpThreadHeap();
-    if (h == nullptr) return NoMemory();
-    if (void* p = h->tiny.TryPop(c)) return p;
-  } else if (h == &g_exited_heap) {
+  Heap* const current = CurrentHeap();
+  Heap* h = ReadyHeap(current);
+  if (h == nullptr) return NoMemory();
+  if (h == &g_exited_heap) {
     void* p = AllocForExitedThread(c);
     return p != nullptr ? p : NoMemory();
+  }
+  if (h != current) {
+    if (void* p = h->tiny.TryPop(c)) return p;
   }
   return RefillOrFail(h, c, size, may_borrow);
 }
@@ -94,15 +101,8 @@ void* AllocClass(int c) {
 // had, gets the aligned address inside a block of a larger class instead
 // (pools/tiny/aligned_inside.h).
 void* AllocColourZeroClass(int c, size_t alignment, size_t size) {
-  Heap* h = CurrentHeap();
-  if (h == &g_nudged_heap) {
-    h = ReturnFromNudge();
-  } else if (h == &g_placeholder_heap) {
-    h = SetUpThreadHeap();
-  } else if (h == &g_exited_heap) {
-    h = nullptr;
-  }
-  if (h != nullptr) {
+  Heap* h = ReadyHeap(CurrentHeap());
+  if (h != nullptr && h != &g_exited_heap) {
     if (void* p = h->tiny.TryPopAligned(c, alignment)) return p;
     const int saved_errno = errno;  // a failed mmap may set it; the fallback may succeed
     void* p = h->tiny.AllocColourZero(c, alignment);
