@@ -351,11 +351,12 @@ Slab* CarveFromMappedLocked(uint32_t units) {
   // All but one unit resident is the best there is: the first pass took any
   // run resident throughout.
   const int best_possible = static_cast<int>(units) - 1;
-  for (uint64_t runs = g_by_run_mask & (~uint64_t{0} << units);
-       runs != 0 && looked < kMostResidentLooks && fallback_resident < best_possible;
+  auto more_to_look = [&] {
+    return looked < kMostResidentLooks && fallback_resident < best_possible;
+  };
+  for (uint64_t runs = g_by_run_mask & (~uint64_t{0} << units); runs != 0 && more_to_look();
        runs &= runs - 1) {
-    for (SuperSlab* ss = g_by_run[__builtin_ctzll(runs)];
-         ss != nullptr && looked < kMostResidentLooks && fallback_resident < best_possible;
+    for (SuperSlab* ss = g_by_run[__builtin_ctzll(runs)]; ss != nullptr && more_to_look();
          ss = ss->run.next) {
       ++looked;
       if (ss->free_units == kAllUnits && ss->resident_free == 0) {
