@@ -1,6 +1,6 @@
 #include "learner/wmax_bandit.h"
 
-#include <cmath>
+#include "learner/plain_math.h"
 
 namespace hakmem::learner {
 namespace {
@@ -25,14 +25,14 @@ uint32_t ChooseArm(const WmaxSettings& s, const WmaxState& st) {
     if (i != st.incumbent && st.arms[i].trials == 0) return i;
   }
   const double scale = 2.0 * s.adopt_bp * 100.0;  // ppm
-  const double log_n = std::log(static_cast<double>(st.total_trials > 1 ? st.total_trials : 2));
+  const double log_n = NaturalLog(static_cast<double>(st.total_trials > 1 ? st.total_trials : 2));
   uint32_t best = st.incumbent == 0 ? 1 : 0;
   double best_value = -1e300;
   for (uint32_t i = 0; i < st.num_arms; ++i) {
     if (i == st.incumbent) continue;
     const WmaxArm& a = st.arms[i];
     const double mean = static_cast<double>(a.adv_sum_ppm) / a.trials;
-    const double value = mean + scale * std::sqrt(2.0 * log_n / a.trials);
+    const double value = mean + scale * SquareRoot(2.0 * log_n / a.trials);
     if (value > best_value) {
       best_value = value;
       best = i;
@@ -75,7 +75,7 @@ int64_t WmaxScorePpm(const WmaxWindow& w) {
   if (w.requests == 0) return 0;
   const double miss = static_cast<double>(w.refills + 2 * w.spans_new) / w.requests;
   const double waste = w.bytes_out > 0 ? static_cast<double>(w.borrowed_waste) / w.bytes_out : 0;
-  return static_cast<int64_t>(std::llround((1.0 - miss - waste) * 1e6));
+  return static_cast<int64_t>(RoundToInt64((1.0 - miss - waste) * 1e6));
 }
 
 const char* WmaxEventName(WmaxEvent e) {
