@@ -20,8 +20,10 @@ void OsUnmap(void* p, size_t size);
 bool OsDecommit(void* p, size_t size);
 // Moves the pages of [from, from + from_size) to `to`, which must be a mapping
 // of to_size bytes from OsMapAligned (it is replaced), without copying
-// (mremap); the old range is unmapped. False if the kernel refuses (both
-// mappings are then as they were).
+// (mremap); the old range is unmapped. False if the kernel refuses: both are
+// then as they were if [from, from + from_size) is one kernel mapping (since
+// Linux 6.17 a move over several, same size, goes mapping by mapping and can
+// stop partway).
 bool OsMoveMapping(void* from, size_t from_size, void* to, size_t to_size);
 // Reserves `size` bytes of address space aligned to `alignment` (a power of
 // two >= the page size): no access, no memory, no commit charge. nullptr if

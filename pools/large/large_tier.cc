@@ -119,6 +119,7 @@ void Absorb(LargeBlock* into, LargeBlock* from) {
   into->map_size += from->map_size;
   into->dirty |= from->dirty;
   into->huge &= from->huge;
+  into->one_mapping = false;  // two mappings side by side (MovePages)
   if (from->freed_ms > into->freed_ms) {
     into->freed_ms = from->freed_ms;
     into->freed_by = from->freed_by;
@@ -139,6 +140,7 @@ void SplitLocked(LargeBlock* b, size_t units, uint64_t tail_freed_ms = NowMs()) 
   tail->cacheable = true;
   tail->dirty = b->dirty;
   tail->huge = b->huge;
+  tail->one_mapping = b->one_mapping;  // a part of one mapping is inside it
   tail->freed_by = b->freed_by;  // its lines are where b's are
   tail->freed_ms = tail_freed_ms;
   RangeMap::Register(tail->base, tail->map_size, RangeKind::kLarge, tail);
@@ -308,6 +310,7 @@ LargeBlock* MapNew(size_t map_size, size_t alignment) {
   b->base = base;
   b->map_size = map_size;
   b->cacheable = map_align == kUnit;
+  b->one_mapping = true;
   if (!RangeMap::Register(base, map_size, RangeKind::kLarge, b)) {
     g_records.Delete(b);
     OsUnmap(base, map_size);
@@ -318,13 +321,19 @@ LargeBlock* MapNew(size_t map_size, size_t alignment) {
 
 // Moves the pages of [from, from + size) to `to`, a range of ours from
 // OsMapAligned with room for them, without copying. One mremap moves a range
-// that is one kernel mapping; a block assembled from pieces or a range merged
-// from neighbours is several, and those go one 2 MiB unit at a time (mapping
-// boundaries always fall on unit boundaries). A unit the kernel refuses to
-// move is copied if `keep_content`, else left behind (`to` keeps fresh pages
-// there). Either way [from, from + size) is unmapped afterwards.
-void MovePages(char* from, size_t size, char* to, bool keep_content) {
-  if (OsMoveMapping(from, size, to, size)) return;
+// that is one kernel mapping (`one_mapping`); a block assembled from pieces or
+// a range merged from neighbours is several, and those go one 2 MiB unit at a
+// time (mapping boundaries always fall on unit boundaries). Never one mremap
+// over several mappings: since Linux 6.17 the kernel moves such a range
+// mapping by mapping, and one that fails partway (ENOMEM) leaves some moved
+// and some not, with no way to tell which from here (a unit moved away is a
+// hole another thread may map into at once: copying from it or unmapping it
+// would read or destroy that thread's memory). A move of one mapping is all
+// or nothing. A unit the kernel refuses to move is copied if `keep_content`,
+// else left behind (`to` keeps fresh pages there). Either way [from, from +
+// size) is unmapped afterwards.
+void MovePages(char* from, size_t size, char* to, bool keep_content, bool one_mapping) {
+  if (one_mapping && OsMoveMapping(from, size, to, size)) return;
   for (size_t off = 0; off < size; off += kUnit) {
     if (OsMoveMapping(from + off, kUnit, to + off, kUnit)) continue;
     if (keep_content) std::memcpy(to + off, from + off, kUnit);
@@ -343,6 +352,13 @@ LargeBlock* GatherLocked(size_t units) {
     LargeBlock* r = TakeFreeLocked(units - got);
     if (r != nullptr) {
       SplitLocked(r, units - got);
+      if (UnitsOf(r->map_size) > units - got) {
+        // No record for its tail: whole, it would overflow the block being
+        // assembled (Assemble moves every piece in full). Fresh pages make
+        // up the rest instead.
+        InsertFree(r);
+        break;
+      }
     } else if ((r = TakeLargestLocked()) == nullptr) {
       break;
     }
@@ -354,15 +370,36 @@ LargeBlock* GatherLocked(size_t units) {
   return pieces;
 }
 
+// Pieces GatherLocked took, back in the cache as they were, when no block
+// could be made of them (no address space for it): a request that cannot be
+// met (malloc of 40 TiB) must not unmap the whole cache on its way to NULL.
+void RecachePieces(LargeBlock* pieces) {
+  LargeBlock* lost = nullptr;  // no range-map entry to be had: unmapped
+  {
+    sync::SpinLockHolder hold(&g_lock);
+    while (pieces != nullptr) {
+      LargeBlock* r = pieces;
+      pieces = r->next;
+      if (RangeMap::Register(r->base, r->map_size, RangeKind::kLarge, r)) {
+        CacheLocked(r);
+      } else {
+        r->next = lost;
+        lost = r;
+      }
+    }
+  }
+  UnmapAll(lost);
+}
+
 // A block of map_size bytes made of `pieces` (GatherLocked) and fresh pages
 // for the rest: the pieces' pages move into one new range (mremap, no fault
 // and no copy), so a program that frees and allocates buffers of changing
-// sizes reuses what it freed. On failure the pieces are unmapped and nullptr
-// returned.
+// sizes reuses what it freed. On failure the pieces go back to the cache and
+// nullptr is returned.
 LargeBlock* Assemble(LargeBlock* pieces, size_t map_size) {
   char* dest = static_cast<char*>(OsMapAligned(map_size, kUnit));
   if (dest == nullptr) {
-    UnmapAll(pieces);
+    RecachePieces(pieces);
     return nullptr;
   }
   // The first piece's record becomes the block's. Registered before the
@@ -371,13 +408,13 @@ LargeBlock* Assemble(LargeBlock* pieces, size_t map_size) {
   LargeBlock* b = pieces;
   if (!RangeMap::Register(dest, map_size, RangeKind::kLarge, b)) {
     OsUnmap(dest, map_size);
-    UnmapAll(pieces);
+    RecachePieces(pieces);
     return nullptr;
   }
   size_t offset = 0;
   for (LargeBlock* r = pieces; r != nullptr;) {
     LargeBlock* next = r->next;
-    MovePages(r->base, r->map_size, dest + offset, /*keep_content=*/false);
+    MovePages(r->base, r->map_size, dest + offset, /*keep_content=*/false, r->one_mapping);
     offset += r->map_size;
     if (r != b) g_records.Delete(r);
     r = next;
@@ -387,6 +424,7 @@ LargeBlock* Assemble(LargeBlock* pieces, size_t map_size) {
   b->map_size = map_size;
   b->dirty = true;
   b->huge = false;
+  b->one_mapping = false;  // each piece moved in is a mapping of its own
   return b;
 }
 
@@ -610,7 +648,13 @@ void* Remap(LargeBlock* b, size_t new_size) {
   // The old range stops being ours before the pages leave it: once they have,
   // another thread may map something there and register it.
   RangeMap::Unregister(b->base, b->map_size);
-  MovePages(b->base, b->map_size, dest, /*keep_content=*/true);
+  // One mapping moves and grows into one (the added pages are of it), and the
+  // next realloc of the block moves it in one call again. Several move unit by
+  // unit, and fresh pages of dest's own mapping follow them.
+  if (!b->one_mapping || !OsMoveMapping(b->base, b->map_size, dest, map_size)) {
+    MovePages(b->base, b->map_size, dest, /*keep_content=*/true, b->one_mapping);
+    b->one_mapping = false;
+  }
   NoteLive(map_size - b->map_size);
   b->base = dest;
   b->map_size = map_size;

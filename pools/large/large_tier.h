@@ -32,6 +32,7 @@ struct LargeBlock {
   bool cached;               // in the big cache's free lists (under its lock)
   bool dirty;                // has been handed out before (not known zero)
   bool huge;                 // on huge pages (MakeCachedRangesHuge)
+  bool one_mapping;          // one kernel mapping (MapNew, or a piece of one): MovePages
   uint64_t huge_after_ms;    // MakeCachedRangesHuge: not tried again before this
   uint32_t reuses;           // handed out from the cache (its record's, not merged ones')
   uintptr_t freed_by;        // the thread that freed it last (its thread pointer)

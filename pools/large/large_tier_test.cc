@@ -4,10 +4,12 @@
 #include "pools/large/large_tier.h"
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -340,6 +342,65 @@ TEST(LargeTier, ARequestNoFreeRangeHoldsGathersSeveralWithoutFreshPages) {
     ASSERT_EQ(r[off], static_cast<char>(off >> 12)) << off;
   }
   Free(b, r);
+  for (char* p : spacers) Free(BlockOf(p), p);
+  Trim();
+}
+
+// The address space limited to what the process has mapped now plus
+// `headroom` while it lives (RLIMIT_AS): mappings beyond fail as they do under
+// `ulimit -v`, whatever the machine's overcommit policy.
+class AddressSpaceLimit {
+ public:
+  explicit AddressSpaceLimit(size_t headroom) {
+    getrlimit(RLIMIT_AS, &saved_);
+    unsigned long pages = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%lu", &pages) != 1) pages = 0;
+      std::fclose(f);
+    }
+    rlimit lower = saved_;
+    lower.rlim_cur = pages * static_cast<size_t>(sysconf(_SC_PAGESIZE)) + headroom;
+    ok_ = pages != 0 && setrlimit(RLIMIT_AS, &lower) == 0;
+  }
+  ~AddressSpaceLimit() { setrlimit(RLIMIT_AS, &saved_); }
+  bool ok() const { return ok_; }
+
+ private:
+  rlimit saved_{};
+  bool ok_ = false;
+};
+
+// A request no mapping can be had for returns nullptr and leaves the cache
+// as it was: the ranges gathered to build it go back, rather than being
+// unmapped with the block that could not be made.
+TEST(LargeTier, ARequestThatCannotBeMappedLeavesTheCacheAlone) {
+  Trim();
+  bool zeroed;
+  std::vector<char*> freed, spacers;
+  for (size_t mib : {4, 6}) {
+    char* p = static_cast<char*>(Alloc(mib * kMiB, 0, &zeroed));
+    std::memset(p, 0x5A, mib * kMiB);
+    freed.push_back(p);
+    spacers.push_back(static_cast<char*>(Alloc(2 * kMiB, 0, &zeroed)));
+  }
+  for (char* p : freed) Free(BlockOf(p), p);
+  ASSERT_EQ(GetLargeStats().cached_bytes, 10 * kMiB);
+  {
+    AddressSpaceLimit limit(64 * kMiB);
+    ASSERT_TRUE(limit.ok());
+    EXPECT_EQ(Alloc(size_t{1} << 30, 0, &zeroed), nullptr);
+  }
+  EXPECT_EQ(GetLargeStats().cached_bytes, 10 * kMiB);
+  // The same ranges with their pages: a request of each size takes one back,
+  // its contents there.
+  for (size_t mib : {6, 4}) {
+    char* q = static_cast<char*>(Alloc(mib * kMiB, 0, &zeroed));
+    ASSERT_NE(q, nullptr);
+    EXPECT_FALSE(zeroed);
+    EXPECT_EQ(q[0], 0x5A);
+    EXPECT_EQ(q[mib * kMiB - 1], 0x5A);
+    Free(BlockOf(q), q);
+  }
   for (char* p : spacers) Free(BlockOf(p), p);
   Trim();
 }
