@@ -112,11 +112,17 @@ void ThreadCache::NoteRevived(Slab* slab, int c) {
   for (uint32_t i = 0; i < kRevivedProbes && !named; ++i) {
     std::atomic<Slab*>& entry = revived_[(first + i) % kRevivedEntries];
     Slab* empty = nullptr;
+    // Release: an owner that finds the entry (ReviveParked, maybe for
+    // another class's bit, before the mask's release below) must see the
+    // cleared parked_full with it, or it drops the entry and the slab stays
+    // parked for good (free on x86, where the exchange is a locked op anyway).
     named = entry.load(std::memory_order_relaxed) == nullptr &&
-            entry.compare_exchange_strong(empty, slab, std::memory_order_relaxed);
+            entry.compare_exchange_strong(empty, slab, std::memory_order_release,
+                                          std::memory_order_relaxed);
   }
-  // Published by the release below: the owner clears the bit before it looks.
-  if (!named) revived_overflow_mask_.fetch_or(bit, std::memory_order_relaxed);
+  // The owner clears the mask's bit before it looks; the overflow bit too may
+  // be seen before it (the owner's walk of the full queue reads parked_full).
+  if (!named) revived_overflow_mask_.fetch_or(bit, std::memory_order_release);
   revived_mask_.fetch_or(bit, std::memory_order_release);
 }
 
