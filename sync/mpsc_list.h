@@ -16,10 +16,19 @@
 // Ordering: a push publishes with release (the link and anything the freeing
 // thread wrote before are visible); TakeAll acquires, so the consumer may walk
 // the chain with plain loads afterwards.
+//
+// The number of blocks on the list rides in the head word's top 16 bits
+// (user-space addresses on x86-64 and AArch64 Linux have 48 bits at most):
+// the push that links a chain counts it in the same CAS, and the exchange that
+// takes the list learns how many came. A count kept beside the list was a
+// second locked instruction on every push, and a take could miss the count of
+// a push that landed between the two.
 #ifndef HAKMEM_SYNC_MPSC_LIST_H_
 #define HAKMEM_SYNC_MPSC_LIST_H_
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 
 #include "sync/block_link.h"
 
@@ -27,6 +36,10 @@ namespace hakmem::sync {
 
 class RemoteFreeList {
  public:
+  // The most the count shows: past it, a floor (a list of one owner's slab
+  // holds a few thousand blocks at most).
+  static constexpr uint32_t kMaxCount = 0xffff;
+
   constexpr RemoteFreeList() = default;
   RemoteFreeList(const RemoteFreeList&) = delete;
   RemoteFreeList& operator=(const RemoteFreeList&) = delete;
@@ -35,42 +48,55 @@ class RemoteFreeList {
   // exactly one pusher sees true per empty -> non-empty transition, so the
   // caller can notify the owner once (e.g. put the slab on a "has remote
   // frees" list) instead of on every free.
-  bool Push(void* block) { return PushChain(block, block); }
+  bool Push(void* block) { return PushChain(block, block, 1); }
 
-  // Pushes a chain first -> ... -> last already linked through first words
-  // (last's link is overwritten). Same return value as Push.
+  // Pushes a chain of n blocks first -> ... -> last already linked through
+  // first words (last's link is overwritten). Same return value as Push.
   //
   // The successful CAS is seq_cst (free on x86, where every locked
   // instruction is a full barrier), so a caller may follow a push with a
   // seq_cst load of some flag and pair it with a consumer that stores that flag
   // seq_cst and then checks NonEmptyOrdered(): one of the two always sees the
   // other (the Dekker pattern), with no separate fence.
-  bool PushChain(void* first, void* last) {
-    void* head = head_.load(std::memory_order_relaxed);
+  bool PushChain(void* first, void* last, uint32_t n) {
+    uintptr_t head = head_.load(std::memory_order_relaxed);
+    uintptr_t word;
     do {
-      FreeBlockLink::SetNext(last, head);
-    } while (!head_.compare_exchange_weak(
-        head, first, std::memory_order_seq_cst, std::memory_order_relaxed));
-    return head == nullptr;
+      FreeBlockLink::SetNext(last, reinterpret_cast<void*>(head & kPointerMask));
+      const uintptr_t count = std::min<uintptr_t>((head >> kCountShift) + n, kMaxCount);
+      word = reinterpret_cast<uintptr_t>(first) | (count << kCountShift);
+    } while (!head_.compare_exchange_weak(head, word, std::memory_order_seq_cst,
+                                          std::memory_order_relaxed));
+    return head == 0;
   }
 
-  // Takes every block pushed so far (LIFO order: the newest first); nullptr if
-  // empty. Only the owning (single) consumer calls this.
-  void* TakeAll() { return head_.exchange(nullptr, std::memory_order_acquire); }
+  // Takes every block pushed so far (LIFO order: the newest first; nullptr if
+  // none) and their number in *n (exact below kMaxCount). Only the owning
+  // (single) consumer calls this.
+  void* TakeAll(uint32_t* n) {
+    const uintptr_t word = head_.exchange(0, std::memory_order_acquire);
+    *n = static_cast<uint32_t>(word >> kCountShift);
+    return reinterpret_cast<void*>(word & kPointerMask);
+  }
 
   // A hint for the owner's fast check "anything to drain?": relaxed, so a push
   // racing with it may or may not be seen. Take with TakeAll to be sure.
-  bool Empty() const {
-    return head_.load(std::memory_order_relaxed) == nullptr;
+  bool Empty() const { return head_.load(std::memory_order_relaxed) == 0; }
+
+  // How many blocks the list holds now, as a hint (relaxed, as Empty).
+  uint32_t Count() const {
+    return static_cast<uint32_t>(head_.load(std::memory_order_relaxed) >> kCountShift);
   }
 
   // Empty() as a seq_cst load: the consumer's side of the pattern above.
-  bool EmptyOrdered() const {
-    return head_.load(std::memory_order_seq_cst) == nullptr;
-  }
+  bool EmptyOrdered() const { return head_.load(std::memory_order_seq_cst) == 0; }
 
  private:
-  std::atomic<void*> head_{nullptr};
+  static constexpr int kCountShift = 48;
+  static constexpr uintptr_t kPointerMask = (uintptr_t{1} << kCountShift) - 1;
+  static_assert(sizeof(uintptr_t) == 8, "the count needs a 64-bit head word");
+
+  std::atomic<uintptr_t> head_{0};
 };
 
 }  // namespace hakmem::sync

@@ -16,24 +16,50 @@ using testing::kScale;
 
 constinit RemoteFreeList g_list;  // constant-initialised, like a slab's field
 
+// TakeAll without the count, for the tests that do not look at it.
+void* TakeAll(RemoteFreeList& list) {
+  uint32_t n;
+  return list.TakeAll(&n);
+}
+
 TEST(RemoteFreeList, PushReportsTheEmptyToNonEmptyTransition) {
   Block a{}, b{}, c{};
   RemoteFreeList list;
   EXPECT_TRUE(list.Empty());
-  EXPECT_EQ(list.TakeAll(), nullptr);
+  EXPECT_EQ(TakeAll(list), nullptr);
   EXPECT_TRUE(list.Push(&a));   // was empty: notify the owner
   EXPECT_FALSE(list.Push(&b));  // already non-empty: owner already told
   EXPECT_FALSE(list.Empty());
   EXPECT_FALSE(list.Push(&c));
   // LIFO chain, newest first, ending in nullptr.
-  void* chain = list.TakeAll();
+  void* chain = TakeAll(list);
   EXPECT_EQ(chain, &c);
   EXPECT_EQ(c.link, &b);
   EXPECT_EQ(b.link, &a);
   EXPECT_EQ(a.link, nullptr);
   EXPECT_TRUE(list.Empty());
   EXPECT_TRUE(list.Push(&a));  // empty again after TakeAll
-  EXPECT_EQ(list.TakeAll(), &a);
+  EXPECT_EQ(TakeAll(list), &a);
+}
+
+TEST(RemoteFreeList, TheCountRidesWithTheListAndGoesWithItsTake) {
+  Block a{}, b{}, c{}, d{};
+  RemoteFreeList list;
+  EXPECT_EQ(list.Count(), 0u);
+  list.Push(&a);
+  b.link = &c;
+  list.PushChain(&b, &c, 2);
+  EXPECT_EQ(list.Count(), 3u);
+  uint32_t n = 0;
+  EXPECT_EQ(list.TakeAll(&n), &b);
+  EXPECT_EQ(n, 3u);
+  EXPECT_EQ(list.Count(), 0u);
+  EXPECT_EQ(list.TakeAll(&n), nullptr);
+  EXPECT_EQ(n, 0u);
+  list.Push(&d);
+  EXPECT_EQ(list.TakeAll(&n), &d);
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(d.link, nullptr);
 }
 
 TEST(RemoteFreeList, PushChainLinksTheChainInFrontOfTheList) {
@@ -41,13 +67,13 @@ TEST(RemoteFreeList, PushChainLinksTheChainInFrontOfTheList) {
   EXPECT_TRUE(g_list.Push(&a));
   b.link = &c;  // pre-linked chain b -> c; c's link gets overwritten
   c.link = &c;
-  EXPECT_FALSE(g_list.PushChain(&b, &c));
-  EXPECT_EQ(g_list.TakeAll(), &b);
+  EXPECT_FALSE(g_list.PushChain(&b, &c, 2));
+  EXPECT_EQ(TakeAll(g_list), &b);
   EXPECT_EQ(b.link, &c);
   EXPECT_EQ(c.link, &a);
   EXPECT_EQ(a.link, nullptr);
-  EXPECT_TRUE(g_list.PushChain(&b, &c));  // chain onto an empty list
-  EXPECT_EQ(g_list.TakeAll(), &b);
+  EXPECT_TRUE(g_list.PushChain(&b, &c, 2));  // chain onto an empty list
+  EXPECT_EQ(TakeAll(g_list), &b);
   EXPECT_EQ(c.link, nullptr);
 }
 
@@ -73,7 +99,7 @@ TEST(RemoteFreeList, ManyProducersOneConsumerSeeEveryBlockOnce) {
         if (i % 7 == 0 && i + 3 <= per_producer) {  // a chain of 3
           mine[i].link = &mine[i + 1];
           mine[i + 1].link = &mine[i + 2];
-          trues += list.PushChain(&mine[i], &mine[i + 2]);
+          trues += list.PushChain(&mine[i], &mine[i + 2], 3);
           i += 3;
         } else {
           trues += list.Push(&mine[i]);
@@ -89,12 +115,14 @@ TEST(RemoteFreeList, ManyProducersOneConsumerSeeEveryBlockOnce) {
   long drains = 0;
   uint64_t sum = 0;
   while (got < total) {
-    void* chain = list.TakeAll();
+    uint32_t counted;
+    void* chain = list.TakeAll(&counted);
     if (chain == nullptr) {
       std::this_thread::yield();
       continue;
     }
     ++drains;
+    uint32_t walked = 0;
     for (auto* b = static_cast<Block*>(chain); b != nullptr;
          b = static_cast<Block*>(b->link)) {
       ASSERT_GE(b, blocks.data());
@@ -102,11 +130,14 @@ TEST(RemoteFreeList, ManyProducersOneConsumerSeeEveryBlockOnce) {
       ++seen[b->id];
       sum += b->id;
       ++got;
+      ++walked;
     }
+    // The count taken with a list is that list's, whatever pushes raced.
+    ASSERT_EQ(walked, counted);
   }
   for (auto& t : producers) t.join();
 
-  EXPECT_EQ(list.TakeAll(), nullptr);
+  EXPECT_EQ(TakeAll(list), nullptr);
   EXPECT_EQ(got, total);
   for (int i = 0; i < total; ++i) ASSERT_EQ(seen[i], 1) << "block " << i;
   EXPECT_EQ(sum, uint64_t(total) * (total - 1) / 2);

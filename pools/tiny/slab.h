@@ -176,11 +176,9 @@ struct Slab {
   UnitEntry* unit_entries;
 
   // --- written by other threads: its own line ---
+  // Blocks other threads freed, and how many (its count: for the bin's count
+  // when the owner takes the list whole without walking it).
   alignas(sync::kCacheLineSize) sync::RemoteFreeList remote;
-  // Blocks pushed on `remote` since the owner last took it: an estimate
-  // (added after each push), for the bin's count when the owner takes the
-  // list whole without walking it.
-  std::atomic<uint32_t> remote_count;
 
   // Copies start (as neg_start), owner, carved and size_class (as
   // class_offset) into the digest of every unit of the span. Whoever changes

@@ -182,7 +182,7 @@ uint32_t ThreadCache::ReleaseEmptySlabs(int c, RemoteDrain drain) {
     // idle-looking owner missed on every block (rptest_4t, whose threads
     // wait their turn on 2 cores, ran at 0.80x).
     if (drain == RemoteDrain::kAll ||
-        (s->used != 0 && s->remote_count.load(std::memory_order_relaxed) >= s->used)) {
+        (s->used != 0 && s->remote.Count() >= s->used)) {
       DrainRemote(s);
     }
     if (s->used == 0) {

@@ -352,10 +352,10 @@ uint32_t ThreadCache::TakeFreed(Slab* s, int c, uint32_t want) {
     // instead (walked once), such chains took 5 % of rptest_2t's time (taken
     // whole: 1.05x paired, 15 rounds); counted in full, they made 4,000
     // flushes a second.
-    void* chain = s->remote.TakeAll();
+    uint32_t n;
+    void* chain = s->remote.TakeAll(&n);
     if (chain != nullptr) {
       b.head = chain;
-      const uint32_t n = s->remote_count.exchange(0, std::memory_order_relaxed);
       SetCount(c, std::min<int64_t>(Count(c) + n, limit_[c] / 2));
       return 1;
     }
@@ -421,7 +421,8 @@ uint32_t ThreadCache::TakeLocal(Slab* s, int c, uint32_t want) {
 
 void ThreadCache::DrainRemote(Slab* s) {
   if (s->remote.Empty()) return;  // a plain load; the exchange is a locked instruction
-  void* chain = s->remote.TakeAll();
+  uint32_t pushed;  // the pushes' count: the walk below counts (and checks) itself
+  void* chain = s->remote.TakeAll(&pushed);
   if (chain == nullptr) return;
   uint32_t n = 1;
   void* tail = chain;
@@ -432,7 +433,6 @@ void ThreadCache::DrainRemote(Slab* s) {
     if (++n > s->capacity) ReportCorruptList(s);
   }
   PutOnLocalList(s, chain, tail, n);
-  s->remote_count.store(0, std::memory_order_relaxed);  // counted exactly here
 }
 
 void ThreadCache::PutOnLocalList(Slab* s, void* first, void* last, uint32_t n) {

@@ -83,8 +83,7 @@ namespace {
 
 // Hands a chain of blocks of `slab` to its owner (slab.h: parking protocol).
 void PushRemote(Slab* slab, void* first, void* last, uint32_t n) {
-  const bool was_empty = slab->remote.PushChain(first, last);
-  slab->remote_count.fetch_add(n, std::memory_order_relaxed);
+  const bool was_empty = slab->remote.PushChain(first, last, n);
   if (!was_empty) return;
   // First blocks since the owner last drained: the slab may be parked. The
   // push was seq_cst; so is this load (the other half of Park's check).

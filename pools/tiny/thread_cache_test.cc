@@ -342,7 +342,7 @@ TEST(ThreadCache, ScatteredFreesComeHomeThroughTheOwnersInbox) {
   for (void* p : freed) Free(*other, p);
   other->Drain();  // pushes what it still chains
   uint64_t via_slabs = 0;
-  for (Slab* s : spans) via_slabs += s->remote_count.load();
+  for (Slab* s : spans) via_slabs += s->remote.Count();
   EXPECT_LT(via_slabs, freed.size() / 16);
   const uint64_t refills = owner->counters().refills[c].Read();
   std::set<void*> again;
@@ -404,7 +404,7 @@ TEST(ThreadCache, MidBlocksFreedAtRandomComeHomeThroughTheOwnersRing) {
   for (void* p : freed) Free(*other, p);
   other->Drain();
   uint64_t via_slabs = 0;
-  for (Slab* s : spans) via_slabs += s->remote_count.load();
+  for (Slab* s : spans) via_slabs += s->remote.Count();
   EXPECT_LT(via_slabs, freed.size() / 4);
   const uint64_t invalid = InvalidFreeCount();
   Free(*other, freed[0]);  // a double free: reported, the block not sent again
@@ -477,7 +477,7 @@ TEST(ThreadCache, MidBlocksForOneOwnersRingGoTogether) {
   other->FlushRemote();
   EXPECT_EQ(other->counters().remote_frees.Read(), ThreadCache::kRingBatch + 2);
   EXPECT_TRUE(second->RingHoldsBlocks());
-  for (Slab* s : spans) EXPECT_EQ(s->remote_count.load(), 0u);  // all by the ring
+  for (Slab* s : spans) EXPECT_EQ(s->remote.Count(), 0u);  // all by the ring
   // The owner takes back exactly the blocks freed, each once.
   const std::set<void*> freed(scattered.begin(), scattered.begin() + ThreadCache::kRingBatch + 1);
   std::set<void*> again;
@@ -501,7 +501,7 @@ TEST(ThreadCache, ARunOfOneSlabsMidBlocksGoesHomeOnItsSlab) {
   auto other = NewCache();
   for (void* p : v) Free(*other, p);
   other->Drain();
-  EXPECT_EQ((*spans.begin())->remote_count.load(), v.size() - 1);  // all but the first
+  EXPECT_EQ((*spans.begin())->remote.Count(), v.size() - 1);  // all but the first
   std::set<void*> again;
   for (size_t i = 0; i < v.size(); ++i) again.insert(Alloc(*owner, c));
   EXPECT_EQ(again, std::set<void*>(v.begin(), v.end()));
@@ -526,7 +526,7 @@ TEST(ThreadCache, AnExitedOwnersMidBlocksGoHomeOnTheirSlabs) {
   for (size_t i = half; i < v.size(); ++i) Free(*other, v[i]);
   other->Drain();
   uint64_t via_slabs = 0;
-  for (Slab* s : spans) via_slabs += s->remote_count.load() + s->local_count;
+  for (Slab* s : spans) via_slabs += s->remote.Count() + s->local_count;
   EXPECT_EQ(via_slabs, v.size());
   owner->Drain();
 }
@@ -554,7 +554,7 @@ TEST(ThreadCache, BigBlocksFreedByAnotherThreadComeHomeThroughTheInbox) {
     auto other = NewCache();
     for (void* p : v) Free(*other, p);
     other->Drain();
-    for (Slab* s : spans) EXPECT_EQ(s->remote_count.load(), 0u);
+    for (Slab* s : spans) EXPECT_EQ(s->remote.Count(), 0u);
     void* first = Alloc(*owner, c);
     EXPECT_LT(owner->CachedBytes(), uint64_t{kBlocks / 2} * ClassSize(c));
     if (end == 0) {
@@ -745,7 +745,7 @@ TEST(ThreadCache, ABlockOfASharedBigSpanFreedByAnotherThreadGoesOntoItsSpan) {
   auto other = NewCache();
   Free(*other, p);
   other->Drain();
-  EXPECT_EQ(SlabOf(p)->remote_count.load(), 1u);
+  EXPECT_EQ(SlabOf(p)->remote.Count(), 1u);
   EXPECT_EQ(Alloc(*owner, c), p);
   Free(*owner, p);
   for (void* r : held) Free(*owner, r);
