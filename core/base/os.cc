@@ -162,8 +162,13 @@ void OsUnreserve(void* p, size_t size) {
 }
 
 bool OsCommit(void* p, size_t size) {
-  void* got = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-  if (got == MAP_FAILED) return false;
+  // mprotect, not a MAP_FIXED mmap: a commit the kernel refuses must leave
+  // the reservation in place. Before Linux 6.12 a MAP_FIXED mmap refused for
+  // the commit charge (vm.overcommit_memory=2) had unmapped the range first:
+  // the next mmap of the process could land in the hole, and the next commit
+  // of the range replaced that mapping with zeros. The range is a
+  // reservation's, never touched or emptied by OsUncommit, so it reads zero.
+  if (mprotect(p, size, PROT_READ | PROT_WRITE) != 0) return false;
   g_bytes_mapped.fetch_add(size, std::memory_order_relaxed);
   return true;
 }

@@ -32,7 +32,8 @@ void* OsReserveAligned(size_t size, size_t alignment);
 // Gives a whole reservation back (never committed).
 void OsUnreserve(void* p, size_t size);
 // Makes [p, p + size) of a reservation readable and writable, zero-filled,
-// and counts it as mapped; false if the kernel refuses.
+// and counts it as mapped; false if the kernel refuses (the range then stays
+// reserved: no other mapping can take its place).
 bool OsCommit(void* p, size_t size);
 // Hands committed [p, p + size) back: its pages and commit charge go, the
 // addresses stay reserved (inaccessible) for a later OsCommit.

@@ -1,0 +1,98 @@
+// OsCommit and OsUncommit on a reservation: committed memory is writable and
+// zero, handed back it is inaccessible and zero again at the next commit, and
+// a commit the kernel refuses leaves the range reserved (its addresses ours,
+// inaccessible), so no other mapping can take its place.
+#include "core/base/os.h"
+
+#include <sys/resource.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace hakmem {
+namespace {
+
+constexpr size_t kChunk = size_t{2} << 20;
+
+// The protection /proc/self/maps shows for the mapping that holds p ("rw-p",
+// "---p"), or "" if nothing is mapped there.
+std::string ProtectionAt(const void* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  std::string found;
+  if (FILE* f = std::fopen("/proc/self/maps", "r")) {
+    char line[512];
+    while (std::fgets(line, sizeof(line), f) != nullptr) {
+      unsigned long lo, hi;
+      char perms[8];
+      if (std::sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && lo <= a && a < hi) {
+        found = perms;
+        break;
+      }
+    }
+    std::fclose(f);
+  }
+  return found;
+}
+
+// Bytes of private writable memory the process has (/proc/self/status VmData).
+size_t DataBytes() {
+  size_t kib = 0;
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof(line), f) != nullptr) {
+      if (std::sscanf(line, "VmData: %zu kB", &kib) == 1) break;
+    }
+    std::fclose(f);
+  }
+  return kib * 1024;
+}
+
+TEST(Os, ACommittedRangeIsWritableAndZeroAndAnUncommittedOneIsNot) {
+  char* r = static_cast<char*>(OsReserveAligned(2 * kChunk, kChunk));
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(ProtectionAt(r), "---p");
+  ASSERT_TRUE(OsCommit(r, kChunk));
+  EXPECT_EQ(ProtectionAt(r), "rw-p");
+  EXPECT_EQ(ProtectionAt(r + kChunk), "---p");  // only what was asked
+  for (size_t off = 0; off < kChunk; off += 4096) ASSERT_EQ(r[off], 0) << off;
+  std::memset(r, 0x77, kChunk);
+  OsUncommit(r, kChunk);
+  EXPECT_EQ(ProtectionAt(r), "---p");
+  ASSERT_TRUE(OsCommit(r, kChunk));
+  for (size_t off = 0; off < kChunk; off += 4096) ASSERT_EQ(r[off], 0) << off;  // pages gone
+  OsUncommit(r, kChunk);
+  OsUnreserve(r, 2 * kChunk);
+}
+
+// RLIMIT_DATA stands in for the commit charge a strict overcommit policy
+// refuses: the kernel turns the commit down, and the range must still be
+// the reservation's.
+TEST(Os, ARefusedCommitLeavesTheRangeReserved) {
+  char* r = static_cast<char*>(OsReserveAligned(kChunk, kChunk));
+  ASSERT_NE(r, nullptr);
+  rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_DATA, &saved), 0);
+  rlimit lower = saved;
+  lower.rlim_cur = DataBytes() + kChunk / 2;
+  ASSERT_EQ(setrlimit(RLIMIT_DATA, &lower), 0);
+  const bool committed = OsCommit(r, kChunk);
+  setrlimit(RLIMIT_DATA, &saved);
+  if (committed) {
+    OsUncommit(r, kChunk);
+    OsUnreserve(r, kChunk);
+    GTEST_SKIP() << "the kernel does not enforce RLIMIT_DATA here (ignore_rlimit_data)";
+  }
+  EXPECT_EQ(ProtectionAt(r), "---p");
+  EXPECT_EQ(ProtectionAt(r + kChunk - 1), "---p");
+  ASSERT_TRUE(OsCommit(r, kChunk));  // within the limit again
+  r[0] = 1;
+  OsUncommit(r, kChunk);
+  OsUnreserve(r, kChunk);
+}
+
+}  // namespace
+}  // namespace hakmem
