@@ -90,12 +90,16 @@ char* TakeArenaChunk() {
   return nullptr;
 }
 
-bool ReturnArenaChunk(char* p) {
-  char* base = g_base.load(std::memory_order_acquire);
+bool InArena(const char* p) {
+  const char* base = g_base.load(std::memory_order_acquire);
   const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(base);
-  if (base == nullptr || off >= g_chunks.load(std::memory_order_relaxed) * kSuperSlabSize) {
-    return false;
-  }
+  return base != nullptr && off < g_chunks.load(std::memory_order_relaxed) * kSuperSlabSize;
+}
+
+bool ReturnArenaChunk(char* p) {
+  if (!InArena(p)) return false;
+  char* base = g_base.load(std::memory_order_relaxed);
+  const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(base);
   OsUncommit(p, kSuperSlabSize);
   sync::SpinLockHolder hold(&g_lock);
   FreeChunkLocked(off / kSuperSlabSize);

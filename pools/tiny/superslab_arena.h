@@ -21,6 +21,10 @@ char* TakeArenaChunk();
 // Gives back a chunk TakeArenaChunk handed out; false (and nothing done) if p
 // is not in the arena.
 bool ReturnArenaChunk(char* p);
+// Whether p lies in the arena: its addresses stay this process's (reserved)
+// whatever becomes of the chunk, so work done outside any lock on a chunk that
+// has gone back meanwhile touches nothing else's.
+bool InArena(const char* p);
 // Chunks in use (tests).
 size_t ArenaChunksInUse();
 // Bytes of address space the arena holds; 0 before the first SuperSlab, or

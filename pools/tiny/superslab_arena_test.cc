@@ -55,6 +55,9 @@ TEST(SuperSlabArena, ChunksComeZeroedGoBackWithTheirPagesAndAreReusedLowestFirst
   for (size_t off = 0; off < kSuperSlabSize; off += kPageSize) ASSERT_EQ(c[off], 0);
 
   int local;
+  EXPECT_TRUE(InArena(b));
+  EXPECT_TRUE(InArena(b + kSuperSlabSize - 1));
+  EXPECT_FALSE(InArena(reinterpret_cast<char*>(&local)));
   EXPECT_FALSE(ReturnArenaChunk(reinterpret_cast<char*>(&local)));
   EXPECT_TRUE(ReturnArenaChunk(b));
   EXPECT_TRUE(ReturnArenaChunk(c));
@@ -72,6 +75,7 @@ TEST(SuperSlabArena, SuperSlabsLiveInTheArena) {
   TrimSuperSlabs();  // the emptied SuperSlab goes back to the arena
   EXPECT_EQ(ArenaChunksInUse(), 0u);
   EXPECT_EQ(RangeMap::Lookup(base), 0u);
+  EXPECT_TRUE(InArena(base));  // its addresses are still the arena's
 }
 
 }  // namespace

@@ -617,16 +617,21 @@ size_t CollapseFullSuperSlabs(uint64_t now_ms) {
   {
     sync::SpinLockHolder hold(&g_lock);
     for (SuperSlab* ss = g_full; ss != nullptr && n < kCollapsesPerPass; ss = ss->list.next) {
-      if (ss->collapse_after_ms > now_ms) continue;
+      // Only an arena chunk: the collapse below runs outside the lock, and a
+      // SuperSlab mapped elsewhere may be unmapped meanwhile (malloc_trim on
+      // another thread) and its addresses mapped by anyone, whose mapping
+      // the advice and the collapse would then change.
+      if (ss->collapse_after_ms > now_ms || !InArena(ss->base)) continue;
       ss->collapse_after_ms = now_ms + kCollapseRetryMs;
       picked[n] = ss;
       bases[n++] = ss->base;
     }
   }
   // Outside the lock: a collapse takes the kernel 5 - 20 ms. A SuperSlab that changed
-  // meanwhile (a span given back, even the whole of it unmapped and its
-  // chunk mapped again) is no danger: a collapse keeps every page's
-  // contents, and a decommit racing it wins or makes it fail.
+  // meanwhile (a span given back, even the whole of it given back and its
+  // chunk taken again) is no danger: its chunk stays the arena's, a collapse
+  // keeps every page's contents, and a decommit racing it wins or makes it
+  // fail.
   size_t collapsed = 0;
   for (uint32_t i = 0; i < n; ++i) {
     if (OsResidentPages(bases[i], kSuperSlabSize) < kCollapseMinResidentPages) continue;
