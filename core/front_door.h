@@ -156,7 +156,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* CallocInline(size_t n, size_t size) {
 template <class Take, class TakeAligned>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocAlignedWith(size_t alignment, size_t size,
                                                            Take take, TakeAligned take_aligned) {
-  if (ABSL_PREDICT_FALSE(alignment > kUnitSize || size > kMaxSmallSize)) return nullptr;
+  // alignment 0 (an operator new given align_val_t{0}) wraps past kUnitSize:
+  // AlignedClassOf's count of trailing zeros has no answer for it.
+  if (ABSL_PREDICT_FALSE(alignment - 1 >= kUnitSize || size > kMaxSmallSize)) return nullptr;
   const int plan = AlignedClassOf(size, alignment);
   if (ABSL_PREDICT_TRUE(plan < kColourZero)) return take(plan);
   return take_aligned(plan & ~kColourZero);

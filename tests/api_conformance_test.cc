@@ -513,6 +513,23 @@ TEST(OperatorNew, AlignedUpToFourMiB) {
   }
 }
 
+// align_val_t{0} is no alignment (undefined by the standard; libstdc++ throws
+// bad_alloc): a plain block, not a table read past its end.
+TEST(OperatorNew, AlignmentZeroGivesAPlainBlock) {
+  for (size_t size : {1, 100, 5000, 100000, 3 << 20}) {
+    SCOPED_TRACE(size);
+    void* p = Use(::operator new(size, std::align_val_t{0}));
+    EXPECT_TRUE(IsAligned(p, 16));
+    EXPECT_TRUE(hak_owns(p));
+    memset(p, 1, size);
+    ::operator delete(p, std::align_val_t{0});
+    p = ::operator new[](size, std::align_val_t{0}, std::nothrow);
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(hak_owns(p));
+    ::operator delete[](p);
+  }
+}
+
 struct alignas(256) Overaligned {
   char bytes[300];
 };
