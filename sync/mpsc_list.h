@@ -17,20 +17,19 @@
 // thread wrote before are visible); TakeAll acquires, so the consumer may walk
 // the chain with plain loads afterwards.
 //
-// The number of blocks on the list rides in the head word's top 16 bits
-// (user-space addresses on x86-64 and AArch64 Linux have 48 bits at most):
-// the push that links a chain counts it in the same CAS, and the exchange that
+// The number of blocks on the list rides in the head word (CountedWord): the
+// push that links a chain counts it in the same CAS, and the exchange that
 // takes the list learns how many came. A count kept beside the list was a
 // second locked instruction on every push, and a take could miss the count of
 // a push that landed between the two.
 #ifndef HAKMEM_SYNC_MPSC_LIST_H_
 #define HAKMEM_SYNC_MPSC_LIST_H_
 
-#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
 #include "sync/block_link.h"
+#include "sync/counted_word.h"
 
 namespace hakmem::sync {
 
@@ -38,7 +37,7 @@ class RemoteFreeList {
  public:
   // The most the count shows: past it, a floor (a list of one owner's slab
   // holds a few thousand blocks at most).
-  static constexpr uint32_t kMaxCount = 0xffff;
+  static constexpr uint32_t kMaxCount = CountedWord::kMaxCount;
 
   constexpr RemoteFreeList() = default;
   RemoteFreeList(const RemoteFreeList&) = delete;
@@ -62,9 +61,8 @@ class RemoteFreeList {
     uintptr_t head = head_.load(std::memory_order_relaxed);
     uintptr_t word;
     do {
-      FreeBlockLink::SetNext(last, reinterpret_cast<void*>(head & kPointerMask));
-      const uintptr_t count = std::min<uintptr_t>((head >> kCountShift) + n, kMaxCount);
-      word = reinterpret_cast<uintptr_t>(first) | (count << kCountShift);
+      FreeBlockLink::SetNext(last, CountedWord::Head(head));
+      word = CountedWord::Pushed(head, first, n);
     } while (!head_.compare_exchange_weak(head, word, std::memory_order_seq_cst,
                                           std::memory_order_relaxed));
     return head == 0;
@@ -75,8 +73,8 @@ class RemoteFreeList {
   // (single) consumer calls this.
   void* TakeAll(uint32_t* n) {
     const uintptr_t word = head_.exchange(0, std::memory_order_acquire);
-    *n = static_cast<uint32_t>(word >> kCountShift);
-    return reinterpret_cast<void*>(word & kPointerMask);
+    *n = CountedWord::Count(word);
+    return CountedWord::Head(word);
   }
 
   // A hint for the owner's fast check "anything to drain?": relaxed, so a push
@@ -84,18 +82,12 @@ class RemoteFreeList {
   bool Empty() const { return head_.load(std::memory_order_relaxed) == 0; }
 
   // How many blocks the list holds now, as a hint (relaxed, as Empty).
-  uint32_t Count() const {
-    return static_cast<uint32_t>(head_.load(std::memory_order_relaxed) >> kCountShift);
-  }
+  uint32_t Count() const { return CountedWord::Count(head_.load(std::memory_order_relaxed)); }
 
   // Empty() as a seq_cst load: the consumer's side of the pattern above.
   bool EmptyOrdered() const { return head_.load(std::memory_order_seq_cst) == 0; }
 
  private:
-  static constexpr int kCountShift = 48;
-  static constexpr uintptr_t kPointerMask = (uintptr_t{1} << kCountShift) - 1;
-  static_assert(sizeof(uintptr_t) == 8, "the count needs a 64-bit head word");
-
   std::atomic<uintptr_t> head_{0};
 };
 

@@ -142,6 +142,19 @@ bool OsMoveMapping(void* from, size_t from_size, void* to, size_t to_size) {
   return true;
 }
 
+bool OsRefillHole(void* p, size_t size) {
+  const int saved = errno;
+  void* got = mmap(p, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  const int err = errno;
+  errno = saved;
+  if (got == p) return true;  // a hole, filled (its bytes were counted when mapped first)
+  if (got == MAP_FAILED) return err == EEXIST;  // mapped still
+  munmap(got, size);  // a kernel before 4.17 took the flag for a hint: unknown
+  errno = saved;
+  return false;
+}
+
 void* OsReserveAligned(size_t size, size_t alignment) {
   const size_t span = size + alignment;
   if (span < size) return nullptr;

@@ -20,11 +20,16 @@ void OsUnmap(void* p, size_t size);
 bool OsDecommit(void* p, size_t size);
 // Moves the pages of [from, from + from_size) to `to`, which must be a mapping
 // of to_size bytes from OsMapAligned (it is replaced), without copying
-// (mremap); the old range is unmapped. False if the kernel refuses: both are
-// then as they were if [from, from + from_size) is one kernel mapping (since
-// Linux 6.17 a move over several, same size, goes mapping by mapping and can
-// stop partway).
+// (mremap); the old range is unmapped. False if the kernel refuses: the old
+// range is then as it was if it is one kernel mapping (since Linux 6.17 a move
+// over several, same size, goes mapping by mapping and can stop partway), but
+// `to` may be gone (the kernel frees the destination before some of its
+// refusals): OsRefillHole before writing there.
 bool OsMoveMapping(void* from, size_t from_size, void* to, size_t to_size);
+// After a refused OsMoveMapping: maps fresh zeroed memory at [p, p + size) if
+// nothing is mapped there, so that it can be written again. True if the range
+// is mapped afterwards (by this call, or still since before).
+bool OsRefillHole(void* p, size_t size);
 // Reserves `size` bytes of address space aligned to `alignment` (a power of
 // two >= the page size): no access, no memory, no commit charge. nullptr if
 // the kernel refuses (RLIMIT_AS, say). Not counted as mapped.

@@ -336,7 +336,8 @@ void MovePages(char* from, size_t size, char* to, bool keep_content, bool one_ma
   if (one_mapping && OsMoveMapping(from, size, to, size)) return;
   for (size_t off = 0; off < size; off += kUnit) {
     if (OsMoveMapping(from + off, kUnit, to + off, kUnit)) continue;
-    if (keep_content) std::memcpy(to + off, from + off, kUnit);
+    // Refused: the kernel may have freed the destination unit first.
+    if (OsRefillHole(to + off, kUnit) && keep_content) std::memcpy(to + off, from + off, kUnit);
     OsUnmap(from + off, kUnit);
   }
 }
@@ -370,9 +371,7 @@ LargeBlock* GatherLocked(size_t units) {
   return pieces;
 }
 
-// Pieces GatherLocked took, back in the cache as they were, when no block
-// could be made of them (no address space for it): a request that cannot be
-// met (malloc of 40 TiB) must not unmap the whole cache on its way to NULL.
+// Pieces GatherLocked took, back in the cache as they were.
 void RecachePieces(LargeBlock* pieces) {
   LargeBlock* lost = nullptr;  // no range-map entry to be had: unmapped
   {
@@ -391,15 +390,27 @@ void RecachePieces(LargeBlock* pieces) {
   UnmapAll(lost);
 }
 
+// Pieces GatherLocked took for a block of map_size bytes that could not be
+// made (no address space for it). A request far beyond what they hold (malloc
+// of 40 TiB) must not empty the cache on its way to NULL: they go back. One
+// of their order gets their address space instead (unmapped): under ulimit -v
+// they may be what leaves the fresh mapping the caller tries next no room.
+void DropPieces(LargeBlock* pieces, size_t map_size) {
+  size_t gathered = 0;
+  for (LargeBlock* r = pieces; r != nullptr; r = r->next) gathered += r->map_size;
+  if (map_size <= 2 * gathered) return UnmapAll(pieces);
+  RecachePieces(pieces);
+}
+
 // A block of map_size bytes made of `pieces` (GatherLocked) and fresh pages
 // for the rest: the pieces' pages move into one new range (mremap, no fault
 // and no copy), so a program that frees and allocates buffers of changing
-// sizes reuses what it freed. On failure the pieces go back to the cache and
-// nullptr is returned.
+// sizes reuses what it freed. On failure the pieces are dropped (DropPieces)
+// and nullptr is returned.
 LargeBlock* Assemble(LargeBlock* pieces, size_t map_size) {
   char* dest = static_cast<char*>(OsMapAligned(map_size, kUnit));
   if (dest == nullptr) {
-    RecachePieces(pieces);
+    DropPieces(pieces, map_size);
     return nullptr;
   }
   // The first piece's record becomes the block's. Registered before the
@@ -408,7 +419,7 @@ LargeBlock* Assemble(LargeBlock* pieces, size_t map_size) {
   LargeBlock* b = pieces;
   if (!RangeMap::Register(dest, map_size, RangeKind::kLarge, b)) {
     OsUnmap(dest, map_size);
-    RecachePieces(pieces);
+    DropPieces(pieces, map_size);
     return nullptr;
   }
   size_t offset = 0;
@@ -652,7 +663,11 @@ void* Remap(LargeBlock* b, size_t new_size) {
   // next realloc of the block moves it in one call again. Several move unit by
   // unit, and fresh pages of dest's own mapping follow them.
   if (!b->one_mapping || !OsMoveMapping(b->base, b->map_size, dest, map_size)) {
-    MovePages(b->base, b->map_size, dest, /*keep_content=*/true, b->one_mapping);
+    // A one-mapping block the kernel would not move whole may have been split
+    // by the program (mprotect, mlock of a part): unit by unit, into dest
+    // mapped again if the refusal freed it (the tail no unit moves into too).
+    if (b->one_mapping) OsRefillHole(dest, map_size);
+    MovePages(b->base, b->map_size, dest, /*keep_content=*/true, /*one_mapping=*/false);
     b->one_mapping = false;
   }
   NoteLive(map_size - b->map_size);

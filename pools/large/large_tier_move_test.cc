@@ -21,7 +21,8 @@ namespace {
 
 struct MoveLog {
   bool on = false;
-  int refuse_call = -1;  // this call (0-based, while on) fails with ENOMEM
+  int refuse_call = -1;  // this call (0-based, while on) fails with ENOMEM,
+  bool free_destination = false;  // after unmapping its destination (as the kernel may)
   std::vector<size_t> sizes;
 };
 MoveLog g_log;
@@ -42,6 +43,7 @@ extern "C" void* mremap(void* old_address, size_t old_size, size_t new_size, int
     const int call = static_cast<int>(g_log.sizes.size());
     g_log.sizes.push_back(old_size);
     if (call == g_log.refuse_call) {
+      if (g_log.free_destination) munmap(new_address, new_size);
       errno = ENOMEM;
       return MAP_FAILED;
     }
@@ -67,76 +69,103 @@ void ExpectFilled(const char* p, size_t size) {
   }
 }
 
-// A 12 MiB block of three kernel mappings: gathered from three freed ranges
-// that live spacers keep apart.
-char* AssembledBlock(std::vector<char*>* spacers) {
-  bool zeroed;
-  std::vector<char*> freed;
-  for (size_t mib : {4, 4, 4}) {
-    freed.push_back(static_cast<char*>(Alloc(mib * kMiB, 0, &zeroed)));
-    std::memset(freed.back(), 1, mib * kMiB);
-    spacers->push_back(static_cast<char*>(Alloc(2 * kMiB, 0, &zeroed)));
-  }
-  for (char* p : freed) Free(BlockOf(p), p);
-  char* q = static_cast<char*>(Alloc(12 * kMiB, 0, &zeroed));
-  if (q != nullptr) Fill(q, 12 * kMiB);
-  return q;
+// Remap(b, size) with its mremap calls logged in g_log (and the
+// `refuse_call`th refused).
+char* LoggedRemap(LargeBlock* b, size_t size, int refuse_call = -1,
+                  bool free_destination = false) {
+  g_log = MoveLog{.on = true, .refuse_call = refuse_call, .free_destination = free_destination};
+  char* r = static_cast<char*>(Remap(b, size));
+  g_log.on = false;
+  return r;
 }
 
-void FreeAll(LargeBlock* b, char* p, const std::vector<char*>& spacers) {
-  Free(b, p);
-  for (char* s : spacers) Free(BlockOf(s), s);
+// A block the kernel will not move and grow in one call (the program split its
+// mapping, say) moves unit by unit; if the refusal freed the destination,
+// all of it is mapped again, the part no unit moves into too.
+TEST(LargeTierMove, AOneMappingBlockTheKernelWillNotMoveWholeMovesByUnits) {
   Trim();
+  for (const bool free_destination : {false, true}) {
+    SCOPED_TRACE(free_destination);
+    bool zeroed;
+    char* p = static_cast<char*>(Alloc(6 * kMiB, 0, &zeroed));
+    Fill(p, 6 * kMiB);
+    LargeBlock* b = BlockOf(p);
+    char* r = LoggedRemap(b, 20 * kMiB, /*refuse_call=*/0, free_destination);
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(g_log.sizes, (std::vector<size_t>{6 * kMiB, kUnit, kUnit, kUnit}));
+    ExpectFilled(r, 6 * kMiB);
+    std::memset(r + 6 * kMiB, 1, 14 * kMiB);  // the tail is there to write
+    Free(b, r);
+    Trim();
+  }
 }
 
-// A realloc'd block grows into one mapping (the pages added are of the moved
-// one), so every move of it is one call: a buffer doubling to 64 MiB moves
-// in a call a step, not one per 2 MiB.
+// A 12 MiB block of three kernel mappings (block_, at p_, filled): gathered
+// from three freed ranges that live spacers keep apart.
+class AssembledBlock : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Trim();
+    bool zeroed;
+    std::vector<char*> freed;
+    for (int i = 0; i < 3; ++i) {
+      freed.push_back(static_cast<char*>(Alloc(4 * kMiB, 0, &zeroed)));
+      std::memset(freed.back(), 1, 4 * kMiB);
+      spacers_.push_back(static_cast<char*>(Alloc(2 * kMiB, 0, &zeroed)));
+    }
+    for (char* p : freed) Free(BlockOf(p), p);
+    p_ = static_cast<char*>(Alloc(12 * kMiB, 0, &zeroed));
+    ASSERT_NE(p_, nullptr);
+    block_ = BlockOf(p_);
+    ASSERT_EQ(block_->map_size, 12 * kMiB);
+    Fill(p_, 12 * kMiB);
+  }
+  // Frees the block, wherever it is now (at `now`), and the spacers.
+  void FreeAll(char* now) {
+    Free(block_, now);
+    for (char* s : spacers_) Free(BlockOf(s), s);
+    Trim();
+  }
+
+  std::vector<char*> spacers_;
+  char* p_ = nullptr;
+  LargeBlock* block_ = nullptr;
+};
+
 TEST(LargeTierMove, ARangeOfOneMappingMovesInOneCallAndStaysOne) {
   Trim();
   bool zeroed;
   char* p = static_cast<char*>(Alloc(6 * kMiB, 0, &zeroed));
   Fill(p, 6 * kMiB);
   LargeBlock* b = BlockOf(p);
-  g_log = MoveLog{.on = true};
-  char* q = static_cast<char*>(Remap(b, 20 * kMiB));
+  char* q = LoggedRemap(b, 20 * kMiB);
   ASSERT_NE(q, nullptr);
+  EXPECT_EQ(g_log.sizes, std::vector<size_t>{6 * kMiB});
   Fill(q, 20 * kMiB);
-  char* r = static_cast<char*>(Remap(b, 40 * kMiB));
-  g_log.on = false;
+  char* r = LoggedRemap(b, 40 * kMiB);
   ASSERT_NE(r, nullptr);
-  EXPECT_EQ(g_log.sizes, (std::vector<size_t>{6 * kMiB, 20 * kMiB}));
+  EXPECT_EQ(g_log.sizes, std::vector<size_t>{20 * kMiB});
   ExpectFilled(r, 20 * kMiB);
   Free(b, r);
   Trim();
 }
 
-TEST(LargeTierMove, ARangeOfSeveralMappingsMovesAUnitAtATime) {
-  Trim();
-  std::vector<char*> spacers;
-  char* q = AssembledBlock(&spacers);
-  ASSERT_NE(q, nullptr);
-  LargeBlock* b = BlockOf(q);
-  ASSERT_EQ(b->map_size, 12 * kMiB);
-  g_log = MoveLog{.on = true};
-  char* r = static_cast<char*>(Remap(b, 20 * kMiB));
-  g_log.on = false;
+TEST_F(AssembledBlock, ARangeOfSeveralMappingsMovesAUnitAtATime) {
+  char* r = LoggedRemap(block_, 20 * kMiB);
   ASSERT_NE(r, nullptr);
   // Never one call over the three mappings: six of one unit each.
   EXPECT_EQ(g_log.sizes, std::vector<size_t>(6, kUnit));
   ExpectFilled(r, 12 * kMiB);
-  FreeAll(b, r, spacers);
+  FreeAll(r);
 }
 
-TEST(LargeTierMove, AUnitTheKernelRefusesToMoveIsCopiedAndItsOldPlaceUnmapped) {
-  Trim();
-  std::vector<char*> spacers;
-  char* q = AssembledBlock(&spacers);
-  ASSERT_NE(q, nullptr);
-  LargeBlock* b = BlockOf(q);
-  g_log = MoveLog{.on = true, .refuse_call = 2};
-  char* r = static_cast<char*>(Remap(b, 20 * kMiB));
-  g_log.on = false;
+// Refused with its destination still there, or freed first (as the kernel
+// does before some refusals): the unit is copied into fresh pages either way.
+class RefusedUnit : public AssembledBlock, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(RefusedUnit, IsCopiedAndItsOldPlaceUnmapped) {
+  char* q = p_;
+  char* r = LoggedRemap(block_, 20 * kMiB, /*refuse_call=*/2, /*free_destination=*/GetParam());
   ASSERT_NE(r, nullptr);
   ASSERT_NE(r, q);
   ExpectFilled(r, 12 * kMiB);
@@ -148,8 +177,10 @@ TEST(LargeTierMove, AUnitTheKernelRefusesToMoveIsCopiedAndItsOldPlaceUnmapped) {
     EXPECT_EQ(rc, -1) << "unit at " << off << " still mapped";
     EXPECT_EQ(err, ENOMEM);
   }
-  FreeAll(b, r, spacers);
+  FreeAll(r);
 }
+
+INSTANTIATE_TEST_SUITE_P(DestinationFreedFirst, RefusedUnit, ::testing::Bool());
 
 }  // namespace
 }  // namespace hakmem::large

@@ -372,18 +372,24 @@ class AddressSpaceLimit {
 
 // A request no mapping can be had for returns nullptr and leaves the cache
 // as it was: the ranges gathered to build it go back, rather than being
-// unmapped with the block that could not be made.
+// unmapped with the block that could not be made. One of the cache's order
+// that only their address space can make room for gets it.
 TEST(LargeTier, ARequestThatCannotBeMappedLeavesTheCacheAlone) {
   Trim();
   bool zeroed;
-  std::vector<char*> freed, spacers;
-  for (size_t mib : {4, 6}) {
-    char* p = static_cast<char*>(Alloc(mib * kMiB, 0, &zeroed));
-    std::memset(p, 0x5A, mib * kMiB);
-    freed.push_back(p);
-    spacers.push_back(static_cast<char*>(Alloc(2 * kMiB, 0, &zeroed)));
-  }
-  for (char* p : freed) Free(BlockOf(p), p);
+  // A 4 and a 6 MiB range in the cache, kept apart by live spacers.
+  std::vector<char*> spacers;
+  auto cache_two_ranges = [&] {
+    std::vector<char*> freed;
+    for (size_t mib : {4, 6}) {
+      char* p = static_cast<char*>(Alloc(mib * kMiB, 0, &zeroed));
+      std::memset(p, 0x5A, mib * kMiB);
+      freed.push_back(p);
+      spacers.push_back(static_cast<char*>(Alloc(2 * kMiB, 0, &zeroed)));
+    }
+    for (char* p : freed) Free(BlockOf(p), p);
+  };
+  cache_two_ranges();
   ASSERT_EQ(GetLargeStats().cached_bytes, 10 * kMiB);
   {
     AddressSpaceLimit limit(64 * kMiB);
@@ -400,6 +406,23 @@ TEST(LargeTier, ARequestThatCannotBeMappedLeavesTheCacheAlone) {
     EXPECT_EQ(q[0], 0x5A);
     EXPECT_EQ(q[mib * kMiB - 1], 0x5A);
     Free(BlockOf(q), q);
+  }
+  for (char* p : spacers) Free(BlockOf(p), p);
+  spacers.clear();
+  Trim();
+  // A request of the cache's order that only its ranges' address space can
+  // make room for (8 MiB to spare, 12 MiB asked): it takes that room.
+  cache_two_ranges();
+  ASSERT_EQ(GetLargeStats().cached_bytes, 10 * kMiB);
+  {
+    AddressSpaceLimit limit(8 * kMiB);
+    ASSERT_TRUE(limit.ok());
+    char* q = static_cast<char*>(Alloc(12 * kMiB, 0, &zeroed));
+    EXPECT_NE(q, nullptr);
+    if (q != nullptr) {
+      q[12 * kMiB - 1] = 1;
+      Free(BlockOf(q), q);
+    }
   }
   for (char* p : spacers) Free(BlockOf(p), p);
   Trim();

@@ -12,20 +12,20 @@
 // of the owner per slab for a block or two (ThreadCache::Scatter decides
 // which chains come here).
 //
-// The count of blocks rides in the head word's top bits (addresses have
-// RangeMap::kAddressBits), so a push is one CAS and a take one exchange that
-// also learns how many blocks came, for the bin's count. Push-only stacks
+// The count of blocks rides in the head word (sync::CountedWord), so a push
+// is one CAS and a take one exchange that also learns how many blocks came,
+// for the bin's count. Push-only stacks
 // taken whole have no ABA: a head that went and came back still heads a
 // valid chain.
 #ifndef HAKMEM_POOLS_TINY_OWNER_INBOX_H_
 #define HAKMEM_POOLS_TINY_OWNER_INBOX_H_
 
-#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
 #include "core/base/range_map.h"
 #include "core/base/size_classes.h"
+#include "sync/counted_word.h"
 
 namespace hakmem::tiny {
 
@@ -40,9 +40,8 @@ class alignas(64) OwnerInbox {
     uintptr_t old = head.load(std::memory_order_relaxed);
     uintptr_t word;
     do {
-      *static_cast<void**>(last) = reinterpret_cast<void*>(old & kPointerMask);
-      const uintptr_t count = std::min<uintptr_t>((old >> kCountShift) + n, kMaxCount);
-      word = reinterpret_cast<uintptr_t>(first) | (count << kCountShift);
+      *static_cast<void**>(last) = sync::CountedWord::Head(old);
+      word = sync::CountedWord::Pushed(old, first, n);
     } while (!head.compare_exchange_weak(old, word, std::memory_order_release,
                                          std::memory_order_relaxed));
   }
@@ -54,16 +53,15 @@ class alignas(64) OwnerInbox {
     std::atomic<uintptr_t>& head = heads_[c];
     if (head.load(std::memory_order_relaxed) == 0) return nullptr;  // no write to a quiet line
     const uintptr_t word = head.exchange(0, std::memory_order_acquire);
-    *n = static_cast<uint32_t>(word >> kCountShift);
-    return reinterpret_cast<void*>(word & kPointerMask);
+    *n = sync::CountedWord::Count(word);
+    return sync::CountedWord::Head(word);
   }
 
-  static constexpr uint32_t kMaxCount = 0xffff;
+  static constexpr uint32_t kMaxCount = sync::CountedWord::kMaxCount;
 
  private:
-  static constexpr int kCountShift = 48;
-  static_assert(RangeMap::kAddressBits <= kCountShift, "block addresses leave the top 16 bits");
-  static constexpr uintptr_t kPointerMask = (uintptr_t{1} << kCountShift) - 1;
+  static_assert(RangeMap::kAddressBits <= sync::CountedWord::kCountShift,
+                "block addresses leave the top 16 bits");
 
   std::atomic<uintptr_t> heads_[kNumClasses] = {};
 };

@@ -47,6 +47,7 @@
 #include "core/base/range_map.h"
 #include "core/base/size_classes.h"
 #include "sync/cache_line.h"
+#include "sync/counted_word.h"
 #include "sync/mpsc_list.h"
 
 namespace hakmem::tiny {
@@ -179,6 +180,8 @@ struct Slab {
   // Blocks other threads freed, and how many (its count: for the bin's count
   // when the owner takes the list whole without walking it).
   alignas(sync::kCacheLineSize) sync::RemoteFreeList remote;
+  static_assert(RangeMap::kAddressBits <= sync::CountedWord::kCountShift,
+                "the remote list's count needs block addresses below 2^48");
 
   // Copies start (as neg_start), owner, carved and size_class (as
   // class_offset) into the digest of every unit of the span. Whoever changes

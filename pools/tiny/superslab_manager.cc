@@ -621,7 +621,11 @@ size_t CollapseFullSuperSlabs(uint64_t now_ms) {
       // SuperSlab mapped elsewhere may be unmapped meanwhile (malloc_trim on
       // another thread) and its addresses mapped by anyone, whose mapping
       // the advice and the collapse would then change.
-      if (ss->collapse_after_ms > now_ms || !InArena(ss->base)) continue;
+      if (ss->collapse_after_ms > now_ms) continue;
+      if (!InArena(ss->base)) {
+        ss->collapse_after_ms = UINT64_MAX;  // never: not looked at again
+        continue;
+      }
       ss->collapse_after_ms = now_ms + kCollapseRetryMs;
       picked[n] = ss;
       bases[n++] = ss->base;

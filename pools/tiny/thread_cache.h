@@ -357,9 +357,9 @@ class ThreadCache {
   //    path;
   //  - high 32 bits: blocks handed out, wrapping (allocs_ keeps the total).
   // The count behind the room is exact for blocks the owner moved itself and
-  // an estimate for a chain of remote frees taken whole (TakeFreed: counted
-  // by the pushers); it steers flushing and the bins' byte budget, and every
-  // walk of a bin follows the list, not the count.
+  // an estimate for a chain of remote frees taken whole (TakeFreed: its
+  // count, clamped to half the limit); it steers flushing and the bins' byte
+  // budget, and every walk of a bin follows the list, not the count.
   struct Bin {
     static constexpr uint64_t kRoomBias = uint64_t{1} << 31;
     static constexpr uint64_t kOnePop = (uint64_t{1} << 32) | 1;

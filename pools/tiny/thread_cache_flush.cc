@@ -150,7 +150,8 @@ uint32_t ThreadCache::TakeInboxShare(int c, uint32_t want) {
 }
 
 uint64_t ThreadCache::BinBytes(int c) const {
-  // An estimated count can fall below 0 (a chain's count lagging its pushes).
+  // An estimated count can fall below 0 (a chain taken whole counted as less
+  // than it holds: TakeFreed).
   const uint64_t in_bin = bins_[c].head != nullptr ? uint64_t(std::max(Count(c), 0)) : 0;
   // Not a one-block class's stash (the inbox's rest, TakeInboxShare): those blocks lay on
   // their spans' remote lists before, uncounted, and counted here ShrinkBins

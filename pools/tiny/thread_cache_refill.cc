@@ -75,8 +75,8 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
   // put blocks from the ring in it (a miss that tried to borrow first).
   if (ABSL_PREDICT_FALSE(bins_[c].head != nullptr)) return true;
   // Both callers found bin c empty: its count starts from 0, not from what
-  // an estimate left (a chain taken whole is counted by its pushers, who
-  // may lag).
+  // an estimate left (a chain taken whole counts as at most half the limit:
+  // TakeFreed).
   SetCount(c, 0);
   if (ABSL_PREDICT_FALSE(g_flush_epoch.load(std::memory_order_relaxed) != flush_epoch_seen_)) {
     FlushRequestedBins(c);
