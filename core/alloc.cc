@@ -125,6 +125,10 @@ size_t UsableOrReport(const void* p, uintptr_t e, const char* fn) {
     case RangeKind::kSlab: {
       const tiny::Slab* slab = RangeMap::MetaOf<tiny::Slab>(e);
       if (slab->IsCarvedBlockStart(p)) {
+        if (tiny::HoldsHostKey(p)) {  // an aligned pointer was handed out inside it
+          ReportInvalidPointer(p, BadFree::kNeverAllocated, fn);
+          return 0;
+        }
         if (!tiny::HoldsFreeKey(p)) return slab->block_size;
         ReportInvalidPointer(p, BadFree::kDouble, fn);
         return 0;

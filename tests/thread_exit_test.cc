@@ -315,8 +315,8 @@ uint64_t InvalidFrees() {
 // Each such pointer of a coloured class is inside its block; every one is
 // aligned, usable to its size, apart from every other and moved intact by
 // realloc; frees are clean, here or from another thread; a second free of
-// one, and a free of another address inside its block, are reported and
-// change nothing.
+// one, and a free of another address inside its block or of the block's
+// start, are reported and change nothing.
 TEST(ThreadExit, AlignedRequestsAfterTheHeapIsGoneTakeAddressesInsideBlocks) {
   g_late_aligned.reserve(64);
   ASSERT_EQ(pthread_key_create(&g_aligned_key, AligningDestructor), 0);
@@ -363,18 +363,29 @@ TEST(ThreadExit, AlignedRequestsAfterTheHeapIsGoneTakeAddressesInsideBlocks) {
   char* first = static_cast<char*>(inside_one->p);
   testing::internal::CaptureStderr();
   hak_free(first + 16);  // inside the block, not the pointer handed out
+  // The block's own start, never handed out either: reported by free,
+  // realloc and malloc_usable_size alike, and the block stays first's.
+  const uintptr_t e = hakmem::RangeMap::Lookup(first);
+  const auto* slab = hakmem::RangeMap::MetaOf<hakmem::tiny::Slab>(e);
+  char* start = static_cast<char*>(hakmem::tiny::AlignedInsideBase(*slab, first, hakmem::tiny::Marker::kKeep));
+  ASSERT_NE(start, nullptr);
+  hak_free(start);
+  EXPECT_EQ(hakmem::hak_usable_size(start), 0u);
+  EXPECT_EQ(hakmem::hak_realloc(start, 10), nullptr);
   testing::internal::GetCapturedStderr();
-  EXPECT_EQ(InvalidFrees(), invalid + 1);
+  EXPECT_EQ(InvalidFrees(), invalid + 4);
+  EXPECT_GE(hakmem::hak_usable_size(first), inside_one->size);
+  EXPECT_TRUE(InsideABlock(first));
   const size_t half = g_late_aligned.size() / 2;
   for (size_t i = 0; i < half; ++i) hak_free(g_late_aligned[i].p);
   std::thread([&] {
     for (size_t i = half; i < g_late_aligned.size(); ++i) hak_free(g_late_aligned[i].p);
   }).join();
-  EXPECT_EQ(InvalidFrees(), invalid + 1);
+  EXPECT_EQ(InvalidFrees(), invalid + 4);
   testing::internal::CaptureStderr();
   hak_free(first);  // a second free
   testing::internal::GetCapturedStderr();
-  EXPECT_EQ(InvalidFrees(), invalid + 2);
+  EXPECT_EQ(InvalidFrees(), invalid + 5);
   g_late_aligned.clear();
 }
 

@@ -55,9 +55,13 @@ inline size_t AlignedInsideBlockBytes(size_t size, size_t alignment) {
 // (malloc_usable_size 0, its free reported as a double free): a block of 2
 // bytes at 32 KiB alignment, in memory whose 96 KiB blocks had started on
 // such boundaries.
+// The block's own key word becomes the host key (slab.h): free, realloc and
+// malloc_usable_size of the block's start, which the program never got,
+// are reported rather than freeing the block under q.
 inline void* PlaceAlignedInside(void* block, size_t alignment) {
   const uintptr_t q = (reinterpret_cast<uintptr_t>(block) + alignment) & ~(alignment - 1);
   __atomic_store_n(static_cast<uint64_t*>(block), FreeKey() ^ q, __ATOMIC_RELAXED);
+  KeyWord(block) = HostKey();
   KeyWord(reinterpret_cast<void*>(q)) = 0;
   return reinterpret_cast<void*>(q);
 }
@@ -65,8 +69,9 @@ inline void* PlaceAlignedInside(void* block, size_t alignment) {
 // The start of the block that q was handed out inside, or nullptr if q is
 // not such a pointer, for a span whose first block is at `start`, with
 // `carved` bytes carved into blocks of `block_size` (`div_c`: BlockTest);
-// nothing outside the carved part is read. With kTake the marker is
-// cleared: q is being freed.
+// nothing outside the carved part is read. With kTake the marker and the
+// host key are cleared: q is being freed, as its block (an ordinary block in
+// use now).
 enum class Marker : bool { kKeep, kTake };
 inline void* AlignedInsideBaseIn(uintptr_t start, uint32_t carved, uint64_t block_size,
                                  uint64_t div_c, const void* q, Marker marker) {
@@ -82,7 +87,10 @@ inline void* AlignedInsideBaseIn(uintptr_t start, uint32_t carved, uint64_t bloc
   if (__atomic_load_n(mark, __ATOMIC_RELAXED) != (FreeKey() ^ reinterpret_cast<uintptr_t>(q))) {
     return nullptr;
   }
-  if (marker == Marker::kTake) __atomic_store_n(mark, uint64_t{0}, __ATOMIC_RELAXED);
+  if (marker == Marker::kTake) {
+    __atomic_store_n(mark, uint64_t{0}, __ATOMIC_RELAXED);
+    __atomic_store_n(&KeyWord(base), uint64_t{0}, __ATOMIC_RELAXED);
+  }
   return base;
 }
 

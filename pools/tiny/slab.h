@@ -94,6 +94,16 @@ inline bool HoldsFreeKey(const void* block) {
   return KeyWord(const_cast<void*>(block)) == FreeKey();
 }
 
+// The key word of a block in use that an aligned pointer was handed out
+// inside (aligned_inside.h): the free key's lowest byte, so that a free of
+// the block's own start (never handed out) takes the slow path, which tells
+// it from a free block and from an ordinary block in use by the whole word
+// and reports it; any other word, so that it is no free block.
+inline uint64_t HostKey() { return FreeKey() ^ (uint64_t{1} << 8); }
+inline bool HoldsHostKey(const void* block) {
+  return KeyWord(const_cast<void*>(block)) == HostKey();
+}
+
 // What free's block test needs of a class, kDigestClassScale bytes per class
 // so that a digest's class_offset indexes the table as it is (BlockTestAt).
 // div_c is ceil(2^64 / block size): one multiply gives an offset's block

@@ -288,7 +288,9 @@ void ThreadCache::FreeUnusual(Slab* slab, void* p) {
   if ((reinterpret_cast<uintptr_t>(p) >> RangeMap::kAddressBits) != 0) {
     ReportInvalidFree(p, BadFree::kForeign);  // aliased by the fast lookup
   } else if (slab->IsCarvedBlockStart(p)) {
-    if (!HoldsFreeKey(p)) {  // in use: only its key byte matched
+    if (HoldsHostKey(p)) {  // an aligned pointer was handed out inside it, not this
+      ReportInvalidFree(p, BadFree::kNeverAllocated);
+    } else if (!HoldsFreeKey(p)) {  // in use: only its key byte matched
       const UnitEntry& unit = RangeMap::UnitAliased(p);
       FreeInUse(unit, unit.slab.class_offset.load(std::memory_order_relaxed), p);
     } else {
