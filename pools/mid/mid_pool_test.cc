@@ -237,6 +237,51 @@ TEST_F(MidPool, BorrowingLendsAheadOnlyWhereWmaxHoldsForTheWholeClass) {
   }
 }
 
+// A class of one colour is popped for an aligned request with no test of the
+// address (its blocks start at multiples of its size): W_MAX may let a larger
+// class's blocks serve its misses (W_MAX Large raised to 1.50: 80 KiB for any
+// request of the 64 KiB class), but lending them ahead into its bin would
+// hand an aligned request of it an address 64 bytes past a page.
+TEST_F(MidPool, LendingAheadKeepsTheAlignmentAClassOfOneColourIsPoppedFor) {
+  const int c = SizeToClass(65536);
+  const int d = c + 1;
+  ASSERT_EQ(kClassInfo[c].colors, 1u);
+  ASSERT_EQ(ClassSize(d), 81920u);
+  ASSERT_GT(kClassInfo[d].colors, 1u);
+  PoolPolicy::SetWmaxX100(Tier::kL25, 150);
+  ASSERT_LE(uint64_t{ClassSize(d)} * 100, 150 * (uint64_t{ClassSize(c - 1)} + 1));
+  auto cache = NewCache();
+  // Big blocks allocated fast: the bins keep them (and have room to lend to).
+  uint64_t now = 1000;
+  cache->Upkeep(now, 1000, uint64_t{4} << 20);
+  const uint64_t window = ThreadCache::kBigRateWindowMs;
+  for (uint64_t i = 0; i < 2 * ThreadCache::kBigBinPopsPerMs * window; ++i) {
+    Free(*cache, Alloc(*cache, c));
+    Free(*cache, Alloc(*cache, d));
+  }
+  now += window;
+  cache->Upkeep(now, 1000, uint64_t{4} << 20);
+  std::vector<void*> v;
+  for (int i = 0; i < 12; ++i) v.push_back(Alloc(*cache, d));
+  for (int i = 0; i < 12; ++i) v.push_back(Alloc(*cache, c));
+  for (void* q : v) Free(*cache, q);
+  std::vector<void*> own;  // bin c empty, bin d full
+  while (void* q = cache->TryPop(c)) own.push_back(q);
+  void* p = TryBorrow(*cache, c, 60000);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(RangeMap::MetaOf<Slab>(RangeMap::Lookup(p))->size_class, d);  // the miss itself
+  std::vector<void*> lent;
+  while (void* q = cache->TryPop(c)) {
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(q) % 4096, 0u) << "a block of bin " << c << " not page-aligned";
+    lent.push_back(q);
+  }
+  Free(*cache, p);
+  for (void* q : lent) Free(*cache, q);
+  for (void* q : own) Free(*cache, q);
+  cache->Drain();
+  PoolPolicy::SetWmaxX100(Tier::kL25, GetConfig().wmax_large);
+}
+
 // A class that lives on a larger class's blocks (their frees go back to the
 // lender's bin, so its own bin keeps running dry) gets more of them with each
 // borrow, as refills grow: lends of a first refill's worth each time made
