@@ -4,11 +4,13 @@
 #include <time.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "core/base/clock.h"
 #include "core/base/config.h"
 #include "core/base/daemon_thread.h"
+#include "core/base/os.h"
 #include "core/heap_upkeep.h"
 #include "core/thread_heap.h"
 #include "pools/large/large_tier.h"
@@ -42,6 +44,13 @@ void MaybeDecay() {
 namespace {
 
 constexpr uint64_t kStartDelayMs = 250;
+// ...unless the program has this much mapped already: one that built its big
+// memory in its first moments and then runs on its bins (or never calls
+// malloc again) made no refill after the delay, so it never started the
+// thread, and what it freed stayed resident for good (64 MiB of buffers
+// freed at start-up: 64 MiB held). A program that maps this much is seldom
+// one that ends at once.
+constexpr size_t kEarlyStartBytes = size_t{32} << 20;
 constexpr size_t kStackSize = 64 * 1024;
 const uint64_t g_loaded_ms = NowMs();  // set when the library is loaded
 enum : int { kNotStarted, kRunning, kNever };
@@ -71,7 +80,7 @@ void* DecayThreadMain(void*) {
 
 void MaybeStartDecayThread() {
   if (g_thread_state.load(std::memory_order_relaxed) != kNotStarted) return;
-  if (NowMs() - g_loaded_ms < kStartDelayMs) return;
+  if (NowMs() - g_loaded_ms < kStartDelayMs && OsBytesMapped() < kEarlyStartBytes) return;
   int expected = kNotStarted;
   if (!g_thread_state.compare_exchange_strong(expected, kRunning, std::memory_order_acq_rel)) {
     return;

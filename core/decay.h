@@ -14,8 +14,9 @@
 // learner's thread when it runs (HAKMEM_LEARN=1), and from hakmem's decay
 // thread, which sleeps between passes so that a program that stopped
 // allocating gets its memory back too.
-// The decay thread starts at the first refill 250 ms after start-up (a program
-// that ends sooner has nothing to give back), unless HAKMEM_DECAY_THREAD=0,
+// The decay thread starts at the first refill or Large allocation 250 ms after
+// start-up (a program that ends sooner has nothing to give back), or at once
+// when hakmem has 32 MiB mapped, unless HAKMEM_DECAY_THREAD=0,
 // and never in a fork child (only async-signal-safe calls are allowed there
 // before exec; the child's slow paths still run passes).
 #ifndef HAKMEM_CORE_DECAY_H_
