@@ -28,10 +28,11 @@ void* NoMemory() {
 void* AllocLargeAligned(size_t size, size_t alignment, bool* zeroed) {
   EnsureGlobalInit();  // the large tier reads its cache limit from the configuration
   void* p = large::Alloc(size, alignment, zeroed, OwnLargeRanges());
+  if (p == nullptr) return NoMemory();  // (no thread started out of memory: it would fail for good)
   // A program of big buffers may make no slab refill, where the thread
   // would start otherwise: what it frees then decays with no more calls.
   MaybeStartDecayThread();
-  return p != nullptr ? p : NoMemory();
+  return p;
 }
 
 // After a refill: this thread's cache is consistent and no lock is held, so

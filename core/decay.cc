@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 
@@ -80,6 +81,10 @@ void* DecayThreadMain(void*) {
 
 void MaybeStartDecayThread() {
   if (g_thread_state.load(std::memory_order_relaxed) != kNotStarted) return;
+  // Not before the configuration is read (an allocation from another
+  // library's constructor comes before this one's, and before g_loaded_ms is
+  // set: 0), nor, as a rule, in a program's first moments.
+  if (!ConfigLoaded() || g_loaded_ms == 0) return;
   if (NowMs() - g_loaded_ms < kStartDelayMs && OsBytesMapped() < kEarlyStartBytes) return;
   int expected = kNotStarted;
   if (!g_thread_state.compare_exchange_strong(expected, kRunning, std::memory_order_acq_rel)) {
@@ -89,9 +94,13 @@ void MaybeStartDecayThread() {
     g_thread_state.store(kNever, std::memory_order_relaxed);
     return;
   }
+  // From inside malloc, which must leave errno alone when it succeeds: a
+  // failed thread creation (its stack's mmap) may set it.
+  const int saved = errno;
   if (StartDaemonThread(DecayThreadMain, kStackSize) != 0) {
     g_thread_state.store(kNever, std::memory_order_relaxed);  // slow paths decay still
   }
+  errno = saved;
 }
 
 void DecayAfterForkInChild() { g_thread_state.store(kNever, std::memory_order_relaxed); }
