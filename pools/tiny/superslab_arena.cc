@@ -90,19 +90,26 @@ char* TakeArenaChunk() {
   return nullptr;
 }
 
-bool InArena(const char* p) {
+namespace {
+
+// The index of the arena chunk holding p, or -1 if p is not in the arena.
+ptrdiff_t ChunkIndexOf(const char* p) {
   const char* base = g_base.load(std::memory_order_acquire);
   const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(base);
-  return base != nullptr && off < g_chunks.load(std::memory_order_relaxed) * kSuperSlabSize;
+  if (base == nullptr || off >= g_chunks.load(std::memory_order_relaxed) * kSuperSlabSize) return -1;
+  return static_cast<ptrdiff_t>(off / kSuperSlabSize);
 }
 
+}  // namespace
+
+bool InArena(const char* p) { return ChunkIndexOf(p) >= 0; }
+
 bool ReturnArenaChunk(char* p) {
-  if (!InArena(p)) return false;
-  char* base = g_base.load(std::memory_order_relaxed);
-  const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(base);
+  const ptrdiff_t i = ChunkIndexOf(p);
+  if (i < 0) return false;
   OsUncommit(p, kSuperSlabSize);
   sync::SpinLockHolder hold(&g_lock);
-  FreeChunkLocked(off / kSuperSlabSize);
+  FreeChunkLocked(static_cast<size_t>(i));
   return true;
 }
 
