@@ -217,7 +217,7 @@ void* CallocSlow(size_t n, size_t size) {
   if (total > kMaxSmallSize) {
     bool zeroed;
     void* p = AllocLargeAligned(total, 0, &zeroed);
-    if (p != nullptr && !zeroed) std::memset(p, 0, total);
+    if (p != nullptr && !zeroed) large::ZeroFill(p, total);
     return p;
   }
   void* p = AllocInline(total);

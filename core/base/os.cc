@@ -51,21 +51,86 @@ bool OsDecommit(void* p, size_t size) {
   return ok;
 }
 
-size_t OsResidentPages(void* p, size_t size) {
-  constexpr size_t kChunk = 512;  // pages per mincore call: a small vector on the stack
+namespace {
+
+// Calls run(offset, bytes, resident) for each stretch of [p, p + size)
+// (page-aligned) whose pages are all resident or all not, in address order,
+// as mincore reports them, kChunk pages a call (a stretch may be cut at a
+// chunk's end). False if the kernel refused (the stretches reported stand).
+template <class Run>
+bool ForEachResidencyStretch(char* p, size_t size, Run run) {
+  constexpr size_t kChunk = 2048;  // pages per mincore call (8 MiB): a small vector on the stack
   unsigned char vec[kChunk];
-  size_t resident = 0;
   const int saved = errno;
   for (size_t done = 0; done < size; done += kChunk * kPageSize) {
     const size_t bytes = size - done < kChunk * kPageSize ? size - done : kChunk * kPageSize;
-    if (mincore(static_cast<char*>(p) + done, bytes, vec) != 0) {
+    if (mincore(p + done, bytes, vec) != 0) {
       errno = saved;
-      return 0;
+      return false;
     }
-    for (size_t i = 0; i < bytes / kPageSize; ++i) resident += vec[i] & 1;
+    const size_t pages = bytes / kPageSize;
+    for (size_t i = 0; i < pages;) {
+      const unsigned char resident = vec[i] & 1;
+      size_t j = i + 1;
+      // Eight pages a step while they agree (an 8 GiB range is 2 M pages).
+      constexpr uint64_t kLowBits = 0x0101010101010101;
+      const uint64_t same = resident != 0 ? kLowBits : 0;
+      for (uint64_t w; j + 8 <= pages; j += 8) {
+        std::memcpy(&w, vec + j, sizeof(w));
+        if ((w & kLowBits) != same) break;
+      }
+      while (j < pages && (vec[j] & 1) == resident) ++j;
+      run(done + i * kPageSize, (j - i) * kPageSize, resident != 0);
+      i = j;
+    }
   }
   errno = saved;
-  return resident;
+  return true;
+}
+
+}  // namespace
+
+size_t OsResidentPages(void* p, size_t size) {
+  size_t resident = 0;
+  const bool ok = ForEachResidencyStretch(static_cast<char*>(p), size, [&](size_t, size_t bytes, bool in) {
+    if (in) resident += bytes / kPageSize;
+  });
+  return ok ? resident : 0;
+}
+
+bool OsZeroFill(void* p, size_t size) {
+  char* const base = static_cast<char*>(p);
+  // The stretch seen last, [start, end), resident or not, continued by the
+  // next one of its kind (mincore's chunks cut stretches) and settled when
+  // the other kind or the end follows: one memset over a resident stretch
+  // (glibc clears a large one with non-temporal stores, which 8 MiB pieces
+  // do not get: 64 MiB 12 % slower), one madvise over one that is not, or
+  // a memset if it is short (a madvise call costs about what faulting in
+  // and clearing a few pages does).
+  size_t start = 0;
+  size_t end = 0;
+  bool resident = false;
+  bool all_resident = true;
+  auto settle = [&] {
+    const size_t bytes = end - start;
+    if (bytes == 0) return;
+    if (resident || bytes < kZeroByDropMinBytes || !OsDecommit(base + start, bytes)) {
+      std::memset(base + start, 0, bytes);
+    } else {
+      all_resident = false;
+    }
+    start = end;
+  };
+  const bool ok = ForEachResidencyStretch(base, size, [&](size_t offset, size_t bytes, bool in) {
+    if (in != resident) {
+      settle();
+      resident = in;
+    }
+    end = offset + bytes;
+  });
+  settle();
+  if (!ok) std::memset(base + end, 0, size - end);  // mincore refused the rest
+  return all_resident;
 }
 
 namespace {

@@ -1,7 +1,8 @@
 // OsCommit and OsUncommit on a reservation: committed memory is writable and
 // zero, handed back it is inaccessible and zero again at the next commit, and
 // a commit the kernel refuses leaves the range reserved (its addresses ours,
-// inaccessible), so no other mapping can take its place.
+// inaccessible), so no other mapping can take its place. OsZeroFill clears a
+// range without faulting in what was not resident.
 #include "core/base/os.h"
 
 #include <sys/resource.h>
@@ -97,6 +98,40 @@ TEST(Os, ARefusedCommitLeavesTheRangeReserved) {
   r[0] = 1;
   OsUncommit(r, kChunk);
   OsUnreserve(r, kChunk);
+}
+
+bool AllZero(const char* p, size_t bytes) {
+  for (size_t i = 0; i < bytes; ++i) {
+    if (p[i] != 0) return false;
+  }
+  return true;
+}
+
+TEST(Os, AZeroFillClearsEveryByteAndFaultsInNoStretchThatWasNotResident) {
+  constexpr size_t kPages = 8192;  // 32 MiB: four of the fill's 8 MiB mincore chunks
+  constexpr size_t kBytes = kPages * kPageSize;
+  char* p = static_cast<char*>(OsMapAligned(kBytes, kPageSize));
+  ASSERT_NE(p, nullptr);
+  OsPreferSmallPages(p, kBytes);  // under THP "always" a touch would fault in 2 MiB
+  // Written: pages 0 - 3, 256 pages astride the first chunk's end, two pages
+  // with a gap of 8 between them (too short to drop: cleared in place), and
+  // the last page. The other stretches, never touched, stay out.
+  std::memset(p, 0xab, 4 * kPageSize);
+  std::memset(p + 1920 * kPageSize, 0xab, 256 * kPageSize);
+  p[5000 * kPageSize] = 1;
+  p[5009 * kPageSize + 17] = 1;
+  p[kBytes - 1] = 1;
+  const size_t written = 4 + 256 + 2 + 1;
+  ASSERT_EQ(OsResidentPages(p, kBytes), written);
+  EXPECT_FALSE(OsZeroFill(p, kBytes));  // some stretches were dropped
+  EXPECT_EQ(OsResidentPages(p, kBytes), written + 8);  // the short gap's pages
+  EXPECT_TRUE(AllZero(p, kBytes));  // (reading maps the zero page: counted resident from here)
+  // All resident: cleared in place, and said so.
+  std::memset(p, 0x5a, kBytes);
+  EXPECT_TRUE(OsZeroFill(p, kBytes));
+  EXPECT_TRUE(AllZero(p, kBytes));
+  EXPECT_EQ(OsResidentPages(p, kBytes), kPages);
+  OsUnmap(p, kBytes);
 }
 
 }  // namespace

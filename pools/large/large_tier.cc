@@ -118,6 +118,7 @@ void Absorb(LargeBlock* into, LargeBlock* from) {
   RangeMap::Register(from->base, from->map_size, RangeKind::kLarge, into);  // leaves exist
   into->map_size += from->map_size;
   into->dirty |= from->dirty;
+  if (into->resident_bytes == into->map_size - from->map_size) into->resident_bytes += from->resident_bytes;
   into->huge &= from->huge;
   into->one_mapping = false;  // two mappings side by side (MovePages)
   if (from->freed_ms > into->freed_ms) {
@@ -139,6 +140,8 @@ void SplitLocked(LargeBlock* b, size_t units, uint64_t tail_freed_ms = NowMs()) 
   tail->map_size = b->map_size - keep;
   tail->cacheable = true;
   tail->dirty = b->dirty;
+  tail->resident_bytes = b->resident_bytes > keep ? b->resident_bytes - keep : 0;
+  b->resident_bytes = std::min(b->resident_bytes, keep);
   tail->huge = b->huge;
   tail->one_mapping = b->one_mapping;  // a part of one mapping is inside it
   tail->freed_by = b->freed_by;  // its lines are where b's are
@@ -434,6 +437,7 @@ LargeBlock* Assemble(LargeBlock* pieces, size_t map_size) {
   b->base = dest;
   b->map_size = map_size;
   b->dirty = true;
+  b->resident_bytes = 0;
   b->huge = false;
   b->one_mapping = false;  // each piece moved in is a mapping of its own
   return b;
@@ -592,6 +596,17 @@ void* Alloc(size_t size, size_t alignment, bool* zeroed, ThreadRanges* mine) {
   return HandOut(b, size, zeroed);
 }
 
+void ZeroFill(void* p, size_t bytes) {
+  // The caller has the block in use, so its record is the caller's alone.
+  LargeBlock* b = RangeMap::MetaOf<LargeBlock>(RangeMap::Lookup(p));
+  if (bytes <= b->resident_bytes) {
+    std::memset(p, 0, bytes);
+    return;
+  }
+  const size_t span = AlignUp(bytes, kPageSize);  // within the block's usable bytes
+  b->resident_bytes = OsZeroFill(p, span) ? span : 0;
+}
+
 void Free(LargeBlock* b, void* p, ThreadRanges* mine) {
   if (p != b->base) {
     ReportInvalidFree(p, BadFree::kInterior);
@@ -674,6 +689,7 @@ void* Remap(LargeBlock* b, size_t new_size) {
   b->base = dest;
   b->map_size = map_size;
   b->huge = false;  // the part added is not
+  b->resident_bytes = 0;
   b->usable = AlignUp(new_size, kPageSize);
   return dest;
 }
@@ -713,6 +729,7 @@ LargeBlock* TakeHugeCandidateLocked(uint64_t now_ms, size_t budget) {
 bool RefaultHuge(LargeBlock* b) {
   if (!OsDecommit(b->base, b->map_size)) return false;  // locked pages (mlock)
   b->dirty = false;  // zero-filled from here on
+  b->resident_bytes = 0;
   if (!OsAdviseHuge(b->base, b->map_size, true)) return false;
   for (size_t off = 0; off < b->map_size; off += kUnit) {
     *static_cast<volatile char*>(b->base + off) = 0;

@@ -266,6 +266,51 @@ TEST(LargeTier, ABigBufferFreedIsReusedNotFaultedInAgain) {
   Trim();
 }
 
+// calloc of a reused range: the pages the last user never touched are not
+// faulted in to be cleared (an 8 GiB block with two pages touched took 1.5 s
+// and 8 GiB of RSS a calloc), and a range found all resident is cleared in
+// place the next time without asking the kernel.
+TEST(LargeTier, AZeroFillOfAReusedRangeFaultsInOnlyWhatWasTouched) {
+  Trim();
+  constexpr size_t kBytes = 64 * kMiB;
+  bool zeroed;
+  char* p = static_cast<char*>(Alloc(kBytes, 0, &zeroed));
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(zeroed);
+  OsPreferSmallPages(p, kBytes);  // under THP "always" a touch would fault in 2 MiB
+  p[0] = 1;
+  p[40 * kMiB] = 2;
+  Free(BlockOf(p), p);
+  char* q = static_cast<char*>(Alloc(kBytes - 100, 0, &zeroed));
+  ASSERT_EQ(q, p);
+  EXPECT_FALSE(zeroed);
+  ZeroFill(q, kBytes - 100);
+  EXPECT_EQ(q[0], 0);
+  EXPECT_EQ(q[40 * kMiB], 0);
+  EXPECT_LE(OsResidentPages(q, kBytes), 2u);
+  EXPECT_EQ(BlockOf(q)->resident_bytes, 0u);
+  // Written all over: the next fill finds every page resident...
+  std::memset(q, 3, kBytes);
+  Free(BlockOf(q), q);
+  q = static_cast<char*>(Alloc(kBytes, 0, &zeroed));
+  ASSERT_EQ(q, p);
+  ZeroFill(q, kBytes);
+  EXPECT_EQ(BlockOf(q)->resident_bytes, kBytes);
+  EXPECT_EQ(q[kBytes - 1], 0);
+  // ... and the one after clears the pages in place, split or not.
+  std::memset(q, 4, kBytes);
+  Free(BlockOf(q), q);
+  q = static_cast<char*>(Alloc(kBytes / 2, 0, &zeroed));
+  ASSERT_EQ(q, p);
+  EXPECT_EQ(BlockOf(q)->resident_bytes, kBytes / 2);
+  ZeroFill(q, kBytes / 2);
+  for (size_t off = 0; off < kBytes / 2; off += kPageSize) ASSERT_EQ(q[off], 0) << off;
+  EXPECT_EQ(q[kBytes / 2 - 1], 0);
+  EXPECT_EQ(q[kBytes / 2], 4);  // the rest is cached, not cleared
+  Free(BlockOf(q), q);
+  Trim();
+}
+
 TEST(LargeTier, GrowthElsewhereTakesTheOldestCachedRangesAndOnlyWhatItAsks) {
   Trim();
   bool zeroed;
