@@ -121,7 +121,7 @@ bool OsZeroFill(void* p, size_t size) {
     }
     start = end;
   };
-  const bool ok = ForEachResidencyStretch(base, size, [&](size_t offset, size_t bytes, bool in) {
+  ForEachResidencyStretch(base, size, [&](size_t offset, size_t bytes, bool in) {
     if (in != resident) {
       settle();
       resident = in;
@@ -129,7 +129,9 @@ bool OsZeroFill(void* p, size_t size) {
     end = offset + bytes;
   });
   settle();
-  if (!ok) std::memset(base + end, 0, size - end);  // mincore refused the rest
+  // What mincore did not report: the rest after a refusal, or a last page
+  // cut short (the callers pass whole pages).
+  if (end < size) std::memset(base + end, 0, size - end);
   return all_resident;
 }
 

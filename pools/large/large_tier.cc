@@ -116,9 +116,9 @@ LargeBlock* CachedRangeAt(const char* addr) {
 // `into` takes over the range of `from`, which follows it directly.
 void Absorb(LargeBlock* into, LargeBlock* from) {
   RangeMap::Register(from->base, from->map_size, RangeKind::kLarge, into);  // leaves exist
+  if (into->resident_bytes == into->map_size) into->resident_bytes += from->resident_bytes;
   into->map_size += from->map_size;
   into->dirty |= from->dirty;
-  if (into->resident_bytes == into->map_size - from->map_size) into->resident_bytes += from->resident_bytes;
   into->huge &= from->huge;
   into->one_mapping = false;  // two mappings side by side (MovePages)
   if (from->freed_ms > into->freed_ms) {
@@ -596,10 +596,17 @@ void* Alloc(size_t size, size_t alignment, bool* zeroed, ThreadRanges* mine) {
   return HandOut(b, size, zeroed);
 }
 
+namespace {
+constexpr size_t kTrustResidentBytes = size_t{64} << 20;
+}  // namespace
+
 void ZeroFill(void* p, size_t bytes) {
   // The caller has the block in use, so its record is the caller's alone.
   LargeBlock* b = RangeMap::MetaOf<LargeBlock>(RangeMap::Lookup(p));
-  if (bytes <= b->resident_bytes) {
+  // Beyond kTrustResidentBytes the probe costs little beside the clearing,
+  // and it finds what the kernel reclaimed meanwhile (swapped-out pages are
+  // dropped, not read back in to be cleared).
+  if (bytes <= b->resident_bytes && bytes <= kTrustResidentBytes) {
     std::memset(p, 0, bytes);
     return;
   }
@@ -727,9 +734,9 @@ LargeBlock* TakeHugeCandidateLocked(uint64_t now_ms, size_t budget) {
 // and no more (a part it gives back with MADV_DONTNEED later comes back in
 // small pages, and khugepaged leaves the range alone).
 bool RefaultHuge(LargeBlock* b) {
+  b->resident_bytes = 0;  // a refusal may come after some pages went
   if (!OsDecommit(b->base, b->map_size)) return false;  // locked pages (mlock)
   b->dirty = false;  // zero-filled from here on
-  b->resident_bytes = 0;
   if (!OsAdviseHuge(b->base, b->map_size, true)) return false;
   for (size_t off = 0; off < b->map_size; off += kUnit) {
     *static_cast<volatile char*>(b->base + off) = 0;

@@ -27,13 +27,14 @@ struct LargeBlock {
   char* base;                // start of the range == the user pointer
   size_t map_size;           // bytes of the range (multiple of 2 MiB)
   size_t usable;             // bytes the program may use (page multiple)
+  // Bytes from base all of whose pages were resident when ZeroFill cleared
+  // them, none dropped by hakmem since (the program's own madvise and the
+  // kernel's reclaim aside): a hint, ZeroFill's plain memset is right anyway.
+  size_t resident_bytes;
   uint64_t freed_ms;         // when it was last freed (NowMs)
   bool cacheable;            // false for ranges aligned beyond 2 MiB
   bool cached;               // in the big cache's free lists (under its lock)
   bool dirty;                // has been handed out before (not known zero)
-  // Bytes from base all of whose pages are resident since ZeroFill cleared
-  // them; no page of them dropped since (the program's own madvise aside).
-  size_t resident_bytes;
   bool huge;                 // on huge pages (MakeCachedRangesHuge)
   bool one_mapping;          // one kernel mapping (MapNew, or a piece of one): MovePages
   uint64_t huge_after_ms;    // MakeCachedRangesHuge: not tried again before this
