@@ -92,9 +92,20 @@ alignas(4096) inline constexpr auto kTinyBinBySize = [] {
   return t;
 }();
 
+// Where a path sends slab requests to its Large case too: from
+// Path::kLargeFrom bytes if it says, else never.
+template <class Path>
+constexpr size_t LargeFrom() {
+  if constexpr (requires { Path::kLargeFrom; }) {
+    return Path::kLargeFrom;
+  } else {
+    return kMaxSmallSize + 1;
+  }
+}
+
 // A request's block from its bin, as `Path::Hit(p, size)`, else
 // `Path::Small(size, bin)` (the bin is empty) or `Path::Large(size)` (above
-// the slab pool). Each is the caller's last call, so a caller whose misses are
+// the slab pool, or from LargeFrom<Path>()). Each is the caller's last call, so a caller whose misses are
 // out of line (tail calls) runs its hit path with no frame of its own:
 // malloc's (MallocPath), calloc's (its hit a tail call of memset), and
 // operator new's, whose miss also runs the new_handler loop
@@ -108,7 +119,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocOr(size_t size) {
     bin = kTinyBinBySize[size];
   } else if (ABSL_PREDICT_TRUE(size <= kLookupMaxSize)) {
     bin = tiny::ThreadCache::BinOffset(kMidClassLookup[(size + 127) >> 7]);
-  } else if (size <= kMaxSmallSize) {
+  } else if (size <= kMaxSmallSize && size < LargeFrom<Path>()) {
     bin = tiny::ThreadCache::BinOffset(static_cast<unsigned>(SizeToClass(size)));
   } else {
     return Path::Large(size);
@@ -135,7 +146,12 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocInline(size_t size) {
 // call of memset (which returns it); an overflowing product, a miss and a
 // Large request go to CallocSlow. Out of line whole (a memset whose result
 // was tested), it saved and restored three registers on every call.
+// Blocks of kCallocProbeMinBytes or more go the slow way, which clears them
+// without faulting in the pages their last users never touched (CallocSlow).
+inline constexpr size_t kCallocProbeMinBytes = size_t{256} << 10;
+static_assert(kCallocProbeMinBytes > kLookupMaxSize, "the Tiny and Mid hit paths stay as they are");
 struct CallocPath {
+  static constexpr size_t kLargeFrom = kCallocProbeMinBytes;
   static void* Hit(void* p, size_t size) { return std::memset(p, 0, size); }
   static void* Small(size_t size, size_t) { return CallocSlow(1, size); }
   static void* Large(size_t size) { return CallocSlow(1, size); }
