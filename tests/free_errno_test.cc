@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <vector>
 
 #include "core/base/config.h"
@@ -49,12 +50,21 @@ TEST(FreeErrno, IsKeptWhenGivingSpansBackFails) {
   // the SuperSlab manager, which decommits beyond its retain limit (3x
   // HAKMEM_POOL_RETAIN_BYTES in use: half of that peak stays resident) and
   // unmaps empty SuperSlabs beyond HAKMEM_SUPERSLAB_CACHE.
+  // Written whole: a span with hardly a page resident is kept as it is
+  // beyond the limit (no madvise call to refuse).
+  const Config saved = GetConfig();
+  Config config = saved;
+  config.pool_retain_bytes = uint64_t{16} << 20;
+  SetConfigForTesting(config);
   const size_t size = 500 * 1024;
   const int c = SizeToClass(size);
   mid::PoolPolicy::SetCap(c, 0);
   std::vector<void*> blocks;
   const size_t count = 3 * GetConfig().pool_retain_bytes / size;
-  for (size_t i = 0; i < count; ++i) blocks.push_back(hak_alloc(size));
+  for (size_t i = 0; i < count; ++i) {
+    blocks.push_back(hak_alloc(size));
+    std::memset(blocks.back(), 1, size);
+  }
   g_refuse = true;
   for (void* p : blocks) {
     errno = 4242;
@@ -63,6 +73,7 @@ TEST(FreeErrno, IsKeptWhenGivingSpansBackFails) {
   }
   g_refuse = false;
   EXPECT_GT(g_refused.load(), 0) << "no munmap/madvise ran inside free: the test tests nothing";
+  SetConfigForTesting(saved);
   mid::PoolPolicy::SetCap(c, GetConfig().cap_large);
 }
 

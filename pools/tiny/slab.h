@@ -257,6 +257,10 @@ struct SuperSlab {
   char* base;                            // 2 MiB aligned
   uint32_t free_units;                   // bitmap: bit u set = unit u is free
   uint32_t resident_free;                // free units whose pages are still resident
+  // Free units of spans released over the retain limit with hardly a page
+  // resident (ReleaseSpan), kept so without a madvise call and not counted
+  // against the limit; their pages go at decay and trim.
+  uint32_t sparse_free;
   uint64_t released_ms;                  // when a unit last went free and stayed resident (decay)
   SuperSlabLink list;                    // manager's list (with space, or full)
   // In the manager's best-fit index (while it has a resident free run):

@@ -217,6 +217,7 @@ SuperSlab* MapSuperSlab() {
   ss->base = base;
   ss->free_units = kAllUnits;
   ss->resident_free = 0;  // fresh pages are not resident until touched
+  ss->sparse_free = 0;
   ss->fit_run = 0;        // in no index until LinkLocked
   ss->free_run = 0;
   ss->collapse_after_ms = 0;
@@ -252,6 +253,7 @@ Slab* CarveLocked(SuperSlab* ss, uint32_t first, uint32_t units) {
   g_resident_free_units.fetch_sub(CountUnits(ss->resident_free & bits),
                                   std::memory_order_relaxed);
   ss->resident_free &= ~bits;
+  ss->sparse_free &= ~bits;
   ReindexLocked(ss);
   if (ss->free_units == 0) {
     UnlinkLocked(ss);
@@ -377,17 +379,19 @@ Slab* CarveFromMappedLocked(uint32_t units) {
   return empty != nullptr ? CarveLocked(empty, 0, units) : nullptr;
 }
 
-// Gives back the pages of every resident free unit of ss.
+// Gives back the pages of every resident free unit of ss, and the few of its
+// sparse ones (not counted: they were not).
 size_t DecommitResidentLocked(SuperSlab* ss) {
   size_t released = 0;
   for (uint32_t u = 0; u < 32; ++u) {
-    if (ss->resident_free & (1u << u)) {
+    if ((ss->resident_free | ss->sparse_free) & (1u << u)) {
       OsDecommit(ss->base + u * kUnitSize, kUnitSize);
-      released += kUnitSize;
+      if (ss->resident_free & (1u << u)) released += kUnitSize;
     }
   }
   g_resident_free_units.fetch_sub(CountUnits(ss->resident_free), std::memory_order_relaxed);
   ss->resident_free = 0;
+  ss->sparse_free = 0;
   ReindexLocked(ss);
   return released;
 }
@@ -522,9 +526,18 @@ void ReleaseSpan(Slab* slab, Residency residency) {
   const uint32_t bits = SpanBits(first, units);
   // Pages that may not stay resident go back to the OS now, before the span is
   // marked free (after that another thread may carve and use it).
-  const bool decommit =
-      residency == Residency::kDecommit ||
-      (residency == Residency::kWithinRetainLimit && !MayKeepResident(units));
+  bool decommit = residency == Residency::kDecommit ||
+                  (residency == Residency::kWithinRetainLimit && !MayKeepResident(units));
+  // Unless hardly any are resident (a big block the program wrote a few pages
+  // of): the madvise call and its TLB shootdown then cost more than those
+  // pages hold, and the span is kept as a sparse one, counted as holding
+  // none (5,000 blocks of 200 KB, two pages of each written and all freed
+  // in rounds, 1.25 GiB of spans and 40 MiB of pages: half the spans went
+  // back a round, 3.3 us a block).
+  const bool sparse = decommit && residency == Residency::kWithinRetainLimit &&
+                      OsResidentPages(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize) *
+                              kSparseFraction <= size_t{units} * (kUnitSize / kPageSize);
+  if (sparse) decommit = false;
   const uint64_t now = NowMs();
   // First the span stops being blocks: nothing of it counts as carved (a late
   // free that still found the Slab is refused), and the range map says "free
@@ -548,7 +561,10 @@ void ReleaseSpan(Slab* slab, Residency residency) {
         g_window_released_units.load(std::memory_order_relaxed) + units,
         std::memory_order_relaxed);  // under g_lock: no locked add
   }
-  if (!decommit) {
+  if (sparse) {
+    ss->released_ms = now;  // its few pages go with the resident ones
+    ss->sparse_free |= bits;
+  } else if (!decommit) {
     // The SuperSlab's resident free units age from here (a decommitted span
     // leaves their clock alone: it does not make them any younger).
     ss->released_ms = now;
@@ -557,8 +573,9 @@ void ReleaseSpan(Slab* slab, Residency residency) {
   }
   ReindexLocked(ss);
   if (ss->free_units != kAllUnits) return;
-  // An empty SuperSlab with resident pages stays for reuse until it decays.
-  if (g_empty_count < GetConfig().superslab_cache || ss->resident_free != 0) {
+  // An empty SuperSlab with resident pages (sparse ones too) stays for reuse
+  // until it decays.
+  if (g_empty_count < GetConfig().superslab_cache || (ss->resident_free | ss->sparse_free) != 0) {
     ++g_empty_count;
     return;
   }
@@ -599,7 +616,7 @@ size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms) {
           --g_empty_count;
           ss->list.next = to_unmap;
           to_unmap = ss;
-        } else if (ss->resident_free != 0) {
+        } else if ((ss->resident_free | ss->sparse_free) != 0) {
           released += DecommitResidentLocked(ss);
         }
       }

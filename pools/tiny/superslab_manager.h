@@ -40,9 +40,12 @@ enum class Residency : uint8_t {
 };
 // Gives a span back. Its blocks must all be free. Beyond what may stay resident
 // (kWithinRetainLimit; unless told to keep them) its pages are decommitted
-// (MADV_DONTNEED) before it is marked free.
+// (MADV_DONTNEED) before it is marked free, unless at most one in
+// kSparseFraction is resident: such a span is kept as it is, counted as
+// holding none (SuperSlab::sparse_free), until decay or trim.
+inline constexpr size_t kSparseFraction = 16;
 void ReleaseSpan(Slab* slab, Residency residency = Residency::kWithinRetainLimit);
-// Decay: decommits the resident free units of every SuperSlab that has given
+// Decay: decommits the resident (and sparse) free units of every SuperSlab that has given
 // no unit back for `decay_ms`, and unmaps those that stayed empty that long.
 // Returns the bytes given back to the OS.
 size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms);

@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <vector>
 
 #include "core/base/clock.h"
 #include "core/base/config.h"
+#include "core/base/os.h"
 #include "core/base/size_classes.h"
 #include "gtest/gtest.h"
 
@@ -430,6 +432,52 @@ TEST(SuperSlabManager, AHeapFreedWholeKeepsItsHolesWithinAnEighthOverItsPeak) {
   for (Slab* s : in_use) ReleaseSpan(s);
   for (Slab* pair : pairs) ReleaseSpan(pair);
   EXPECT_EQ((ResidentFreeBytes() - resident_before) / kUnitSize, 512u + 64u);
+  SetConfigForTesting(saved);
+  DecaySuperSlabs(NowMs(), 0);
+  TrimSuperSlabs();
+}
+
+// Over the retain limit a span goes back to the OS, unless hardly a page of
+// it is resident (a big block the program wrote a page of): then it stays as
+// it is, uncounted, with no madvise call, until trim (or decay) takes its
+// pages.
+TEST(SuperSlabManager, ASparseSpanOverTheLimitKeepsItsPagesUntilTrim) {
+  const Config saved = GetConfig();
+  Config config = GetConfig();
+  config.decay_ms = 2;                         // busy
+  config.pool_retain_bytes = uint64_t{2} << 20;  // 32 units: the limit is half the peak
+  SetConfigForTesting(config);
+  TrimSuperSlabs();
+  DecaySuperSlabs(NowMs(), 0);
+  DecaySuperSlabs(NowMs(), 0);
+  const uint64_t resident_before = ResidentFreeBytes();
+  std::vector<UnitSpans> whole;
+  for (int i = 0; i < 4; ++i) {
+    whole.push_back(AcquireWholeSuperSlab());
+    ASSERT_NE(whole.back().superslab, nullptr);
+  }
+  auto unit = [&](int i, int u) { return whole[i].superslab->base + size_t{static_cast<uint32_t>(u)} * kUnitSize; };
+  // 128 units in use at the peak: the limit is 64. Units of SuperSlabs 0
+  // - 2 written whole (dense), of SuperSlab 3 one page each (sparse).
+  for (int i = 0; i < 4; ++i) {
+    for (int u = 0; u < static_cast<int>(kUnitsPerSuperSlab); ++u) {
+      std::memset(unit(i, u), 1, i < 3 ? kUnitSize : 1);
+    }
+  }
+  // 72 dense ones back: 64 kept, the last 8 decommitted.
+  for (int i = 0; i < 3; ++i) {
+    for (int u = 0; u < (i < 2 ? 32 : 8); ++u) ReleaseSpan(whole[i].at[u]);
+  }
+  EXPECT_EQ((ResidentFreeBytes() - resident_before) / kUnitSize, 64u);
+  EXPECT_EQ(OsResidentPages(unit(2, 7), kUnitSize), 0u);
+  // The sparse ones (all but one) keep their page and do not count.
+  for (int u = 1; u < static_cast<int>(kUnitsPerSuperSlab); ++u) ReleaseSpan(whole[3].at[u]);
+  EXPECT_EQ((ResidentFreeBytes() - resident_before) / kUnitSize, 64u);
+  EXPECT_EQ(OsResidentPages(unit(3, 9), kUnitSize), 1u);
+  TrimSuperSlabs();  // SuperSlab 3 has a span in use: its sparse units' pages go
+  EXPECT_EQ(OsResidentPages(unit(3, 9), kUnitSize), 0u);
+  ReleaseSpan(whole[3].at[0], Residency::kDecommit);
+  for (int u = 8; u < static_cast<int>(kUnitsPerSuperSlab); ++u) ReleaseSpan(whole[2].at[u], Residency::kDecommit);
   SetConfigForTesting(saved);
   DecaySuperSlabs(NowMs(), 0);
   TrimSuperSlabs();
