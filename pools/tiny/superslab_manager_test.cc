@@ -385,6 +385,31 @@ TEST(SuperSlabManager, AHeapFarAboveTheRetainBoundKeepsHalfItsPeakResident) {
   TrimSuperSlabs();
 }
 
+// A busy program's manager (HAKMEM_DECAY_MS of 2 ms: 512 units a second is
+// one a window) keeping `retain_bytes` (HAKMEM_POOL_RETAIN_BYTES), from
+// nothing resident and two new windows with nothing released; the
+// configuration comes back, and the manager's memory goes, at the end.
+class BusyManager {
+ public:
+  explicit BusyManager(uint64_t retain_bytes) : saved_(GetConfig()) {
+    Config config = saved_;
+    config.decay_ms = 2;
+    config.pool_retain_bytes = retain_bytes;
+    SetConfigForTesting(config);
+    TrimSuperSlabs();
+    DecaySuperSlabs(NowMs(), 0);
+    DecaySuperSlabs(NowMs(), 0);
+  }
+  ~BusyManager() {
+    SetConfigForTesting(saved_);
+    DecaySuperSlabs(NowMs(), 0);
+    TrimSuperSlabs();
+  }
+
+ private:
+  const Config saved_;
+};
+
 // A program that frees everything it has in use keeps the pages for its next
 // round, also those of the holes its spans of other sizes could not take, up
 // to an eighth over its peak in use: with the bound at the peak, 400 blocks
@@ -392,14 +417,7 @@ TEST(SuperSlabManager, AHeapFarAboveTheRetainBoundKeepsHalfItsPeakResident) {
 // back a round and faulted them in again (66,000 page faults in 100 rounds,
 // mimalloc 28,700; 30,400 with the eighth).
 TEST(SuperSlabManager, AHeapFreedWholeKeepsItsHolesWithinAnEighthOverItsPeak) {
-  const Config saved = GetConfig();
-  Config config = GetConfig();
-  config.decay_ms = 2;  // busy: 512 units a second is 1 a window
-  config.pool_retain_bytes = uint64_t{256} << 20;
-  SetConfigForTesting(config);
-  TrimSuperSlabs();
-  DecaySuperSlabs(NowMs(), 0);  // two new windows: nothing released in either
-  DecaySuperSlabs(NowMs(), 0);
+  const BusyManager manager(uint64_t{256} << 20);
   const uint64_t resident_before = ResidentFreeBytes();
   std::vector<UnitSpans> whole;
   for (int i = 0; i < 16; ++i) {
@@ -432,9 +450,6 @@ TEST(SuperSlabManager, AHeapFreedWholeKeepsItsHolesWithinAnEighthOverItsPeak) {
   for (Slab* s : in_use) ReleaseSpan(s);
   for (Slab* pair : pairs) ReleaseSpan(pair);
   EXPECT_EQ((ResidentFreeBytes() - resident_before) / kUnitSize, 512u + 64u);
-  SetConfigForTesting(saved);
-  DecaySuperSlabs(NowMs(), 0);
-  TrimSuperSlabs();
 }
 
 // Over the retain limit a span goes back to the OS, unless hardly a page of
@@ -442,14 +457,7 @@ TEST(SuperSlabManager, AHeapFreedWholeKeepsItsHolesWithinAnEighthOverItsPeak) {
 // it is, uncounted, with no madvise call, until trim (or decay) takes its
 // pages.
 TEST(SuperSlabManager, ASparseSpanOverTheLimitKeepsItsPagesUntilTrim) {
-  const Config saved = GetConfig();
-  Config config = GetConfig();
-  config.decay_ms = 2;                         // busy
-  config.pool_retain_bytes = uint64_t{2} << 20;  // 32 units: the limit is half the peak
-  SetConfigForTesting(config);
-  TrimSuperSlabs();
-  DecaySuperSlabs(NowMs(), 0);
-  DecaySuperSlabs(NowMs(), 0);
+  const BusyManager manager(uint64_t{2} << 20);  // 32 units: the limit is half the peak
   const uint64_t resident_before = ResidentFreeBytes();
   std::vector<UnitSpans> whole;
   for (int i = 0; i < 4; ++i) {
@@ -478,9 +486,6 @@ TEST(SuperSlabManager, ASparseSpanOverTheLimitKeepsItsPagesUntilTrim) {
   EXPECT_EQ(OsResidentPages(unit(3, 9), kUnitSize), 0u);
   ReleaseSpan(whole[3].at[0], Residency::kDecommit);
   for (int u = 8; u < static_cast<int>(kUnitsPerSuperSlab); ++u) ReleaseSpan(whole[2].at[u], Residency::kDecommit);
-  SetConfigForTesting(saved);
-  DecaySuperSlabs(NowMs(), 0);
-  TrimSuperSlabs();
 }
 
 // A program that turns its memory over slowly keeps free units resident only
