@@ -1,7 +1,8 @@
 // free never changes errno, even when the kernel refuses to take memory back
-// inside it. munmap and madvise are replaced in this binary (hakmem is linked
-// in statically, so its OS layer calls these) to fail on demand, as munmap
-// does with ENOMEM when splitting a mapping would exceed vm.max_map_count.
+// inside it. munmap, madvise and mincore are replaced in this binary (hakmem
+// is linked in statically, so its OS layer calls these) to fail on demand, as
+// munmap does with ENOMEM when splitting a mapping would exceed
+// vm.max_map_count.
 #include <errno.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -23,6 +24,17 @@ std::atomic<bool> g_refuse{false};
 std::atomic<int> g_refused{0};
 
 }  // namespace
+
+// The SuperSlab manager asks which pages of a span are resident before it
+// gives them back (a span with hardly any is kept): refused, they go.
+extern "C" int mincore(void* addr, size_t len, unsigned char* vec) {
+  if (g_refuse.load()) {
+    g_refused.fetch_add(1);
+    errno = EAGAIN;
+    return -1;
+  }
+  return static_cast<int>(syscall(SYS_mincore, addr, len, vec));
+}
 
 extern "C" int munmap(void* addr, size_t len) {
   if (g_refuse.load()) {

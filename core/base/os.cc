@@ -90,12 +90,12 @@ bool ForEachResidencyStretch(char* p, size_t size, Run run) {
 
 }  // namespace
 
-size_t OsResidentPages(void* p, size_t size) {
+size_t OsResidentPages(void* p, size_t size, size_t if_refused) {
   size_t resident = 0;
   const bool ok = ForEachResidencyStretch(static_cast<char*>(p), size, [&](size_t, size_t bytes, bool in) {
     if (in) resident += bytes / kPageSize;
   });
-  return ok ? resident : 0;
+  return ok ? resident : if_refused;
 }
 
 bool OsZeroFill(void* p, size_t size) {

@@ -43,9 +43,9 @@ bool OsCommit(void* p, size_t size);
 // Hands committed [p, p + size) back: its pages and commit charge go, the
 // addresses stay reserved (inaccessible) for a later OsCommit.
 void OsUncommit(void* p, size_t size);
-// Pages of [p, p + size) (page-aligned) resident now (mincore); 0 if the
-// kernel refuses.
-size_t OsResidentPages(void* p, size_t size);
+// Pages of [p, p + size) (page-aligned) resident now (mincore); `if_refused`
+// if the kernel refuses.
+size_t OsResidentPages(void* p, size_t size, size_t if_refused = 0);
 // Zeroes [p, p + size) (page-aligned) of a private anonymous mapping without
 // faulting in a page that is not resident: resident pages are cleared in
 // place, stretches of kZeroByDropMinBytes or more that are not are dropped

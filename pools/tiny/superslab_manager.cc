@@ -379,16 +379,14 @@ Slab* CarveFromMappedLocked(uint32_t units) {
   return empty != nullptr ? CarveLocked(empty, 0, units) : nullptr;
 }
 
-// Gives back the pages of every resident free unit of ss, and the few of its
-// sparse ones (not counted: they were not).
+// Gives back the pages of every resident or sparse free unit of ss, a run
+// of them a call (the lock is held, and each call may shoot down TLBs).
 size_t DecommitResidentLocked(SuperSlab* ss) {
   size_t released = 0;
-  for (uint32_t u = 0; u < 32; ++u) {
-    if ((ss->resident_free | ss->sparse_free) & (1u << u)) {
-      OsDecommit(ss->base + u * kUnitSize, kUnitSize);
-      if (ss->resident_free & (1u << u)) released += kUnitSize;
-    }
-  }
+  ForEachRun(ss->resident_free | ss->sparse_free, [&](uint32_t first, uint32_t run) {
+    OsDecommit(ss->base + size_t{first} * kUnitSize, size_t{run} * kUnitSize);
+    released += size_t{run} * kUnitSize;
+  });
   g_resident_free_units.fetch_sub(CountUnits(ss->resident_free), std::memory_order_relaxed);
   ss->resident_free = 0;
   ss->sparse_free = 0;
@@ -533,11 +531,20 @@ void ReleaseSpan(Slab* slab, Residency residency) {
   // pages hold, and the span is kept as a sparse one, counted as holding
   // none (5,000 blocks of 200 KB, two pages of each written and all freed
   // in rounds, 1.25 GiB of spans and 40 MiB of pages: half the spans went
-  // back a round, 3.3 us a block).
-  const bool sparse = decommit && residency == Residency::kWithinRetainLimit &&
-                      OsResidentPages(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize) *
-                              kSparseFraction <= size_t{units} * (kUnitSize / kPageSize);
-  if (sparse) decommit = false;
+  // back a round, 3.3 us a block); with none resident, as a span whose
+  // pages went. If the kernel will not say, they go.
+  bool sparse = false;
+  bool none_resident = false;
+  if (decommit && residency == Residency::kWithinRetainLimit) {
+    const size_t pages = size_t{units} * (kUnitSize / kPageSize);
+    const size_t resident =
+        OsResidentPages(ss->base + size_t{first} * kUnitSize, size_t{units} * kUnitSize, pages);
+    if (resident <= pages / kSparseFraction) {
+      decommit = false;
+      sparse = resident != 0;
+      none_resident = resident == 0;
+    }
+  }
   const uint64_t now = NowMs();
   // First the span stops being blocks: nothing of it counts as carved (a late
   // free that still found the Slab is refused), and the range map says "free
@@ -562,9 +569,12 @@ void ReleaseSpan(Slab* slab, Residency residency) {
         std::memory_order_relaxed);  // under g_lock: no locked add
   }
   if (sparse) {
-    ss->released_ms = now;  // its few pages go with the resident ones
+    // Its few pages go with the resident ones: at a decay of the SuperSlab,
+    // which a stream of such releases puts off (kept free memory stays
+    // within the retain limit and a sixteenth of the sparse units).
+    ss->released_ms = now;
     ss->sparse_free |= bits;
-  } else if (!decommit) {
+  } else if (!decommit && !none_resident) {
     // The SuperSlab's resident free units age from here (a decommitted span
     // leaves their clock alone: it does not make them any younger).
     ss->released_ms = now;

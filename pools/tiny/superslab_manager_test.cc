@@ -452,40 +452,101 @@ TEST(SuperSlabManager, AHeapFreedWholeKeepsItsHolesWithinAnEighthOverItsPeak) {
   EXPECT_EQ((ResidentFreeBytes() - resident_before) / kUnitSize, 512u + 64u);
 }
 
+// Four SuperSlabs taken whole in one-unit spans: 128 units in use at the
+// peak, so that under a retain setting of 2 MiB (BusyManager) the limit is
+// 64. The units of the first three are written whole (dense), those of the
+// fourth a page each (sparse).
+class SparseAndDense {
+ public:
+  bool Take() {
+    for (int i = 0; i < 4; ++i) {
+      whole_.push_back(AcquireWholeSuperSlab());
+      if (whole_.back().superslab == nullptr) return false;
+      for (int u = 0; u < static_cast<int>(kUnitsPerSuperSlab); ++u) {
+        std::memset(Unit(i, u), 1, i < 3 ? kUnitSize : 1);
+      }
+    }
+    return true;
+  }
+  // 72 dense ones back: 64 kept, the last 8 decommitted (beyond the limit).
+  void ReleaseDense() {
+    for (int i = 0; i < 3; ++i) {
+      for (int u = 0; u < (i < 2 ? 32 : 8); ++u) ReleaseSpan(whole_[i].at[u]);
+    }
+  }
+  // All sparse ones but unit 0, beyond the limit.
+  void ReleaseSparse() {
+    for (int u = 1; u < static_cast<int>(kUnitsPerSuperSlab); ++u) ReleaseSpan(whole_[3].at[u]);
+  }
+  void ReleaseTheRest() {
+    ReleaseSpan(whole_[3].at[0], Residency::kDecommit);
+    for (int u = 8; u < static_cast<int>(kUnitsPerSuperSlab); ++u) {
+      ReleaseSpan(whole_[2].at[u], Residency::kDecommit);
+    }
+  }
+  char* Unit(int i, int u) const {
+    return whole_[i].superslab->base + size_t{static_cast<uint32_t>(u)} * kUnitSize;
+  }
+  SuperSlab* Sparse() const { return whole_[3].superslab; }
+
+ private:
+  std::vector<UnitSpans> whole_;
+};
+
 // Over the retain limit a span goes back to the OS, unless hardly a page of
 // it is resident (a big block the program wrote a page of): then it stays as
 // it is, uncounted, with no madvise call, until trim (or decay) takes its
 // pages.
 TEST(SuperSlabManager, ASparseSpanOverTheLimitKeepsItsPagesUntilTrim) {
-  const BusyManager manager(uint64_t{2} << 20);  // 32 units: the limit is half the peak
+  const BusyManager manager(uint64_t{2} << 20);
   const uint64_t resident_before = ResidentFreeBytes();
-  std::vector<UnitSpans> whole;
-  for (int i = 0; i < 4; ++i) {
-    whole.push_back(AcquireWholeSuperSlab());
-    ASSERT_NE(whole.back().superslab, nullptr);
+  SparseAndDense spans;
+  ASSERT_TRUE(spans.Take());
+  spans.ReleaseDense();
+  EXPECT_EQ((ResidentFreeBytes() - resident_before) / kUnitSize, 64u);
+  EXPECT_EQ(OsResidentPages(spans.Unit(2, 7), kUnitSize), 0u);
+  spans.ReleaseSparse();  // they keep their page and do not count
+  EXPECT_EQ((ResidentFreeBytes() - resident_before) / kUnitSize, 64u);
+  EXPECT_EQ(OsResidentPages(spans.Unit(3, 9), kUnitSize), 1u);
+  TrimSuperSlabs();  // SuperSlab 3 has a span in use: its sparse units' pages go
+  EXPECT_EQ(OsResidentPages(spans.Unit(3, 9), kUnitSize), 0u);
+  spans.ReleaseTheRest();
+}
+
+// A sparse unit carved again is in use: a decay pass over its SuperSlab
+// leaves what the new span holds alone.
+TEST(SuperSlabManager, ASparseUnitCarvedAgainIsLeftAloneByDecay) {
+  const BusyManager manager(uint64_t{2} << 20);
+  SparseAndDense spans;
+  ASSERT_TRUE(spans.Take());
+  spans.ReleaseDense();
+  spans.ReleaseSparse();
+  // Every free unit carved again, those of the sparse SuperSlab written.
+  std::vector<Slab*> again;
+  Slab* batch[kUnitsPerSuperSlab];
+  for (uint32_t n; (n = AcquireSpans(1, batch, kUnitsPerSuperSlab, MayMap::kNo)) != 0;) {
+    again.insert(again.end(), batch, batch + n);
   }
-  auto unit = [&](int i, int u) { return whole[i].superslab->base + size_t{static_cast<uint32_t>(u)} * kUnitSize; };
-  // 128 units in use at the peak: the limit is 64. Units of SuperSlabs 0
-  // - 2 written whole (dense), of SuperSlab 3 one page each (sparse).
-  for (int i = 0; i < 4; ++i) {
-    for (int u = 0; u < static_cast<int>(kUnitsPerSuperSlab); ++u) {
-      std::memset(unit(i, u), 1, i < 3 ? kUnitSize : 1);
+  std::vector<Slab*> sparse_again;
+  for (Slab* s : again) {
+    if (s->superslab == spans.Sparse()) sparse_again.push_back(s);
+  }
+  ASSERT_EQ(sparse_again.size(), kUnitsPerSuperSlab - 1);
+  for (Slab* s : sparse_again) std::memset(spans.Unit(3, s->first_unit), 0x5a, kUnitSize);
+  // One back, so that the decay pass looks at the SuperSlab.
+  ReleaseSpan(sparse_again.back(), Residency::kDecommit);
+  sparse_again.pop_back();
+  DecaySuperSlabs(NowMs(), 0);
+  for (Slab* s : sparse_again) {
+    EXPECT_EQ(spans.Unit(3, s->first_unit)[kUnitSize - 1], 0x5a) << s->first_unit;
+  }
+  for (Slab* s : again) {
+    if (std::find(sparse_again.begin(), sparse_again.end(), s) != sparse_again.end() ||
+        s->superslab != spans.Sparse()) {
+      ReleaseSpan(s, Residency::kDecommit);
     }
   }
-  // 72 dense ones back: 64 kept, the last 8 decommitted.
-  for (int i = 0; i < 3; ++i) {
-    for (int u = 0; u < (i < 2 ? 32 : 8); ++u) ReleaseSpan(whole[i].at[u]);
-  }
-  EXPECT_EQ((ResidentFreeBytes() - resident_before) / kUnitSize, 64u);
-  EXPECT_EQ(OsResidentPages(unit(2, 7), kUnitSize), 0u);
-  // The sparse ones (all but one) keep their page and do not count.
-  for (int u = 1; u < static_cast<int>(kUnitsPerSuperSlab); ++u) ReleaseSpan(whole[3].at[u]);
-  EXPECT_EQ((ResidentFreeBytes() - resident_before) / kUnitSize, 64u);
-  EXPECT_EQ(OsResidentPages(unit(3, 9), kUnitSize), 1u);
-  TrimSuperSlabs();  // SuperSlab 3 has a span in use: its sparse units' pages go
-  EXPECT_EQ(OsResidentPages(unit(3, 9), kUnitSize), 0u);
-  ReleaseSpan(whole[3].at[0], Residency::kDecommit);
-  for (int u = 8; u < static_cast<int>(kUnitsPerSuperSlab); ++u) ReleaseSpan(whole[2].at[u], Residency::kDecommit);
+  spans.ReleaseTheRest();
 }
 
 // A program that turns its memory over slowly keeps free units resident only
