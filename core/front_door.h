@@ -105,11 +105,11 @@ constexpr size_t LargeFrom() {
 
 // A request's block from its bin, as `Path::Hit(p, size)`, else
 // `Path::Small(size, bin)` (the bin is empty) or `Path::Large(size)` (above
-// the slab pool, or from LargeFrom<Path>()). Each is the caller's last call, so a caller whose misses are
-// out of line (tail calls) runs its hit path with no frame of its own:
-// malloc's (MallocPath), calloc's (its hit a tail call of memset), and
-// operator new's, whose miss also runs the new_handler loop
-// (preload/new_delete.cc).
+// the slab pool, or from LargeFrom<Path>()). Each is the caller's last call,
+// so a caller whose misses are out of line (tail calls) runs its hit path
+// with no frame of its own: malloc's (MallocPath), calloc's (its hit a tail
+// call of memset), and operator new's, whose miss also runs the new_handler
+// loop (preload/new_delete.cc).
 template <class Path>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* AllocOr(size_t size) {
   // SizeToClass's own tests, in the order that costs the Tiny tier one
