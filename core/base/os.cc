@@ -98,8 +98,20 @@ size_t OsResidentPages(void* p, size_t size, size_t if_refused) {
   return ok ? resident : if_refused;
 }
 
-bool OsZeroFill(void* p, size_t size) {
-  char* const base = static_cast<char*>(p);
+bool OsZeroFill(void* p, size_t bytes) {
+  // The partial pages at either end are the caller's neighbours' too: cleared
+  // in place; the whole pages between them as below.
+  const uintptr_t from = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t first = AlignUp(from, kPageSize);
+  const uintptr_t last = (from + bytes) & ~(kPageSize - 1);
+  if (last <= first) {
+    std::memset(p, 0, bytes);
+    return true;
+  }
+  std::memset(p, 0, first - from);
+  std::memset(reinterpret_cast<void*>(last), 0, from + bytes - last);
+  char* const base = reinterpret_cast<char*>(first);
+  const size_t size = last - first;
   // The stretch seen last, [start, end), resident or not, continued by the
   // next one of its kind (mincore's chunks cut stretches) and settled when
   // the other kind or the end follows: one memset over a resident stretch
@@ -129,8 +141,7 @@ bool OsZeroFill(void* p, size_t size) {
     end = offset + bytes;
   });
   settle();
-  // What mincore did not report: the rest after a refusal, or a last page
-  // cut short (the callers pass whole pages).
+  // What mincore did not report after a refusal.
   if (end < size) std::memset(base + end, 0, size - end);
   return all_resident;
 }

@@ -46,18 +46,18 @@ void OsUncommit(void* p, size_t size);
 // Pages of [p, p + size) (page-aligned) resident now (mincore); `if_refused`
 // if the kernel refuses.
 size_t OsResidentPages(void* p, size_t size, size_t if_refused = 0);
-// Zeroes [p, p + size) (page-aligned) of a private anonymous mapping without
-// faulting in a page that is not resident: resident pages are cleared in
-// place, stretches of kZeroByDropMinBytes or more that are not are dropped
+// Zeroes [p, p + size) of a private anonymous mapping without faulting in a
+// page that is not resident: the partial pages at either end and resident
+// pages are cleared in place, stretches of kZeroByDropMinBytes or more that are not are dropped
 // (MADV_DONTNEED: they read as zero, also a page swapped out), the rest is
 // cleared in place (also pages only read so far: the kernel maps its zero
 // page there, and mincore counts it resident). A calloc of a reused Large
 // range used to clear every byte: after a program touched a few pages of an
 // 8 GiB block, the next calloc of that size faulted in all 8 GiB (1.5 s,
-// 8 GiB resident). Returns whether every page of the range is resident
+// 8 GiB resident). Returns whether every whole page of the range is resident
 // afterwards (none was dropped).
 inline constexpr size_t kZeroByDropMinBytes = 64 << 10;
-bool OsZeroFill(void* p, size_t size);
+bool OsZeroFill(void* p, size_t bytes);
 // Asks the kernel to back [p, p + size), 2 MiB-aligned whole huge pages of
 // one mapping, with transparent huge pages now (MADV_COLLAPSE, Linux 6.1+):
 // the pages' contents stay, pages not resident are filled with zeros.

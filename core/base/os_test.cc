@@ -134,5 +134,26 @@ TEST(Os, AZeroFillClearsEveryByteAndFaultsInNoStretchThatWasNotResident) {
   OsUnmap(p, kBytes);
 }
 
+// Not page-aligned (a slab block's): exactly its bytes, the neighbours'
+// bytes on its first and last pages left alone; a range within a page too.
+TEST(Os, AZeroFillOfAnUnalignedRangeClearsExactlyIt) {
+  constexpr size_t kBytes = 64 * kPageSize;
+  char* p = static_cast<char*>(OsMapAligned(kBytes, kPageSize));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0x77, kBytes);
+  char* const from = p + 100;
+  const size_t bytes = kBytes - 100 - 200;
+  OsZeroFill(from, bytes);
+  EXPECT_TRUE(AllZero(from, bytes));
+  for (char* q = p; q < from; ++q) ASSERT_EQ(*q, 0x77);
+  for (char* q = from + bytes; q < p + kBytes; ++q) ASSERT_EQ(*q, 0x77);
+  std::memset(p, 0x77, kPageSize);
+  OsZeroFill(p + 10, 20);
+  EXPECT_TRUE(AllZero(p + 10, 20));
+  EXPECT_EQ(p[9], 0x77);
+  EXPECT_EQ(p[30], 0x77);
+  OsUnmap(p, kBytes);
+}
+
 }  // namespace
 }  // namespace hakmem
