@@ -379,11 +379,14 @@ Slab* CarveFromMappedLocked(uint32_t units) {
   return empty != nullptr ? CarveLocked(empty, 0, units) : nullptr;
 }
 
+// The free units of ss that may hold pages: resident ones and sparse ones.
+uint32_t UnitsWithPages(const SuperSlab* ss) { return ss->resident_free | ss->sparse_free; }
+
 // Gives back the pages of every resident or sparse free unit of ss, a run
 // of them a call (the lock is held, and each call may shoot down TLBs).
 size_t DecommitResidentLocked(SuperSlab* ss) {
   size_t released = 0;
-  ForEachRun(ss->resident_free | ss->sparse_free, [&](uint32_t first, uint32_t run) {
+  ForEachRun(UnitsWithPages(ss), [&](uint32_t first, uint32_t run) {
     OsDecommit(ss->base + size_t{first} * kUnitSize, size_t{run} * kUnitSize);
     released += size_t{run} * kUnitSize;
   });
@@ -585,7 +588,7 @@ void ReleaseSpan(Slab* slab, Residency residency) {
   if (ss->free_units != kAllUnits) return;
   // An empty SuperSlab with resident pages (sparse ones too) stays for reuse
   // until it decays.
-  if (g_empty_count < GetConfig().superslab_cache || (ss->resident_free | ss->sparse_free) != 0) {
+  if (g_empty_count < GetConfig().superslab_cache || UnitsWithPages(ss) != 0) {
     ++g_empty_count;
     return;
   }
@@ -626,7 +629,7 @@ size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms) {
           --g_empty_count;
           ss->list.next = to_unmap;
           to_unmap = ss;
-        } else if ((ss->resident_free | ss->sparse_free) != 0) {
+        } else if (UnitsWithPages(ss) != 0) {
           released += DecommitResidentLocked(ss);
         }
       }
