@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -274,5 +275,11 @@ void OsUncommit(void* p, size_t size) {
 }
 
 uint64_t OsBytesMapped() { return g_bytes_mapped.load(std::memory_order_relaxed); }
+
+uint64_t OsPeakResidentBytes() {
+  rusage usage;
+  if (getrusage(RUSAGE_SELF, &usage) != 0 || usage.ru_maxrss < 0) return 0;
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // KiB on Linux
+}
 
 }  // namespace hakmem

@@ -85,6 +85,9 @@ bool OsAdviseHuge(void* p, size_t size, bool huge);
 void OsPreferSmallPages(void* p, size_t size);
 // Bytes currently mapped through this layer (all tiers and metadata).
 uint64_t OsBytesMapped();
+// The process's peak resident set so far (getrusage's ru_maxrss), in bytes;
+// 0 if the kernel does not say.
+uint64_t OsPeakResidentBytes();
 
 inline constexpr size_t AlignUp(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 

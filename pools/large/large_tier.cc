@@ -255,6 +255,15 @@ void RestartWindowLocked(uint64_t now) {
   g_window_peak_live.store(g_live_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
+// Every cached range unused for `idle_ms` goes to *out, oldest first.
+void RetireIdleLocked(uint64_t now, uint64_t idle_ms, LargeBlock** out) {
+  for (LargeBlock* b = OldestLocked(); b != nullptr && b->freed_ms + idle_ms <= now;
+       b = OldestLocked()) {
+    g_decayed_bytes.fetch_add(b->map_size, std::memory_order_relaxed);
+    RetireLocked(b, out);
+  }
+}
+
 // Ranges that must go back to the OS go to *out: the oldest while the cache
 // is over its bound (with `incoming` bytes about to be mapped, CacheLimit),
 // and, at most every quarter of the decay time, every range unused for
@@ -267,11 +276,7 @@ void EvictLocked(uint64_t now, LargeBlock** out, uint64_t incoming = 0) {
   while (g_cached_bytes > limit) RetireLocked(OldestLocked(), out);
   if (now < g_next_decay_ms || g_cached_bytes == 0) return;
   g_next_decay_ms = now + decay / 4 + 1;
-  for (LargeBlock* b = OldestLocked(); b != nullptr && b->freed_ms + decay <= now;
-       b = OldestLocked()) {
-    g_decayed_bytes.fetch_add(b->map_size, std::memory_order_relaxed);
-    RetireLocked(b, out);
-  }
+  RetireIdleLocked(now, decay, out);
 }
 
 // Puts b into the cache, merged with free neighbours, so that free memory
@@ -785,11 +790,12 @@ size_t MakeCachedRangesHuge(uint64_t now_ms) {
   return made_huge;
 }
 
-void Decay(uint64_t now_ms) {
+void Decay(uint64_t now_ms, uint64_t idle_ms) {
   LargeBlock* retired = nullptr;
   {
     sync::SpinLockHolder hold(&g_lock);
     EvictLocked(now_ms, &retired);
+    RetireIdleLocked(now_ms, idle_ms, &retired);
   }
   UnmapAll(retired);
 }

@@ -104,9 +104,10 @@ void* Remap(LargeBlock* block, size_t new_size);
 size_t YieldToSlabGrowth(size_t bytes);
 // Unmaps every cached range. Returns the bytes released.
 size_t Trim();
-// Decay (core/decay.h): unmaps the cached ranges unused for HAKMEM_DECAY_MS
-// (and the oldest beyond the cache's bound), as Large calls do on their way.
-void Decay(uint64_t now_ms);
+// Decay (core/decay.h): unmaps the oldest cached ranges beyond the cache's
+// bound and those unused for `idle_ms` (HAKMEM_DECAY_MS, as Large calls do on
+// their way; less while the program's RSS climbs to a new peak).
+void Decay(uint64_t now_ms, uint64_t idle_ms);
 // Puts cached ranges the program keeps taking from the cache (kHugeMinReuses
 // times), all of whose pages are resident, onto transparent huge pages: their
 // touches then cost one TLB entry per 2 MiB instead of per page (large_1t

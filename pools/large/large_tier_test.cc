@@ -687,6 +687,31 @@ TEST(LargeTier, CachedMappingsDecayWhenUnused) {
   Trim();
 }
 
+// A decay pass with a shorter idle time (core/decay.cc, while the program's
+// peak climbs) gives back the ranges unused that long and keeps the younger.
+TEST(LargeTier, ADecayPassGivesBackOnlyRangesIdleForItsTime) {
+  Trim();
+  bool zeroed;
+  char* older = static_cast<char*>(Alloc(2 * kMiB, 0, &zeroed));
+  char* spacer = static_cast<char*>(Alloc(2 * kMiB, 0, &zeroed));  // no merging
+  char* newer = static_cast<char*>(Alloc(4 * kMiB, 0, &zeroed));
+  Free(BlockOf(older), older);
+  const uint64_t older_freed = NowMs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  Free(BlockOf(newer), newer);
+  ASSERT_EQ(GetLargeStats().cached_bytes, 6 * kMiB);
+
+  const uint64_t now = NowMs();
+  Decay(now, now - older_freed);  // the older one's age, not the newer one's
+  EXPECT_EQ(RangeMap::Lookup(older), 0u);
+  EXPECT_NE(RangeMap::Lookup(newer), 0u);
+  EXPECT_EQ(GetLargeStats().cached_bytes, 4 * kMiB);
+  Decay(now, 1000 * 1000);  // nothing that young goes, whatever the bound allows
+  EXPECT_EQ(GetLargeStats().cached_bytes, 4 * kMiB);
+  Free(BlockOf(spacer), spacer);
+  Trim();
+}
+
 TEST(LargeTier, RemapMovesThePagesWithTheirContent) {
   bool zeroed;
   char* p = static_cast<char*>(Alloc(3 * kMiB, 0, &zeroed));

@@ -615,7 +615,7 @@ size_t TrimSuperSlabs() {
   return released;
 }
 
-size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms) {
+size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms, uint64_t idle_ms) {
   size_t released = 0;
   SuperSlab* to_unmap = nullptr;
   {
@@ -623,7 +623,7 @@ size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms) {
     if (now_ms >= g_window_start_ms + decay_ms) RestartWindowLocked(now_ms);
     for (SuperSlab* ss = g_with_space; ss != nullptr;) {
       SuperSlab* next = ss->list.next;
-      if (ss->released_ms + decay_ms <= now_ms) {
+      if (ss->released_ms + idle_ms <= now_ms) {
         if (ss->free_units == kAllUnits) {
           UnlinkLocked(ss);
           --g_empty_count;

@@ -362,7 +362,7 @@ TEST(SuperSlabManager, AHeapFarAboveTheRetainBoundKeepsHalfItsPeakResident) {
     Config config = GetConfig();
     config.pool_retain_bytes = retain_bytes;
     SetConfigForTesting(config);
-    DecaySuperSlabs(NowMs(), 0);  // nothing resident; a new window
+    DecaySuperSlabs(NowMs(), 0, 0);  // nothing resident; a new window
     std::vector<Slab*> spans;
     Slab* batch[kUnitsPerSuperSlab];
     while (spans.size() < 16 * kUnitsPerSuperSlab) {
@@ -381,7 +381,7 @@ TEST(SuperSlabManager, AHeapFarAboveTheRetainBoundKeepsHalfItsPeakResident) {
   const uint64_t capped = resident_after_heap_freed(uint64_t{2} << 20, &peak);
   EXPECT_EQ(capped, uint64_t{8} << 20);  // four times the setting
   SetConfigForTesting(saved);
-  DecaySuperSlabs(NowMs(), 0);
+  DecaySuperSlabs(NowMs(), 0, 0);
   TrimSuperSlabs();
 }
 
@@ -397,12 +397,12 @@ class BusyManager {
     config.pool_retain_bytes = retain_bytes;
     SetConfigForTesting(config);
     TrimSuperSlabs();
-    DecaySuperSlabs(NowMs(), 0);
-    DecaySuperSlabs(NowMs(), 0);
+    DecaySuperSlabs(NowMs(), 0, 0);
+    DecaySuperSlabs(NowMs(), 0, 0);
   }
   ~BusyManager() {
     SetConfigForTesting(saved_);
-    DecaySuperSlabs(NowMs(), 0);
+    DecaySuperSlabs(NowMs(), 0, 0);
     TrimSuperSlabs();
   }
 
@@ -536,7 +536,7 @@ TEST(SuperSlabManager, ASparseUnitCarvedAgainIsLeftAloneByDecay) {
   // One back, so that the decay pass looks at the SuperSlab.
   ReleaseSpan(sparse_again.back(), Residency::kDecommit);
   sparse_again.pop_back();
-  DecaySuperSlabs(NowMs(), 0);
+  DecaySuperSlabs(NowMs(), 0, 0);
   for (Slab* s : sparse_again) {
     EXPECT_EQ(spans.Unit(3, s->first_unit)[kUnitSize - 1], 0x5a) << s->first_unit;
   }
@@ -569,8 +569,8 @@ TEST(SuperSlabManager, OnlyABusyProgramKeepsFreeUnitsBeyondItsWindowPeak) {
     config.decay_ms = decay_ms;
     SetConfigForTesting(config);
     TrimSuperSlabs();
-    DecaySuperSlabs(NowMs(), 0);  // two new windows: nothing released in either
-    DecaySuperSlabs(NowMs(), 0);
+    DecaySuperSlabs(NowMs(), 0, 0);  // two new windows: nothing released in either
+    DecaySuperSlabs(NowMs(), 0, 0);
     for (int round = 0; busy_last_window && round < 8; ++round) {
       Slab* batch[kUnitsPerSuperSlab];
       const uint32_t n = AcquireSpans(1, batch, kUnitsPerSuperSlab, MayMap::kYes);
@@ -578,7 +578,7 @@ TEST(SuperSlabManager, OnlyABusyProgramKeepsFreeUnitsBeyondItsWindowPeak) {
       if (n != kUnitsPerSuperSlab) return -1;
     }
     if (busy_last_window) {
-      DecaySuperSlabs(NowMs(), 0);  // the busy window becomes the last
+      DecaySuperSlabs(NowMs(), 0, 0);  // the busy window becomes the last
       TrimSuperSlabs();             // and nothing it kept is resident
     }
     const uint64_t resident_before = ResidentFreeBytes();
@@ -600,7 +600,7 @@ TEST(SuperSlabManager, OnlyABusyProgramKeepsFreeUnitsBeyondItsWindowPeak) {
   EXPECT_EQ(resident_units_after(2, false), 5);    // busy in this window
   EXPECT_EQ(resident_units_after(500, true), 5);   // busy in the last
   SetConfigForTesting(saved);
-  DecaySuperSlabs(NowMs(), 0);
+  DecaySuperSlabs(NowMs(), 0, 0);
   TrimSuperSlabs();
 }
 

@@ -1,0 +1,76 @@
+// While a program's peak RSS climbs in memory it maps itself (not through
+// hakmem: Python's object arenas, V8's heap), the free memory hakmem keeps
+// goes back once it has been unused for a moment instead of after
+// HAKMEM_DECAY_MS (core/decay.cc); while the peak stands still it stays for
+// reuse. A binary of its own: the decay thread must read the long delay set
+// here, and no other test's memory may move the process's peak.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "core/base/clock.h"
+#include "core/base/config.h"
+#include "core/hakmem.h"
+#include "gtest/gtest.h"
+#include "pools/large/large_tier.h"
+#include "pools/tiny/superslab_manager.h"
+
+namespace hakmem {
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+constexpr uint64_t kDecayMs = 12000;
+
+void* AllocTouched(size_t size) {
+  void* p = hak_alloc(size);
+  if (p != nullptr) std::memset(p, 1, size);
+  return p;
+}
+
+TEST(DecayRisingPeak, FreeMemoryGoesBackWhenTheProgramGrowsElsewhere) {
+  Config c = GetConfig();
+  c.decay_ms = kDecayMs;  // far beyond the test: decay gives nothing back
+  SetConfigForTesting(c);
+  // Big buffers (the big cache) and 512 KiB blocks (free units of the
+  // SuperSlabs), freed. 48 MiB mapped start the decay thread at once.
+  std::vector<void*> blocks;
+  for (int i = 0; i < 6; ++i) blocks.push_back(AllocTouched(8 * kMiB));
+  for (int i = 0; i < 32; ++i) blocks.push_back(AllocTouched(512 * 1024));
+  for (void* p : blocks) ASSERT_NE(p, nullptr);
+  for (void* p : blocks) hak_free(p);
+  const uint64_t freed_ms = NowMs();
+  ASSERT_GE(large::GetLargeStats().cached_bytes, 40 * kMiB);
+  ASSERT_GE(tiny::ResidentFreeBytes(), 8 * kMiB);
+
+  // A while with the peak standing still (the decay thread looks at it
+  // every second here): everything stays for reuse. Under TSan the shadow
+  // of what the test touched grows too, which is growth elsewhere.
+  usleep(1500 * 1000);
+#if !defined(__SANITIZE_THREAD__)
+  EXPECT_GE(large::GetLargeStats().cached_bytes, 40 * kMiB);
+  EXPECT_GE(tiny::ResidentFreeBytes(), 8 * kMiB);
+#endif
+
+  // The program grows by 128 MiB of its own mapping, 4 MiB every 20 ms.
+  constexpr size_t kGrowth = 128 * kMiB;
+  char* own = static_cast<char*>(
+      mmap(nullptr, kGrowth, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(own, MAP_FAILED);
+  for (size_t off = 0; off < kGrowth; off += 4 * kMiB) {
+    std::memset(own + off, 1, 4 * kMiB);
+    usleep(20 * 1000);
+  }
+  while (NowMs() < freed_ms + kDecayMs / 2 &&
+         (large::GetLargeStats().cached_bytes != 0 || tiny::ResidentFreeBytes() >= 4 * kMiB)) {
+    usleep(50 * 1000);
+  }
+  EXPECT_EQ(large::GetLargeStats().cached_bytes, 0u);
+  EXPECT_LT(tiny::ResidentFreeBytes(), 4 * kMiB);
+  EXPECT_LT(NowMs(), freed_ms + kDecayMs / 2) << "given back by decay, not by the rise";
+  munmap(own, kGrowth);
+}
+
+}  // namespace
+}  // namespace hakmem
