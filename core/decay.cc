@@ -14,6 +14,7 @@
 #include "core/base/daemon_thread.h"
 #include "core/base/os.h"
 #include "core/heap_upkeep.h"
+#include "core/peak_watch.h"
 #include "core/thread_heap.h"
 #include "pools/large/large_tier.h"
 #include "pools/mid/idle_spans.h"
@@ -24,15 +25,6 @@ namespace {
 
 std::atomic<uint64_t> g_next_pass_ms{0};
 
-// Gives back the free memory of the big cache, the idle spans and the
-// SuperSlabs unused for `idle_ms`.
-void GiveBackIdle(uint64_t now, uint64_t idle_ms) {
-  const uint64_t decay = GetConfig().decay_ms;
-  large::Decay(now, idle_ms);
-  mid::DecayIdleSpans(now, idle_ms);  // their units join the manager's free units
-  tiny::DecaySuperSlabs(now, decay, idle_ms);
-}
-
 void Pass(uint64_t now) {
   const uint64_t decay = GetConfig().decay_ms;
   // Threads whose bins serve everything take no slow path that would trim
@@ -40,83 +32,46 @@ void Pass(uint64_t now) {
   NudgeIdleHeaps(now, decay / 4);
   DrainIdleExitedHeaps(now, decay);
   ReturnAllThreadRanges();  // so that they decay in the big cache
-  GiveBackIdle(now, decay);
+  large::Decay(now, decay);
+  mid::DecayIdleSpans(now, decay);  // their units join the manager's free units
+  tiny::DecaySuperSlabs(now, decay, decay);
 }
 
-// While the program's peak RSS climbs, free memory hakmem keeps adds to the
-// peak itself: a program that freed its big buffers and went on to grow in
+// While the program's footprint climbs, free memory hakmem keeps adds to
+// its peak: a program that freed its big buffers and went on to grow in
 // memory it maps itself (Python's object arenas, V8's heap) kept them
 // resident until they decayed, and its peak grew by them (python3 building,
 // dumping and parsing JSON: 323 - 340 MiB, glibc 315, mimalloc 318; node:
-// 224 - 240, peers 215 - 221). So the decay thread looks at the peak every
-// kRisingPeakCheckMs while it climbs, and where it rose kRisingPeakBytes or
-// more beyond what hakmem mapped (twice in a row, WatchPeak), gives back
-// what has been free for kRisingPeakIdleMs. Growth into hakmem's own
-// mappings is not such a rise: its tiers already give way to each other
-// (large::YieldToSlabGrowth), and a program growing its live big buffers
-// reuses the cache's ranges as it goes (bigbuf 0.97x when its rises
-// counted). What hakmem maps is touched later than it is mapped (a
-// SuperSlab as its spans are carved, a big buffer as the program writes
-// it), so the bytes it mapped and the peak has not caught up with yet stay a
-// credit that later rises use up first, dropped every decay delay (so that
-// the parts of its mappings never touched do not pile up into a credit that
-// hides the program's own growth for good; jq growing a 600 MiB heap through
-// hakmem counted a rise every few looks without it). Memory a program takes
-// again within kRisingPeakIdleMs is untouched, and so is all of it while the
-// peak stands still (a server in its steady state, the later rounds of
-// phases); the big cache's bound and decay rule the rest.
-constexpr uint64_t kRisingPeakBytes = uint64_t{1} << 20;
-constexpr uint64_t kRisingPeakCheckMs = 20;
-constexpr uint64_t kRisingPeakIdleMs = 50;
-// The decay thread's own: the peak and hakmem's mapped bytes when the peak
-// last rose, the credit and when it is dropped, until when it looks often,
-// and whether the last rise was elsewhere.
-uint64_t g_peak_at_rise = 0;
-uint64_t g_mapped_at_rise = 0;
-uint64_t g_own_credit = 0;
-uint64_t g_credit_until_ms = 0;
-uint64_t g_rising_until_ms = 0;
-bool g_last_rise_elsewhere = false;
+// 224 - 240, peers 215 - 221). So the decay thread reads the process's
+// resident memory at each wake-up, and PeakWatch (core/peak_watch.h) tells
+// growth elsewhere from hakmem's own; from the first such rise the thread
+// looks every kRisingLookMs for a window, and from the second in a row it
+// gives back the big cache's ranges (threads' kept ones too) and the
+// SuperSlabs' free units unused for kRisingIdleMs. Idle spans stay: CAP
+// bounds them, and emptying the stacks that often left refills without.
+// hakmem's own growth does not count: its tiers already give way to each
+// other (large::YieldToSlabGrowth), and a program growing its live big
+// buffers reuses the cache's ranges as it goes (bigbuf 0.97x when its rises
+// counted). Memory taken again within kRisingIdleMs is untouched, and so is
+// all of it while the footprint stands still (a server in its steady state,
+// the later rounds of phases). The window is HAKMEM_DECAY_MS, at most
+// kRisingWindowMaxMs (a long delay would keep the looks frequent and a
+// credit alive for as long).
+constexpr uint64_t kRisingLookMs = 20;
+constexpr uint64_t kRisingIdleMs = 50;
+constexpr uint64_t kRisingWindowMaxMs = 2000;
+PeakWatch g_peak_watch;  // the decay thread's own
 
-// How the peak moved since the last look: it stood still (rose less than
-// kRisingPeakBytes), rose by what hakmem mapped meanwhile and its credit, or
-// rose elsewhere, kRisingPeakBytes or more beyond that.
-enum class PeakMove { kStill, kOwn, kElsewhere };
+uint64_t RisingWindowMs() { return std::min<uint64_t>(GetConfig().decay_ms, kRisingWindowMaxMs); }
 
-PeakMove LookAtPeak(uint64_t now) {
-  const uint64_t peak = OsPeakResidentBytes();
-  if (peak < g_peak_at_rise + kRisingPeakBytes) return PeakMove::kStill;
-  const uint64_t mapped = OsBytesMapped();
-  const uint64_t own = mapped > g_mapped_at_rise ? mapped - g_mapped_at_rise : 0;
-  const bool first = g_peak_at_rise == 0;
-  const uint64_t rise = peak - g_peak_at_rise;
-  g_peak_at_rise = peak;
-  g_mapped_at_rise = mapped;
-  if (first) return PeakMove::kOwn;  // a baseline: what was mapped before is no credit
-  if (now >= g_credit_until_ms) {
-    g_own_credit = 0;
-    g_credit_until_ms = now + GetConfig().decay_ms;
-  }
-  const uint64_t credit = g_own_credit + own;
-  g_own_credit = credit > rise ? credit - rise : 0;
-  return rise >= credit + kRisingPeakBytes ? PeakMove::kElsewhere : PeakMove::kOwn;
-}
-
-// Looks often from the first rise elsewhere, and gives back what is idle at
-// the second in a row (looks at which the peak stood still do not break the
-// row): a program growing elsewhere does so for a while, and a single rise
-// is as often hakmem's own mapping written late, beyond its credit (bigbuf's
-// one, the thread's first look between a buffer's mapping and its writing,
-// cost it 2 %: the cache's ranges were faulted in again).
 void WatchPeak(uint64_t now) {
-  const PeakMove move = LookAtPeak(now);
-  if (move == PeakMove::kStill) return;
-  const bool again = move == PeakMove::kElsewhere && g_last_rise_elsewhere;
-  g_last_rise_elsewhere = move == PeakMove::kElsewhere;
-  if (move != PeakMove::kElsewhere) return;
-  const uint64_t decay = GetConfig().decay_ms;
-  g_rising_until_ms = now + decay;
-  if (again) GiveBackIdle(now, std::min(kRisingPeakIdleMs, decay));
+  const PeakWatch::Verdict verdict =
+      g_peak_watch.Look(now, OsResidentBytes(), OsBytesMappedEver(), RisingWindowMs());
+  if (verdict != PeakWatch::Verdict::kGiveBack) return;
+  const uint64_t idle = std::min<uint64_t>(kRisingIdleMs, GetConfig().decay_ms);
+  ReturnAllThreadRanges();
+  large::Decay(now, idle);
+  tiny::DecaySuperSlabs(now, GetConfig().decay_ms, idle);
 }
 
 }  // namespace
@@ -147,7 +102,7 @@ void* DecayThreadMain(void*) {
   for (;;) {
     const uint64_t period_ms = std::clamp<uint64_t>(GetConfig().decay_ms / 4, 10, 1000);
     uint64_t sleep_ms = period_ms;
-    if (NowMs() < g_rising_until_ms) sleep_ms = std::min(sleep_ms, kRisingPeakCheckMs);
+    if (g_peak_watch.Rising(NowMs())) sleep_ms = std::min(sleep_ms, kRisingLookMs);
     timespec ts{static_cast<time_t>(sleep_ms / 1000), static_cast<long>(sleep_ms % 1000) * 1000000};
     nanosleep(&ts, nullptr);
     WatchPeak(NowMs());
@@ -155,11 +110,12 @@ void* DecayThreadMain(void*) {
     // Here only, off every program thread: a collapse takes the kernel
     // milliseconds (a huge page found, the pages copied into it), and so
     // does faulting in a cached range's huge pages. Once a period, not at
-    // every look at the peak (jq, its heap growing through full SuperSlabs,
-    // spent a fifth of its time copying them into huge pages at every look).
+    // every look while the footprint rises (jq, its heap growing through
+    // full SuperSlabs, spent a fifth of its time copying them into huge
+    // pages at every look); an eighth of slack for the coarse clock.
     const uint64_t now = NowMs();
     if (GetConfig().huge_pages && now >= next_huge_ms) {
-      next_huge_ms = now + period_ms;
+      next_huge_ms = now + period_ms - period_ms / 8;
       tiny::CollapseFullSuperSlabs(now);
       large::MakeCachedRangesHuge(now);
     }

@@ -13,9 +13,10 @@
 // Large allocations and frees through malloc/free, thread exit), from the
 // learner's thread when it runs (HAKMEM_LEARN=1), and from hakmem's decay
 // thread, which sleeps between passes so that a program that stopped
-// allocating gets its memory back too. While the process's peak RSS rises by
-// memory hakmem did not map, the decay thread gives back what has been
-// unused for a moment, not the whole delay (decay.cc, WatchPeak).
+// allocating gets its memory back too. While the process's footprint rises
+// by memory hakmem did not map, the decay thread looks every 20 ms and gives
+// back what has been unused for a moment, not the whole delay (decay.cc,
+// WatchPeak; core/peak_watch.h).
 // The decay thread starts at the first refill or Large allocation 250 ms after
 // start-up (a program that ends sooner has nothing to give back), or at once
 // when hakmem has 32 MiB mapped, unless HAKMEM_DECAY_THREAD=0,

@@ -3,7 +3,8 @@
 // goes back once it has been unused for a moment instead of after
 // HAKMEM_DECAY_MS (core/decay.cc); while the peak stands still it stays for
 // reuse. A binary of its own: the decay thread must read the long delay set
-// here, and no other test's memory may move the process's peak.
+// here, and no other test's memory may move the process's footprint. The
+// tests run in this order; the second grows past the high the first left.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -96,10 +97,11 @@ TEST(DecayRisingPeak, FreeMemoryGoesBackWhenTheProgramGrowsElsewhere) {
   EXPECT_GE(tiny::ResidentFreeBytes(), 8 * kMiB);
 #endif
 
-  // The program grows in a mapping of its own, 4 MiB every 20 ms, until
+  // The program grows in a mapping of its own, 2 MiB every 20 ms, until
   // hakmem has given its free memory back (two looks of the decay thread
-  // that see the peak rise; the first may come a second after the growth
-  // began) or it has grown by kGrowth.
+  // that see the footprint rise elsewhere; the first may come a second after
+  // the growth began, and the footprint must first pass the high the test
+  // before left) or a deadline.
   constexpr size_t kGrowth = 512 * kMiB;
   char* own = static_cast<char*>(mmap(nullptr, kGrowth, PROT_READ | PROT_WRITE,
                                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
@@ -107,10 +109,10 @@ TEST(DecayRisingPeak, FreeMemoryGoesBackWhenTheProgramGrowsElsewhere) {
   auto given_back = [] {
     return large::GetLargeStats().cached_bytes == 0 && tiny::ResidentFreeBytes() < 4 * kMiB;
   };
-  size_t grown = 0;
-  while (!given_back() && grown < kGrowth) {
-    std::memset(own + grown, 1, 4 * kMiB);
-    grown += 4 * kMiB;
+  const uint64_t deadline = freed_ms + kDecayMs / 2;
+  for (size_t grown = 0; !given_back() && grown < kGrowth && NowMs() < deadline;
+       grown += 2 * kMiB) {
+    std::memset(own + grown, 1, 2 * kMiB);
     usleep(20 * 1000);
   }
   EXPECT_EQ(large::GetLargeStats().cached_bytes, 0u);

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,13 +11,19 @@
 namespace hakmem {
 namespace {
 std::atomic<uint64_t> g_bytes_mapped{0};
+std::atomic<uint64_t> g_bytes_mapped_ever{0};
+
+void CountMapped(size_t size) {
+  g_bytes_mapped.fetch_add(size, std::memory_order_relaxed);
+  g_bytes_mapped_ever.fetch_add(size, std::memory_order_relaxed);
+}
 }  // namespace
 
 void* OsMapAligned(size_t size, size_t alignment) {
   if (alignment <= kPageSize) {
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return nullptr;
-    g_bytes_mapped.fetch_add(size, std::memory_order_relaxed);
+    CountMapped(size);
     return p;
   }
   // Over-map, then cut the misaligned head and the unused tail.
@@ -32,7 +37,7 @@ void* OsMapAligned(size_t size, size_t alignment) {
   const uintptr_t tail = aligned + size;
   const uintptr_t end = start + span;
   if (end > tail) munmap(reinterpret_cast<void*>(tail), end - tail);
-  g_bytes_mapped.fetch_add(size, std::memory_order_relaxed);
+  CountMapped(size);
   return reinterpret_cast<void*>(aligned);
 }
 
@@ -261,7 +266,7 @@ bool OsCommit(void* p, size_t size) {
   // of the range replaced that mapping with zeros. The range is a
   // reservation's, never touched or emptied by OsUncommit, so it reads zero.
   if (mprotect(p, size, PROT_READ | PROT_WRITE) != 0) return false;
-  g_bytes_mapped.fetch_add(size, std::memory_order_relaxed);
+  CountMapped(size);
   return true;
 }
 
@@ -276,10 +281,28 @@ void OsUncommit(void* p, size_t size) {
 
 uint64_t OsBytesMapped() { return g_bytes_mapped.load(std::memory_order_relaxed); }
 
-uint64_t OsPeakResidentBytes() {
-  rusage usage;
-  if (getrusage(RUSAGE_SELF, &usage) != 0 || usage.ru_maxrss < 0) return 0;
-  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // KiB on Linux
+uint64_t OsBytesMappedEver() { return g_bytes_mapped_ever.load(std::memory_order_relaxed); }
+
+uint64_t OsResidentBytes() {
+  // "size resident shared ...", in pages. Not getrusage's ru_maxrss: it
+  // starts from the parent's resident memory at fork, and RUSAGE_SELF walks
+  // every thread of the process.
+  const int saved = errno;
+  const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  char text[128];
+  ssize_t got = -1;
+  if (fd >= 0) {
+    got = read(fd, text, sizeof(text) - 1);
+    close(fd);
+  }
+  errno = saved;
+  if (got <= 0) return 0;
+  text[got] = '\0';
+  const char* c = text;
+  while (*c != '\0' && *c != ' ') ++c;  // past the size
+  uint64_t pages = 0;
+  for (++c; *c >= '0' && *c <= '9'; ++c) pages = pages * 10 + static_cast<uint64_t>(*c - '0');
+  return pages * kPageSize;
 }
 
 }  // namespace hakmem

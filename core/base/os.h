@@ -85,9 +85,12 @@ bool OsAdviseHuge(void* p, size_t size, bool huge);
 void OsPreferSmallPages(void* p, size_t size);
 // Bytes currently mapped through this layer (all tiers and metadata).
 uint64_t OsBytesMapped();
-// The process's peak resident set so far (getrusage's ru_maxrss), in bytes;
-// 0 if the kernel does not say.
-uint64_t OsPeakResidentBytes();
+// Bytes ever mapped or committed through this layer (never falls: what was
+// given back does not count against what is mapped later).
+uint64_t OsBytesMappedEver();
+// The process's resident memory now (/proc/self/statm, read with no
+// allocation), in bytes; 0 if it cannot be read (no /proc).
+uint64_t OsResidentBytes();
 
 inline constexpr size_t AlignUp(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 

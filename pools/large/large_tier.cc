@@ -264,16 +264,21 @@ void RetireIdleLocked(uint64_t now, uint64_t idle_ms, LargeBlock** out) {
   }
 }
 
-// Ranges that must go back to the OS go to *out: the oldest while the cache
-// is over its bound (with `incoming` bytes about to be mapped, CacheLimit),
-// and, at most every quarter of the decay time, every range unused for
-// HAKMEM_DECAY_MS.
-void EvictLocked(uint64_t now, LargeBlock** out, uint64_t incoming = 0) {
-  const uint64_t decay = GetConfig().decay_ms;
-  if (now >= g_window_start_ms + decay) RestartWindowLocked(now);
+// The oldest cached ranges go to *out while the cache is over its bound
+// (with `incoming` bytes about to be mapped, CacheLimit).
+void EvictOverBoundLocked(uint64_t now, LargeBlock** out, uint64_t incoming = 0) {
+  if (now >= g_window_start_ms + GetConfig().decay_ms) RestartWindowLocked(now);
   const uint64_t limit = CacheLimit(incoming);
   if (g_cached_bytes > limit) g_overflow_ms = now;
   while (g_cached_bytes > limit) RetireLocked(OldestLocked(), out);
+}
+
+// Ranges that must go back to the OS go to *out: the oldest beyond the bound
+// and, at most every quarter of the decay time, every range unused for
+// HAKMEM_DECAY_MS.
+void EvictLocked(uint64_t now, LargeBlock** out, uint64_t incoming = 0) {
+  EvictOverBoundLocked(now, out, incoming);
+  const uint64_t decay = GetConfig().decay_ms;
   if (now < g_next_decay_ms || g_cached_bytes == 0) return;
   g_next_decay_ms = now + decay / 4 + 1;
   RetireIdleLocked(now, decay, out);
@@ -794,7 +799,7 @@ void Decay(uint64_t now_ms, uint64_t idle_ms) {
   LargeBlock* retired = nullptr;
   {
     sync::SpinLockHolder hold(&g_lock);
-    EvictLocked(now_ms, &retired);
+    EvictOverBoundLocked(now_ms, &retired);
     RetireIdleLocked(now_ms, idle_ms, &retired);
   }
   UnmapAll(retired);

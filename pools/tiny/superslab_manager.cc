@@ -615,12 +615,12 @@ size_t TrimSuperSlabs() {
   return released;
 }
 
-size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms, uint64_t idle_ms) {
+size_t DecaySuperSlabs(uint64_t now_ms, uint64_t window_ms, uint64_t idle_ms) {
   size_t released = 0;
   SuperSlab* to_unmap = nullptr;
   {
     sync::SpinLockHolder hold(&g_lock);
-    if (now_ms >= g_window_start_ms + decay_ms) RestartWindowLocked(now_ms);
+    if (now_ms >= g_window_start_ms + window_ms) RestartWindowLocked(now_ms);
     for (SuperSlab* ss = g_with_space; ss != nullptr;) {
       SuperSlab* next = ss->list.next;
       if (ss->released_ms + idle_ms <= now_ms) {

@@ -47,10 +47,10 @@ inline constexpr size_t kSparseFraction = 16;
 void ReleaseSpan(Slab* slab, Residency residency = Residency::kWithinRetainLimit);
 // Decay: decommits the resident (and sparse) free units of every SuperSlab that has given
 // no unit back for `idle_ms`, and unmaps those that stayed empty that long;
-// `decay_ms` is the window the retain limit's peak is taken over
-// (HAKMEM_DECAY_MS; idle_ms is shorter while the program's RSS climbs to a
-// new peak, core/decay.cc). Returns the bytes given back to the OS.
-size_t DecaySuperSlabs(uint64_t now_ms, uint64_t decay_ms, uint64_t idle_ms);
+// `window_ms` is the window the retain limit's peak is taken over
+// (HAKMEM_DECAY_MS; idle_ms is the same but shorter while the program grows
+// elsewhere, core/decay.cc). Returns the bytes given back to the OS.
+size_t DecaySuperSlabs(uint64_t now_ms, uint64_t window_ms, uint64_t idle_ms);
 // Backs full SuperSlabs (no free unit) that are almost all resident with a
 // transparent huge page each (MADV_COLLAPSE), up to kCollapsesPerPass per
 // call; each is tried again kCollapseRetryMs after a try that did not take,
