@@ -61,6 +61,8 @@ constexpr uint64_t kRisingLookMs = 20;
 constexpr uint64_t kRisingIdleMs = 50;
 constexpr uint64_t kRisingWindowMaxMs = 2000;
 PeakWatch g_peak_watch;  // the decay thread's own
+std::atomic<uint64_t> g_rising_give_backs{0};
+std::atomic<uint64_t> g_rising_bytes{0};
 
 uint64_t RisingWindowMs() { return std::min<uint64_t>(GetConfig().decay_ms, kRisingWindowMaxMs); }
 
@@ -70,8 +72,12 @@ void WatchPeak(uint64_t now) {
   if (verdict != PeakWatch::Verdict::kGiveBack) return;
   const uint64_t idle = std::min<uint64_t>(kRisingIdleMs, GetConfig().decay_ms);
   ReturnAllThreadRanges();
+  const uint64_t large_before = large::GetLargeStats().decayed_bytes;
   large::Decay(now, idle);
-  tiny::DecaySuperSlabs(now, GetConfig().decay_ms, idle);
+  const uint64_t large_given = large::GetLargeStats().decayed_bytes - large_before;
+  const uint64_t slab_given = tiny::DecaySuperSlabs(now, GetConfig().decay_ms, idle);
+  g_rising_give_backs.fetch_add(1, std::memory_order_relaxed);
+  g_rising_bytes.fetch_add(large_given + slab_given, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -150,5 +156,10 @@ void MaybeStartDecayThread() {
 }
 
 void DecayAfterForkInChild() { g_thread_state.store(kNever, std::memory_order_relaxed); }
+
+RisingGiveBacks GetRisingGiveBacks() {
+  return {g_rising_give_backs.load(std::memory_order_relaxed),
+          g_rising_bytes.load(std::memory_order_relaxed)};
+}
 
 }  // namespace hakmem

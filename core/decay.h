@@ -26,6 +26,7 @@
 #define HAKMEM_CORE_DECAY_H_
 
 #include <cstddef>
+#include <cstdint>
 
 namespace hakmem {
 
@@ -36,6 +37,14 @@ void MaybeDecay();
 void MaybeStartDecayThread();
 // fork: the child has no decay thread and starts none.
 void DecayAfterForkInChild();
+
+// The give-backs made while the program grew elsewhere (WatchPeak), ever:
+// how many, and the bytes unmapped or decommitted (statistics).
+struct RisingGiveBacks {
+  uint64_t count;
+  uint64_t bytes;
+};
+RisingGiveBacks GetRisingGiveBacks();
 
 }  // namespace hakmem
 

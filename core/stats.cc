@@ -5,6 +5,7 @@
 #include "core/base/invalid_free.h"
 #include "core/base/log.h"
 #include "core/base/os.h"
+#include "core/decay.h"
 #include "core/thread_heap.h"
 #include "pools/large/large_tier.h"
 #include "pools/mid/idle_spans.h"
@@ -83,6 +84,9 @@ void GetStats(Stats* out) {
   s.large_cache_hits += l.cache_hits;
   s.bytes_large_cached = l.cached_bytes;
   s.bytes_large_yielded = l.yielded_bytes;
+  const RisingGiveBacks rising = GetRisingGiveBacks();
+  s.rising_give_backs = rising.count;
+  s.bytes_rising_given = rising.bytes;
   s.large_huge_ranges = l.huge_ranges;
   s.invalid_frees = InvalidFreeCount();
   s.superslabs_mapped = tiny::LiveSuperSlabs();
@@ -119,6 +123,7 @@ void PrintStats(int fd) {
   LogLine(fd).Str("  bytes mapped:                ").Dec(s.bytes_mapped);
   LogLine(fd).Str("  bytes in big cache:          ").Dec(s.bytes_large_cached);
   LogLine(fd).Str("  big cache yielded to slabs:  ").Dec(s.bytes_large_yielded);
+  LogLine(fd).Str("  given back, growth elsewhere: ").Dec(s.rising_give_backs).Str(" times, ").Dec(s.bytes_rising_given).Str(" bytes");
   LogLine(fd).Str("  thread heaps created/exited: ").Dec(s.threads_created).Str("/").Dec(s.threads_exited);
 }
 

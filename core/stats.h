@@ -29,6 +29,8 @@ struct Stats {
   uint64_t bytes_mapped;       // all memory hakmem holds from the OS (incl. metadata)
   uint64_t bytes_large_cached; // freed large mappings kept for reuse
   uint64_t bytes_large_yielded; // cached large mappings unmapped as the slab tiers grew, ever
+  uint64_t rising_give_backs;  // give-backs while the program grew elsewhere (core/decay.h), ever
+  uint64_t bytes_rising_given; // ... and the bytes they gave back
   uint64_t threads_created;    // thread heaps set up
   uint64_t threads_exited;     // thread heaps torn down and returned
 };

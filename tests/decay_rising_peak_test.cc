@@ -13,6 +13,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/config.h"
+#include "core/decay.h"
 #include "core/hakmem.h"
 #include "gtest/gtest.h"
 #include "pools/large/large_tier.h"
@@ -70,6 +71,7 @@ TEST(DecayRisingPeak, GrowthThroughHakmemKeepsTheFreeMemory) {
   usleep(1200 * 1000);  // a look after the last write
 #if !defined(__SANITIZE_THREAD__)
   EXPECT_GE(tiny::ResidentFreeBytes(), 8 * kMiB);
+  EXPECT_EQ(GetRisingGiveBacks().count, 0u);
 #endif
   for (char* p : buffers) hak_free(p);
   hak_trim(0);
@@ -118,6 +120,7 @@ TEST(DecayRisingPeak, FreeMemoryGoesBackWhenTheProgramGrowsElsewhere) {
   EXPECT_EQ(large::GetLargeStats().cached_bytes, 0u);
   EXPECT_LT(tiny::ResidentFreeBytes(), 4 * kMiB);
   EXPECT_LT(NowMs(), freed_ms + kDecayMs / 2) << "given back by decay, not by the rise";
+  EXPECT_GE(GetRisingGiveBacks().bytes, 40 * kMiB);
   munmap(own, kGrowth);
 }
 

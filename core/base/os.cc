@@ -300,6 +300,7 @@ uint64_t OsResidentBytes() {
   text[got] = '\0';
   const char* c = text;
   while (*c != '\0' && *c != ' ') ++c;  // past the size
+  if (*c == '\0') return 0;
   uint64_t pages = 0;
   for (++c; *c >= '0' && *c <= '9'; ++c) pages = pages * 10 + static_cast<uint64_t>(*c - '0');
   return pages * kPageSize;

@@ -2,7 +2,8 @@
 // zero, handed back it is inaccessible and zero again at the next commit, and
 // a commit the kernel refuses leaves the range reserved (its addresses ours,
 // inaccessible), so no other mapping can take its place. OsZeroFill clears a
-// range without faulting in what was not resident.
+// range without faulting in what was not resident. The readings the decay
+// thread takes.
 #include "core/base/os.h"
 
 #include <sys/resource.h>
@@ -153,6 +154,25 @@ TEST(Os, AZeroFillOfAnUnalignedRangeClearsExactlyIt) {
   EXPECT_EQ(p[9], 0x77);
   EXPECT_EQ(p[30], 0x77);
   OsUnmap(p, kBytes);
+}
+
+// What the decay thread reads while the program grows (core/decay.cc): the
+// resident memory follows what is written, and the bytes ever mapped grow
+// with each mapping and never fall.
+TEST(Os, ResidentBytesFollowWritesAndMappedEverNeverFalls) {
+  const uint64_t resident = OsResidentBytes();
+  ASSERT_GT(resident, 0u);
+  const uint64_t ever = OsBytesMappedEver();
+  char* p = static_cast<char*>(OsMapAligned(16 * kChunk, kChunk));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(OsBytesMappedEver(), ever + 16 * kChunk);
+  std::memset(p, 1, 16 * kChunk);
+  EXPECT_GE(OsResidentBytes(), resident + 15 * kChunk);
+  OsUnmap(p, 16 * kChunk);
+  EXPECT_EQ(OsBytesMappedEver(), ever + 16 * kChunk);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  EXPECT_LT(OsResidentBytes(), resident + 8 * kChunk);  // (a sanitizer's shadow stays)
+#endif
 }
 
 }  // namespace
