@@ -72,12 +72,11 @@ void WatchPeak(uint64_t now) {
   if (verdict != PeakWatch::Verdict::kGiveBack) return;
   const uint64_t idle = std::min<uint64_t>(kRisingIdleMs, GetConfig().decay_ms);
   ReturnAllThreadRanges();
-  const uint64_t large_before = large::GetLargeStats().decayed_bytes;
-  large::Decay(now, idle);
-  const uint64_t large_given = large::GetLargeStats().decayed_bytes - large_before;
-  const uint64_t slab_given = tiny::DecaySuperSlabs(now, GetConfig().decay_ms, idle);
-  g_rising_give_backs.fetch_add(1, std::memory_order_relaxed);
-  g_rising_bytes.fetch_add(large_given + slab_given, std::memory_order_relaxed);
+  const uint64_t bytes =
+      large::Decay(now, idle) + tiny::DecaySuperSlabs(now, GetConfig().decay_ms, idle);
+  // The bytes first: a reader that sees the count sees them (GetRisingGiveBacks).
+  g_rising_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  g_rising_give_backs.fetch_add(1, std::memory_order_release);
 }
 
 }  // namespace
@@ -158,8 +157,8 @@ void MaybeStartDecayThread() {
 void DecayAfterForkInChild() { g_thread_state.store(kNever, std::memory_order_relaxed); }
 
 RisingGiveBacks GetRisingGiveBacks() {
-  return {g_rising_give_backs.load(std::memory_order_relaxed),
-          g_rising_bytes.load(std::memory_order_relaxed)};
+  const uint64_t count = g_rising_give_backs.load(std::memory_order_acquire);
+  return {count, g_rising_bytes.load(std::memory_order_relaxed)};
 }
 
 }  // namespace hakmem

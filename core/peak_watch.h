@@ -30,10 +30,11 @@ class PeakWatch {
   //
   // Only a new high counts, by kMinStep or a 128th of the high, whichever
   // is more (a big server whose peak creeps by a MiB is not growing). Of a
-  // rise, what hakmem mapped since the last counted one is its own; what it
-  // mapped and the program has not written yet (a SuperSlab's spans carved
-  // later, a big buffer filled slowly) is a credit later rises use up first,
-  // good for one window after the one it was earned in. What remains, a
+  // rise, what hakmem mapped since the last counted one is its own (less
+  // what refilled a dip below the high); what it mapped and the program has
+  // not written yet (a SuperSlab's spans carved later, a big buffer filled
+  // slowly) is a credit later rises use up first, good until the end of the
+  // window after the one it was earned in. What remains, a
   // step or more, is a rise elsewhere; the first makes the looks frequent,
   // the second in a row, within the window, gives back: a program growing
   // elsewhere does so for a while, and a single rise is as often hakmem's
@@ -43,18 +44,24 @@ class PeakWatch {
   static constexpr uint64_t kMinStep = uint64_t{1} << 20;
 
   Verdict Look(uint64_t now_ms, uint64_t resident, uint64_t mapped_ever, uint64_t window_ms) {
+    low_ = std::min(low_, resident);
     if (resident < high_ + Step(high_)) return Verdict::kNone;
     const bool first = high_ == 0;
     uint64_t rise = resident - high_;
     uint64_t own = mapped_ever - std::min(mapped_ever, mapped_at_high_);
+    // What hakmem mapped to fill a dip below the high (memory it gave back and
+    // took again, written at once) is no credit for the rise beyond it.
+    own -= std::min(own, high_ - std::min(high_, low_));
     const uint64_t step = Step(high_);
     high_ = resident;
+    low_ = resident;
     mapped_at_high_ = mapped_ever;
     if (first) return Verdict::kNone;  // a baseline: what was mapped before is no credit
-    if (now_ms >= epoch_end_ms_) {
-      older_credit_ = now_ms < epoch_end_ms_ + window_ms ? credit_ : 0;
+    if (now_ms >= epoch_end_ms_) {  // epochs of one window, back to back
+      const bool next = now_ms < epoch_end_ms_ + window_ms;
+      older_credit_ = next ? credit_ : 0;
       credit_ = 0;
-      epoch_end_ms_ = now_ms + window_ms;
+      epoch_end_ms_ = next ? epoch_end_ms_ + window_ms : now_ms + window_ms;
     }
     Spend(&rise, &own);
     Spend(&rise, &older_credit_);
@@ -83,6 +90,7 @@ class PeakWatch {
   }
 
   uint64_t high_ = 0;            // the highest resident counted
+  uint64_t low_ = UINT64_MAX;    // the lowest resident seen since
   uint64_t mapped_at_high_ = 0;  // mapped_ever then
   uint64_t credit_ = 0;          // mapped, not yet written: earned this epoch
   uint64_t older_credit_ = 0;    // ... and in the one before

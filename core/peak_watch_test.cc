@@ -85,5 +85,14 @@ TEST(PeakWatch, OnlyNewHighsCount) {
   EXPECT_EQ(w.Look(80, 120 * kMiB, 60 * kMiB, kWindow), V::kGiveBack);
 }
 
+TEST(PeakWatch, WhatRefillsADipIsNoCredit) {
+  PeakWatch w = Started();
+  EXPECT_EQ(w.Look(20, 110 * kMiB, 70 * kMiB, kWindow), V::kNone);   // own
+  EXPECT_EQ(w.Look(40, 50 * kMiB, 70 * kMiB, kWindow), V::kNone);    // hakmem gave back
+  EXPECT_EQ(w.Look(60, 110 * kMiB, 130 * kMiB, kWindow), V::kNone);  // and took it again
+  // The 60 MiB mapped again went into the dip: the rise beyond is elsewhere.
+  EXPECT_EQ(w.Look(80, 120 * kMiB, 130 * kMiB, kWindow), V::kLookOften);
+}
+
 }  // namespace
 }  // namespace hakmem

@@ -123,7 +123,7 @@ void PrintStats(int fd) {
   LogLine(fd).Str("  bytes mapped:                ").Dec(s.bytes_mapped);
   LogLine(fd).Str("  bytes in big cache:          ").Dec(s.bytes_large_cached);
   LogLine(fd).Str("  big cache yielded to slabs:  ").Dec(s.bytes_large_yielded);
-  LogLine(fd).Str("  given back, growth elsewhere: ").Dec(s.rising_give_backs).Str(" times, ").Dec(s.bytes_rising_given).Str(" bytes");
+  LogLine(fd).Str("  given back, grew elsewhere:  ").Dec(s.rising_give_backs).Str(" times, ").Dec(s.bytes_rising_given).Str(" bytes");
   LogLine(fd).Str("  thread heaps created/exited: ").Dec(s.threads_created).Str("/").Dec(s.threads_exited);
 }
 

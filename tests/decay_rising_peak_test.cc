@@ -23,7 +23,7 @@ namespace hakmem {
 namespace {
 
 constexpr size_t kMiB = size_t{1} << 20;
-constexpr uint64_t kDecayMs = 12000;
+constexpr uint64_t kDecayMs = 20000;
 
 void* AllocTouched(size_t size) {
   void* p = hak_alloc(size);
@@ -104,12 +104,13 @@ TEST(DecayRisingPeak, FreeMemoryGoesBackWhenTheProgramGrowsElsewhere) {
   // that see the footprint rise elsewhere; the first may come a second after
   // the growth began, and the footprint must first pass the high the test
   // before left) or a deadline.
-  constexpr size_t kGrowth = 512 * kMiB;
+  constexpr size_t kGrowth = 1024 * kMiB;
   char* own = static_cast<char*>(mmap(nullptr, kGrowth, PROT_READ | PROT_WRITE,
                                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
   ASSERT_NE(own, MAP_FAILED);
   auto given_back = [] {
-    return large::GetLargeStats().cached_bytes == 0 && tiny::ResidentFreeBytes() < 4 * kMiB;
+    return GetRisingGiveBacks().count != 0 && large::GetLargeStats().cached_bytes == 0 &&
+           tiny::ResidentFreeBytes() < 4 * kMiB;
   };
   const uint64_t deadline = freed_ms + kDecayMs / 2;
   for (size_t grown = 0; !given_back() && grown < kGrowth && NowMs() < deadline;

@@ -303,7 +303,7 @@ uint64_t OsResidentBytes() {
   if (*c == '\0') return 0;
   uint64_t pages = 0;
   for (++c; *c >= '0' && *c <= '9'; ++c) pages = pages * 10 + static_cast<uint64_t>(*c - '0');
-  return pages * kPageSize;
+  return pages * static_cast<uint64_t>(getpagesize());  // the kernel's pages
 }
 
 }  // namespace hakmem

@@ -795,14 +795,17 @@ size_t MakeCachedRangesHuge(uint64_t now_ms) {
   return made_huge;
 }
 
-void Decay(uint64_t now_ms, uint64_t idle_ms) {
+size_t Decay(uint64_t now_ms, uint64_t idle_ms) {
   LargeBlock* retired = nullptr;
   {
     sync::SpinLockHolder hold(&g_lock);
     EvictOverBoundLocked(now_ms, &retired);
     RetireIdleLocked(now_ms, idle_ms, &retired);
   }
+  size_t bytes = 0;
+  for (const LargeBlock* b = retired; b != nullptr; b = b->next) bytes += b->map_size;
   UnmapAll(retired);
+  return bytes;
 }
 
 size_t YieldToSlabGrowth(size_t bytes) {

@@ -106,8 +106,8 @@ size_t YieldToSlabGrowth(size_t bytes);
 size_t Trim();
 // Decay (core/decay.h): unmaps the oldest cached ranges beyond the cache's
 // bound and those unused for `idle_ms` (HAKMEM_DECAY_MS, as Large calls do on
-// their way; less while the program's RSS climbs to a new peak).
-void Decay(uint64_t now_ms, uint64_t idle_ms);
+// their way; less while the program grows elsewhere). Returns the bytes.
+size_t Decay(uint64_t now_ms, uint64_t idle_ms);
 // Puts cached ranges the program keeps taking from the cache (kHugeMinReuses
 // times), all of whose pages are resident, onto transparent huge pages: their
 // touches then cost one TLB entry per 2 MiB instead of per page (large_1t
