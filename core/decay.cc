@@ -64,16 +64,14 @@ PeakWatch g_peak_watch;  // the decay thread's own
 std::atomic<uint64_t> g_rising_give_backs{0};
 std::atomic<uint64_t> g_rising_bytes{0};
 
-uint64_t RisingWindowMs() { return std::min<uint64_t>(GetConfig().decay_ms, kRisingWindowMaxMs); }
-
 void WatchPeak(uint64_t now) {
-  const PeakWatch::Verdict verdict =
-      g_peak_watch.Look(now, OsResidentBytes(), OsBytesMappedEver(), RisingWindowMs());
+  const uint64_t decay = GetConfig().decay_ms;
+  const PeakWatch::Verdict verdict = g_peak_watch.Look(
+      now, OsResidentBytes(), OsBytesMappedEver(), std::min(decay, kRisingWindowMaxMs));
   if (verdict != PeakWatch::Verdict::kGiveBack) return;
-  const uint64_t idle = std::min<uint64_t>(kRisingIdleMs, GetConfig().decay_ms);
+  const uint64_t idle = std::min(kRisingIdleMs, decay);
   ReturnAllThreadRanges();
-  const uint64_t bytes =
-      large::Decay(now, idle) + tiny::DecaySuperSlabs(now, GetConfig().decay_ms, idle);
+  const uint64_t bytes = large::Decay(now, idle) + tiny::DecaySuperSlabs(now, decay, idle);
   // The bytes first: a reader that sees the count sees them (GetRisingGiveBacks).
   g_rising_bytes.fetch_add(bytes, std::memory_order_relaxed);
   g_rising_give_backs.fetch_add(1, std::memory_order_release);

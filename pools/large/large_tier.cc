@@ -302,13 +302,17 @@ LargeBlock* CacheLocked(LargeBlock* b) {
 }
 
 // Unmaps retired ranges (or a block never cached) and frees their records.
-void UnmapAll(LargeBlock* list) {
+// Returns the bytes unmapped.
+size_t UnmapAll(LargeBlock* list) {
+  size_t bytes = 0;
   while (list != nullptr) {
     LargeBlock* next = list->next;
+    bytes += list->map_size;
     OsUnmap(list->base, list->map_size);
     g_records.Delete(list);
     list = next;
   }
+  return bytes;
 }
 
 LargeBlock* MapNew(size_t map_size, size_t alignment) {
@@ -411,7 +415,10 @@ void RecachePieces(LargeBlock* pieces) {
 void DropPieces(LargeBlock* pieces, size_t map_size) {
   size_t gathered = 0;
   for (LargeBlock* r = pieces; r != nullptr; r = r->next) gathered += r->map_size;
-  if (map_size <= 2 * gathered) return UnmapAll(pieces);
+  if (map_size <= 2 * gathered) {
+    UnmapAll(pieces);
+    return;
+  }
   RecachePieces(pieces);
 }
 
@@ -802,10 +809,7 @@ size_t Decay(uint64_t now_ms, uint64_t idle_ms) {
     EvictOverBoundLocked(now_ms, &retired);
     RetireIdleLocked(now_ms, idle_ms, &retired);
   }
-  size_t bytes = 0;
-  for (const LargeBlock* b = retired; b != nullptr; b = b->next) bytes += b->map_size;
-  UnmapAll(retired);
-  return bytes;
+  return UnmapAll(retired);
 }
 
 size_t YieldToSlabGrowth(size_t bytes) {
@@ -825,7 +829,6 @@ size_t YieldToSlabGrowth(size_t bytes) {
 
 size_t Trim() {
   LargeBlock* retired = nullptr;
-  size_t released = 0;
   {
     sync::SpinLockHolder hold(&g_lock);
     // An empty cache has no history: the peak's window starts again from
@@ -837,14 +840,12 @@ size_t Trim() {
     for (LargeBlock* head : g_free) {
       while (head != nullptr) {
         LargeBlock* next = head->next;
-        released += head->map_size;
         RetireLocked(head, &retired);
         head = next;
       }
     }
   }
-  UnmapAll(retired);
-  return released;
+  return UnmapAll(retired);
 }
 
 LargeStats GetLargeStats() {
