@@ -18,7 +18,9 @@
 // Blocks of another owner's slab go home rather than into this thread's
 // bins, unless the class is in an exchange (the thread frees others' blocks
 // of it about as fast as it allocates it: JudgeExchange) and the bin holds
-// less than a quarter of its limit: reusing them always would leave every
+// less than a quarter of its limit, or the owner is its partner (the two
+// free each other's blocks of the class) and the bin holds less than a
+// sixteenth (kKeepPartnerDivisor): reusing them always would leave every
 // thread's slabs partly used by all the others, and the footprint grows with
 // the mixing (rptest: 2x the memory); at home they let the owner's slabs
 // empty and go back.
@@ -503,6 +505,11 @@ class ThreadCache {
   // peak grew 14 -> 15-18 MiB in 18 runs of 74. Own frees do not grow
   // with the partner's speed.
   void JudgeExchange(int c);
+  // Whether the thread whose blocks class c last freed on the slow path
+  // last freed this cache's blocks of c (kKeepPartnerDivisor): read at a
+  // window's end, racing that thread's writes (a stale answer costs one
+  // window's verdict).
+  bool IsPartnerOf(int c) const;
   // FreeForeign for a free that ends its class's window: the verdict, then
   // the same as any other. Out of line and called last, so that FreeForeign's
   // every other free calls nothing that returns to it (the verdict's call
@@ -524,14 +531,36 @@ class ThreadCache {
   static constexpr uint8_t kEnterStreak = 4;
   static constexpr uint32_t kLeaveDivisor = 4;
   static constexpr uint32_t kNoRoomFloor = UINT32_MAX;
+  // Two threads that free each other's blocks of a class (each the other's
+  // latest source of others' blocks of it: rptest_2t, a quarter of the
+  // frees) are partners, and a partner's block freed into the class stays
+  // too, while the bin holds fewer than limit / kKeepPartnerDivisor blocks.
+  // Sent home, such a block is cold where it is allocated again: its lines
+  // are in the cache of the partner, which has just read them (rptest_2t
+  // ran 0.83x tcmalloc, whose freeing thread reuses them; under cachegrind,
+  // which runs threads one at a time, hakmem missed less than tcmalloc).
+  // Partners and not a ring: in rptest_4t each thread frees the blocks of
+  // the one before it and its own go to the one after, and keeping there
+  // mixed four threads' blocks in every slab (peak 25 -> 33 MiB, 0.87x).
+  // A sixteenth, not the exchange's quarter: what the partner's slabs lack
+  // while their blocks wait in this bin they carve anew (rptest_2t, slow
+  // mode of the VM, 4 rounds: 0.83 -> 0.91x tcmalloc at 14.0 -> 15.6 MiB; an
+  // eighth 0.94x at 16.2, over 1.10x the leanest peer's 14.4; a quarter
+  // 17.5, over the median peer's 17.1; no floor 20.9). Partners also need
+  // others' blocks freed to come to 1 / kPartnerShareDivisor of the
+  // window's allocations or more.
+  static constexpr int32_t kKeepPartnerDivisor = 16;
+  static constexpr uint32_t kPartnerShareDivisor = 16;
   struct ForeignShare {
     uint32_t frees;          // others' blocks freed into class c, this window
     uint32_t pops_at_start;  // Bin::Pops() when the window began
     // The biased room (Bin::word) a bin keeps others' blocks above: its
-    // count below limit / kKeepForeignDivisor while keeping, else never.
+    // count below limit / kKeepForeignDivisor while keeping (an exchange),
+    // limit / kKeepPartnerDivisor (partners only), else never.
     uint32_t room_floor;
-    bool keep;               // in an exchange
+    bool keep;               // in an exchange, or partners
     uint8_t streak;          // windows in a row at the entry share (not keeping)
+    bool partners_only;      // keeping as partners, not at an exchange's share
   };
   static_assert(sizeof(ForeignShare) == kDigestClassScale, "and these");
   // Where bin c's count stood when its window began, and the blocks slow
@@ -878,6 +907,11 @@ class ThreadCache {
   uint32_t l25_pops_at_judge_ = 0;  // the same over L2.5 classes
   uint32_t pending_bytes_ = 0;
   ForeignShare foreign_[kNumClasses] = {};
+  // The owner of the other owner's block the slow path freed last into
+  // class c (FreeOthersBlock), for the partners' test (IsPartnerOf): the
+  // owner reads it of the thread it got others' blocks from. Written only
+  // when it changes, so the line stays shared between the two.
+  std::atomic<const ThreadCache*> foreign_from_[kNumClasses] = {};
   Stash stash_[kNumClasses] = {};
   uint32_t moved_[kNumClasses] = {};  // SetCount's changes, summed (wrapping)
   WindowStart window_start_[kNumClasses] = {};

@@ -139,16 +139,26 @@ void ThreadCache::FreeFromPlaceholder(Slab* slab, void* p) {
   CountOrphanRemoteFree();
 }
 
+bool ThreadCache::IsPartnerOf(int c) const {
+  const ThreadCache* from = foreign_from_[c].load(std::memory_order_relaxed);
+  return from != nullptr && from != this &&
+         from->foreign_from_[c].load(std::memory_order_relaxed) == this;
+}
+
 void ThreadCache::JudgeExchange(int c) {
   ForeignShare& f = foreign_[c];
   const uint32_t pops = bins_[c].Pops() - f.pops_at_start;
+  const bool partners = uint64_t{f.frees} * kPartnerShareDivisor >= pops && IsPartnerOf(c);
   if (f.keep) {
-    f.keep = uint64_t{f.frees} * kLeaveDivisor >= pops;
+    const bool exchange = !f.partners_only && uint64_t{f.frees} * kLeaveDivisor >= pops;
+    f.keep = exchange || partners;
+    f.partners_only = !exchange && f.keep;
   } else {
     const bool exchange = uint64_t{f.frees} * 8 >= uint64_t{pops} * kEnterEighths &&
                           OwnFreesThisWindow(c) * 8 <= int64_t{pops} * kEnterOwnEighths;
-    f.streak = exchange ? f.streak + 1 : 0;
+    f.streak = exchange || partners ? f.streak + 1 : 0;
     f.keep = f.streak >= kEnterStreak;
+    f.partners_only = f.keep && !exchange;
   }
   f.frees = 0;
   f.pops_at_start = bins_[c].Pops();
@@ -166,7 +176,8 @@ int64_t ThreadCache::OwnFreesThisWindow(int c) const {
 void ThreadCache::SetRoomFloor(int c) {
   // A quarter of the limit, as it was before any growth for turns: what the
   // bin holds for the class's own turns is no room for others' blocks.
-  const int32_t keep = std::min(limit_[c], FullLimit(c)) / kKeepForeignDivisor;
+  const int32_t keep = std::min(limit_[c], FullLimit(c)) /
+                       (foreign_[c].partners_only ? kKeepPartnerDivisor : kKeepForeignDivisor);
   foreign_[c].room_floor =
       foreign_[c].keep ? static_cast<uint32_t>(Bin::kRoomBias + limit_[c] - keep) : kNoRoomFloor;
 }
@@ -181,6 +192,10 @@ void ThreadCache::FreeOthersBlock(void* p, const UnitEntry& unit) {
   if (ABSL_PREDICT_FALSE(!RangeMap::IsSlab(word))) return ReportInvalidFree(p, BadFree::kFreeMemory);
   Slab* slab = RangeMap::SlabMetaOf<Slab>(word);
   if (ABSL_PREDICT_FALSE(!initialized_)) return FreeFromPlaceholder(slab, p);
+  const auto* owner = static_cast<const ThreadCache*>(unit.slab.owner.load(std::memory_order_relaxed));
+  if (foreign_from_[c].load(std::memory_order_relaxed) != owner) {
+    foreign_from_[c].store(owner, std::memory_order_relaxed);
+  }
   FreeForeign(c, slab, p);
 }
 
