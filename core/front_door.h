@@ -35,7 +35,8 @@
 //       flush half to the slabs (FlushBin)
 //       another owner's slab (always, for a thread with no heap
 //       yet): FreeOthersBlock sends it home, or keeps it while
-//       the class is in an exchange and the bin runs low
+//       the class is in an exchange (or the owner a partner)
+//       and the bin runs low
 //     otherwise: FreeOther(p): nullptr, an aligned pointer inside its
 //                block (found from the same entry), Large, a slab pointer
 //                the block test refused (FreeUnusual: a block in use whose

@@ -132,7 +132,7 @@ void ThreadCache::StartOver() {
     last_refill_ms_[c] = 0;
     next_batch_[c] = FirstBatch(c);
     carve_run_[c] = 0;
-    foreign_[c] = ForeignShare{0, bins_[c].Pops(), kNoRoomFloor, false, 0, false};
+    foreign_[c] = ForeignShare{0, bins_[c].Pops(), kNoRoomFloor, Keep::kNo, 0, 0};
     foreign_from_[c].store(nullptr, std::memory_order_relaxed);
     window_start_[c] = WindowStart{Count(c), moved_[c]};
     ForgetBorrowing(c);

@@ -239,10 +239,10 @@ class ThreadCache {
     const uint64_t key = FreeKey();
     Bin& b = *reinterpret_cast<Bin*>(reinterpret_cast<char*>(bins_) + at);
     // Another owner's block (every block, for the placeholder: it owns no
-    // slab and its bins have no room) stays here while the class is in an
-    // exchange and the bin runs low (KeepsForeignFast), else goes home
-    // (FreeOthersBlock, which also takes the exchange's verdict); a push
-    // past the limit flushes.
+    // slab and its bins have no room) stays here while the class keeps
+    // others' blocks (an exchange, or partners) and the bin runs low
+    // (KeepsForeignFast), else goes home (FreeOthersBlock, which also takes
+    // the verdict); a push past the limit flushes.
     if (ABSL_PREDICT_FALSE(d.owner.load(std::memory_order_relaxed) != this)) {
       ForeignShare& f = *reinterpret_cast<ForeignShare*>(reinterpret_cast<char*>(foreign_) + at);
       if (!KeepsForeignFast(b, f)) return FreeOthersBlock(p, unit);
@@ -479,7 +479,8 @@ class ThreadCache {
   }
   // A bin keeps another owner's block only while the class is in an
   // exchange (JudgeExchange) and the bin holds fewer than limit /
-  // kKeepForeignDivisor blocks (FreeForeign).
+  // kKeepForeignDivisor blocks, or while the owner is a partner and it holds
+  // fewer than limit / kKeepPartnerDivisor (FreeForeign).
   static constexpr int32_t kKeepForeignDivisor = 4;
   // Whether class c is in an exchange (ForeignShare::keep), judged at the end
   // of each window of kForeignWindow allocations of the class, on the
@@ -503,12 +504,15 @@ class ThreadCache {
   // faster than the other for some milliseconds (the VM's doing): a keep
   // then fed itself (kept blocks freed again count as others'), and the
   // peak grew 14 -> 15-18 MiB in 18 runs of 74. Own frees do not grow
-  // with the partner's speed.
+  // with the partner's speed. The same verdict keeps a class as partners
+  // (kKeepPartnerDivisor) after kEnterStreak windows in a row as partners,
+  // and stops it after one that is not; and it ends either keep with no
+  // streak to carry on. A class keeping as partners is still judged for an
+  // exchange: its low floor keeps few enough blocks not to blur that.
   void JudgeExchange(int c);
-  // Whether the thread whose blocks class c last freed on the slow path
-  // last freed this cache's blocks of c (kKeepPartnerDivisor): read at a
-  // window's end, racing that thread's writes (a stale answer costs one
-  // window's verdict).
+  // Whether the owner whose block class c's slow path freed last last freed
+  // one of this cache's blocks of c (partners): read at a window's end,
+  // racing that thread's writes (a stale answer costs the window).
   bool IsPartnerOf(int c) const;
   // FreeForeign for a free that ends its class's window: the verdict, then
   // the same as any other. Out of line and called last, so that FreeForeign's
@@ -516,14 +520,15 @@ class ThreadCache {
   // in its middle made it save six registers every time).
   ABSL_ATTRIBUTE_NOINLINE void FreeForeignAtWindowEnd(int c, Slab* slab, void* p);
   // p, another owner's block freed into class c, stays in bin c while the
-  // class is in an exchange and the bin is low, else goes home.
+  // class keeps (an exchange, or partners) and the bin is low, else goes
+  // home.
   void KeepOrSendHome(int c, Slab* slab, void* p);
   // Own blocks freed into bin c in the current window: its pushes (the
   // room's change with the pops and the slow paths' moves taken out),
   // which are all own blocks while the class is not keeping.
   int64_t OwnFreesThisWindow(int c) const;
-  // Bin c's room_floor: below a quarter of its limit while keeping, else
-  // kNoRoomFloor (no room is above it).
+  // Bin c's room_floor: below a quarter of its limit in an exchange, a
+  // sixteenth as partners, else kNoRoomFloor (no room is above it).
   void SetRoomFloor(int c);
   static constexpr uint32_t kForeignWindow = 256;  // allocations per verdict
   static constexpr uint32_t kEnterEighths = 7;
@@ -551,16 +556,17 @@ class ThreadCache {
   // window's allocations or more.
   static constexpr int32_t kKeepPartnerDivisor = 16;
   static constexpr uint32_t kPartnerShareDivisor = 16;
+  enum class Keep : uint8_t { kNo, kExchange, kPartners };
   struct ForeignShare {
     uint32_t frees;          // others' blocks freed into class c, this window
     uint32_t pops_at_start;  // Bin::Pops() when the window began
     // The biased room (Bin::word) a bin keeps others' blocks above: its
-    // count below limit / kKeepForeignDivisor while keeping (an exchange),
-    // limit / kKeepPartnerDivisor (partners only), else never.
+    // count below limit / kKeepForeignDivisor in an exchange, limit /
+    // kKeepPartnerDivisor as partners, else never.
     uint32_t room_floor;
-    bool keep;               // in an exchange, or partners
-    uint8_t streak;          // windows in a row at the entry share (not keeping)
-    bool partners_only;      // keeping as partners, not at an exchange's share
+    Keep keep;
+    uint8_t streak;          // windows in a row at an exchange's entry share
+    uint8_t partner_streak;  // windows in a row as partners
   };
   static_assert(sizeof(ForeignShare) == kDigestClassScale, "and these");
   // Where bin c's count stood when its window began, and the blocks slow
@@ -621,8 +627,9 @@ class ThreadCache {
   // Honours a RequestBinFlush this cache has not seen yet.
   void FlushRequestedBins(int refilling);
   // Free's slow path for a carved block start in use of another owner's slab
-  // (any block freed through the placeholder): kept in an exchange while the
-  // bin runs low, else sent home. It reads p's unit entry, which the fast path
+  // (any block freed through the placeholder): kept in an exchange or as
+  // partners while the bin runs low, else sent home; its owner noted for
+  // the partners' test (foreign_from_). It reads p's unit entry, which the fast path
   // hands over as it found it (in the arena's window or, without an arena,
   // the two-level map), and nothing of the Slab record unless the block goes
   // home: a thread living on its partner's blocks keeps most of them, and
@@ -909,8 +916,9 @@ class ThreadCache {
   ForeignShare foreign_[kNumClasses] = {};
   // The owner of the other owner's block the slow path freed last into
   // class c (FreeOthersBlock), for the partners' test (IsPartnerOf): the
-  // owner reads it of the thread it got others' blocks from. Written only
-  // when it changes, so the line stays shared between the two.
+  // owner reads it of the thread it got others' blocks from; cleared after a
+  // window with none. Written only when it changes: two partners' entries
+  // stay as they are, and their lines shared.
   std::atomic<const ThreadCache*> foreign_from_[kNumClasses] = {};
   Stash stash_[kNumClasses] = {};
   uint32_t moved_[kNumClasses] = {};  // SetCount's changes, summed (wrapping)

@@ -1,7 +1,7 @@
 // Blocks of other owners' slabs: sent home (chained per slab, per owner
 // and class, or by address into the owner's ring), or kept while the class
-// is in an exchange (JudgeExchange); and what reaches a thread with no heap
-// yet (the placeholder).
+// is in an exchange or its owner a partner (JudgeExchange); and what reaches
+// a thread with no heap yet (the placeholder).
 #include "pools/tiny/thread_cache.h"
 
 #include <algorithm>
@@ -147,18 +147,26 @@ bool ThreadCache::IsPartnerOf(int c) const {
 
 void ThreadCache::JudgeExchange(int c) {
   ForeignShare& f = foreign_[c];
-  const uint32_t pops = bins_[c].Pops() - f.pops_at_start;
-  const bool partners = uint64_t{f.frees} * kPartnerShareDivisor >= pops && IsPartnerOf(c);
-  if (f.keep) {
-    const bool exchange = !f.partners_only && uint64_t{f.frees} * kLeaveDivisor >= pops;
-    f.keep = exchange || partners;
-    f.partners_only = !exchange && f.keep;
+  const uint64_t frees = f.frees;
+  const uint64_t pops = bins_[c].Pops() - f.pops_at_start;
+  if (f.keep == Keep::kExchange) {
+    // Its streak stays: one window at the entry share right after takes it
+    // back (a burst of the VM's scheduling is no reason for four windows of
+    // trips home).
+    if (frees * kLeaveDivisor < pops) f.keep = Keep::kNo;
   } else {
-    const bool exchange = uint64_t{f.frees} * 8 >= uint64_t{pops} * kEnterEighths &&
-                          OwnFreesThisWindow(c) * 8 <= int64_t{pops} * kEnterOwnEighths;
-    f.streak = exchange || partners ? f.streak + 1 : 0;
-    f.keep = f.streak >= kEnterStreak;
-    f.partners_only = f.keep && !exchange;
+    const bool exchange = frees * 8 >= pops * kEnterEighths &&
+                          OwnFreesThisWindow(c) * 8 <= static_cast<int64_t>(pops) * kEnterOwnEighths;
+    const bool partners = frees * kPartnerShareDivisor >= pops && IsPartnerOf(c);
+    f.streak = exchange ? f.streak + 1 : 0;
+    f.partner_streak = partners ? std::min<int>(f.partner_streak + 1, kEnterStreak) : 0;
+    f.keep = f.streak >= kEnterStreak           ? Keep::kExchange
+             : f.partner_streak >= kEnterStreak ? Keep::kPartners
+                                                : Keep::kNo;
+    if (f.keep == Keep::kExchange) f.partner_streak = 0;
+  }
+  if (frees == 0 && foreign_from_[c].load(std::memory_order_relaxed) != nullptr) {
+    foreign_from_[c].store(nullptr, std::memory_order_relaxed);  // no partner this window
   }
   f.frees = 0;
   f.pops_at_start = bins_[c].Pops();
@@ -176,10 +184,11 @@ int64_t ThreadCache::OwnFreesThisWindow(int c) const {
 void ThreadCache::SetRoomFloor(int c) {
   // A quarter of the limit, as it was before any growth for turns: what the
   // bin holds for the class's own turns is no room for others' blocks.
+  const Keep mode = foreign_[c].keep;
   const int32_t keep = std::min(limit_[c], FullLimit(c)) /
-                       (foreign_[c].partners_only ? kKeepPartnerDivisor : kKeepForeignDivisor);
-  foreign_[c].room_floor =
-      foreign_[c].keep ? static_cast<uint32_t>(Bin::kRoomBias + limit_[c] - keep) : kNoRoomFloor;
+                       (mode == Keep::kPartners ? kKeepPartnerDivisor : kKeepForeignDivisor);
+  foreign_[c].room_floor = mode != Keep::kNo ? static_cast<uint32_t>(Bin::kRoomBias + limit_[c] - keep)
+                                             : kNoRoomFloor;
 }
 
 void ThreadCache::FreeOthersBlock(void* p, const UnitEntry& unit) {
@@ -214,7 +223,8 @@ void ThreadCache::FreeForeignAtWindowEnd(int c, Slab* slab, void* p) {
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::KeepOrSendHome(int c, Slab* slab, void* p) {
-  // Kept only in an exchange, and while this bin runs low (the thread
+  // Kept only in an exchange (or as partners, below a sixteenth:
+  // kKeepPartnerDivisor), and while this bin runs low (the thread
   // allocates the class as fast as it frees others' blocks and would refill
   // at once), else home to its owner, chained with others for its slab.
   // Below a quarter of the limit: at an eighth, threads trading batches of
@@ -222,7 +232,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::KeepOrSendHome(int c, Slab
   // that came home, and sent all home again; at a half, xthread peaked at
   // 9.0-9.6 MiB (7.9-8.1 at a quarter, 7.4 keeping less).
   // The fast path's test (KeepsForeignFast), after the verdict.
-  if (foreign_[c].keep && bins_[c].RoomAbove(foreign_[c].room_floor)) {
+  if (bins_[c].RoomAbove(foreign_[c].room_floor)) {  // never while not keeping
     Push(bins_[c], p, FreeKey());  // never past the limit: room above the floor
     return;
   }
