@@ -134,6 +134,7 @@ void ThreadCache::StartOver() {
     carve_run_[c] = 0;
     foreign_[c] = ForeignShare{0, bins_[c].Pops(), kNoRoomFloor, Keep::kNo, 0, 0};
     foreign_from_[c].store(nullptr, std::memory_order_relaxed);
+    foreign_sent_[c] = 0;
     window_start_[c] = WindowStart{Count(c), moved_[c]};
     ForgetBorrowing(c);
     UndoTurns(c);  // the last thread's turns are not this one's

@@ -194,8 +194,8 @@ class ThreadCache {
   // bin, if the turn fits in this many bytes of blocks (a quarter of the
   // thread's budget, HAKMEM_THREAD_CACHE_BYTES, if less). The limit falls
   // back when the class goes quiet or the bins go over the budget; a free of
-  // another owner's block is kept only below a quarter of the limit as it
-  // was before.
+  // another owner's block is kept only below a quarter (partners: a
+  // sixteenth) of the limit as it was before.
   static constexpr uint64_t kTurnBytes = 1 << 20;
 
   // The most a refill moves, in bytes of blocks: kRefillBytes, and for a Mid
@@ -506,14 +506,19 @@ class ThreadCache {
   // peak grew 14 -> 15-18 MiB in 18 runs of 74. Own frees do not grow
   // with the partner's speed. The same verdict keeps a class as partners
   // (kKeepPartnerDivisor) after kEnterStreak windows in a row as partners,
-  // and stops it after one that is not; and it ends either keep with no
-  // streak to carry on. A class keeping as partners is still judged for an
-  // exchange: its low floor keeps few enough blocks not to blur that.
+  // and stops it after one that is not. A class keeping as partners is
+  // still judged for an exchange, with the blocks it kept (others' frees
+  // less those sent home: foreign_sent_) taken out of its own frees.
   void JudgeExchange(int c);
   // Whether the owner whose block class c's slow path freed last last freed
   // one of this cache's blocks of c (partners): read at a window's end,
   // racing that thread's writes (a stale answer costs the window).
   bool IsPartnerOf(int c) const;
+  // A refill of class c a window or more after its last free of another's
+  // block (its window overdue by a whole window) clears foreign_from_[c]:
+  // threads that stopped trading blocks are no partners (JudgeExchange runs
+  // only at such frees).
+  void ForgetQuietPartner(int c);
   // FreeForeign for a free that ends its class's window: the verdict, then
   // the same as any other. Out of line and called last, so that FreeForeign's
   // every other free calls nothing that returns to it (the verdict's call
@@ -916,10 +921,15 @@ class ThreadCache {
   ForeignShare foreign_[kNumClasses] = {};
   // The owner of the other owner's block the slow path freed last into
   // class c (FreeOthersBlock), for the partners' test (IsPartnerOf): the
-  // owner reads it of the thread it got others' blocks from; cleared after a
-  // window with none. Written only when it changes: two partners' entries
-  // stay as they are, and their lines shared.
+  // owner reads it of the thread it got others' blocks from; cleared by a
+  // refill a window after the last such free (ForgetQuietPartner). Written
+  // only when it changes: two partners' entries stay as they are, and their
+  // lines shared.
   std::atomic<const ThreadCache*> foreign_from_[kNumClasses] = {};
+  // Others' blocks of class c sent home this window (KeepOrSendHome): the
+  // rest of ForeignShare::frees stayed in the bin, pushes that are not own
+  // frees (JudgeExchange).
+  uint32_t foreign_sent_[kNumClasses] = {};
   Stash stash_[kNumClasses] = {};
   uint32_t moved_[kNumClasses] = {};  // SetCount's changes, summed (wrapping)
   WindowStart window_start_[kNumClasses] = {};

@@ -71,6 +71,7 @@ void* ThreadCache::Refill(int c, Fresh fresh) { return FillBin(c, fresh) ? TryPo
 bool ThreadCache::FillBin(int c, Fresh fresh) {
   sync::SpinLockHolder hold(&slab_lock_);
   PublishAllocs(c);
+  ForgetQuietPartner(c);
   // A refill of another class since the caller found bin c empty may have
   // put blocks from the ring in it (a miss that tried to borrow first).
   if (ABSL_PREDICT_FALSE(bins_[c].head != nullptr)) return true;

@@ -155,23 +155,33 @@ void ThreadCache::JudgeExchange(int c) {
     // trips home).
     if (frees * kLeaveDivisor < pops) f.keep = Keep::kNo;
   } else {
+    // Others' blocks kept, pushes that are not own frees (none unless
+    // partners); the free being judged is neither kept nor sent yet.
+    const int64_t kept = std::max<int64_t>(0, static_cast<int64_t>(frees) - 1 - foreign_sent_[c]);
     const bool exchange = frees * 8 >= pops * kEnterEighths &&
-                          OwnFreesThisWindow(c) * 8 <= static_cast<int64_t>(pops) * kEnterOwnEighths;
+                          (OwnFreesThisWindow(c) - kept) * 8 <= static_cast<int64_t>(pops) * kEnterOwnEighths;
     const bool partners = frees * kPartnerShareDivisor >= pops && IsPartnerOf(c);
-    f.streak = exchange ? f.streak + 1 : 0;
+    f.streak = exchange ? std::min<int>(f.streak + 1, kEnterStreak) : 0;
     f.partner_streak = partners ? std::min<int>(f.partner_streak + 1, kEnterStreak) : 0;
     f.keep = f.streak >= kEnterStreak           ? Keep::kExchange
              : f.partner_streak >= kEnterStreak ? Keep::kPartners
                                                 : Keep::kNo;
     if (f.keep == Keep::kExchange) f.partner_streak = 0;
   }
-  if (frees == 0 && foreign_from_[c].load(std::memory_order_relaxed) != nullptr) {
-    foreign_from_[c].store(nullptr, std::memory_order_relaxed);  // no partner this window
-  }
   f.frees = 0;
+  foreign_sent_[c] = 0;
   f.pops_at_start = bins_[c].Pops();
   window_start_[c] = WindowStart{Count(c), moved_[c]};
   SetRoomFloor(c);
+}
+
+void ThreadCache::ForgetQuietPartner(int c) {
+  // A free of another's block after the window's end would have closed it
+  // (JudgeExchange): a window overdue by a whole window had none.
+  if (foreign_from_[c].load(std::memory_order_relaxed) != nullptr &&
+      bins_[c].Pops() - foreign_[c].pops_at_start >= 2 * kForeignWindow) {
+    foreign_from_[c].store(nullptr, std::memory_order_relaxed);
+  }
 }
 
 int64_t ThreadCache::OwnFreesThisWindow(int c) const {
@@ -182,8 +192,9 @@ int64_t ThreadCache::OwnFreesThisWindow(int c) const {
 }
 
 void ThreadCache::SetRoomFloor(int c) {
-  // A quarter of the limit, as it was before any growth for turns: what the
-  // bin holds for the class's own turns is no room for others' blocks.
+  // A quarter (partners: a sixteenth) of the limit, as it was before any
+  // growth for turns: what the bin holds for the class's own turns is no
+  // room for others' blocks.
   const Keep mode = foreign_[c].keep;
   const int32_t keep = std::min(limit_[c], FullLimit(c)) /
                        (mode == Keep::kPartners ? kKeepPartnerDivisor : kKeepForeignDivisor);
@@ -236,6 +247,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::KeepOrSendHome(int c, Slab
     Push(bins_[c], p, FreeKey());  // never past the limit: room above the floor
     return;
   }
+  ++foreign_sent_[c];
   KeyWord(p) = FreeKey();
   if (TierOfClass(c) == Tier::kMid && SendToRing(slab, c, p)) return;
   QueueRemote(slab, static_cast<uint32_t>(ClassSize(c)), p);

@@ -1484,7 +1484,8 @@ TEST(ThreadCache, ARareClassStillBorrowsAFirstRefillsWorthAhead) {
 }
 
 // A bin running low keeps another owner's block only while the class is in
-// an exchange: it starts after four windows of 256 allocations in a row in
+// an exchange (or, below, its owner is a partner: PassingRing): an exchange
+// starts after four windows of 256 allocations in a row in
 // which others' blocks freed came to 7/8 of them (a burst of queued frees
 // is not an exchange) and its own freed to no more than 1/8 (a thread
 // freeing its own blocks too is not living on others'), and stops after a
@@ -1617,56 +1618,75 @@ TEST(ThreadCache, ThreadsTradingBatchesOfOneSizeKeepEachOthersBlocks) {
 }
 
 // Threads that pass a quarter of their blocks on (rptest), simulated in turns
-// on one thread: each step, cache i replaces a random one of its 64 live
+// on one thread: each Step, cache i replaces a random one of its 64 live
 // blocks of class c with a new one, passing every fourth replaced block to
 // the next cache (i + 1 mod n) and freeing the others, and frees a block the
-// previous cache passed it, if any. Returns how many of the other caches'
-// blocks cache 0 freed in the last window (256 steps) stayed in its bin:
-// freed, less those it sent home.
-int64_t RingKeptInLastWindow(int n, int windows) {
-  const int c = SizeToClass(64);
-  std::mt19937 rng(7);
-  std::vector<std::unique_ptr<ThreadCache>> caches;
-  std::vector<std::vector<void*>> live(n), passed(n);
-  for (int i = 0; i < n; ++i) {
-    caches.push_back(NewCache());
-    for (int j = 0; j < 64; ++j) live[i].push_back(Alloc(*caches[i], c));
-  }
-  int64_t others_freed = 0;
-  uint64_t home_before = 0;
-  auto free_into = [&](int i, void* p) {
-    if (i == 0 && SlabOf(p)->owner.load(std::memory_order_relaxed) != caches[0].get()) {
-      ++others_freed;
-    }
-    Free(*caches[i], p);
-  };
-  for (int step = 0; step < windows * 256; ++step) {
-    if (step == (windows - 1) * 256) {
-      others_freed = 0;
-      home_before = caches[0]->counters().remote_frees.Read();
-    }
+// previous cache passed it, if any. Counts the other caches' blocks cache 0
+// frees.
+class PassingRing {
+ public:
+  PassingRing(int n, int c) : n_(n), c_(c), live_(n), passed_(n) {
     for (int i = 0; i < n; ++i) {
-      void*& slot = live[i][rng() % 64];
-      if (step % 4 == 0) {
-        passed[(i + 1) % n].push_back(slot);
-      } else {
-        free_into(i, slot);
-      }
-      slot = Alloc(*caches[i], c);
-      if (!passed[i].empty()) {
-        free_into(i, passed[i].back());
-        passed[i].pop_back();
-      }
+      caches_.push_back(NewCache());
+      for (int j = 0; j < 64; ++j) live_[i].push_back(Alloc(*caches_[i], c));
     }
   }
-  const int64_t kept =
-      others_freed - static_cast<int64_t>(caches[0]->counters().remote_frees.Read() - home_before);
-  for (int i = 0; i < n; ++i) {
-    for (void* p : live[i]) Free(*caches[i], p);
-    for (void* p : passed[i]) Free(*caches[i], p);
+  ~PassingRing() {
+    for (int i = 0; i < n_; ++i) {
+      for (void* p : live_[i]) Free(*caches_[i], p);
+      for (void* p : passed_[i]) Free(*caches_[i], p);
+    }
+    // Twice: a later cache's drain sends kept blocks home to an earlier one.
+    for (int round = 0; round < 2; ++round) {
+      for (auto& cache : caches_) cache->Drain();
+    }
   }
-  for (auto& cache : caches) cache->Drain();
-  return kept;
+  void Step() {
+    for (int i = 0; i < n_; ++i) {
+      void*& slot = live_[i][rng_() % 64];
+      if (step_ % 4 == 0) {
+        passed_[(i + 1) % n_].push_back(slot);
+      } else {
+        FreeInto(i, slot);
+      }
+      slot = Alloc(*caches_[i], c_);
+      if (!passed_[i].empty()) {
+        FreeInto(i, passed_[i].back());
+        passed_[i].pop_back();
+      }
+    }
+    ++step_;
+  }
+  ThreadCache& cache(int i) { return *caches_[i]; }
+  int64_t others_freed_by_0 = 0;
+
+ private:
+  void FreeInto(int i, void* p) {
+    if (i == 0 && SlabOf(p)->owner.load(std::memory_order_relaxed) != caches_[0].get()) {
+      ++others_freed_by_0;
+    }
+    Free(*caches_[i], p);
+  }
+  const int n_;
+  const int c_;
+  std::mt19937 rng_{7};
+  uint64_t step_ = 0;
+  std::vector<std::unique_ptr<ThreadCache>> caches_;
+  std::vector<std::vector<void*>> live_, passed_;
+};
+
+// After `windows` windows (256 steps each) of a PassingRing of n caches:
+// how many of the others' blocks cache 0 freed in the last window stayed in
+// its bin (freed, less those sent home); *others_freed: how many it freed.
+int64_t RingKeptInLastWindow(int n, int windows, int64_t* others_freed) {
+  PassingRing ring(n, SizeToClass(64));
+  for (int i = 0; i < (windows - 1) * 256; ++i) ring.Step();
+  ring.others_freed_by_0 = 0;
+  const uint64_t home_before = ring.cache(0).counters().remote_frees.Read();
+  for (int i = 0; i < 256; ++i) ring.Step();
+  *others_freed = ring.others_freed_by_0;
+  return ring.others_freed_by_0 -
+         static_cast<int64_t>(ring.cache(0).counters().remote_frees.Read() - home_before);
 }
 
 // Two such threads are partners (each frees the other's blocks): some of
@@ -1674,10 +1694,75 @@ int64_t RingKeptInLastWindow(int n, int windows) {
 // of three or four, none does: every thread would end up holding all the
 // others' blocks.
 TEST(ThreadCache, PartnersKeepEachOthersBlocksARingDoesNot) {
-  EXPECT_GT(RingKeptInLastWindow(2, 8), 0);
-  EXPECT_EQ(RingKeptInLastWindow(2, 3), 0);  // not yet: four windows in a row first
-  EXPECT_EQ(RingKeptInLastWindow(3, 8), 0);
-  EXPECT_EQ(RingKeptInLastWindow(4, 8), 0);
+  int64_t freed = 0;
+  EXPECT_GT(RingKeptInLastWindow(2, 8, &freed), 0);
+  EXPECT_EQ(RingKeptInLastWindow(2, 3, &freed), 0);  // not yet: four windows in a row first
+  EXPECT_GT(freed, 0);
+  EXPECT_EQ(RingKeptInLastWindow(3, 8, &freed), 0);
+  EXPECT_GT(freed, 0);
+  EXPECT_EQ(RingKeptInLastWindow(4, 8, &freed), 0);
+  EXPECT_GT(freed, 0);
+}
+
+// Partners of which one stops freeing the other's blocks (it only allocates
+// now, and the other frees its blocks: a producer and a consumer) are
+// partners no more: a window of refills later, the consumer keeps none of
+// the producer's blocks (its allocations get none of them).
+TEST(ThreadCache, PartnersPartWhenOneStopsFreeingTheOthersBlocks) {
+  const int c = SizeToClass(64);
+  PassingRing ring(2, c);
+  for (int i = 0; i < 8 * 256; ++i) ring.Step();  // partners by now
+  ThreadCache& consumer = ring.cache(0);
+  ThreadCache& producer = ring.cache(1);
+  int producers_reused = 0;  // the producer's blocks the consumer allocated
+  auto produce_and_consume = [&] {
+    std::vector<void*> batch, own;
+    for (int i = 0; i < 64; ++i) batch.push_back(Alloc(producer, c));
+    for (int i = 0; i < 64; ++i) own.push_back(Alloc(consumer, c));
+    while (void* p = consumer.TryPop(c)) own.push_back(p);  // a low bin: it would keep
+    for (void* p : own) producers_reused += SlabOf(p)->owner.load() == &producer;
+    for (void* p : batch) Free(consumer, p);
+    for (void* p : own) Free(consumer, p);
+  };
+  for (int round = 0; round < 2 * 256 / 64; ++round) produce_and_consume();
+  EXPECT_GT(producers_reused, 0);  // still partners for a window or two
+  for (int round = 0; round < 4 * 256 / 64; ++round) produce_and_consume();
+  producers_reused = 0;
+  for (int round = 0; round < 4 * 256 / 64; ++round) produce_and_consume();
+  EXPECT_EQ(producers_reused, 0);
+}
+
+// Partners that go on to live on each other's blocks alone (trading batches
+// of 32, as ThreadsTradingBatchesOfOneSizeKeepEachOthersBlocks) become an
+// exchange and keep nearly all of them: the blocks they kept as partners do
+// not count as frees of their own.
+TEST(ThreadCache, PartnersThatTradeAllTheirBlocksBecomeAnExchange) {
+  const int c = SizeToClass(64);
+  PassingRing ring(2, c);
+  for (int i = 0; i < 8 * 256; ++i) ring.Step();  // partners by now
+  ThreadCache& a = ring.cache(0);
+  ThreadCache& b = ring.cache(1);
+  std::vector<void*> from_a, from_b;
+  uint64_t home_at_half = 0;
+  constexpr int kRounds = 200;
+  for (int round = 0; round < kRounds; ++round) {
+    if (round == kRounds / 2) {
+      home_at_half = a.counters().remote_frees.Read() + b.counters().remote_frees.Read();
+    }
+    for (void* p : from_b) Free(a, p);
+    from_b.clear();
+    for (void* p : from_a) Free(b, p);
+    from_a.clear();
+    for (int i = 0; i < 32; ++i) {
+      from_a.push_back(Alloc(a, c));
+      from_b.push_back(Alloc(b, c));
+    }
+  }
+  const uint64_t sent_home =
+      a.counters().remote_frees.Read() + b.counters().remote_frees.Read() - home_at_half;
+  EXPECT_LT(sent_home, uint64_t{kRounds / 2 * 2 * 32 / 20});  // under 5 % of the frees
+  for (void* p : from_a) Free(b, p);
+  for (void* p : from_b) Free(a, p);
 }
 
 // One round of a batch program: ~13 MiB of blocks allocated, touched, freed.
