@@ -1583,36 +1583,42 @@ TEST(ThreadCache, AnExchangeKeepsOthersBlocksOnlyWhileTheBinIsLow) {
   owner->Drain();
 }
 
-// Two threads trading batches of 32 blocks of one size (on one thread here):
-// each frees the other's batch, then allocates its next. A refill that took
-// the chain of its own blocks that came home once left the bin at the keep
-// threshold for every free of the batch, so every block went home, each
-// time. Once the exchange is seen, nearly all are kept.
-TEST(ThreadCache, ThreadsTradingBatchesOfOneSizeKeepEachOthersBlocks) {
-  const int c = SizeToClass(64);
-  auto a = NewCache();
-  auto b = NewCache();
+// Two threads trading batches (on one thread here): a and b trade batches
+// of 32 blocks of class c for 200 rounds, each freeing the other's last
+// batch, then allocating its next. Returns how many of the frees of the
+// second half went home (of 6,400).
+uint64_t SentHomeTradingBatches(ThreadCache& a, ThreadCache& b, int c) {
   std::vector<void*> from_a, from_b;
   uint64_t sent_home_at_half = 0;
   constexpr int kRounds = 200;
   for (int round = 0; round < kRounds; ++round) {
     if (round == kRounds / 2) {
-      sent_home_at_half = a->counters().remote_frees.Read() + b->counters().remote_frees.Read();
+      sent_home_at_half = a.counters().remote_frees.Read() + b.counters().remote_frees.Read();
     }
-    for (void* p : from_b) Free(*a, p);
+    for (void* p : from_b) Free(a, p);
     from_b.clear();
-    for (void* p : from_a) Free(*b, p);
+    for (void* p : from_a) Free(b, p);
     from_a.clear();
     for (int i = 0; i < 32; ++i) {
-      from_a.push_back(Alloc(*a, c));
-      from_b.push_back(Alloc(*b, c));
+      from_a.push_back(Alloc(a, c));
+      from_b.push_back(Alloc(b, c));
     }
   }
   const uint64_t sent_home =
-      a->counters().remote_frees.Read() + b->counters().remote_frees.Read() - sent_home_at_half;
-  EXPECT_LT(sent_home, uint64_t{kRounds / 2 * 2 * 32 / 20});  // under 5 % of the frees
-  for (void* p : from_a) Free(*b, p);
-  for (void* p : from_b) Free(*a, p);
+      a.counters().remote_frees.Read() + b.counters().remote_frees.Read() - sent_home_at_half;
+  for (void* p : from_a) Free(b, p);
+  for (void* p : from_b) Free(a, p);
+  return sent_home;
+}
+constexpr uint64_t kTradedInSecondHalf = 100 * 2 * 32;
+
+// A refill that took the chain of its own blocks that came home once left
+// the bin at the keep threshold for every free of the batch, so every block
+// went home, each time. Once the exchange is seen, nearly all are kept.
+TEST(ThreadCache, ThreadsTradingBatchesOfOneSizeKeepEachOthersBlocks) {
+  auto a = NewCache();
+  auto b = NewCache();
+  EXPECT_LT(SentHomeTradingBatches(*a, *b, SizeToClass(64)), kTradedInSecondHalf / 20);  // < 5 %
   a->Drain();
   b->Drain();
 }
@@ -1658,6 +1664,10 @@ class PassingRing {
     ++step_;
   }
   ThreadCache& cache(int i) { return *caches_[i]; }
+  // Eight windows of steps: two caches are partners by then.
+  void MakePartners() {
+    for (int i = 0; i < 8 * 256; ++i) Step();
+  }
   int64_t others_freed_by_0 = 0;
 
  private:
@@ -1711,7 +1721,7 @@ TEST(ThreadCache, PartnersKeepEachOthersBlocksARingDoesNot) {
 TEST(ThreadCache, PartnersPartWhenOneStopsFreeingTheOthersBlocks) {
   const int c = SizeToClass(64);
   PassingRing ring(2, c);
-  for (int i = 0; i < 8 * 256; ++i) ring.Step();  // partners by now
+  ring.MakePartners();
   ThreadCache& consumer = ring.cache(0);
   ThreadCache& producer = ring.cache(1);
   int producers_reused = 0;  // the producer's blocks the consumer allocated
@@ -1739,30 +1749,9 @@ TEST(ThreadCache, PartnersPartWhenOneStopsFreeingTheOthersBlocks) {
 TEST(ThreadCache, PartnersThatTradeAllTheirBlocksBecomeAnExchange) {
   const int c = SizeToClass(64);
   PassingRing ring(2, c);
-  for (int i = 0; i < 8 * 256; ++i) ring.Step();  // partners by now
-  ThreadCache& a = ring.cache(0);
-  ThreadCache& b = ring.cache(1);
-  std::vector<void*> from_a, from_b;
-  uint64_t home_at_half = 0;
-  constexpr int kRounds = 200;
-  for (int round = 0; round < kRounds; ++round) {
-    if (round == kRounds / 2) {
-      home_at_half = a.counters().remote_frees.Read() + b.counters().remote_frees.Read();
-    }
-    for (void* p : from_b) Free(a, p);
-    from_b.clear();
-    for (void* p : from_a) Free(b, p);
-    from_a.clear();
-    for (int i = 0; i < 32; ++i) {
-      from_a.push_back(Alloc(a, c));
-      from_b.push_back(Alloc(b, c));
-    }
-  }
-  const uint64_t sent_home =
-      a.counters().remote_frees.Read() + b.counters().remote_frees.Read() - home_at_half;
-  EXPECT_LT(sent_home, uint64_t{kRounds / 2 * 2 * 32 / 20});  // under 5 % of the frees
-  for (void* p : from_a) Free(b, p);
-  for (void* p : from_b) Free(a, p);
+  ring.MakePartners();
+  EXPECT_LT(SentHomeTradingBatches(ring.cache(0), ring.cache(1), c),
+            kTradedInSecondHalf / 20);  // < 5 %
 }
 
 // One round of a batch program: ~13 MiB of blocks allocated, touched, freed.
