@@ -158,8 +158,9 @@ void ThreadCache::JudgeExchange(int c) {
     // Others' blocks kept, pushes that are not own frees (none unless
     // partners); the free being judged is neither kept nor sent yet.
     const int64_t kept = std::max<int64_t>(0, static_cast<int64_t>(frees) - 1 - foreign_sent_[c]);
+    const int64_t own = OwnFreesThisWindow(c) - kept;
     const bool exchange = frees * 8 >= pops * kEnterEighths &&
-                          (OwnFreesThisWindow(c) - kept) * 8 <= static_cast<int64_t>(pops) * kEnterOwnEighths;
+                          own * 8 <= static_cast<int64_t>(pops) * kEnterOwnEighths;
     const bool partners = frees * kPartnerShareDivisor >= pops && IsPartnerOf(c);
     f.streak = exchange ? std::min<int>(f.streak + 1, kEnterStreak) : 0;
     f.partner_streak = partners ? std::min<int>(f.partner_streak + 1, kEnterStreak) : 0;
@@ -198,8 +199,8 @@ void ThreadCache::SetRoomFloor(int c) {
   const Keep mode = foreign_[c].keep;
   const int32_t keep = std::min(limit_[c], FullLimit(c)) /
                        (mode == Keep::kPartners ? kKeepPartnerDivisor : kKeepForeignDivisor);
-  foreign_[c].room_floor = mode != Keep::kNo ? static_cast<uint32_t>(Bin::kRoomBias + limit_[c] - keep)
-                                             : kNoRoomFloor;
+  foreign_[c].room_floor =
+      mode != Keep::kNo ? static_cast<uint32_t>(Bin::kRoomBias + limit_[c] - keep) : kNoRoomFloor;
 }
 
 void ThreadCache::FreeOthersBlock(void* p, const UnitEntry& unit) {
@@ -212,7 +213,8 @@ void ThreadCache::FreeOthersBlock(void* p, const UnitEntry& unit) {
   if (ABSL_PREDICT_FALSE(!RangeMap::IsSlab(word))) return ReportInvalidFree(p, BadFree::kFreeMemory);
   Slab* slab = RangeMap::SlabMetaOf<Slab>(word);
   if (ABSL_PREDICT_FALSE(!initialized_)) return FreeFromPlaceholder(slab, p);
-  const auto* owner = static_cast<const ThreadCache*>(unit.slab.owner.load(std::memory_order_relaxed));
+  const auto* owner =
+      static_cast<const ThreadCache*>(unit.slab.owner.load(std::memory_order_relaxed));
   if (foreign_from_[c].load(std::memory_order_relaxed) != owner) {
     foreign_from_[c].store(owner, std::memory_order_relaxed);
   }
