@@ -139,6 +139,8 @@ void ThreadCache::StartOver() {
     ForgetBorrowing(c);
     UndoTurns(c);  // the last thread's turns are not this one's
   }
+  mixing_classes_ = 0;
+  own_branch_offset_ = 0;
 }
 
 void ThreadCache::Drain() {

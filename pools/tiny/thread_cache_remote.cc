@@ -145,7 +145,7 @@ bool ThreadCache::IsPartnerOf(int c) const {
          from->foreign_from_[c].load(std::memory_order_relaxed) == this;
 }
 
-void ThreadCache::JudgeExchange(int c) {
+void ThreadCache::JudgeExchange(int c, uint32_t pending) {
   ForeignShare& f = foreign_[c];
   const uint64_t frees = f.frees;
   const uint64_t pops = bins_[c].Pops() - f.pops_at_start;
@@ -156,8 +156,9 @@ void ThreadCache::JudgeExchange(int c) {
     if (frees * kLeaveDivisor < pops) f.keep = Keep::kNo;
   } else {
     // Others' blocks kept, pushes that are not own frees (none unless
-    // partners); the free being judged is neither kept nor sent yet.
-    const int64_t kept = std::max<int64_t>(0, static_cast<int64_t>(frees) - 1 - foreign_sent_[c]);
+    // partners).
+    const int64_t kept =
+        std::max<int64_t>(0, static_cast<int64_t>(frees) - pending - foreign_sent_[c]);
     const int64_t own = OwnFreesThisWindow(c) - kept;
     const bool exchange = frees * 8 >= pops * kEnterEighths &&
                           own * 8 <= static_cast<int64_t>(pops) * kEnterOwnEighths;
@@ -169,6 +170,7 @@ void ThreadCache::JudgeExchange(int c) {
                                                 : Keep::kNo;
     if (f.keep == Keep::kExchange) f.partner_streak = 0;
   }
+  NoteMixing(c, frees * kMixedShareDivisor >= pops);
   f.frees = 0;
   foreign_sent_[c] = 0;
   f.pops_at_start = bins_[c].Pops();
@@ -179,9 +181,11 @@ void ThreadCache::JudgeExchange(int c) {
 void ThreadCache::ForgetQuietPartner(int c) {
   // A free of another's block after the window's end would have closed it
   // (JudgeExchange): a window overdue by a whole window had none.
-  if (foreign_from_[c].load(std::memory_order_relaxed) != nullptr &&
-      bins_[c].Pops() - foreign_[c].pops_at_start >= 2 * kForeignWindow) {
-    foreign_from_[c].store(nullptr, std::memory_order_relaxed);
+  if (bins_[c].Pops() - foreign_[c].pops_at_start >= 2 * kForeignWindow) {
+    if (foreign_from_[c].load(std::memory_order_relaxed) != nullptr) {
+      foreign_from_[c].store(nullptr, std::memory_order_relaxed);
+    }
+    NoteMixing(c, false);
   }
 }
 
@@ -201,6 +205,22 @@ void ThreadCache::SetRoomFloor(int c) {
                        (mode == Keep::kPartners ? kKeepPartnerDivisor : kKeepForeignDivisor);
   foreign_[c].room_floor =
       mode != Keep::kNo ? static_cast<uint32_t>(Bin::kRoomBias + limit_[c] - keep) : kNoRoomFloor;
+}
+
+void ThreadCache::NoteMixing(int c, bool mixing) {
+  const uint64_t bit = uint64_t{1} << c;
+  const uint64_t classes = mixing ? mixing_classes_ | bit : mixing_classes_ & ~bit;
+  if (classes == mixing_classes_) return;  // the fast path's line stays as it is
+  mixing_classes_ = classes;
+  own_branch_offset_ = classes != 0 ? 1 : 0;
+}
+
+void ThreadCache::FreeMixedSlow(void* p, const UnitEntry& unit, bool own) {
+  if (!own) return FreeOthersBlock(p, unit);
+  const uint32_t at = unit.slab.class_offset.load(std::memory_order_relaxed);
+  JudgeExchange(static_cast<int>(at / kDigestClassScale), 0);
+  Bin& b = *reinterpret_cast<Bin*>(reinterpret_cast<char*>(bins_) + at);
+  if (Push(b, p, FreeKey())) FlushBin(&b);
 }
 
 void ThreadCache::FreeOthersBlock(void* p, const UnitEntry& unit) {
@@ -231,7 +251,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::FreeForeign(int c, Slab* s
 }
 
 void ThreadCache::FreeForeignAtWindowEnd(int c, Slab* slab, void* p) {
-  JudgeExchange(c);
+  JudgeExchange(c, 1);
   KeepOrSendHome(c, slab, p);
 }
 

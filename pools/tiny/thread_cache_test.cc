@@ -1742,6 +1742,43 @@ TEST(ThreadCache, PartnersPartWhenOneStopsFreeingTheOthersBlocks) {
   EXPECT_EQ(producers_reused, 0);
 }
 
+// A thread whose frees are its own takes free's own-block branch. One that
+// frees a share of another's blocks among its own (a quarter, at random:
+// rptest) frees every block on the mixed path (no branch on the owner),
+// where its own blocks still go onto the bin and nothing is handed out
+// twice; a window of frees of its own later, it takes the branch again.
+TEST(ThreadCache, AThreadFreeingMixedOwnersTakesTheMixedPathUntilItStops) {
+  const int c = SizeToClass(64);
+  {
+    auto solo = NewCache();
+    std::vector<void*> v;
+    for (int i = 0; i < 4 * 256; ++i) v.push_back(Alloc(*solo, c));
+    for (void* p : v) Free(*solo, p);
+    EXPECT_FALSE(solo->FreesMixOwners());
+    solo->Drain();
+  }
+  PassingRing ring(2, c);
+  ring.MakePartners();
+  ThreadCache& cache = ring.cache(0);
+  EXPECT_TRUE(cache.FreesMixOwners());
+  EXPECT_TRUE(ring.cache(1).FreesMixOwners());
+
+  std::vector<void*> own;
+  for (int i = 0; i < 200; ++i) own.push_back(Alloc(cache, c));
+  ASSERT_TRUE(cache.FreesMixOwners());
+  for (void* p : own) Free(cache, p);
+  void* top = cache.TryPop(c);
+  EXPECT_EQ(top, own.back());
+  Free(cache, top);
+  std::set<void*> handed_out;
+  for (int i = 0; i < 4 * 256; ++i) {
+    void* p = Alloc(cache, c);
+    EXPECT_TRUE(handed_out.insert(p).second) << p;
+  }
+  for (void* p : handed_out) Free(cache, p);
+  EXPECT_FALSE(cache.FreesMixOwners());
+}
+
 // Partners that go on to live on each other's blocks alone (trading batches
 // of 32, as ThreadsTradingBatchesOfOneSizeKeepEachOthersBlocks) become an
 // exchange and keep nearly all of them: the blocks they kept as partners do
