@@ -34,9 +34,11 @@
 //       own slab: push on this thread's bin; over the bin's limit,
 //       flush half to the slabs (FlushBin)
 //       another owner's slab (always, for a thread with no heap
-//       yet): FreeOthersBlock sends it home, or keeps it while
-//       the class is in an exchange (or the owner a partner)
-//       and the bin runs low
+//       yet): FreeMixed keeps it while the class is in an
+//       exchange (or the owner a partner) and the bin runs low,
+//       else FreeOthersBlock sends it home; every block takes
+//       FreeMixed while the thread frees others' blocks among its
+//       own (no branch on the owner there)
 //     otherwise: FreeOther(p): nullptr, an aligned pointer inside its
 //                block (found from the same entry), Large, a slab pointer
 //                the block test refused (FreeUnusual: a block in use whose

@@ -77,8 +77,9 @@ void ThreadCache::TrimQuietBins(uint64_t now_ms, uint64_t decay_ms) {
     }
     if (now_ms - active_ms_[c] < decay_ms) continue;
     // Quiet: it may borrow again, also when it holds nothing now (its spans
-    // went back as its blocks were freed).
+    // went back as its blocks were freed), and its frees no longer mix.
     ForgetBorrowing(c);
+    NoteMixing(c, false);
     // Quiet even with an empty bin: its slabs may have emptied by frees
     // that went straight to them (over the limit, or from other threads).
     if (bins_[c].head != nullptr || stash_[c].head != nullptr || partial_[c].head != nullptr ||

@@ -240,8 +240,8 @@ class ThreadCache {
     const uintptr_t from_owner =
         reinterpret_cast<uintptr_t>(unit.slab.owner.load(std::memory_order_relaxed)) -
         reinterpret_cast<uintptr_t>(this);  // 0: an own block
-    // An own block, while others' blocks are no share of this thread's frees
-    // (own_branch_offset_): onto the bin; a push past the limit flushes.
+    // An own block, while others' blocks are no share of any class's frees
+    // (own_branch_offset_ 0): onto the bin; a push past the limit flushes.
     if (ABSL_PREDICT_TRUE(from_owner == own_branch_offset_)) {
       if (ABSL_PREDICT_FALSE(Push(b, p, key))) FlushBin(&b);
       return;
@@ -362,7 +362,7 @@ class ThreadCache {
 
   const CacheCounters& counters() const { return counters_; }
   // Whether every free takes FreeMixed (others' blocks are a share of some
-  // class's frees), not free's own-block branch.
+  // class's frees), not free's own-block branch. For the owner (and tests).
   bool FreesMixOwners() const { return own_branch_offset_ != 0; }
   // Blocks of class c handed out (hits and misses alike), as of this cache's
   // last slow path for the class (readable from any thread).
@@ -539,10 +539,12 @@ class ThreadCache {
   // one of this cache's blocks of c (partners): read at a window's end,
   // racing that thread's writes (a stale answer costs the window).
   bool IsPartnerOf(int c) const;
-  // A refill of class c a window or more after its last free of another's
-  // block (its window overdue by a whole window) clears foreign_from_[c]
-  // and its bit in mixing_classes_: threads that stopped trading blocks are
-  // no partners (JudgeExchange runs only at such frees).
+  // A refill of class c whose window is overdue by a whole window (no free
+  // ended it: JudgeExchange runs at frees of another's block, and while the
+  // thread mixes at its own frees too) clears foreign_from_[c] and its bit
+  // in mixing_classes_: threads that stopped trading blocks are no
+  // partners. A window judged with no free of another's block does the same
+  // (JudgeExchange).
   void ForgetQuietPartner(int c);
   // FreeForeign for a free that ends its class's window: the verdict, then
   // the same as any other. Out of line and called last, so that FreeForeign's
@@ -772,15 +774,17 @@ class ThreadCache {
   // and a branch on the owner mispredicts on about every other free
   // (xthread: 0.58 per free under cachegrind's model; rptest_2t: an owner
   // change on 33 % of its frees). On one CPU, where only the instructions
-  // count, FreeMixed made xthread_2t 1.14x and rptest_2t 1.13x as fast
+  // count, FreeMixed made xthread_2t 1.14x and rptest_2t 1.14x as fast
   // (AMD EPYC, Zen 5). A thread whose frees are its own (a single-threaded
   // program) keeps the branch: FreeMixed for every free cost glibc_simple
   // 10 %, this test of a word in the line after the bins nothing measurable.
   uintptr_t own_branch_offset_ = 0;
   // Bit c: others' blocks came to 1 / kMixedShareDivisor of class c's
-  // allocations or more in its last window (JudgeExchange); cleared a
-  // window after the class's last free of another's block
-  // (ForgetQuietPartner).
+  // allocations or more in its last window (JudgeExchange, which also clears
+  // it); cleared too by a refill a window after the class's last free of
+  // another's block (ForgetQuietPartner) and when the class goes quiet
+  // (TrimQuietBins). A thread that frees others' blocks of classes it does
+  // not allocate ends no window of them and does not mix.
   uint64_t mixing_classes_ = 0;
   static constexpr uint32_t kMixedShareDivisor = 16;
   void NoteMixing(int c, bool mixing);
@@ -971,7 +975,8 @@ class ThreadCache {
   // The owner of the other owner's block the slow path freed last into
   // class c (FreeOthersBlock), for the partners' test (IsPartnerOf): the
   // owner reads it of the thread it got others' blocks from; cleared by a
-  // refill a window after the last such free (ForgetQuietPartner). Written
+  // window with no such free (JudgeExchange) or a refill a window after the
+  // last such free (ForgetQuietPartner). Written
   // only when it changes: two partners' entries stay as they are, and their
   // lines shared.
   std::atomic<const ThreadCache*> foreign_from_[kNumClasses] = {};

@@ -171,6 +171,11 @@ void ThreadCache::JudgeExchange(int c, uint32_t pending) {
     if (f.keep == Keep::kExchange) f.partner_streak = 0;
   }
   NoteMixing(c, frees * kMixedShareDivisor >= pops);
+  // A whole window with no other's block: no partner (while the thread
+  // mixes, its own frees end windows, and no refill finds one overdue).
+  if (frees == 0 && foreign_from_[c].load(std::memory_order_relaxed) != nullptr) {
+    foreign_from_[c].store(nullptr, std::memory_order_relaxed);
+  }
   f.frees = 0;
   foreign_sent_[c] = 0;
   f.pops_at_start = bins_[c].Pops();

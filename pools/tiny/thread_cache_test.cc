@@ -1746,7 +1746,8 @@ TEST(ThreadCache, PartnersPartWhenOneStopsFreeingTheOthersBlocks) {
 // frees a share of another's blocks among its own (a quarter, at random:
 // rptest) frees every block on the mixed path (no branch on the owner),
 // where its own blocks still go onto the bin and nothing is handed out
-// twice; a window of frees of its own later, it takes the branch again.
+// twice; a window of frees of its own later (no refill needed), it takes
+// the branch again.
 TEST(ThreadCache, AThreadFreeingMixedOwnersTakesTheMixedPathUntilItStops) {
   const int c = SizeToClass(64);
   {
@@ -1768,15 +1769,18 @@ TEST(ThreadCache, AThreadFreeingMixedOwnersTakesTheMixedPathUntilItStops) {
   ASSERT_TRUE(cache.FreesMixOwners());
   for (void* p : own) Free(cache, p);
   void* top = cache.TryPop(c);
-  EXPECT_EQ(top, own.back());
+  ASSERT_EQ(top, own.back());
   Free(cache, top);
+  // Its own blocks only, from a warm bin (no refill): a free of its own
+  // ends the window, whose verdict ends the mixing.
+  for (int i = 0; i < 3 * 256; ++i) Free(cache, Alloc(cache, c));
+  EXPECT_FALSE(cache.FreesMixOwners());
   std::set<void*> handed_out;
   for (int i = 0; i < 4 * 256; ++i) {
     void* p = Alloc(cache, c);
     EXPECT_TRUE(handed_out.insert(p).second) << p;
   }
   for (void* p : handed_out) Free(cache, p);
-  EXPECT_FALSE(cache.FreesMixOwners());
 }
 
 // Partners that go on to live on each other's blocks alone (trading batches
