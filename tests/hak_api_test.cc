@@ -13,6 +13,7 @@
 
 #include "core/base/os.h"
 #include "core/base/size_classes.h"
+#include "core/front_door.h"
 #include "core/hakmem.h"
 #include "core/stats.h"
 #include "gtest/gtest.h"
@@ -70,15 +71,27 @@ TEST(HakApi, EverySizeIsAlignedUsableAndOwned) {
   }
 }
 
-// malloc's Tiny table has an entry per request size (core/front_door.h):
-// every size up to the Mid tier gets a block of its own class, the smallest
-// that fits, and the sizes just past it the Mid tier's first.
+// malloc's table has an entry per 8 bytes of request for both the Tiny and
+// the Mid tier (core/front_door.h): every size up to the Mid tier gets a
+// block of its own class, the smallest that fits, and the sizes just past
+// it the Mid tier's first (above, a miss may borrow a larger class's cached
+// block: W_MAX).
 TEST(HakApi, EverySizeUpToTheMidTierGetsItsClassesBlock) {
   for (size_t size = 0; size <= hakmem::kTinyMaxSize + 256; ++size) {
     void* p = hak_alloc(size);
     ASSERT_NE(p, nullptr);
     EXPECT_EQ(hak_usable_size(p), hakmem::ClassSize(hakmem::SizeToClass(size))) << size;
     hak_free(p);
+  }
+}
+
+// The table's bin for every request it covers is its class's (SizeToClass).
+TEST(HakApi, MallocsTableGivesEveryRequestItsClassesBin) {
+  for (size_t size = 0; size <= hakmem::kLookupMaxSize; ++size) {
+    ASSERT_EQ(hakmem::kBinBy8Bytes[(size + 7) >> 3],
+              hakmem::tiny::ThreadCache::BinOffset(
+                  static_cast<unsigned>(hakmem::SizeToClass(size))))
+        << size;
   }
 }
 
