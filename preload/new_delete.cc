@@ -68,7 +68,7 @@ inline void* NewNothrow(hakmem::preload::NothrowForm form, size_t size,
 // The plain forms' misses (an empty bin, a Large size), whole and out of
 // line: their hit path then calls nothing whose result it tests, and needs
 // no frame (it saved and restored one: 21 instructions to its `ret`, against
-// malloc's 18).
+// malloc's 18 then).
 [[gnu::noinline]] void* PlainNewMiss(size_t size) { return New(size, 0); }
 struct PlainNewPath {
   static void* Hit(void* p, size_t) { return p; }

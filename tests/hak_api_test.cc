@@ -88,7 +88,7 @@ TEST(HakApi, EverySizeUpToTheMidTierGetsItsClassesBlock) {
 // The table's bin for every request it covers is its class's (SizeToClass).
 TEST(HakApi, MallocsTableGivesEveryRequestItsClassesBin) {
   for (size_t size = 0; size <= hakmem::kLookupMaxSize; ++size) {
-    ASSERT_EQ(hakmem::kBinBy8Bytes[(size + 7) >> 3],
+    ASSERT_EQ(hakmem::LookupBinOffset(size),
               hakmem::tiny::ThreadCache::BinOffset(
                   static_cast<unsigned>(hakmem::SizeToClass(size))))
         << size;

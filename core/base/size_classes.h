@@ -182,7 +182,7 @@ constexpr std::array<uint8_t, kMax / kGranule + 1> MakeLookup() {
 inline constexpr std::array<ClassInfo, kNumClasses> kClassInfo =
     size_class_internal::MakeClassTable();
 // Up to 1 KiB by 8 bytes; up to 64 KiB by 128 bytes (classes above 1 KiB are
-// multiples of 256).
+// multiples of 128: CheckTable).
 inline constexpr size_t kLookupMaxSize = 64 * 1024;
 inline constexpr std::array<uint8_t, kTinyMaxSize / 8 + 1> kTinyClassLookup =
     size_class_internal::MakeLookup<kTinyMaxSize, 8>();
