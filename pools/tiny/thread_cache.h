@@ -131,7 +131,7 @@ class ThreadCache {
   }
   // TryPop for the bin at `offset` (BinOffset).
   ABSL_ATTRIBUTE_ALWAYS_INLINE void* TryPopAt(size_t offset) {
-    Bin& b = *reinterpret_cast<Bin*>(reinterpret_cast<char*>(bins_) + offset);
+    Bin& b = BinAt(offset);
     void* p = b.head;
     if (ABSL_PREDICT_FALSE(p == nullptr)) return nullptr;
     void* next = *static_cast<void**>(p);
@@ -236,7 +236,7 @@ class ThreadCache {
   // `unit` describes, whose class_offset is `at`.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void FreeInUse(const UnitEntry& unit, uint32_t at, void* p) {
     const uint64_t key = FreeKey();
-    Bin& b = *reinterpret_cast<Bin*>(reinterpret_cast<char*>(bins_) + at);
+    Bin& b = BinAt(at);
     const uintptr_t from_owner =
         reinterpret_cast<uintptr_t>(unit.slab.owner.load(std::memory_order_relaxed)) -
         reinterpret_cast<uintptr_t>(this);  // 0: an own block
@@ -258,8 +258,8 @@ class ThreadCache {
   // apart by masks, not by a branch.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void FreeMixed(const UnitEntry& unit, uint32_t at, void* p,
                                               bool own) {
-    Bin& b = *reinterpret_cast<Bin*>(reinterpret_cast<char*>(bins_) + at);
-    ForeignShare& f = *reinterpret_cast<ForeignShare*>(reinterpret_cast<char*>(foreign_) + at);
+    Bin& b = BinAt(at);
+    ForeignShare& f = ForeignAt(at);
     const uint32_t others = static_cast<uint32_t>(own) - 1;  // all ones for another owner's block
     if (ABSL_PREDICT_FALSE(!KeepsForeignFast(b, f, others))) return FreeMixedSlow(p, unit, own);
     // Another owner's block never takes the bin past its limit (its room was
@@ -546,6 +546,9 @@ class ThreadCache {
   // partners. A window judged with no free of another's block does the same
   // (JudgeExchange).
   void ForgetQuietPartner(int c);
+  // Clears foreign_from_[c] (written only if set: a partner's line stays
+  // shared).
+  void ForgetPartner(int c);
   // FreeForeign for a free that ends its class's window: the verdict, then
   // the same as any other. Out of line and called last, so that FreeForeign's
   // every other free calls nothing that returns to it (the verdict's call
@@ -601,6 +604,14 @@ class ThreadCache {
     uint8_t partner_streak;  // windows in a row as partners
   };
   static_assert(sizeof(ForeignShare) == kDigestClassScale, "and these");
+  // The bin and the ForeignShare at byte offset `offset` (BinOffset, a
+  // digest's class_offset): the fast paths index them without scaling.
+  Bin& BinAt(size_t offset) {
+    return *reinterpret_cast<Bin*>(reinterpret_cast<char*>(bins_) + offset);
+  }
+  ForeignShare& ForeignAt(size_t offset) {
+    return *reinterpret_cast<ForeignShare*>(reinterpret_cast<char*>(foreign_) + offset);
+  }
   // Where bin c's count stood when its window began, and the blocks slow
   // paths had moved into it (out: negative) by then (OwnFreesThisWindow).
   struct WindowStart {

@@ -173,9 +173,7 @@ void ThreadCache::JudgeExchange(int c, uint32_t pending) {
   NoteMixing(c, frees * kMixedShareDivisor >= pops);
   // A whole window with no other's block: no partner (while the thread
   // mixes, its own frees end windows, and no refill finds one overdue).
-  if (frees == 0 && foreign_from_[c].load(std::memory_order_relaxed) != nullptr) {
-    foreign_from_[c].store(nullptr, std::memory_order_relaxed);
-  }
+  if (frees == 0) ForgetPartner(c);
   f.frees = 0;
   foreign_sent_[c] = 0;
   f.pops_at_start = bins_[c].Pops();
@@ -187,10 +185,14 @@ void ThreadCache::ForgetQuietPartner(int c) {
   // A free of another's block after the window's end would have closed it
   // (JudgeExchange): a window overdue by a whole window had none.
   if (bins_[c].Pops() - foreign_[c].pops_at_start >= 2 * kForeignWindow) {
-    if (foreign_from_[c].load(std::memory_order_relaxed) != nullptr) {
-      foreign_from_[c].store(nullptr, std::memory_order_relaxed);
-    }
+    ForgetPartner(c);
     NoteMixing(c, false);
+  }
+}
+
+void ThreadCache::ForgetPartner(int c) {
+  if (foreign_from_[c].load(std::memory_order_relaxed) != nullptr) {
+    foreign_from_[c].store(nullptr, std::memory_order_relaxed);
   }
 }
 
@@ -222,10 +224,10 @@ void ThreadCache::NoteMixing(int c, bool mixing) {
 
 void ThreadCache::FreeMixedSlow(void* p, const UnitEntry& unit, bool own) {
   if (!own) return FreeOthersBlock(p, unit);
-  const uint32_t at = unit.slab.class_offset.load(std::memory_order_relaxed);
-  JudgeExchange(static_cast<int>(at / kDigestClassScale), 0);
-  Bin& b = *reinterpret_cast<Bin*>(reinterpret_cast<char*>(bins_) + at);
-  if (Push(b, p, FreeKey())) FlushBin(&b);
+  const int c = static_cast<int>(unit.slab.class_offset.load(std::memory_order_relaxed) /
+                                 kDigestClassScale);
+  JudgeExchange(c, 0);
+  if (Push(bins_[c], p, FreeKey())) Flush(c);
 }
 
 void ThreadCache::FreeOthersBlock(void* p, const UnitEntry& unit) {
