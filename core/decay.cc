@@ -13,12 +13,18 @@
 #include "core/base/config.h"
 #include "core/base/daemon_thread.h"
 #include "core/base/os.h"
+#include "core/base/range_map.h"
 #include "core/heap_upkeep.h"
 #include "core/peak_watch.h"
 #include "core/thread_heap.h"
 #include "pools/large/large_tier.h"
 #include "pools/mid/idle_spans.h"
+#include "pools/tiny/superslab_arena.h"
 #include "pools/tiny/superslab_manager.h"
+
+// glibc's own flag (2.32 and later): true until the program's first
+// pthread_create. Weak: a libc without it counts as threaded.
+extern "C" char __libc_single_threaded __attribute__((weak));
 
 namespace hakmem {
 namespace {
@@ -87,13 +93,39 @@ void MaybeDecay() {
 namespace {
 
 constexpr uint64_t kStartDelayMs = 250;
-// ...unless the program has this much mapped already: one that built its big
+// ...unless the program has this much mapped for its blocks already
+// (BlockBytesMapped): one that built its big
 // memory in its first moments and then runs on its bins (or never calls
 // malloc again) made no refill after the delay, so it never started the
 // thread, and what it freed stayed resident for good (64 MiB of buffers
 // freed at start-up: 64 MiB held). A program that maps this much is seldom
 // one that ends at once.
 constexpr size_t kEarlyStartBytes = size_t{32} << 20;
+
+// What hakmem has mapped for the program's blocks: all it has mapped (its
+// metadata too, small beside) but the range map's window table, 32 MiB
+// committed with the slab arena at the first allocation and touched a few
+// entries at a time. Counted, it passed kEarlyStartBytes in every program at
+// once (`sort` of a short file started the thread).
+uint64_t BlockBytesMapped() {
+  const uint64_t table = tiny::ArenaReservedBytes() != 0 ? RangeMap::kWindowTableBytes : 0;
+  const uint64_t mapped = OsBytesMapped();
+  return mapped > table ? mapped - table : 0;
+}
+
+// A program of one thread keeps glibc's single-threaded fast paths (no lock
+// in stdio's calls, no cancellation point around read and write) for as long
+// as no second thread exists, and may call unshare(CLONE_NEWUSER), which
+// fails in a process of several; the decay thread would end both for good
+// (figures: docs/ARCHITECTURE.md, "Retained memory"). So such a program gets
+// it only once hakmem has kEarlyStartBytes mapped for its blocks, when what
+// it may keep while quiet is no longer small; below that its own slow paths
+// decay what it frees. One that starts a thread of its own gets it at its
+// next refill or Large allocation (250 ms after start-up).
+bool ProgramIsSingleThreaded() {
+  return &__libc_single_threaded != nullptr && __libc_single_threaded != 0;
+}
+
 constexpr size_t kStackSize = 64 * 1024;
 const uint64_t g_loaded_ms = NowMs();  // set when the library is loaded
 enum : int { kNotStarted, kRunning, kNever };
@@ -134,7 +166,10 @@ void MaybeStartDecayThread() {
   // library's constructor comes before this one's, and before g_loaded_ms is
   // set: 0), nor, as a rule, in a program's first moments.
   if (!ConfigLoaded() || g_loaded_ms == 0) return;
-  if (NowMs() - g_loaded_ms < kStartDelayMs && OsBytesMapped() < kEarlyStartBytes) return;
+  if (BlockBytesMapped() < kEarlyStartBytes &&
+      (ProgramIsSingleThreaded() || NowMs() - g_loaded_ms < kStartDelayMs)) {
+    return;
+  }
   int expected = kNotStarted;
   if (!g_thread_state.compare_exchange_strong(expected, kRunning, std::memory_order_acq_rel)) {
     return;

@@ -19,9 +19,11 @@
 // WatchPeak; core/peak_watch.h).
 // The decay thread starts at the first refill or Large allocation 250 ms after
 // start-up (a program that ends sooner has nothing to give back), or at once
-// when hakmem has 32 MiB mapped, unless HAKMEM_DECAY_THREAD=0,
-// and never in a fork child (only async-signal-safe calls are allowed there
-// before exec; the child's slow paths still run passes).
+// when hakmem has 32 MiB mapped for blocks; in a program of one thread only at
+// that size (its second thread would end glibc's single-threaded fast paths);
+// unless HAKMEM_DECAY_THREAD=0, and never in a fork child (only
+// async-signal-safe calls are allowed there before exec; the child's slow
+// paths still run passes).
 #ifndef HAKMEM_CORE_DECAY_H_
 #define HAKMEM_CORE_DECAY_H_
 
