@@ -22,10 +22,6 @@
 #include "pools/tiny/superslab_arena.h"
 #include "pools/tiny/superslab_manager.h"
 
-// glibc's own flag (2.32 and later): true until the program's first
-// pthread_create. Weak: a libc without it counts as threaded.
-extern "C" char __libc_single_threaded __attribute__((weak));
-
 namespace hakmem {
 namespace {
 
@@ -113,19 +109,6 @@ uint64_t BlockBytesMapped() {
   return mapped > table ? mapped - table : 0;
 }
 
-// A program of one thread keeps glibc's single-threaded fast paths (no lock
-// in stdio's calls, no cancellation point around read and write) for as long
-// as no second thread exists, and may call unshare(CLONE_NEWUSER), which
-// fails in a process of several; the decay thread would end both for good
-// (figures: docs/ARCHITECTURE.md, "Retained memory"). So such a program gets
-// it only once hakmem has kEarlyStartBytes mapped for its blocks, when what
-// it may keep while quiet is no longer small; below that its own slow paths
-// decay what it frees. One that starts a thread of its own gets it at its
-// next refill or Large allocation (250 ms after start-up).
-bool ProgramIsSingleThreaded() {
-  return &__libc_single_threaded != nullptr && __libc_single_threaded != 0;
-}
-
 constexpr size_t kStackSize = 64 * 1024;
 const uint64_t g_loaded_ms = NowMs();  // set when the library is loaded
 enum : int { kNotStarted, kRunning, kNever };
@@ -166,8 +149,17 @@ void MaybeStartDecayThread() {
   // library's constructor comes before this one's, and before g_loaded_ms is
   // set: 0), nor, as a rule, in a program's first moments.
   if (!ConfigLoaded() || g_loaded_ms == 0) return;
+  // A program of one thread keeps glibc's single-threaded fast paths (no
+  // lock in stdio's calls, no cancellation point around read and write) for
+  // as long as no second thread exists, and may call unshare(CLONE_NEWUSER),
+  // which fails in a process of several; the decay thread would end both for
+  // good (figures: docs/ARCHITECTURE.md, "Retained memory"). So it gets the
+  // thread only once hakmem has kEarlyStartBytes mapped for its blocks, when
+  // what it may keep while quiet is no longer small; below that its own slow
+  // paths decay what it frees. One that starts a thread of its own gets it at
+  // its next refill or Large allocation (250 ms after start-up).
   if (BlockBytesMapped() < kEarlyStartBytes &&
-      (ProgramIsSingleThreaded() || NowMs() - g_loaded_ms < kStartDelayMs)) {
+      (OsSingleThreaded() || NowMs() - g_loaded_ms < kStartDelayMs)) {
     return;
   }
   int expected = kNotStarted;

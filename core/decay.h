@@ -21,9 +21,10 @@
 // start-up (a program that ends sooner has nothing to give back), or at once
 // when hakmem has 32 MiB mapped for blocks; in a program of one thread only at
 // that size (its second thread would end glibc's single-threaded fast paths);
-// unless HAKMEM_DECAY_THREAD=0, and never in a fork child (only
-// async-signal-safe calls are allowed there before exec; the child's slow
-// paths still run passes).
+// unless HAKMEM_DECAY_THREAD=0, and never in the child of a threaded parent
+// (only async-signal-safe calls are allowed there before exec; the child's
+// slow paths still run passes). A parent of one thread has a child that is a
+// whole process: the same rules (core/thread_heap.cc, PrepareFork).
 #ifndef HAKMEM_CORE_DECAY_H_
 #define HAKMEM_CORE_DECAY_H_
 
@@ -37,7 +38,7 @@ void MaybeDecay();
 // From an allocation slow path with no hakmem lock held (it may create a
 // thread, which allocates): starts the decay thread when it is due.
 void MaybeStartDecayThread();
-// fork: the child has no decay thread and starts none.
+// fork: the child of a threaded parent has no decay thread and starts none.
 void DecayAfterForkInChild();
 
 // The give-backs made while the program grew elsewhere (WatchPeak), ever:

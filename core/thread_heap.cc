@@ -9,6 +9,7 @@
 #include "core/base/clock.h"
 #include "core/base/config.h"
 #include "core/base/meta_pool.h"
+#include "core/base/os.h"
 #include "core/decay.h"
 #include "core/heap_upkeep.h"
 #include "core/stats.h"
@@ -133,7 +134,23 @@ void TearDownThreadHeap(void* arg) {
 // child glibc resets the lock if the parent was multi-threaded, else it never
 // took it; resetting it (again) is right either way. A fork from a thread that
 // holds a FILE's lock takes the list lock inside it, as glibc's fork does.
+// A parent glibc says has one thread (OsSingleThreaded: so no decay or
+// learner thread either) has no other thread that could hold one of these
+// locks, or be amid an update of a heap or a ring, when it forks: the
+// handlers take, release and reset nothing, as glibc's own fork does then. Each lock taken and released
+// around a fork wrote a page the fork had just shared: a fault in the parent
+// and a copied page in the child, a dozen per fork (docs/ARCHITECTURE.md,
+// "Start-up, re-entry, fork"). PrepareFork's choice, for the other two
+// handlers; written only when it changes (so not a page fault of its own at
+// every fork).
+std::atomic<bool> g_fork_took_locks{false};
+
 void PrepareFork() {
+  const bool take = !OsSingleThreaded();
+  if (g_fork_took_locks.load(std::memory_order_relaxed) != take) {
+    g_fork_took_locks.store(take, std::memory_order_relaxed);
+  }
+  if (!take) return;
   if (_IO_list_lock != nullptr) _IO_list_lock();
   // A background component's lock comes first among ours: it takes core's
   // locks while holding its own (core/background.h).
@@ -148,6 +165,7 @@ void PrepareFork() {
 }
 
 void ParentAfterFork() {
+  if (!g_fork_took_locks.load(std::memory_order_relaxed)) return;
   large::UnlockAfterFork(false);
   tiny::UnlockSuperSlabsAfterFork(false);
   g_heap_records.lock().Unlock();
@@ -160,6 +178,10 @@ void ParentAfterFork() {
 }
 
 void ChildAfterFork() {
+  // The child of a parent of one thread is a whole process (POSIX limits
+  // only a threaded parent's child to async-signal-safe calls): its decay
+  // thread and the learner's start by the usual rules.
+  if (!g_fork_took_locks.load(std::memory_order_relaxed)) return;
   large::UnlockAfterFork(true);
   tiny::UnlockSuperSlabsAfterFork(true);
   g_heap_records.lock().ResetAfterFork();

@@ -24,11 +24,13 @@
 //    signal handler never runs on it.
 //  - fork: the prepare handler waits for a window pass in progress to end (its
 //    lock is taken before core's), so the child sees consistent state. The
-//    child runs WITHOUT a learner: only the forking thread exists there, a
-//    POSIX child of a threaded process should not create threads before exec
-//    (ThreadSanitizer even kills it), and most children exec soon anyway. The
-//    child keeps the CAP values learned so far; a W_MAX trial in progress is
-//    dropped (the incumbent comes back).
+//    child of a threaded parent runs WITHOUT a learner: only the forking
+//    thread exists there, a POSIX child of a threaded process should not
+//    create threads before exec (ThreadSanitizer even kills it), and most
+//    children exec soon anyway. It keeps the CAP values learned so far; a
+//    W_MAX trial in progress is dropped (the incumbent comes back). The child
+//    of a parent of one thread (no learner thread yet) is a whole process:
+//    core calls no fork hook there (core/thread_heap.cc).
 //  - Exit: core's destructor asks the thread to stop and waits for it a short
 //    while (never a join: a thread stuck anywhere must not hang exit).
 #ifndef HAKMEM_LEARNER_LEARNER_H_
@@ -41,7 +43,8 @@
 namespace hakmem::learner {
 
 // Starts the thread with these settings (tests use short windows). False if
-// it already runs, this process is a fork child, or the thread cannot start.
+// it already runs, this process is a threaded parent's fork child, or the
+// thread cannot start.
 bool StartLearner(const LearnerSettings& s);
 // Asks the thread to stop and waits up to `wait_ms` for it to end. True if it
 // ended (or none ran); the learner may then be started again.

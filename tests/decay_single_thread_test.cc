@@ -4,47 +4,24 @@
 // and make unshare(CLONE_NEWUSER) fail. One that starts a thread of its own
 // gets the decay thread at its next refill (core/decay.cc). A binary of its
 // own: no other test may have started a thread first.
-#include <dirent.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
 #include <cstring>
-#include <string>
 #include <thread>
 #include <vector>
 
+#include "core/base/os.h"
 #include "core/base/range_map.h"
 #include "core/hakmem.h"
 #include "core/stats.h"
 #include "gtest/gtest.h"
-
-extern "C" char __libc_single_threaded __attribute__((weak));
+#include "tests/process_tasks.h"
 
 namespace hakmem {
 namespace {
 
-bool GlibcSaysSingleThreaded() {
-  return &__libc_single_threaded != nullptr && __libc_single_threaded != 0;
-}
-
-// Whether a task of this process is named "hakmem-decay".
-bool DecayThreadRunning() {
-  DIR* tasks = opendir("/proc/self/task");
-  if (tasks == nullptr) return false;
-  bool found = false;
-  while (dirent* e = readdir(tasks)) {
-    if (e->d_name[0] == '.') continue;
-    const std::string path = std::string("/proc/self/task/") + e->d_name + "/comm";
-    if (FILE* f = fopen(path.c_str(), "r")) {
-      char name[32] = {};
-      if (fgets(name, sizeof name, f) != nullptr) found |= strncmp(name, "hakmem-decay", 12) == 0;
-      fclose(f);
-    }
-  }
-  closedir(tasks);
-  return found;
-}
+bool DecayThreadRunning() { return hakmem_test::TaskNamed("hakmem-decay"); }
 
 // What hakmem has mapped but the range map's window table (core/decay.cc).
 uint64_t MappedBeyondTheTable() {
@@ -69,12 +46,12 @@ void AllocateAndFree(int round) {
 }
 
 TEST(DecaySingleThread, AProgramOfOneThreadStaysOneUntilItStartsAThread) {
-  if (!GlibcSaysSingleThreaded()) GTEST_SKIP() << "the process has threads already";
+  if (!OsSingleThreaded()) GTEST_SKIP() << "the process has threads already";
   AllocateAndFree(1);
   usleep(300 * 1000);  // past the start delay: a threaded program's next refill starts it
   AllocateAndFree(2);
   EXPECT_FALSE(DecayThreadRunning());
-  EXPECT_TRUE(GlibcSaysSingleThreaded());
+  EXPECT_TRUE(OsSingleThreaded());
 
   // A thread of the program's own, alive meanwhile (glibc's flag would stay
   // false after it ends too, but nothing here depends on that).
@@ -83,11 +60,7 @@ TEST(DecaySingleThread, AProgramOfOneThreadStaysOneUntilItStartsAThread) {
     while (!done.load()) usleep(1000);
   });
   AllocateAndFree(3);
-  bool running = DecayThreadRunning();
-  for (int waited_ms = 0; !running && waited_ms < 2000; waited_ms += 10) {
-    usleep(10 * 1000);  // it names itself first thing
-    running = DecayThreadRunning();
-  }
+  const bool running = hakmem_test::TaskAppears("hakmem-decay", 10000);
   done.store(true);
   other.join();
   // Started for the thread, not for the size.

@@ -1,7 +1,9 @@
 // fork in a multi-threaded program: while other threads hammer the allocator
 // (any of its locks may be held at the moment of the fork), the child must
 // find a working, unlocked allocator. A child that deadlocks is killed by its
-// own alarm and the test fails instead of hanging.
+// own alarm and the test fails instead of hanging. First, while the process
+// still has one thread: a parent of one thread takes no lock around its
+// forks, and its child is a whole process (core/thread_heap.cc).
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -13,8 +15,10 @@
 #include <thread>
 #include <vector>
 
+#include "core/base/os.h"
 #include "core/hakmem.h"
 #include "gtest/gtest.h"
+#include "tests/process_tasks.h"
 
 namespace {
 
@@ -56,10 +60,9 @@ void Hammer(std::atomic<bool>* stop, std::atomic<void*>* shared, size_t nshared,
   for (void* p : mine) hak_free(p);
 }
 
-// The child's work: every tier, an aligned block, a realloc chain; 0 if all
-// blocks held what was written.
-int ChildWork() {
-  alarm(20);
+// Every tier, an aligned block, a realloc chain; 0 if all blocks held what
+// was written.
+int Work() {
   std::vector<void*> blocks;
   for (int i = 0; i < 2000; ++i) {
     const size_t size = 1 + static_cast<size_t>(i) * 97 % 40000;
@@ -84,6 +87,60 @@ int ChildWork() {
   for (size_t n = 8; n < (2u << 20); n *= 3) r = hak_realloc(r, n);
   hak_free(r);
   return 0;
+}
+
+// A child's work, killed by its own alarm if it deadlocks.
+int ChildWork() {
+  alarm(20);
+  return Work();
+}
+
+// Declared first: gtest runs a file's tests in order, and the next one starts
+// threads, which the process then has for good.
+TEST(Fork, ChildOfSingleThreadedParentIsAWholeProcess) {
+  if (!hakmem::OsSingleThreaded()) GTEST_SKIP() << "the process has threads already";
+  // Blocks of every tier the parent holds across the forks (children free
+  // some), less than the 32 MiB that would start its decay thread.
+  std::vector<void*> held;
+  for (size_t size : {size_t{24}, size_t{3000}, size_t{200000}, size_t{3} << 19}) {
+    for (int i = 0; i < 4; ++i) held.push_back(hak_alloc(size));
+  }
+  ASSERT_TRUE(hakmem::OsSingleThreaded());
+  for (int i = 0; i < 20; ++i) {
+    const bool last = i == 19;
+    const pid_t pid = fork();
+    ASSERT_NE(pid, -1);
+    if (pid == 0) {
+      alarm(20);
+      for (size_t j = static_cast<size_t>(i) % 2; j < held.size(); j += 2) hak_free(held[j]);
+      if (!last) {
+        void* p = hak_alloc(100);
+        void* q = hak_alloc(5000);
+        hak_free(p);
+        hak_free(q);
+        _exit(p != nullptr && q != nullptr ? 0 : 1);
+      }
+      // The last child works in a thread of its own past the start delay: its
+      // refills start the decay thread, as in any program (Work also maps over
+      // 32 MiB, which does it too), where a threaded parent's child never
+      // gets one.
+      usleep(300 * 1000);
+      int worker = -1;
+      std::thread([&worker] { worker = Work(); }).join();
+      if (worker != 0) _exit(20 + worker);
+      _exit(hakmem_test::TaskAppears("hakmem-decay", 10000) ? 0 : 30);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status))
+        << "child " << i << " killed by signal " << WTERMSIG(status)
+        << (WTERMSIG(status) == SIGALRM ? " (deadlocked)" : "");
+    ASSERT_EQ(WEXITSTATUS(status), 0) << "child " << i;
+  }
+  // The handlers started nothing in the parent, which allocates on.
+  EXPECT_TRUE(hakmem::OsSingleThreaded());
+  EXPECT_EQ(Work(), 0);
+  for (void* p : held) hak_free(p);
 }
 
 TEST(Fork, ChildOfBusyMultiThreadedParentAllocates) {

@@ -8,6 +8,10 @@
 #include <atomic>
 #include <cstring>
 
+// glibc's own flag: true until the program's first pthread_create. Weak: a
+// libc without it leaves it null.
+extern "C" char __libc_single_threaded __attribute__((weak));
+
 namespace hakmem {
 namespace {
 std::atomic<uint64_t> g_bytes_mapped{0};
@@ -280,6 +284,10 @@ void OsUncommit(void* p, size_t size) {
 }
 
 uint64_t OsBytesMapped() { return g_bytes_mapped.load(std::memory_order_relaxed); }
+
+bool OsSingleThreaded() {
+  return &__libc_single_threaded != nullptr && __libc_single_threaded != 0;
+}
 
 uint64_t OsBytesMappedEver() { return g_bytes_mapped_ever.load(std::memory_order_relaxed); }
 

@@ -91,6 +91,10 @@ uint64_t OsBytesMappedEver();
 // The process's resident memory now (/proc/self/statm, read with no
 // allocation), in bytes; 0 if it cannot be read (no /proc).
 uint64_t OsResidentBytes();
+// True while glibc says no other thread exists (its __libc_single_threaded,
+// 2.32 and later: cleared by the first pthread_create); false under a libc
+// without it.
+bool OsSingleThreaded();
 
 inline constexpr size_t AlignUp(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
