@@ -89,6 +89,22 @@ int Work() {
   return 0;
 }
 
+// Waits for child `i`: it must have exited with 0, not been killed (by its
+// own alarm: it deadlocked).
+::testing::AssertionResult ReapedCleanly(pid_t pid, int i) {
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return ::testing::AssertionFailure() << "child " << i << " lost";
+  if (!WIFEXITED(status)) {
+    return ::testing::AssertionFailure()
+           << "child " << i << " killed by signal " << WTERMSIG(status)
+           << (WTERMSIG(status) == SIGALRM ? " (deadlocked)" : "");
+  }
+  if (WEXITSTATUS(status) != 0) {
+    return ::testing::AssertionFailure() << "child " << i << " exited with " << WEXITSTATUS(status);
+  }
+  return ::testing::AssertionSuccess();
+}
+
 // A child's work, killed by its own alarm if it deadlocks.
 int ChildWork() {
   alarm(20);
@@ -130,12 +146,7 @@ TEST(Fork, ChildOfSingleThreadedParentIsAWholeProcess) {
       if (worker != 0) _exit(20 + worker);
       _exit(hakmem_test::TaskAppears("hakmem-decay", 10000) ? 0 : 30);
     }
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status))
-        << "child " << i << " killed by signal " << WTERMSIG(status)
-        << (WTERMSIG(status) == SIGALRM ? " (deadlocked)" : "");
-    ASSERT_EQ(WEXITSTATUS(status), 0) << "child " << i;
+    ASSERT_TRUE(ReapedCleanly(pid, i));
   }
   // The handlers started nothing in the parent, which allocates on.
   EXPECT_TRUE(hakmem::OsSingleThreaded());
@@ -156,12 +167,7 @@ TEST(Fork, ChildOfBusyMultiThreadedParentAllocates) {
     const pid_t pid = fork();
     ASSERT_NE(pid, -1);
     if (pid == 0) _exit(ChildWork());
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status))
-        << "child " << i << " killed by signal " << WTERMSIG(status)
-        << (WTERMSIG(status) == SIGALRM ? " (deadlocked)" : "");
-    ASSERT_EQ(WEXITSTATUS(status), 0) << "child " << i;
+    ASSERT_TRUE(ReapedCleanly(pid, i));
     // The parent keeps allocating after every fork too.
     void* p = hak_alloc(1000);
     ASSERT_NE(p, nullptr);
