@@ -90,12 +90,11 @@ namespace {
 
 constexpr uint64_t kStartDelayMs = 250;
 // ...unless the program has this much mapped for its blocks already
-// (BlockBytesMapped): one that built its big
-// memory in its first moments and then runs on its bins (or never calls
-// malloc again) made no refill after the delay, so it never started the
-// thread, and what it freed stayed resident for good (64 MiB of buffers
-// freed at start-up: 64 MiB held). A program that maps this much is seldom
-// one that ends at once.
+// (BlockBytesMapped): one that built its big memory in its first moments and
+// then runs on its bins (or never calls malloc again) made no refill after
+// the delay, so it never started the thread, and what it freed stayed
+// resident for good (64 MiB of buffers freed at start-up: 64 MiB held). A
+// program that maps this much is seldom one that ends at once.
 constexpr size_t kEarlyStartBytes = size_t{32} << 20;
 
 // What hakmem has mapped for the program's blocks: all it has mapped (its

@@ -137,12 +137,12 @@ void TearDownThreadHeap(void* arg) {
 // A parent glibc says has one thread (OsSingleThreaded: so no decay or
 // learner thread either) has no other thread that could hold one of these
 // locks, or be amid an update of a heap or a ring, when it forks: the
-// handlers take, release and reset nothing, as glibc's own fork does then. Each lock taken and released
-// around a fork wrote a page the fork had just shared: a fault in the parent
-// and a copied page in the child, a dozen per fork (docs/ARCHITECTURE.md,
-// "Start-up, re-entry, fork"). PrepareFork's choice, for the other two
-// handlers; written only when it changes (so not a page fault of its own at
-// every fork).
+// handlers take, release and reset nothing, as glibc's own fork does then.
+// Each lock taken and released around a fork wrote a page the fork had just
+// shared: a fault in the parent and a copied page in the child, a dozen per
+// fork (docs/ARCHITECTURE.md, "Start-up, re-entry, fork"). PrepareFork's
+// choice, for the other two handlers; written only when it changes (so not a
+// page fault of its own at every fork).
 std::atomic<bool> g_fork_took_locks{false};
 
 void PrepareFork() {

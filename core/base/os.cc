@@ -285,10 +285,6 @@ void OsUncommit(void* p, size_t size) {
 
 uint64_t OsBytesMapped() { return g_bytes_mapped.load(std::memory_order_relaxed); }
 
-bool OsSingleThreaded() {
-  return &__libc_single_threaded != nullptr && __libc_single_threaded != 0;
-}
-
 uint64_t OsBytesMappedEver() { return g_bytes_mapped_ever.load(std::memory_order_relaxed); }
 
 uint64_t OsResidentBytes() {
@@ -315,6 +311,10 @@ uint64_t OsResidentBytes() {
   uint64_t pages = 0;
   for (++c; *c >= '0' && *c <= '9'; ++c) pages = pages * 10 + static_cast<uint64_t>(*c - '0');
   return pages * static_cast<uint64_t>(getpagesize());  // the kernel's pages
+}
+
+bool OsSingleThreaded() {
+  return &__libc_single_threaded != nullptr && __libc_single_threaded != 0;
 }
 
 }  // namespace hakmem
