@@ -6,8 +6,8 @@
 #    starts with "hakmem stats" to stderr at exit; no block = not preloaded.
 #
 # Usage: preload_test.sh LIBHAKMEM_SO CASE [DATA...]
-# CASE: symbols | python | sort | gcc | sqlite | git | fork | new_handler | stress | no_arena |
-#       learner
+# CASE: symbols | python | sort | gcc | sqlite | git | fork | unshare | new_handler | stress |
+#       no_arena | learner
 set -euo pipefail
 
 LIB="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
@@ -190,6 +190,25 @@ git)  # init/add/commit/gc; the commit ids must equal those made without hakmem
 fork)  # a multi-threaded python3 forks and spawns while its threads allocate
   out="$(hak timeout 240 /usr/bin/python3 "${DATA[0]}")" || fail "python3 exited with $?"
   [[ "$out" == "fork ok" ]] || fail "printed '$out'"
+  expect_stats 1
+  ;;
+
+unshare)  # a program of one thread enters a user namespace, as sandboxes and container
+  # tools do: the kernel refuses it (EINVAL) in a process of several threads, so
+  # hakmem must not have started one (core/decay.cc)
+  script='import ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+held = [bytearray(1000 + i % 3000) for i in range(3000)]
+time.sleep(0.3)  # past the decay thread start delay
+held += [bytearray(2000 + i % 5000) for i in range(3000)]
+print("unshare ok" if libc.unshare(0x10000000) == 0 else "unshare failed: errno %d" % ctypes.get_errno())'
+  ref="$(/usr/bin/python3 -c "$script")"
+  if [[ "$ref" != "unshare ok" ]]; then
+    echo "[$CASE] skipped: no user namespace for this user here ($ref)"
+    exit 0
+  fi
+  out="$(hak /usr/bin/python3 -c "$script")" || fail "python3 exited with $?"
+  [[ "$out" == "unshare ok" ]] || fail "printed '$out'"
   expect_stats 1
   ;;
 
