@@ -140,8 +140,7 @@ void ThreadCache::StartOver() {
     ForgetBorrowing(c);
     UndoTurns(c);  // the last thread's turns are not this one's
   }
-  mixing_classes_ = 0;
-  own_branch_offset_ = 0;
+  SetMixingClasses(0);
 }
 
 void ThreadCache::Drain() {

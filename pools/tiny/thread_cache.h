@@ -799,6 +799,8 @@ class ThreadCache {
   uint64_t mixing_classes_ = 0;
   static constexpr uint32_t kMixedShareDivisor = 16;
   void NoteMixing(int c, bool mixing);
+  // mixing_classes_ and, in step with it, own_branch_offset_.
+  void SetMixingClasses(uint64_t classes);
   // Held by the owner while it works on its slabs and their lists (FillBin,
   // Flush, Upkeep, Drain: slow paths only; the fast paths touch bins alone),
   // and by another thread releasing an idle owner's emptied spans.

@@ -216,7 +216,10 @@ void ThreadCache::SetRoomFloor(int c) {
 
 void ThreadCache::NoteMixing(int c, bool mixing) {
   const uint64_t bit = uint64_t{1} << c;
-  const uint64_t classes = mixing ? mixing_classes_ | bit : mixing_classes_ & ~bit;
+  SetMixingClasses(mixing ? mixing_classes_ | bit : mixing_classes_ & ~bit);
+}
+
+void ThreadCache::SetMixingClasses(uint64_t classes) {
   if (classes == mixing_classes_) return;  // the fast path's line stays as it is
   mixing_classes_ = classes;
   own_branch_offset_ = classes != 0 ? 1 : 0;
@@ -224,15 +227,13 @@ void ThreadCache::NoteMixing(int c, bool mixing) {
 
 void ThreadCache::FreeMixedSlow(void* p, const UnitEntry& unit, bool own) {
   if (!own) return FreeOthersBlock(p, unit);
-  const int c = static_cast<int>(unit.slab.class_offset.load(std::memory_order_relaxed) /
-                                 kDigestClassScale);
+  const int c = ClassOfBinOffset(unit.slab.class_offset.load(std::memory_order_relaxed));
   JudgeExchange(c, 0);
   if (Push(bins_[c], p, FreeKey())) Flush(c);
 }
 
 void ThreadCache::FreeOthersBlock(void* p, const UnitEntry& unit) {
-  const int c = static_cast<int>(unit.slab.class_offset.load(std::memory_order_relaxed) /
-                                 kDigestClassScale);
+  const int c = ClassOfBinOffset(unit.slab.class_offset.load(std::memory_order_relaxed));
   // The fast path read only the digest: a double free racing its span's
   // release can pass it and find the unit given back by now (its key gone
   // with the decommitted page). Nothing of a SuperSlab is taken for a Slab.
