@@ -125,6 +125,12 @@ void* AllocColourZeroClass(int c, size_t alignment, size_t size) {
 // inside one). Anything else is reported as a bad argument of `fn` and gives 0:
 // a pointer hakmem never mapped, one into a free unit, an interior pointer, a
 // block that is free already.
+// What a pointer whose unit has no range-map entry is: inside a Large range
+// (which has entries for its ends only), else in no memory of hakmem's.
+BadFree UnmappedOrInterior(const void* p) {
+  return large::RangeAround(p) != nullptr ? BadFree::kInterior : BadFree::kForeign;
+}
+
 size_t UsableOrReport(const void* p, uintptr_t e, const char* fn) {
   switch (RangeMap::KindOf(e)) {
     case RangeKind::kSlab: {
@@ -159,7 +165,7 @@ size_t UsableOrReport(const void* p, uintptr_t e, const char* fn) {
       ReportInvalidPointer(p, BadFree::kFreeMemory, fn);
       return 0;
     default:
-      ReportInvalidPointer(p, BadFree::kForeign, fn);
+      ReportInvalidPointer(p, UnmappedOrInterior(p), fn);
       return 0;
   }
 }
@@ -201,7 +207,7 @@ void FreeOther(void* p) {
       ReportInvalidFree(p, BadFree::kFreeMemory);
       return;
     default:
-      ReportInvalidFree(p, BadFree::kForeign);
+      ReportInvalidFree(p, UnmappedOrInterior(p));
       return;
   }
 }
@@ -312,6 +318,6 @@ int hak_trim(size_t /*pad*/) {
   return released != 0 ? 1 : 0;
 }
 
-bool hak_owns(const void* p) { return RangeMap::Lookup(p) != 0; }
+bool hak_owns(const void* p) { return RangeMap::Lookup(p) != 0 || large::RangeAround(p) != nullptr; }
 
 }  // namespace hakmem

@@ -265,6 +265,33 @@ TEST(BadPointer, InteriorPointersOfEveryTierAreReported) {
   }
 }
 
+// The range map holds a Large block's ends only (pools/large): a pointer deep
+// inside one is still told from a wild one, and hak_owns it.
+TEST(BadPointer, APointerDeepInsideALargeBlockIsReportedAsInterior) {
+  constexpr size_t kBytes = size_t{64} << 20;
+  char* p = static_cast<char*>(hak_alloc(kBytes));
+  ASSERT_NE(p, nullptr);
+  for (char* inside : {p + kBytes / 3, p + kBytes - 1}) {
+    SCOPED_TRACE(static_cast<const void*>(inside));
+    EXPECT_TRUE(hak_owns(inside));
+    const std::string err = ExpectReports(3, [&] {
+      EXPECT_EQ(hak_usable_size(inside), 0u);
+      EXPECT_EQ(hak_realloc(inside, 10), nullptr);
+      hak_free(inside);
+    });
+    size_t interior = 0;
+    for (size_t at = err.find("middle of a block"); at != std::string::npos;
+         at = err.find("middle of a block", at + 1)) {
+      ++interior;
+    }
+    EXPECT_EQ(interior, 3u) << err;
+  }
+  EXPECT_GE(hak_usable_size(p), kBytes);  // untouched
+  hak_free(p);
+  hak_trim(0);
+  EXPECT_FALSE(hak_owns(p + kBytes / 3));
+}
+
 TEST(BadPointer, WildAddressesAreReportedAndErrnoIsKept) {
   int on_stack = 0;
   static int in_data = 0;

@@ -37,7 +37,7 @@ enum class RangeKind : uintptr_t {
   kNone = 0,
   kSlab = 1,      // a unit of a slab-pool span; metadata: its Slab
   kFreeUnit = 2,  // a SuperSlab unit not carved into a span; metadata: the SuperSlab
-  kLarge = 4,     // part of a Large mapping; metadata: its LargeBlock
+  kLarge = 4,     // a Large range's first or last unit (pools/large); metadata: its LargeBlock
 };
 
 // What free() needs to know of a slab-pool span, copied into the entry of

@@ -121,6 +121,57 @@ TEST(LargeTier, DoubleAndInteriorFreesAreReportedNotActedOn) {
   Trim();
 }
 
+// Expects the range map to hold the entries of [base, base + bytes)'s ends
+// (its first 64 KiB and its last 2 MiB unit's first), both naming `b`, and
+// none inside; RangeAround finds b from every unit of it.
+void ExpectEnds(char* base, size_t bytes, LargeBlock* b) {
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->base, base);
+  EXPECT_EQ(b->map_size, bytes);
+  for (size_t off = 0; off < bytes; off += kUnitSize) {
+    const uintptr_t e = RangeMap::Lookup(base + off);
+    if (off == 0 || off == bytes - 2 * kMiB) {
+      EXPECT_EQ(RangeMap::KindOf(e), RangeKind::kLarge) << off;
+      EXPECT_EQ(RangeMap::MetaOf<LargeBlock>(e), b) << off;
+    } else {
+      EXPECT_EQ(e, 0u) << off;
+    }
+    EXPECT_EQ(RangeAround(base + off + 100), b) << off;
+  }
+}
+
+// The range map knows a Large range by its ends: a block's, the tail a
+// request split off a cached range, the range two neighbours merged into,
+// and a block of more than the 4 GiB one leaf of the map covers.
+TEST(LargeTier, TheRangeMapHoldsARangesEndsThroughSplitsAndMerges) {
+  Trim();
+  bool zeroed;
+  constexpr size_t kBytes = 64 * kMiB;
+  char* p = static_cast<char*>(Alloc(kBytes - 4096, 0, &zeroed));
+  ASSERT_NE(p, nullptr);
+  ExpectEnds(p, kBytes, BlockOf(p));
+  Free(BlockOf(p), p);
+  char* head = static_cast<char*>(Alloc(10 * kMiB, 0, &zeroed));
+  ASSERT_EQ(head, p);  // split off the cached range
+  ExpectEnds(p, 10 * kMiB, BlockOf(p));
+  ExpectEnds(p + 10 * kMiB, kBytes - 10 * kMiB, BlockOf(p + 10 * kMiB));
+  Free(BlockOf(head), head);  // merged with the tail again
+  ExpectEnds(p, kBytes, BlockOf(p));
+  Trim();
+  EXPECT_EQ(RangeMap::Lookup(p), 0u);
+  EXPECT_EQ(RangeMap::Lookup(p + kBytes - 2 * kMiB), 0u);
+  EXPECT_EQ(RangeAround(p + kBytes / 2), nullptr);
+
+  constexpr size_t kHuge = size_t{6} << 30;  // its ends in different leaves
+  char* huge = static_cast<char*>(Alloc(kHuge, 0, &zeroed));
+  if (huge == nullptr) GTEST_SKIP() << "no 6 GiB of address space";
+  EXPECT_EQ(RangeMap::MetaOf<LargeBlock>(RangeMap::Lookup(huge + kHuge - 2 * kMiB)), BlockOf(huge));
+  EXPECT_EQ(RangeMap::Lookup(huge + kHuge / 2), 0u);
+  EXPECT_EQ(RangeAround(huge + kHuge - 1), BlockOf(huge));
+  Free(BlockOf(huge), huge);
+  Trim();
+}
+
 // A thread's own ranges (ThreadRanges): a range it freed comes back to it for
 // a request of that size without the big cache; one more than the slots hold
 // displaces the oldest into the big cache; a second free of a range held
@@ -376,7 +427,7 @@ TEST(LargeTier, ARequestNoFreeRangeHoldsGathersSeveralWithoutFreshPages) {
   EXPECT_EQ(GetLargeStats().cached_bytes, 2 * kMiB);
   for (size_t off = 0; off < 12 * kMiB; off += 4096) {
     ASSERT_NE(q[off], 0) << "fresh page at " << off;  // every page moved, none faulted in
-    ASSERT_EQ(BlockOf(q + off), BlockOf(q));
+    ASSERT_EQ(RangeAround(q + off), BlockOf(q));
   }
   // The block is now several kernel mappings: moving it keeps every byte.
   for (size_t off = 0; off < 12 * kMiB; off += 4096) q[off] = static_cast<char>(off >> 12);
