@@ -38,7 +38,9 @@ void* hak_alloc_aligned(size_t alignment, size_t size);
 size_t hak_usable_size(const void* p);
 // Returns cached free memory to the OS. Returns 1 if any memory was released.
 int hak_trim(size_t pad);
-// True if p lies in memory hakmem mapped (a block or any part of one).
+// True if p lies in memory hakmem mapped (a block or any part of one). A
+// pointer the range map has no entry for (not hakmem's, or deep inside a Large
+// block) costs a walk back over the Large ranges' units (large::RangeAround).
 bool hak_owns(const void* p);
 
 }  // namespace hakmem

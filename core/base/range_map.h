@@ -1,8 +1,9 @@
 // The address-range map: for every 64 KiB unit of the address space, which
-// hakmem structure (if any) owns it. free(p) reads one entry to learn the tier
-// and the metadata of p (for a slab block: its Slab record), without a
-// per-block header, and a pointer hakmem never handed out reads "not ours" or
-// "a free unit" instead of leading anywhere.
+// hakmem structure (if any) owns it; a Large range has entries at its two ends
+// only (pools/large/large_tier.cc, RegisterEnds). free(p) reads one entry to
+// learn the tier and the metadata of p (for a slab block: its Slab record),
+// without a per-block header, and a pointer hakmem never handed out reads
+// "not ours" or "a free unit" instead of leading anywhere.
 //
 // Two levels: a static top array of 32768 leaves, each leaf (2 MiB, mapped on
 // first use) holding 65536 entries of 64 KiB units; together they cover the
@@ -17,7 +18,7 @@
 //
 // An entry's word is the address of the owning metadata object with its kind
 // in the low bits (metadata objects are at least 8-byte aligned). 0 means "not
-// ours". The kinds are one bit each, so "a slab block?" is a single bit test.
+// ours", or inside a Large range away from its ends. The kinds are one bit each, so "a slab block?" is a single bit test.
 // A slab unit's entry also carries its span's digest (SlabDigest).
 #ifndef HAKMEM_CORE_BASE_RANGE_MAP_H_
 #define HAKMEM_CORE_BASE_RANGE_MAP_H_
@@ -47,7 +48,8 @@ enum class RangeKind : uintptr_t {
 // load fewer; tiny_1t and mid_1t spent a third of free's time there).
 // Invariant: in the entry of a unit that is not a slab's, `carved` is 0 (a
 // span publishes 0 before its units change kind, and registering any other
-// kind clears it), so no pointer passes free's block test there: the fast
+// kind or unregistering clears it: a Large range's units away from its ends
+// are unregistered), so no pointer passes free's block test there: the fast
 // path reads the digest without the entry's kind.
 struct SlabDigest {
   // Minus the address of the span's first block (mod 2^64): p + neg_start is
@@ -151,6 +153,12 @@ class RangeMap {
   // 2 MiB aligned, a leaf covers 4 GiB), so the entries of one span are
   // consecutive.
   static UnitEntry* UnitsAt(const void* base);
+  // Whether the leaf of p's unit has been mapped (anything was ever
+  // registered within its 4 GiB): a walk over units can skip a missing one.
+  static bool HasLeaf(const void* p) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    return top_[(a >> (kGranuleShift + kLeafBits)) & kTopMask].load(std::memory_order_acquire) != 0;
+  }
   static RangeKind KindOf(uintptr_t entry) { return static_cast<RangeKind>(entry & kKindMask); }
   static bool IsSlab(uintptr_t entry) { return (entry & static_cast<uintptr_t>(RangeKind::kSlab)) != 0; }
   template <class T>
@@ -174,8 +182,8 @@ class RangeMap {
   }
   // Stores `word` in the entry of every unit from `start` (in steps of a
   // unit) below `end`, looking each leaf up once: a Large mapping of 4 MiB
-  // is 64 units, and a lookup per unit was a sixth of large_1t's
-  // instructions. Without `create`, units whose leaf is missing are skipped
+  // was 64 units when its every unit had an entry, and a lookup per unit was
+  // a sixth of large_1t's instructions (SuperSlabs are 32). Without `create`, units whose leaf is missing are skipped
   // (nothing is registered there). Returns `end`, or, with `create`, the
   // first unit whose leaf could not be created.
   static uintptr_t StoreUnits(uintptr_t start, uintptr_t end, uintptr_t word, bool create);

@@ -58,8 +58,16 @@ size_t BucketOf(size_t units) { return units < kBuckets ? units : kBuckets; }
 // Every 64 KiB of the range had its entry before: an 8 GiB block was 131,072
 // stores at malloc and as many at free (125 us a malloc and free; glibc 15,
 // jemalloc 4), and 4 MiB of the map resident per 8 GiB. The rest of a range
-// reads "not ours"; RangeAround finds its range from there.
-std::atomic<size_t> g_most_units{1};  // the most units a range registered has had
+// reads "not ours"; RangeAround finds its range from there, walking back no
+// further than the largest range has ever reached.
+std::atomic<size_t> g_most_units{1};  // the most units a range has had
+
+void NoteUnits(size_t map_size) {
+  size_t most = g_most_units.load(std::memory_order_relaxed);
+  while (UnitsOf(map_size) > most &&
+         !g_most_units.compare_exchange_weak(most, UnitsOf(map_size), std::memory_order_relaxed)) {
+  }
+}
 
 char* LastUnitOf(char* base, size_t map_size) { return base + map_size - kUnit; }
 
@@ -69,10 +77,7 @@ bool RegisterEnds(char* base, size_t map_size, LargeBlock* b) {
     RangeMap::Unregister(base, kUnitSize);
     return false;
   }
-  size_t most = g_most_units.load(std::memory_order_relaxed);
-  while (UnitsOf(map_size) > most &&
-         !g_most_units.compare_exchange_weak(most, UnitsOf(map_size), std::memory_order_relaxed)) {
-  }
+  NoteUnits(map_size);
   return true;
 }
 
@@ -154,6 +159,7 @@ void Absorb(LargeBlock* into, LargeBlock* from) {
   RangeMap::Register(LastUnitOf(from->base, from->map_size), kUnitSize, RangeKind::kLarge, into);
   if (into->resident_bytes == into->map_size) into->resident_bytes += from->resident_bytes;
   into->map_size += from->map_size;
+  NoteUnits(into->map_size);
   into->dirty |= from->dirty;
   into->huge &= from->huge;
   into->one_mapping = false;  // two mappings side by side (MovePages)
@@ -173,9 +179,11 @@ void SplitLocked(LargeBlock* b, size_t units, uint64_t tail_freed_ms = NowMs()) 
   if (b->map_size <= keep) return;
   LargeBlock* tail = g_records.New();
   if (tail == nullptr) return;
+  char* cut = b->base + keep;
+  tail->base = cut;
+  tail->map_size = b->map_size - keep;
   // The new ends where b is cut were inside it (RegisterEnds): their leaf of
   // the map may be missing, and mapping one may fail.
-  char* cut = b->base + keep;
   if (!RangeMap::Register(cut - kUnit, kUnitSize, RangeKind::kLarge, b)) {
     g_records.Delete(tail);
     return;
@@ -186,8 +194,6 @@ void SplitLocked(LargeBlock* b, size_t units, uint64_t tail_freed_ms = NowMs()) 
     return;
   }
   RangeMap::Register(LastUnitOf(b->base, b->map_size), kUnitSize, RangeKind::kLarge, tail);  // b's end
-  tail->base = cut;
-  tail->map_size = b->map_size - keep;
   tail->cacheable = true;
   tail->dirty = b->dirty;
   tail->resident_bytes = b->resident_bytes > keep ? b->resident_bytes - keep : 0;
@@ -682,15 +688,33 @@ void ZeroFill(void* p, size_t bytes) {
 
 LargeBlock* RangeAround(const void* p) {
   // Back from p's unit to the first entry: the range's last unit or its
-  // first (RegisterEnds), unless p is in no range.
+  // first (RegisterEnds), unless p is in no range. Under the lock, which
+  // every change of a cached range's entries and fields holds (a block in
+  // use changes only by its own realloc), so the record read is whole.
   uintptr_t unit = reinterpret_cast<uintptr_t>(p) & ~(kUnit - 1);
-  for (size_t n = g_most_units.load(std::memory_order_relaxed); n > 0 && unit != 0; --n, unit -= kUnit) {
+  if ((unit >> RangeMap::kAddressBits) != 0) return nullptr;
+  sync::SpinLockHolder hold(&g_lock);
+  size_t n = g_most_units.load(std::memory_order_relaxed);
+  while (n > 0 && unit != 0) {
+    if (!RangeMap::HasLeaf(reinterpret_cast<const void*>(unit))) {
+      // No entry in this leaf's reach below unit: on to the previous leaf's
+      // last unit (a range's ends lie in leaves that exist).
+      const uintptr_t leaf_start = unit & ~(RangeMap::kLeafReach - 1);
+      const size_t skipped = (unit - leaf_start) / kUnit + 1;
+      if (skipped >= n || leaf_start == 0) return nullptr;
+      n -= skipped;
+      unit = leaf_start - kUnit;
+      continue;
+    }
     const uintptr_t e = RangeMap::Lookup(reinterpret_cast<const void*>(unit));
-    if (e == 0) continue;
-    if (RangeMap::KindOf(e) != RangeKind::kLarge) return nullptr;
-    LargeBlock* b = RangeMap::MetaOf<LargeBlock>(e);
-    const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(b->base);
-    return off < b->map_size ? b : nullptr;
+    if (e != 0) {
+      if (RangeMap::KindOf(e) != RangeKind::kLarge) return nullptr;
+      LargeBlock* b = RangeMap::MetaOf<LargeBlock>(e);
+      const uintptr_t off = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(b->base);
+      return off < b->map_size ? b : nullptr;
+    }
+    --n;
+    unit -= kUnit;
   }
   return nullptr;
 }

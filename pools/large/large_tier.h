@@ -1,17 +1,17 @@
 // The Large tier: requests above 1 MiB (and over-aligned ones) get memory in
 // 2 MiB units, each block its own 2 MiB-aligned range registered in the range
-// map by its ends (its first and last unit). Freed ranges stay mapped in a page
-// heap (the "big cache"): free ranges by size, split to serve a smaller
-// request, merged with free neighbours, and several moved together (mremap)
-// into one range to serve a larger one, so that a program that frees and
-// allocates big buffers of any sizes (I/O, image and parse buffers) reuses
-// memory that is already faulted in, without page faults. The cache is bounded
-// by HAKMEM_LARGE_CACHE_BYTES, half the live Large memory, or what takes live
-// Large memory back to its recent peak, whichever is largest (the range unused
-// longest goes first), and it decays: a range unused for HAKMEM_DECAY_MS goes
-// back to the OS at the next Large allocation or free or decay pass, or at
-// malloc_trim. A thread reuses ranges it freed itself first, and keeps the last
-// two it freed of up to 4 MiB for itself (ThreadRanges).
+// map by its ends (the first 64 KiB of its first and of its last unit). Freed
+// ranges stay mapped in a page heap (the "big cache"): free ranges by size,
+// split to serve a smaller request, merged with free neighbours, and several
+// moved together (mremap) into one range to serve a larger one, so that a
+// program that frees and allocates big buffers of any sizes (I/O, image and
+// parse buffers) reuses memory that is already faulted in, without page faults.
+// The cache is bounded by HAKMEM_LARGE_CACHE_BYTES, half the live Large memory,
+// or what takes live Large memory back to its recent peak, whichever is largest
+// (the range unused longest goes first), and it decays: a range unused for
+// HAKMEM_DECAY_MS goes back to the OS at the next Large allocation or free or
+// decay pass, or at malloc_trim. A thread reuses ranges it freed itself first,
+// and keeps the last two it freed of up to 4 MiB for itself (ThreadRanges).
 #ifndef HAKMEM_POOLS_LARGE_LARGE_TIER_H_
 #define HAKMEM_POOLS_LARGE_LARGE_TIER_H_
 
