@@ -19,8 +19,8 @@
 // bins, unless the class is in an exchange (the thread frees others' blocks
 // of it about as fast as it allocates it: JudgeExchange) and the bin holds
 // less than a quarter of its limit, or the owner is its partner (the two
-// free each other's blocks of the class) and the bin holds less than a
-// sixteenth (kKeepPartnerDivisor): reusing them always would leave every
+// free each other's blocks of the class) and the bin holds less than that
+// quarter too (kKeepForeignDivisor): reusing them always would leave every
 // thread's slabs partly used by all the others, and the footprint grows with
 // the mixing (rptest: 2x the memory); at home they let the owner's slabs
 // empty and go back.
@@ -194,8 +194,8 @@ class ThreadCache {
   // bin, if the turn fits in this many bytes of blocks (a quarter of the
   // thread's budget, HAKMEM_THREAD_CACHE_BYTES, if less). The limit falls
   // back when the class goes quiet or the bins go over the budget; a free of
-  // another owner's block is kept only below a quarter (partners: a
-  // sixteenth) of the limit as it was before.
+  // another owner's block is kept only below a quarter of the limit as it
+  // was before.
   static constexpr uint64_t kTurnBytes = 1 << 20;
 
   // The most a refill moves, in bytes of blocks: kRefillBytes, and for a Mid
@@ -501,9 +501,8 @@ class ThreadCache {
                                      : std::max<int32_t>(kDrainingLimit, static_cast<int32_t>(fit));
   }
   // A bin keeps another owner's block only while the class is in an
-  // exchange (JudgeExchange) and the bin holds fewer than limit /
-  // kKeepForeignDivisor blocks, or while the owner is a partner and it holds
-  // fewer than limit / kKeepPartnerDivisor (FreeForeign).
+  // exchange (JudgeExchange) or the owner is a partner, and the bin holds
+  // fewer than limit / kKeepForeignDivisor blocks (FreeForeign).
   static constexpr int32_t kKeepForeignDivisor = 4;
   // Whether class c is in an exchange (ForeignShare::keep), judged at the end
   // of each window of kForeignWindow allocations of the class, on the
@@ -528,7 +527,7 @@ class ThreadCache {
   // then fed itself (kept blocks freed again count as others'), and the
   // peak grew 14 -> 15-18 MiB in 18 runs of 74. Own frees do not grow
   // with the partner's speed. The same verdict keeps a class as partners
-  // (kKeepPartnerDivisor) after kEnterStreak windows in a row as partners,
+  // (below the same floor) after kEnterStreak windows in a row as partners,
   // and stops it after one that is not. A class keeping as partners is
   // still judged for an exchange, with the blocks it kept (others' frees
   // less those sent home: foreign_sent_) taken out of its own frees.
@@ -562,8 +561,8 @@ class ThreadCache {
   // room's change with the pops and the slow paths' moves taken out),
   // which are all own blocks while the class is not keeping.
   int64_t OwnFreesThisWindow(int c) const;
-  // Bin c's room_floor: below a quarter of its limit in an exchange, a
-  // sixteenth as partners, else kNoRoomFloor (no room is above it).
+  // Bin c's room_floor: below a quarter of its limit in an exchange or as
+  // partners, else kNoRoomFloor (no room is above it).
   void SetRoomFloor(int c);
   static constexpr uint32_t kForeignWindow = 256;  // allocations per verdict
   static constexpr uint32_t kEnterEighths = 7;
@@ -574,7 +573,7 @@ class ThreadCache {
   // Two threads that free each other's blocks of a class (each the other's
   // latest source of others' blocks of it: rptest_2t, a quarter of the
   // frees) are partners, and a partner's block freed into the class stays
-  // too, while the bin holds fewer than limit / kKeepPartnerDivisor blocks.
+  // too, while the bin holds fewer than limit / kKeepForeignDivisor blocks.
   // Sent home, such a block is cold where it is allocated again: its lines
   // are in the cache of the partner, which has just read them (rptest_2t
   // ran 0.83x tcmalloc, whose freeing thread reuses them; under cachegrind,
@@ -582,22 +581,21 @@ class ThreadCache {
   // Partners and not a ring: in rptest_4t each thread frees the blocks of
   // the one before it and its own go to the one after, and keeping there
   // mixed four threads' blocks in every slab (peak 25 -> 33 MiB, 0.87x).
-  // A sixteenth, not the exchange's quarter: what the partner's slabs lack
-  // while their blocks wait in this bin they carve anew (rptest_2t, slow
-  // mode of the VM, 4 rounds: 0.83 -> 0.91x tcmalloc at 14.0 -> 15.6 MiB; an
-  // eighth 0.94x at 16.2, over 1.10x the leanest peer's 14.4; a quarter
-  // 17.5, over the median peer's 17.1; no floor 20.9). Partners also need
-  // others' blocks freed to come to 1 / kPartnerShareDivisor of the
-  // window's allocations or more.
-  static constexpr int32_t kKeepPartnerDivisor = 16;
+  // The floor bounds what the partner's slabs carve anew while their blocks
+  // wait in this bin (rptest_2t, AMD EPYC Zen 5, 12 interleaved rounds of
+  // 2 s, against tcmalloc: a sixteenth 0.96x when the VM's two CPUs share a
+  // cache and 0.95x when they do not, a quarter 1.00x and 0.955x; peak RSS
+  // at 40 M ops 16.2 -> 17.0 MiB, glibc's 18.7, jemalloc's 26.6, mimalloc's
+  // 15.6; with no floor 20.9). Partners also need others' blocks freed to
+  // come to 1 / kPartnerShareDivisor of the window's allocations or more.
   static constexpr uint32_t kPartnerShareDivisor = 16;
   enum class Keep : uint8_t { kNo, kExchange, kPartners };
   struct ForeignShare {
     uint32_t frees;          // others' blocks freed into class c, this window
     uint32_t pops_at_start;  // Bin::Pops() when the window began
     // The biased room (Bin::word) a bin keeps others' blocks above: its
-    // count below limit / kKeepForeignDivisor in an exchange, limit /
-    // kKeepPartnerDivisor as partners, else never.
+    // count below limit / kKeepForeignDivisor in an exchange or as
+    // partners, else never.
     uint32_t room_floor;
     Keep keep;
     uint8_t streak;          // windows in a row at an exchange's entry share

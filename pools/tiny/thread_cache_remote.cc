@@ -204,14 +204,12 @@ int64_t ThreadCache::OwnFreesThisWindow(int c) const {
 }
 
 void ThreadCache::SetRoomFloor(int c) {
-  // A quarter (partners: a sixteenth) of the limit, as it was before any
-  // growth for turns: what the bin holds for the class's own turns is no
-  // room for others' blocks.
-  const Keep mode = foreign_[c].keep;
-  const int32_t keep = std::min(limit_[c], FullLimit(c)) /
-                       (mode == Keep::kPartners ? kKeepPartnerDivisor : kKeepForeignDivisor);
-  foreign_[c].room_floor =
-      mode != Keep::kNo ? static_cast<uint32_t>(Bin::kRoomBias + limit_[c] - keep) : kNoRoomFloor;
+  // A quarter of the limit, as it was before any growth for turns: what the
+  // bin holds for the class's own turns is no room for others' blocks.
+  const int32_t keep = std::min(limit_[c], FullLimit(c)) / kKeepForeignDivisor;
+  foreign_[c].room_floor = foreign_[c].keep != Keep::kNo
+                               ? static_cast<uint32_t>(Bin::kRoomBias + limit_[c] - keep)
+                               : kNoRoomFloor;
 }
 
 void ThreadCache::NoteMixing(int c, bool mixing) {
@@ -264,10 +262,10 @@ void ThreadCache::FreeForeignAtWindowEnd(int c, Slab* slab, void* p) {
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ThreadCache::KeepOrSendHome(int c, Slab* slab, void* p) {
-  // Kept only in an exchange (or as partners, below a sixteenth:
-  // kKeepPartnerDivisor), and while this bin runs low (the thread
-  // allocates the class as fast as it frees others' blocks and would refill
-  // at once), else home to its owner, chained with others for its slab.
+  // Kept only in an exchange or as partners, and while this bin runs low
+  // (the thread allocates the class as fast as it frees others' blocks and
+  // would refill at once), else home to its owner, chained with others for
+  // its slab.
   // Below a quarter of the limit: at an eighth, threads trading batches of
   // 32 blocks found the bin at the threshold after each refill took a chain
   // that came home, and sent all home again; at a half, xthread peaked at
