@@ -71,6 +71,38 @@ void NoteUnits(size_t map_size) {
 
 char* LastUnitOf(char* base, size_t map_size) { return base + map_size - kUnit; }
 
+Mappings OneMapping(size_t map_size) {
+  Mappings m{};
+  m.count = 1;
+  m.units[0] = static_cast<uint32_t>(UnitsOf(map_size));
+  return m;
+}
+
+// *m followed by `more` (not known if either is not, or past kMax).
+void AppendMappings(Mappings* m, const Mappings& more) {
+  if (m->count == 0 || more.count == 0 || m->count + more.count > Mappings::kMax) {
+    m->count = 0;
+    return;
+  }
+  for (uint32_t i = 0; i < more.count; ++i) m->units[m->count++] = more.units[i];
+}
+
+// Cuts *m after its first `units` units (fewer than it has): the rest goes to
+// *rest, a mapping the cut falls inside in both (a part of one mapping is in
+// one).
+void SplitMappings(Mappings* m, size_t units, Mappings* rest) {
+  *rest = Mappings{};
+  if (m->count == 0) return;
+  uint32_t i = 0;
+  size_t before = 0;  // units in m's mappings before the i-th
+  while (before + m->units[i] <= units) before += m->units[i++];
+  const uint32_t head = static_cast<uint32_t>(units - before);  // of the i-th, kept in *m
+  rest->units[rest->count++] = m->units[i] - head;
+  for (uint32_t j = i + 1; j < m->count; ++j) rest->units[rest->count++] = m->units[j];
+  m->units[i] = head;
+  m->count = head > 0 ? i + 1 : i;
+}
+
 bool RegisterEnds(char* base, size_t map_size, LargeBlock* b) {
   if (!RangeMap::Register(base, kUnitSize, RangeKind::kLarge, b)) return false;
   if (map_size > kUnit && !RangeMap::Register(LastUnitOf(base, map_size), kUnitSize, RangeKind::kLarge, b)) {
@@ -158,11 +190,11 @@ void Absorb(LargeBlock* into, LargeBlock* from) {
   if (into->map_size > kUnit) RangeMap::Unregister(LastUnitOf(into->base, into->map_size), kUnitSize);
   RangeMap::Register(LastUnitOf(from->base, from->map_size), kUnitSize, RangeKind::kLarge, into);
   if (into->resident_bytes == into->map_size) into->resident_bytes += from->resident_bytes;
+  AppendMappings(&into->mappings, from->mappings);  // side by side, never one (MovePages)
   into->map_size += from->map_size;
   NoteUnits(into->map_size);
   into->dirty |= from->dirty;
   into->huge &= from->huge;
-  into->one_mapping = false;  // two mappings side by side (MovePages)
   if (from->freed_ms > into->freed_ms) {
     into->freed_ms = from->freed_ms;
     into->freed_by = from->freed_by;
@@ -182,6 +214,12 @@ void SplitLocked(LargeBlock* b, size_t units, uint64_t tail_freed_ms = NowMs()) 
   char* cut = b->base + keep;
   tail->base = cut;
   tail->map_size = b->map_size - keep;
+  tail->cacheable = true;
+  tail->dirty = b->dirty;
+  tail->resident_bytes = b->resident_bytes > keep ? b->resident_bytes - keep : 0;
+  tail->huge = b->huge;
+  tail->freed_by = b->freed_by;  // its lines are where b's are
+  tail->freed_ms = tail_freed_ms;
   // The new ends where b is cut were inside it (RegisterEnds): their leaf of
   // the map may be missing, and mapping one may fail.
   if (!RangeMap::Register(cut - kUnit, kUnitSize, RangeKind::kLarge, b)) {
@@ -194,14 +232,8 @@ void SplitLocked(LargeBlock* b, size_t units, uint64_t tail_freed_ms = NowMs()) 
     return;
   }
   RangeMap::Register(LastUnitOf(b->base, b->map_size), kUnitSize, RangeKind::kLarge, tail);  // b's end
-  tail->cacheable = true;
-  tail->dirty = b->dirty;
-  tail->resident_bytes = b->resident_bytes > keep ? b->resident_bytes - keep : 0;
   b->resident_bytes = std::min(b->resident_bytes, keep);
-  tail->huge = b->huge;
-  tail->one_mapping = b->one_mapping;  // a part of one mapping is inside it
-  tail->freed_by = b->freed_by;  // its lines are where b's are
-  tail->freed_ms = tail_freed_ms;
+  SplitMappings(&b->mappings, units, &tail->mappings);
   b->map_size = keep;
   if (LargeBlock* upper = CachedRangeAt(tail->base + tail->map_size)) {
     RemoveFree(upper);
@@ -382,7 +414,7 @@ LargeBlock* MapNew(size_t map_size, size_t alignment) {
   b->base = base;
   b->map_size = map_size;
   b->cacheable = map_align == kUnit;
-  b->one_mapping = true;
+  b->mappings = OneMapping(map_size);
   if (!RegisterEnds(base, map_size, b)) {
     g_records.Delete(b);
     OsUnmap(base, map_size);
@@ -391,27 +423,58 @@ LargeBlock* MapNew(size_t map_size, size_t alignment) {
   return b;
 }
 
-// Moves the pages of [from, from + size) to `to`, a range of ours from
-// OsMapAligned with room for them, without copying. One mremap moves a range
-// that is one kernel mapping (`one_mapping`); a block assembled from pieces or
-// a range merged from neighbours is several, and those go one 2 MiB unit at a
-// time (mapping boundaries always fall on unit boundaries). Never one mremap
-// over several mappings: since Linux 6.17 the kernel moves such a range
-// mapping by mapping, and one that fails partway (ENOMEM) leaves some moved
-// and some not, with no way to tell which from here (a unit moved away is a
-// hole another thread may map into at once: copying from it or unmapping it
-// would read or destroy that thread's memory). A move of one mapping is all
-// or nothing. A unit the kernel refuses to move is copied if `keep_content`,
-// else left behind (`to` keeps fresh pages there). Either way [from, from +
-// size) is unmapped afterwards.
-void MovePages(char* from, size_t size, char* to, bool keep_content, bool one_mapping) {
-  if (one_mapping && OsMoveMapping(from, size, to, size)) return;
+// MovePages for a part of a range not known to be one mapping: a 2 MiB unit
+// at a time (mapping boundaries always fall on unit boundaries).
+void MoveUnits(char* from, size_t size, char* to, bool keep_content) {
   for (size_t off = 0; off < size; off += kUnit) {
     if (OsMoveMapping(from + off, kUnit, to + off, kUnit)) continue;
     // Refused: the kernel may have freed the destination unit first.
     if (OsRefillHole(to + off, kUnit) && keep_content) std::memcpy(to + off, from + off, kUnit);
     OsUnmap(from + off, kUnit);
   }
+}
+
+// Moves the pages of [from, from + size), the kernel mappings *m, to `to`, a
+// range of ours from OsMapAligned with room for them, without copying: one
+// mremap per mapping, the last one grown by the `grow` bytes of `to` that
+// follow (fresh pages of to's own mapping: they join it, and the list does
+// not grow with every move). Never one over several: since Linux 6.17 the
+// kernel moves such a range mapping by mapping, and one that fails partway
+// (ENOMEM) leaves some moved and some not, with no way to tell which from
+// here (a unit moved away is a hole another thread may map into at once:
+// copying from it or unmapping it would read or destroy that thread's
+// memory). A move of one mapping is all or nothing; one the kernel refuses
+// (a mapping the program split, before Linux 6.17; since, only a grown one),
+// and a range whose mappings are not known, goes a unit at a time (an 8 GiB
+// range of several mappings was 4,096 calls, 60 ms, before the mappings were
+// known), into its destination mapped again if the refusal freed it. A unit
+// the kernel refuses to move is copied if `keep_content`, else left behind
+// (`to` keeps fresh pages there). Either way [from, from + size) is unmapped
+// afterwards. *m becomes the mappings at `to` (not known after a fall back to
+// units); true if every mapping moved whole.
+bool MovePages(char* from, size_t size, Mappings* m, char* to, bool keep_content, size_t grow = 0) {
+  if (m->count == 0) {
+    MoveUnits(from, size, to, keep_content);
+    return false;
+  }
+  bool whole = true;
+  size_t off = 0;
+  for (uint32_t i = 0; i < m->count; ++i) {
+    const size_t bytes = m->units[i] * kUnit;
+    const size_t to_bytes = i + 1 == m->count ? bytes + grow : bytes;
+    if (!OsMoveMapping(from + off, bytes, to + off, to_bytes)) {
+      OsRefillHole(to + off, to_bytes);
+      MoveUnits(from + off, bytes, to + off, keep_content);
+      whole = false;
+    }
+    off += bytes;
+  }
+  if (!whole) {
+    *m = Mappings{};
+    return false;
+  }
+  m->units[m->count - 1] += static_cast<uint32_t>(UnitsOf(grow));
+  return true;
 }
 
 // Cached ranges that together make `units` units, for a request no single
@@ -497,10 +560,22 @@ LargeBlock* Assemble(LargeBlock* pieces, size_t map_size) {
     DropPieces(pieces, map_size);
     return nullptr;
   }
+  // Each piece's mappings moved whole are mappings of the block; the fresh
+  // pages of dest that follow the last piece join its last mapping.
+  Mappings made{};
+  bool known = true;
   size_t offset = 0;
   for (LargeBlock* r = pieces; r != nullptr;) {
     LargeBlock* next = r->next;
-    MovePages(r->base, r->map_size, dest + offset, /*keep_content=*/false, r->one_mapping);
+    const size_t grow = next == nullptr ? map_size - offset - r->map_size : 0;
+    known &= MovePages(r->base, r->map_size, &r->mappings, dest + offset, /*keep_content=*/false, grow);
+    if (known) {
+      if (offset == 0) {
+        made = r->mappings;
+      } else {
+        AppendMappings(&made, r->mappings);
+      }
+    }
     offset += r->map_size;
     if (r != b) g_records.Delete(r);
     r = next;
@@ -511,7 +586,7 @@ LargeBlock* Assemble(LargeBlock* pieces, size_t map_size) {
   b->dirty = true;
   b->resident_bytes = 0;
   b->huge = false;
-  b->one_mapping = false;  // each piece moved in is a mapping of its own
+  b->mappings = known ? made : Mappings{};
   return b;
 }
 
@@ -786,17 +861,12 @@ void* Remap(LargeBlock* b, size_t new_size) {
   // The old range stops being ours before the pages leave it: once they have,
   // another thread may map something there and register it.
   UnregisterEnds(b->base, b->map_size);
-  // One mapping moves and grows into one (the added pages are of it), and the
-  // next realloc of the block moves it in one call again. Several move unit by
-  // unit, and fresh pages of dest's own mapping follow them.
-  if (!b->one_mapping || !OsMoveMapping(b->base, b->map_size, dest, map_size)) {
-    // A one-mapping block the kernel would not move whole may have been split
-    // by the program (mprotect, mlock of a part): unit by unit, into dest
-    // mapped again if the refusal freed it (the tail no unit moves into too).
-    if (b->one_mapping) OsRefillHole(dest, map_size);
-    MovePages(b->base, b->map_size, dest, /*keep_content=*/true, /*one_mapping=*/false);
-    b->one_mapping = false;
-  }
+  // The last mapping grows into the rest of dest as it moves (the added
+  // pages are of it), so that the next realloc moves the block with as many
+  // calls again; one the kernel would not move whole (the program split it:
+  // mprotect, mlock of a part) goes unit by unit, into dest mapped again if
+  // the refusal freed it.
+  MovePages(b->base, b->map_size, &b->mappings, dest, /*keep_content=*/true, map_size - b->map_size);
   NoteLive(map_size - b->map_size);
   b->base = dest;
   b->map_size = map_size;
