@@ -18,8 +18,9 @@
 //
 // An entry's word is the address of the owning metadata object with its kind
 // in the low bits (metadata objects are at least 8-byte aligned). 0 means "not
-// ours", or inside a Large range away from its ends. The kinds are one bit each, so "a slab block?" is a single bit test.
-// A slab unit's entry also carries its span's digest (SlabDigest).
+// ours", or inside a Large range away from its ends. The kinds are one bit
+// each, so "a slab block?" is a single bit test. A slab unit's entry also
+// carries its span's digest (SlabDigest).
 #ifndef HAKMEM_CORE_BASE_RANGE_MAP_H_
 #define HAKMEM_CORE_BASE_RANGE_MAP_H_
 
@@ -183,8 +184,9 @@ class RangeMap {
   // Stores `word` in the entry of every unit from `start` (in steps of a
   // unit) below `end`, looking each leaf up once: a Large mapping of 4 MiB
   // was 64 units when its every unit had an entry, and a lookup per unit was
-  // a sixth of large_1t's instructions (SuperSlabs are 32). Without `create`, units whose leaf is missing are skipped
-  // (nothing is registered there). Returns `end`, or, with `create`, the
+  // a sixth of large_1t's instructions (SuperSlabs are 32). Without
+  // `create`, units whose leaf is missing are skipped (nothing is registered
+  // there). Returns `end`, or, with `create`, the
   // first unit whose leaf could not be created.
   static uintptr_t StoreUnits(uintptr_t start, uintptr_t end, uintptr_t word, bool create);
   struct alignas(64) Window {
