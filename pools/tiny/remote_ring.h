@@ -1,6 +1,8 @@
-// A thread cache's ring of Mid blocks (1 - 32 KiB) other threads freed: their
-// addresses and classes, written into the ring, where the other way home
-// (slab.h's remote lists, the OwnerInbox) links each block into a chain.
+// A thread cache's ring of blocks other threads freed (Mid blocks, 1 - 32
+// KiB, and Tiny ones of classes that keep none of others': ThreadCache::
+// GoesByRing): their addresses and classes, written into the ring, where the
+// other way home (slab.h's remote lists, the OwnerInbox) links each block
+// into a chain.
 //
 // Why, next to those: a Mid block freed by another thread went onto its
 // slab's remote list (chains of at most 8 KiB, so one push per block or two),

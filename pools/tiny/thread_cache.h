@@ -11,7 +11,8 @@
 //                                     remote list with one CAS per chain; frees
 //                                     scattered over many slabs chained per owner
 //                                     and class instead, pushed on its OwnerInbox;
-//                                     Mid blocks (1 - 32 KiB) by address into the
+//                                     Mid blocks (1 - 32 KiB), and Tiny ones of a
+//                                     class that keeps none, by address into the
 //                                     owner's RemoteRing (SendToRing), which its
 //                                     next refill empties into its bins
 //
@@ -84,7 +85,7 @@ class ThreadCache {
   // thread left them): refills start small again, so a short-lived thread
   // carves and later hands back only a few blocks.
   void StartOver();
-  // Its thread exits: others' frees of its Mid blocks no longer come by its
+  // Its thread exits: others' frees of its blocks no longer come by its
   // ring (remote_ring.h), and what the ring holds goes back to the slabs.
   // StartOver opens it again. (A fork child's orphaned caches keep theirs
   // open: full, it refuses, and no block of theirs is reused either way.)
@@ -92,7 +93,7 @@ class ThreadCache {
   // Whether others' frees wait in the ring (a cache in the pool of exited
   // threads' heaps that holds some is drained by a decay pass).
   bool RingHoldsBlocks() const { return remote_ring_.HasBlocks(); }
-  // Mid blocks another owner's ring gets at once from this cache's frees
+  // Blocks another owner's ring gets at once from this cache's frees
   // (FlushRingOutbox).
   static constexpr uint32_t kRingBatch = 8;
   // In a fork child: see RemoteRing::MarkHolesAfterFork.
@@ -647,7 +648,9 @@ class ThreadCache {
   // every such half to the slabs and back, a walk over its blocks each way.
   // At most one per class, of at most kStashMaxBytes by the bin's count (an
   // estimate where the bin's is); counted in the bin's bytes (ShrinkBins) and
-  // given back with the bin (TrimBin). A one-block class has none of these:
+  // given back with the bin (TrimBin). A Tiny class's stash also gathers the
+  // blocks of its class that another class's refill took from the ring
+  // (TakeRing), up to the bin's limit. A one-block class has none of these:
   // its stash is what its refills have not yet taken of its inbox
   // (TakeInboxShare).
   struct Stash {
@@ -936,10 +939,12 @@ class ThreadCache {
   void ReturnInbox(int c);
   // The ring's every block back to its slab (the slab lock held).
   void ReturnRing();
-  // p, a Mid block of class c of another owner's slab, its free key set:
-  // for the owner's ring (by the outbox: FlushRingOutbox, which sends what
-  // a full or closed ring refuses the chained way); false, and p goes the
-  // chained way, if it continues a run of one slab or has no owner.
+  // Whether class c's blocks sent home go by the owner's ring (SendToRing).
+  bool GoesByRing(int c) const;
+  // p, a block of class c (GoesByRing) of another owner's slab, its free key
+  // set: for the owner's ring (by the outbox: FlushRingOutbox, which sends
+  // what a full or closed ring refuses the chained way); false, and p goes
+  // the chained way, if it continues a Mid run of one slab or has no owner.
   bool SendToRing(Slab* slab, int c, void* p);
   // The slab each Mid class's last block sent home belonged to (SendToRing).
   const Slab* last_sent_slab_[kNumClasses] = {};
@@ -957,9 +962,10 @@ class ThreadCache {
     Slab* slabs[kRingBatch];  // for the chained way if the ring refuses them
   };
   RingOutbox ring_outbox_ = {};
-  // Empties the ring (the slab lock held, FillBin): each block into its
-  // class's bin while the bin is below its limit, else onto its slab. How
-  // many went into bin c.
+  // Empties the ring (the slab lock held, FillBin): a Mid block into its
+  // class's bin while the bin is below its limit, a Tiny one into bin c
+  // below half its limit or onto its class's stash, the rest onto their
+  // slabs. How many went into bin c.
   uint32_t TakeRing(int c);
   ScatteredChain scattered_[kScatteredSlots] = {};
   uint32_t evictions_ = 0;        // pending chains evicted, this window
@@ -999,7 +1005,7 @@ class ThreadCache {
   uint32_t moved_[kNumClasses] = {};  // SetCount's changes, summed (wrapping)
   WindowStart window_start_[kNumClasses] = {};
   CacheCounters counters_ = {};
-  // Others' frees of this cache's Mid blocks, by address (remote_ring.h):
+  // Others' frees of this cache's blocks (GoesByRing), by address (remote_ring.h):
   // taken first by the next refill of any class (FillBin), into the bins,
   // and given back to the slabs with the inbox (ReturnInbox). Last: 4 KiB
   // the other fields' lines need not be laid out around.

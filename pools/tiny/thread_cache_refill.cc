@@ -87,8 +87,8 @@ bool ThreadCache::FillBin(int c, Fresh fresh) {
     revived = ReviveParked(c);
   }
   // Blocks others freed into the ring come first, every one of them (of
-  // any Mid class): they are free already, and each left there is one the
-  // program cannot have.
+  // any class: TakeRing): they are free already, and each left there is one
+  // the program cannot have.
   uint32_t got = remote_ring_.HasBlocks() ? TakeRing(c) : 0;
   bool rare;
   const uint32_t want = RefillWant(c, &rare);

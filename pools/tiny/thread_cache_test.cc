@@ -240,6 +240,9 @@ TEST(ThreadCache, ARemoteChainLongerThanTheBinIsTakenWholeWithoutAFlush) {
   ASSERT_EQ(SlabOf(blocks.back()), slab);
   std::vector<void*> own;  // the rest of the last refill: the bin is empty after
   while (void* p = owner->TryPop(c)) own.push_back(p);
+  // Chained, not by the owner's ring (ThreadCache::GoesByRing): as for a
+  // cache whose thread exited, or past what its ring holds.
+  owner->CloseRing();
   std::thread([&] {
     auto other = NewCache();
     for (void* p : blocks) Free(*other, p);
@@ -487,6 +490,56 @@ TEST(ThreadCache, MidBlocksForOneOwnersRingGoTogether) {
   other->Drain();
   owner->Drain();
   second->Drain();  // elsewhere, in its ring, goes back with it
+}
+
+// Tiny blocks another thread frees of a class it keeps none of come home
+// through the owner's ring, runs of one slab too (a consumer freeing its
+// producer's batch: the owner's refill writes each block's link, misses that
+// overlap, where a chain's pops missed one after another). The refill of
+// their class takes them into its bin, up to half its limit, and onto its
+// stash; another class's refill puts them onto their own class's stash, which
+// that class's next refill takes whole. Each comes back once, and a double
+// free of one is reported wherever it waits.
+TEST(ThreadCache, TinyBlocksOfAClassNoOneKeepsComeHomeThroughTheOwnersRing) {
+  const int c = SizeToClass(64);
+  const int d = SizeToClass(128);
+  ASSERT_EQ(TierOfClass(c), Tier::kTiny);
+  ASSERT_EQ(TierOfClass(d), Tier::kTiny);
+  auto owner = NewCache();
+  std::set<Slab*> spans;
+  const std::vector<void*> vc = TakeWholeSpans(*owner, c, 1, &spans);
+  const std::vector<void*> vd = TakeWholeSpans(*owner, d, 1, &spans);
+  // In the order they were handed out: runs of one slab.
+  const std::vector<void*> freed_c(vc.begin(), vc.begin() + 200);
+  const std::vector<void*> freed_d(vd.begin(), vd.begin() + 16);
+  ASSERT_LT(freed_c.size() + freed_d.size(), RemoteRing::kSlots);
+  auto other = NewCache();
+  for (void* p : freed_d) Free(*other, p);
+  for (void* p : freed_c) Free(*other, p);
+  other->FlushRemote();
+  EXPECT_EQ(other->counters().remote_frees.Read(), freed_c.size() + freed_d.size());
+  EXPECT_TRUE(owner->RingHoldsBlocks());
+  for (Slab* s : spans) EXPECT_EQ(s->remote.Count(), 0u);  // all by the ring
+  // Class c's refill empties the ring: c's blocks come back, each once,
+  // before any other block of c.
+  std::set<void*> again;
+  for (size_t i = 0; i < freed_c.size(); ++i) again.insert(Alloc(*owner, c));
+  EXPECT_FALSE(owner->RingHoldsBlocks());
+  EXPECT_EQ(again, std::set<void*>(freed_c.begin(), freed_c.end()));
+  // Class d's waited on its stash, free: a double free is reported, and one
+  // refill hands them all out.
+  const uint64_t invalid = InvalidFreeCount();
+  Free(*other, freed_d[0]);
+  EXPECT_EQ(InvalidFreeCount(), invalid + 1);
+  const uint64_t refills = owner->counters().refills[d].Read();
+  again.clear();
+  for (size_t i = 0; i < freed_d.size(); ++i) again.insert(Alloc(*owner, d));
+  EXPECT_EQ(again, std::set<void*>(freed_d.begin(), freed_d.end()));
+  EXPECT_EQ(owner->counters().refills[d].Read(), refills + 1);
+  for (void* p : vc) Free(*owner, p);
+  for (void* p : vd) Free(*owner, p);
+  other->Drain();
+  owner->Drain();
 }
 
 // Mid blocks freed by another thread in the order they were handed out (a
