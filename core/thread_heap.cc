@@ -94,7 +94,7 @@ void TearDownThreadHeap(void* arg) {
   // runs no upkeep before its 16th refill (AllowNudge), so bins it does not
   // use do not decay before then. Others' blocks chained for their owners
   // go home now either way.
-  // Others' frees of its Mid blocks go onto their slabs from here on, not
+  // Others' frees of its blocks go onto their slabs from here on, not
   // into the ring of a cache that may sit in the pool for long.
   h->tiny.CloseRing();
   const bool keep_bins = h->tiny.CachedBytes() <= kKeptBinBytes;

@@ -239,8 +239,8 @@ TEST(Nudge, ABlockedThreadsEmptiedSpansGoBack) {
     tiny::Slab* s = RangeMap::MetaOf<tiny::Slab>(RangeMap::Lookup(p));
     if (spans.empty() || spans.back().first != s) spans.push_back({s, s->owner.load()});
   }
-  // Freed by a thread that then exits: every block goes home to the owner's
-  // slabs' remote lists.
+  // Freed by a thread that then exits: every block goes home, into the
+  // owner's ring while it has room, the rest onto its slabs' remote lists.
   std::thread([&] {
     for (void* p : theirs) hak_free(p);
   }).join();

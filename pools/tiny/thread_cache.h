@@ -649,8 +649,10 @@ class ThreadCache {
   // At most one per class, of at most kStashMaxBytes by the bin's count (an
   // estimate where the bin's is); counted in the bin's bytes (ShrinkBins) and
   // given back with the bin (TrimBin). A Tiny class's stash also gathers the
-  // blocks of its class that another class's refill took from the ring
-  // (TakeRing), up to the bin's limit. A one-block class has none of these:
+  // ring's blocks of the class (TakeRing) beyond half its bin's limit, or
+  // taken by another class's refill, up to the bin's limit; the class's next
+  // refill that finds none of its blocks in the ring takes it. A one-block
+  // class has none of these:
   // its stash is what its refills have not yet taken of its inbox
   // (TakeInboxShare).
   struct Stash {
@@ -946,7 +948,8 @@ class ThreadCache {
   // what a full or closed ring refuses the chained way); false, and p goes
   // the chained way, if it continues a Mid run of one slab or has no owner.
   bool SendToRing(Slab* slab, int c, void* p);
-  // The slab each Mid class's last block sent home belonged to (SendToRing).
+  // The slab each class's last block sent to a ring belonged to (SendToRing's
+  // run test, for Mid classes).
   const Slab* last_sent_slab_[kNumClasses] = {};
   // Blocks SendToRing took for one owner's ring, pushed together with one
   // claim of their places (FlushRingOutbox): when kRingBatch are there, when
@@ -1006,7 +1009,7 @@ class ThreadCache {
   WindowStart window_start_[kNumClasses] = {};
   CacheCounters counters_ = {};
   // Others' frees of this cache's blocks (GoesByRing), by address (remote_ring.h):
-  // taken first by the next refill of any class (FillBin), into the bins,
+  // taken first by the next refill of any class (FillBin), into the bins and stashes,
   // and given back to the slabs with the inbox (ReturnInbox). Last: 4 KiB
   // the other fields' lines need not be laid out around.
   RemoteRing remote_ring_;

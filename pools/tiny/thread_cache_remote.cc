@@ -351,9 +351,10 @@ uint32_t ThreadCache::TakeRing(int c) {
     // as used by its slab in the ring as in the bin, so only the count moves.
     // A Mid block into its class's bin below the limit. A Tiny block into
     // the bin only of the class refilled, to half its limit, else onto its
-    // class's stash, which that class's next refill takes whole: Tiny bins
-    // filled to their limits here had no room left to keep a partner's
-    // blocks (rptest_2t 0.95x), and below a quarter the gain went too.
+    // class's stash (taken whole by a refill of the class that finds none
+    // of its blocks in the ring): Tiny bins filled to their limits here had
+    // no room left to keep a partner's blocks (rptest_2t 0.95x), and below
+    // a quarter the gain went too.
     const bool tiny = TierOfClass(k) == Tier::kTiny;
     if (tiny ? k == c && Count(k) < limit_[k] / 2 : Count(k) < limit_[k]) {
       FreeBlockLink::SetNext(p, bins_[k].head);

@@ -173,8 +173,9 @@ TEST(ThreadCache, BlocksFreedByAnotherCacheGoHomeThroughTheRemoteLists) {
   for (void*& p : blocks) p = Alloc(*owner, c);
   std::thread([&] {
     auto other = NewCache();
-    for (void* p : blocks) Free(*other, p);  // into the other cache's bin
-    other->Drain();                          // then home, chained per slab
+    // Home: by the owner's ring while it has room, the rest chained per slab.
+    for (void* p : blocks) Free(*other, p);
+    other->Drain();
     EXPECT_GE(other->counters().remote_frees.Read(), uint64_t{kBlocks} / 2);
   }).join();
   const uint64_t superslabs = LiveSuperSlabs();
@@ -206,6 +207,9 @@ TEST(ThreadCache, EveryRevivedSlabIsFoundByTheNextRefills) {
       if (SlabOf(p)->queue == SlabQueue::kFull && spans.insert(SlabOf(p)).second) freed.insert(p);
     }
     ASSERT_EQ(spans.size(), revived);
+    // Chained, not by the ring (ThreadCache::GoesByRing), which revives no
+    // slab: as for a cache whose thread exited.
+    owner->CloseRing();
     auto other = NewCache();
     for (void* p : freed) Free(*other, p);
     other->Drain();  // each on its span's remote list: the span revived
@@ -311,19 +315,26 @@ std::vector<void*> TakeWholeSpans(ThreadCache& owner, int c, uint32_t spans, std
   return v;
 }
 
+// Whether others' frees wait in its ring or on its spans' remote lists (a
+// ring closed, as an exited thread's, or full).
 TEST(ThreadCache, AnIdleOwnersEmptiedSpansAreGivenBackForIt) {
   const int c = SizeToClass(512);
-  auto owner = NewCache();
-  std::set<Slab*> spans;
-  const std::vector<void*> v = TakeWholeSpans(*owner, c, 4, &spans);
-  ASSERT_GE(spans.size(), 4u);
-  auto other = NewCache();
-  for (void* p : v) Free(*other, p);
-  other->Drain();  // every block on its span's remote list
-  for (Slab* s : spans) ASSERT_EQ(s->owner.load(), owner.get());
-  owner->ReleaseEmptiedSpansForIdleOwner(1000);
-  for (Slab* s : spans) EXPECT_NE(s->owner.load(), owner.get());
-  owner->Drain();
+  for (bool by_ring : {true, false}) {
+    auto owner = NewCache();
+    std::set<Slab*> spans;
+    const std::vector<void*> v = TakeWholeSpans(*owner, c, 4, &spans);
+    ASSERT_GE(spans.size(), 4u);
+    ASSERT_LE(v.size(), RemoteRing::kSlots);
+    if (!by_ring) owner->CloseRing();
+    auto other = NewCache();
+    for (void* p : v) Free(*other, p);
+    other->Drain();
+    EXPECT_EQ(owner->RingHoldsBlocks(), by_ring);
+    for (Slab* s : spans) ASSERT_EQ(s->owner.load(), owner.get());
+    owner->ReleaseEmptiedSpansForIdleOwner(1000);
+    for (Slab* s : spans) EXPECT_NE(s->owner.load(), owner.get()) << by_ring;
+    owner->Drain();
+  }
 }
 
 // Another thread's frees scattered at random over many of the owner's
@@ -521,11 +532,16 @@ TEST(ThreadCache, TinyBlocksOfAClassNoOneKeepsComeHomeThroughTheOwnersRing) {
   EXPECT_TRUE(owner->RingHoldsBlocks());
   for (Slab* s : spans) EXPECT_EQ(s->remote.Count(), 0u);  // all by the ring
   // Class c's refill empties the ring: c's blocks come back, each once,
-  // before any other block of c.
+  // before any other block of c, in two refills (the bin's half, then the
+  // stash), none of them by its slab.
+  const uint64_t refills_c = owner->counters().refills[c].Read();
   std::set<void*> again;
   for (size_t i = 0; i < freed_c.size(); ++i) again.insert(Alloc(*owner, c));
   EXPECT_FALSE(owner->RingHoldsBlocks());
   EXPECT_EQ(again, std::set<void*>(freed_c.begin(), freed_c.end()));
+  EXPECT_EQ(owner->counters().refills[c].Read(), refills_c + 2);
+  EXPECT_EQ(SlabOf(freed_c[0])->local_free, nullptr);
+  EXPECT_EQ(SlabOf(freed_d[0])->local_free, nullptr);  // d's wait on its stash
   // Class d's waited on its stash, free: a double free is reported, and one
   // refill hands them all out.
   const uint64_t invalid = InvalidFreeCount();
@@ -949,7 +965,7 @@ TEST(ThreadCache, AnIdleOwnerIsLookedAtLessOftenWhileNothingComesBack) {
   };
   auto free_all = [&] {
     for (void* p : v) Free(*other, p);
-    other->Drain();  // on their spans' remote lists: each span can be given back
+    other->Drain();  // in the owner's ring (or on their spans' remote lists): each span can go back
   };
   auto owned = [&] {
     size_t n = 0;
@@ -1617,12 +1633,26 @@ TEST(ThreadCache, AnExchangeKeepsOthersBlocksOnlyWhileTheBinIsLow) {
     theirs.pop_back();
   }
   while (void* p = cache->TryPop(c)) mine.push_back(p);
-  const uint64_t home_before = cache->counters().remote_frees.Read();
   constexpr int kRun = 2000;
   std::vector<void*> run(theirs.end() - kRun, theirs.end());
   theirs.resize(theirs.size() - kRun);
+  // What goes home is chained onto the slabs, not sent by the owner's ring
+  // (ThreadCache::GoesByRing: it would fill the owner's bins, which then
+  // keep less of this cache's blocks).
+  std::set<Slab*> run_slabs;
+  for (void* p : run) run_slabs.insert(SlabOf(p));
+  auto on_remote_lists = [&] {
+    uint64_t n = 0;
+    for (Slab* s : run_slabs) n += s->remote.Count();
+    return n;
+  };
+  cache->FlushRemote();
+  const uint64_t listed_before = on_remote_lists();
+  const uint64_t home_before = cache->counters().remote_frees.Read();
   for (void* p : run) Free(*cache, p);
   const uint64_t sent_home = cache->counters().remote_frees.Read() - home_before;
+  cache->FlushRemote();
+  EXPECT_EQ(on_remote_lists() - listed_before, sent_home);
   std::vector<void*> kept;
   while (void* p = cache->TryPop(c)) kept.push_back(p);
   EXPECT_GT(kept.size(), 0u);
