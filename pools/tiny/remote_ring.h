@@ -86,6 +86,11 @@ class alignas(64) RemoteRing {
     return true;
   }
 
+  // How many slots the taker has emptied so far: a pusher the ring refused
+  // waits for this to move before it tries again (a plain load of the
+  // taker's line, which stays in the pusher's cache while it does not).
+  uint64_t Taken() const { return head_.load(std::memory_order_relaxed); }
+
   // Whether a block waits at the head (a plain load: the taker's quick look).
   bool HasBlocks() const {
     return slots_[head_.load(std::memory_order_relaxed) % kSlots].load(

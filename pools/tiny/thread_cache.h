@@ -943,11 +943,14 @@ class ThreadCache {
   void ReturnRing();
   // Whether class c's blocks sent home go by the owner's ring (SendToRing).
   bool GoesByRing(int c) const;
-  // p, a block of class c (GoesByRing) of another owner's slab, its free key
-  // set: for the owner's ring (by the outbox: FlushRingOutbox, which sends
-  // what a full or closed ring refuses the chained way); false, and p goes
-  // the chained way, if it continues a Mid run of one slab or has no owner.
-  bool SendToRing(Slab* slab, int c, void* p);
+  // The owner of p (another's block) whose ring it may go to: nullptr if it
+  // has none, or while its ring has not been taken from since it refused.
+  ThreadCache* RingOwnerOf(void* p);
+  // p, a block of class c (GoesByRing) of `owner`'s slab, its free key set:
+  // for the owner's ring (by the outbox: FlushRingOutbox, which sends what a
+  // full or closed ring refuses the chained way); false, and p goes the
+  // chained way, if it continues a Mid run of one slab.
+  bool SendToRing(Slab* slab, int c, void* p, ThreadCache* owner);
   // The slab each class's last block sent to a ring belonged to (SendToRing's
   // run test, for Mid classes).
   const Slab* last_sent_slab_[kNumClasses] = {};
@@ -965,6 +968,10 @@ class ThreadCache {
     Slab* slabs[kRingBatch];  // for the chained way if the ring refuses them
   };
   RingOutbox ring_outbox_ = {};
+  // The owner whose ring last refused a batch, and its Taken() before that
+  // push (RingOwnerOf).
+  const ThreadCache* ring_refused_by_ = nullptr;
+  uint64_t ring_refused_at_ = 0;
   // Empties the ring (the slab lock held, FillBin): a Mid block into its
   // class's bin while the bin is below its limit, a Tiny one into bin c
   // below half its limit or onto its class's stash, the rest onto their

@@ -558,6 +558,33 @@ TEST(ThreadCache, TinyBlocksOfAClassNoOneKeepsComeHomeThroughTheOwnersRing) {
   owner->Drain();
 }
 
+// A ring that refused a batch (full: its owner is not refilling) is not
+// tried again until its owner takes from it: the blocks meanwhile go home
+// chained, and after the owner's next refill by the ring again.
+TEST(ThreadCache, AFullRingIsTriedAgainOnceItsOwnerTakesFromIt) {
+  const int c = SizeToClass(64);
+  auto owner = NewCache();
+  std::set<Slab*> spans;
+  const std::vector<void*> v = TakeWholeSpans(*owner, c, 2, &spans);
+  constexpr size_t kBeyond = 8 * ThreadCache::kRingBatch;
+  ASSERT_GT(v.size(), RemoteRing::kSlots + kBeyond + ThreadCache::kRingBatch);
+  auto other = NewCache();
+  size_t freed = 0;
+  for (; freed < RemoteRing::kSlots + kBeyond; ++freed) Free(*other, v[freed]);
+  other->FlushRemote();
+  uint64_t chained = 0;
+  for (Slab* s : spans) chained += s->remote.Count();
+  EXPECT_EQ(chained, kBeyond);  // the ring holds kSlots
+  void* first = Alloc(*owner, c);  // the refill takes the ring
+  EXPECT_FALSE(owner->RingHoldsBlocks());
+  for (size_t end = freed + ThreadCache::kRingBatch; freed < end; ++freed) Free(*other, v[freed]);
+  EXPECT_TRUE(owner->RingHoldsBlocks());
+  Free(*owner, first);
+  for (; freed < v.size(); ++freed) Free(*owner, v[freed]);
+  other->Drain();
+  owner->Drain();
+}
+
 // Mid blocks freed by another thread in the order they were handed out (a
 // consumer freeing its producer's batch) are runs of one slab: chained onto
 // the slab's remote list, which the owner's refill takes back whole.
