@@ -21,7 +21,9 @@
 // refill puts them into its own class's bin to half its limit, the rest onto
 // their class's stash (ThreadCache::TakeRing).
 //
-// Bounded (kSlots): a full ring refuses and the block goes the old way. A
+// Bounded (kSlots): a full ring refuses and the block goes the old way (and
+// the freeing thread's next ones for this owner, until the owner takes:
+// ThreadCache::RingOwnerOf). A
 // slot holds `block | class << kClassShift`, 0 when empty. A pusher claims
 // position `pos` by CAS on the tail only while pos - head < kSlots: the
 // taker has emptied that slot (its previous round's pusher has written it,
@@ -63,6 +65,7 @@ class alignas(64) RemoteRing {
 
   void Open() { open_.store(true, std::memory_order_relaxed); }
   void Close() { open_.store(false, std::memory_order_relaxed); }
+  bool IsOpen() const { return open_.load(std::memory_order_relaxed); }
 
   // Puts a word (Word) in the ring; false if it is full or closed. Any
   // thread.

@@ -123,6 +123,7 @@ void ThreadCache::StartOver() {
   // allocates many gets full batches after at most four refills.
   clock_ms_ = 0;  // the last thread's: no refill looks rare before the first upkeep
   remote_ring_.Open();
+  ring_refused_by_ = nullptr;  // the last thread's pause (RingOwnerOf)
   {
     // Nor are the last thread's big blocks this one's (an idle look may hold
     // the lock of a cache in the pool of exited threads' heaps).

@@ -968,10 +968,11 @@ class ThreadCache {
     Slab* slabs[kRingBatch];  // for the chained way if the ring refuses them
   };
   RingOutbox ring_outbox_ = {};
-  // The owner whose ring last refused a batch, and its Taken() before that
-  // push (RingOwnerOf).
+  // The owner whose ring last refused a batch, its Taken() before that push
+  // and whether it was open (RingOwnerOf).
   const ThreadCache* ring_refused_by_ = nullptr;
   uint64_t ring_refused_at_ = 0;
+  bool ring_refused_open_ = false;
   // Empties the ring (the slab lock held, FillBin): a Mid block into its
   // class's bin while the bin is below its limit, a Tiny one into bin c
   // below half its limit or onto its class's stash, the rest onto their

@@ -585,6 +585,29 @@ TEST(ThreadCache, AFullRingIsTriedAgainOnceItsOwnerTakesFromIt) {
   owner->Drain();
 }
 
+// A ring that refused because it was closed (its thread exited) is tried
+// again once it is open: a new thread took the cache over, whose first take
+// waits for a push.
+TEST(ThreadCache, AClosedRingIsTriedAgainOnceANewThreadTakesTheCacheOver) {
+  const int c = SizeToClass(64);
+  auto owner = NewCache();
+  std::set<Slab*> spans;
+  const std::vector<void*> v = TakeWholeSpans(*owner, c, 1, &spans);
+  ASSERT_GT(v.size(), 3 * ThreadCache::kRingBatch);
+  owner->CloseRing();
+  auto other = NewCache();
+  size_t freed = 0;
+  for (; freed < 2 * ThreadCache::kRingBatch; ++freed) Free(*other, v[freed]);
+  other->FlushRemote();
+  EXPECT_FALSE(owner->RingHoldsBlocks());  // refused: chained
+  owner->StartOver();
+  for (size_t end = freed + ThreadCache::kRingBatch; freed < end; ++freed) Free(*other, v[freed]);
+  EXPECT_TRUE(owner->RingHoldsBlocks());
+  for (; freed < v.size(); ++freed) Free(*owner, v[freed]);
+  other->Drain();
+  owner->Drain();
+}
+
 // Mid blocks freed by another thread in the order they were handed out (a
 // consumer freeing its producer's batch) are runs of one slab: chained onto
 // the slab's remote list, which the owner's refill takes back whole.
