@@ -558,54 +558,48 @@ TEST(ThreadCache, TinyBlocksOfAClassNoOneKeepsComeHomeThroughTheOwnersRing) {
   owner->Drain();
 }
 
-// A ring that refused a batch (full: its owner is not refilling) is not
-// tried again until its owner takes from it: the blocks meanwhile go home
-// chained, and after the owner's next refill by the ring again.
-TEST(ThreadCache, AFullRingIsTriedAgainOnceItsOwnerTakesFromIt) {
+// A ring that refused a batch is not tried again until its owner takes
+// from it (full: its thread was not refilling) or, closed (its thread
+// exited), until it is open again (a new thread took the cache over, whose
+// first take waits for a push): the blocks meanwhile go home chained, and
+// after that by the ring again.
+void ExpectARingThatRefusedIsTriedAgain(bool closed) {
   const int c = SizeToClass(64);
   auto owner = NewCache();
   std::set<Slab*> spans;
   const std::vector<void*> v = TakeWholeSpans(*owner, c, 2, &spans);
-  constexpr size_t kBeyond = 8 * ThreadCache::kRingBatch;
-  ASSERT_GT(v.size(), RemoteRing::kSlots + kBeyond + ThreadCache::kRingBatch);
+  constexpr size_t kRefused = 8 * ThreadCache::kRingBatch;
+  const size_t fill = closed ? 0 : RemoteRing::kSlots;
+  ASSERT_GT(v.size(), fill + kRefused + ThreadCache::kRingBatch);
+  if (closed) owner->CloseRing();
   auto other = NewCache();
   size_t freed = 0;
-  for (; freed < RemoteRing::kSlots + kBeyond; ++freed) Free(*other, v[freed]);
+  for (; freed < fill + kRefused; ++freed) Free(*other, v[freed]);
   other->FlushRemote();
   uint64_t chained = 0;
   for (Slab* s : spans) chained += s->remote.Count();
-  EXPECT_EQ(chained, kBeyond);  // the ring holds kSlots
-  void* first = Alloc(*owner, c);  // the refill takes the ring
+  EXPECT_EQ(chained, kRefused);
+  void* first = nullptr;
+  if (closed) {
+    owner->StartOver();
+  } else {
+    first = Alloc(*owner, c);  // the refill takes the ring
+  }
   EXPECT_FALSE(owner->RingHoldsBlocks());
   for (size_t end = freed + ThreadCache::kRingBatch; freed < end; ++freed) Free(*other, v[freed]);
   EXPECT_TRUE(owner->RingHoldsBlocks());
-  Free(*owner, first);
+  if (first != nullptr) Free(*owner, first);
   for (; freed < v.size(); ++freed) Free(*owner, v[freed]);
   other->Drain();
   owner->Drain();
 }
 
-// A ring that refused because it was closed (its thread exited) is tried
-// again once it is open: a new thread took the cache over, whose first take
-// waits for a push.
+TEST(ThreadCache, AFullRingIsTriedAgainOnceItsOwnerTakesFromIt) {
+  ExpectARingThatRefusedIsTriedAgain(/*closed=*/false);
+}
+
 TEST(ThreadCache, AClosedRingIsTriedAgainOnceANewThreadTakesTheCacheOver) {
-  const int c = SizeToClass(64);
-  auto owner = NewCache();
-  std::set<Slab*> spans;
-  const std::vector<void*> v = TakeWholeSpans(*owner, c, 1, &spans);
-  ASSERT_GT(v.size(), 3 * ThreadCache::kRingBatch);
-  owner->CloseRing();
-  auto other = NewCache();
-  size_t freed = 0;
-  for (; freed < 2 * ThreadCache::kRingBatch; ++freed) Free(*other, v[freed]);
-  other->FlushRemote();
-  EXPECT_FALSE(owner->RingHoldsBlocks());  // refused: chained
-  owner->StartOver();
-  for (size_t end = freed + ThreadCache::kRingBatch; freed < end; ++freed) Free(*other, v[freed]);
-  EXPECT_TRUE(owner->RingHoldsBlocks());
-  for (; freed < v.size(); ++freed) Free(*owner, v[freed]);
-  other->Drain();
-  owner->Drain();
+  ExpectARingThatRefusedIsTriedAgain(/*closed=*/true);
 }
 
 // Mid blocks freed by another thread in the order they were handed out (a
