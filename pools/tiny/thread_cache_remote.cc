@@ -354,9 +354,14 @@ void ThreadCache::FlushRingOutbox() {
   ring_outbox_.count = 0;
   ring_outbox_.bytes = 0;
   pending_bytes_ -= out.bytes;
-  // Read before the push: a take between the two ends the pause at once.
-  const uint64_t taken = out.owner->remote_ring_.Taken();
-  if (out.owner->remote_ring_.TryPushAll(out.words, out.count)) {
+  // Read before the push: a take between the two ends the pause at once,
+  // and a ring closed on either side of it counts as closed (a pause that
+  // took a ring closed and opened again in between for a full one would
+  // wait for a take that waits for a push).
+  RemoteRing& ring = out.owner->remote_ring_;
+  const uint64_t taken = ring.Taken();
+  const bool was_open = ring.IsOpen();
+  if (ring.TryPushAll(out.words, out.count)) {
     counters_.remote_frees.Add(out.count);
     return;
   }
@@ -364,7 +369,7 @@ void ThreadCache::FlushRingOutbox() {
   // until its ring is taken from or opened again (RingOwnerOf).
   ring_refused_by_ = out.owner;
   ring_refused_at_ = taken;
-  ring_refused_open_ = out.owner->remote_ring_.IsOpen();
+  ring_refused_open_ = was_open && ring.IsOpen();
   for (uint32_t i = 0; i < out.count; ++i) {
     const int c = RemoteRing::Class(out.words[i]);
     QueueRemote(out.slabs[i], static_cast<uint32_t>(ClassSize(c)), RemoteRing::Block(out.words[i]));
