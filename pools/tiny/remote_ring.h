@@ -18,8 +18,8 @@
 // producer's batch: xthread) stay chained, which the ring made 0.93x.
 // Tiny blocks come runs and all, but only of a class the freeing thread
 // keeps none of (ThreadCache::GoesByRing: xmalloc_4t 1.03 - 1.31x), and the
-// refill puts them into its own class's bin to half its limit, the rest onto
-// their class's stash (ThreadCache::TakeRing).
+// refill puts them into its own class's bin, the rest onto their class's
+// stash (ThreadCache::TakeRing).
 //
 // Bounded (kSlots): a full ring refuses and the block goes the old way (and
 // the freeing thread's next ones for this owner, until the owner takes:

@@ -649,8 +649,8 @@ class ThreadCache {
   // At most one per class, of at most kStashMaxBytes by the bin's count (an
   // estimate where the bin's is); counted in the bin's bytes (ShrinkBins) and
   // given back with the bin (TrimBin). A Tiny class's stash also gathers the
-  // ring's blocks of the class (TakeRing) beyond half its bin's limit, or
-  // taken by another class's refill, up to the bin's limit; the class's next
+  // ring's blocks of the class (TakeRing) beyond its bin's limit, or taken
+  // by another class's refill, up to the bin's limit; the class's next
   // refill that finds none of its blocks in the ring takes it. A one-block
   // class has none of these:
   // its stash is what its refills have not yet taken of its inbox
@@ -975,8 +975,8 @@ class ThreadCache {
   bool ring_refused_open_ = false;
   // Empties the ring (the slab lock held, FillBin): a Mid block into its
   // class's bin while the bin is below its limit, a Tiny one into bin c
-  // below half its limit or onto its class's stash, the rest onto their
-  // slabs. How many went into bin c.
+  // below its limit or onto its class's stash, the rest onto their slabs.
+  // How many went into bin c.
   uint32_t TakeRing(int c);
   ScatteredChain scattered_[kScatteredSlots] = {};
   uint32_t evictions_ = 0;        // pending chains evicted, this window

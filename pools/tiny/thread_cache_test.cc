@@ -507,7 +507,7 @@ TEST(ThreadCache, MidBlocksForOneOwnersRingGoTogether) {
 // through the owner's ring, runs of one slab too (a consumer freeing its
 // producer's batch: the owner's refill writes each block's link, misses that
 // overlap, where a chain's pops missed one after another). The refill of
-// their class takes them into its bin, up to half its limit, and onto its
+// their class takes them into its bin, up to its limit, and onto its
 // stash; another class's refill puts them onto their own class's stash, which
 // that class's next refill takes whole. Each comes back once, and a double
 // free of one is reported wherever it waits.
@@ -521,7 +521,7 @@ TEST(ThreadCache, TinyBlocksOfAClassNoOneKeepsComeHomeThroughTheOwnersRing) {
   const std::vector<void*> vc = TakeWholeSpans(*owner, c, 1, &spans);
   const std::vector<void*> vd = TakeWholeSpans(*owner, d, 1, &spans);
   // In the order they were handed out: runs of one slab.
-  const std::vector<void*> freed_c(vc.begin(), vc.begin() + 200);
+  const std::vector<void*> freed_c(vc.begin(), vc.begin() + 300);  // past a bin's limit
   const std::vector<void*> freed_d(vd.begin(), vd.begin() + 16);
   ASSERT_LT(freed_c.size() + freed_d.size(), RemoteRing::kSlots);
   auto other = NewCache();
@@ -532,7 +532,7 @@ TEST(ThreadCache, TinyBlocksOfAClassNoOneKeepsComeHomeThroughTheOwnersRing) {
   EXPECT_TRUE(owner->RingHoldsBlocks());
   for (Slab* s : spans) EXPECT_EQ(s->remote.Count(), 0u);  // all by the ring
   // Class c's refill empties the ring: c's blocks come back, each once,
-  // before any other block of c, in two refills (the bin's half, then the
+  // before any other block of c, in two refills (the bin's limit, then the
   // stash), none of them by its slab.
   const uint64_t refills_c = owner->counters().refills[c].Read();
   std::set<void*> again;
