@@ -951,8 +951,8 @@ class ThreadCache {
   // full or closed ring refuses the chained way); false, and p goes the
   // chained way, if it continues a Mid run of one slab.
   bool SendToRing(Slab* slab, int c, void* p, ThreadCache* owner);
-  // The slab each class's last block sent to a ring belonged to (SendToRing's
-  // run test, for Mid classes).
+  // The slab each Mid class's last block sent to a ring belonged to
+  // (SendToRing's run test).
   const Slab* last_sent_slab_[kNumClasses] = {};
   // Blocks SendToRing took for one owner's ring, pushed together with one
   // claim of their places (FlushRingOutbox): when kRingBatch are there, when

@@ -327,9 +327,11 @@ bool ThreadCache::SendToRing(Slab* slab, int c, void* p, ThreadCache* owner) {
   // producer's batch): runs are chained on their slab, which takes them
   // back whole. Not Tiny runs: what the ring wins for them (GoesByRing) is
   // a consumer's.
-  const bool run = TierOfClass(c) == Tier::kMid && last_sent_slab_[c] == slab;
-  last_sent_slab_[c] = slab;
-  if (run) return false;
+  if (TierOfClass(c) == Tier::kMid) {
+    const bool run = last_sent_slab_[c] == slab;
+    last_sent_slab_[c] = slab;
+    if (run) return false;
+  }
   RingOutbox& out = ring_outbox_;
   if (out.owner != owner && out.count != 0) FlushRingOutbox();
   out.owner = owner;
