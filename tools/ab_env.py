@@ -18,13 +18,18 @@ which the hypervisor stole more than --max_steal of the machine's CPU time is ru
 again, at most twice, and the least-stolen run counts. Besides the medians, the
 table gives the median of the per-round ratios to the first variant ("paired"):
 rounds run minutes apart on a VM whose speed drifts, and a ratio within one round
-cancels the drift that a ratio of medians keeps. Peak RSS is the child's own
+cancels the drift that a ratio of medians keeps. With 6 rounds or more it also
+gives a 95 % interval for that median (median_interval: order statistics, no
+assumption about the rounds' spread) and a verdict, > or < when the interval
+leaves out 1, ~ when it holds it: on these VMs, whose rounds move by 10 - 20 %,
+a paired 1.03x from 10 rounds is as often noise as not. Peak RSS is the child's own
 VmHWM (self_peak_rss_kib in its result line; it agrees with the runner's wait4
 figure within a few hundred KiB). The head-to-head runner (bench/runner)
 compares allocators; this compares settings of one allocator.
 """
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -41,6 +46,35 @@ def parse_variant(text):
         key, _, value = a.partition("=")
         env[key] = value
     return name, env
+
+
+def median_interval(values, level=0.95):
+    """A distribution-free interval for the median of `values`: the k-th
+    smallest and the k-th largest, for the largest k at which each tail holds
+    the median with probability at most (1 - level) / 2 (a binomial count of
+    values below the median). None for fewer than 6 values, which no such
+    interval at 95 % covers."""
+    n = len(values)
+    tail = (1 - level) / 2
+    k = 0
+    below = 0.0  # P(at most j of n values fall below the median)
+    for j in range(n + 1):
+        below += math.comb(n, j) / 2**n
+        if below > tail:
+            break
+        k = j + 1
+    if k == 0:
+        return None
+    ordered = sorted(values)
+    return ordered[k - 1], ordered[n - k]
+
+
+def verdict(interval):
+    """'>' or '<' when a ratio's interval leaves out 1, '~' when it holds it."""
+    if interval is None:
+        return ""
+    low, high = interval
+    return ">" if low > 1 else "<" if high < 1 else "~"
 
 
 def stolen_seconds():
@@ -120,19 +154,23 @@ def main():
         "workload: `" + " ".join(workload_args) + f"`, {a.rounds} interleaved rounds, medians",
         "",
         "| variant | env | Mops/s median | min | max | peak RSS MiB (median) | ops/s vs "
-        + base_name + " | paired | RSS vs " + base_name + " |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        + base_name + " | paired | paired 95 % | RSS vs " + base_name + " |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for name, env in variants:
         ops = [o for o, _ in results[name]]
         rss = [r for _, r in results[name]]
         med_ops = statistics.median(ops)
         med_rss = statistics.median(rss)
-        paired = statistics.median(o / b for (o, _), (b, _) in zip(results[name], results[base_name]))
+        ratios = [o / b for (o, _), (b, _) in zip(results[name], results[base_name])]
+        paired = statistics.median(ratios)
+        interval = median_interval(ratios) if name != base_name else None
+        interval_text = f"{verdict(interval)} {interval[0]:.3f} - {interval[1]:.3f}" if interval else ""
         env_text = " ".join(f"{k}={v}" for k, v in env.items())
         lines.append(
             f"| {name} | `{env_text}` | {med_ops / 1e6:.3f} | {min(ops) / 1e6:.3f} | {max(ops) / 1e6:.3f} "
-            f"| {med_rss / 1024:.1f} | {med_ops / base_ops:.3f}x | {paired:.3f}x | {med_rss / base_rss:.3f}x |")
+            f"| {med_rss / 1024:.1f} | {med_ops / base_ops:.3f}x | {paired:.3f}x | {interval_text} "
+            f"| {med_rss / base_rss:.3f}x |")
     text = "\n".join(lines) + "\n"
     print(text)
     if a.markdown:

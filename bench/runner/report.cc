@@ -1,5 +1,6 @@
 // Statistics over the runs of a head-to-head experiment.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -48,6 +49,18 @@ std::string HumanBytes(const std::string& bytes) {
     snprintf(buf, sizeof buf, "%llu B", b);
   }
   return buf;
+}
+
+// hakmem's rate over a's, one per round in which both ran ok.
+std::vector<double> PairedRateRatios(const AllocatorRuns* hakmem, const AllocatorRuns* a) {
+  std::vector<double> ratios;
+  if (hakmem == nullptr || a == nullptr) return ratios;
+  for (const Run& h : hakmem->runs) {
+    for (const Run& p : a->runs) {
+      if (p.round == h.round && h.ok && p.ok && p.rate > 0) ratios.push_back(h.rate / p.rate);
+    }
+  }
+  return ratios;
 }
 
 }  // namespace
@@ -123,15 +136,28 @@ double RateRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a) {
 }
 
 double PairedRateRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a) {
-  if (hakmem == nullptr || a == nullptr) return 0;
-  std::vector<double> ratios;
-  for (const Run& h : hakmem->runs) {
-    for (const Run& p : a->runs) {
-      if (p.round == h.round && h.ok && p.ok && p.rate > 0) ratios.push_back(h.rate / p.rate);
-    }
-  }
-  const Stat s = StatOf(ratios);
+  const Stat s = StatOf(PairedRateRatios(hakmem, a));
   return s.valid ? s.median : 0;
+}
+
+Interval MedianInterval(std::vector<double> values) {
+  const size_t n = values.size();
+  double below = 0;  // P(at most j of n values fall below the median)
+  double choose = 1;  // n choose j
+  size_t k = 0;
+  for (size_t j = 0; j <= n; ++j) {
+    below += std::ldexp(choose, -static_cast<int>(n));
+    if (below > 0.025) break;
+    k = j + 1;
+    choose = choose * static_cast<double>(n - j) / static_cast<double>(j + 1);
+  }
+  if (k == 0) return {};
+  std::sort(values.begin(), values.end());
+  return {true, values[k - 1], values[n - k]};
+}
+
+Interval PairedRateInterval(const AllocatorRuns* hakmem, const AllocatorRuns* a) {
+  return MedianInterval(PairedRateRatios(hakmem, a));
 }
 
 double RssRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a) {

@@ -116,6 +116,21 @@ double RssRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a);
 // ratio within one round cancels the VM's drift between rounds, which a ratio
 // of medians keeps.
 double PairedRateRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a);
+// A 95 % interval for a median of `values`: the k-th smallest and the k-th
+// largest, for the largest k at which each tail holds the median with
+// probability at most 2.5 % (a binomial count of the values below it; no
+// assumption about their spread; tools/ab_env.py gives the same). Not valid
+// below 6 values, which no such interval covers.
+struct Interval {
+  bool valid = false;
+  double low = 0;
+  double high = 0;
+};
+Interval MedianInterval(std::vector<double> values);
+// MedianInterval of the per-round ratios behind PairedRateRatio: with 6 rounds
+// or more, whether hakmem and a differ beyond this VM's spread (the interval
+// leaves out 1) or not.
+Interval PairedRateInterval(const AllocatorRuns* hakmem, const AllocatorRuns* a);
 // hakmem's median peak RSS over the median peer's; 0 if unknown.
 double MedianPeerRssRatio(const Comparison& c);
 // hakmem's instructions per op over a's (below 1: hakmem runs fewer); 0 if unknown.

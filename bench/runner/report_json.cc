@@ -54,6 +54,11 @@ std::string StatJson(const Stat& s) {
 
 std::string PositiveOrNull(double r) { return r > 0 ? Number(r) : "null"; }
 
+// [low, high] of a valid interval, else null.
+std::string IntervalOrNull(const Interval& i) {
+  return i.valid ? "[" + Number(i.low) + ", " + Number(i.high) + "]" : "null";
+}
+
 std::string NameOrNull(const AllocatorRuns* a) {
   return a == nullptr ? "null" : Quote(a->allocator.name);
 }
@@ -142,6 +147,8 @@ std::string ExperimentJson(const Experiment& e, const Report& r) {
   s += "],\n     \"summary\": {\"best_peer\": " + NameOrNull(c.best_peer) +
        ", \"hakmem_vs_best_rate\": " + PositiveOrNull(RateRatio(c.hakmem, c.best_peer)) +
        ", \"hakmem_vs_best_rate_paired\": " + PositiveOrNull(PairedRateRatio(c.hakmem, c.best_peer)) +
+       ", \"hakmem_vs_best_rate_paired_95\": " +
+       IntervalOrNull(PairedRateInterval(c.hakmem, c.best_peer)) +
        ", \"hakmem_vs_best_rss\": " + PositiveOrNull(RssRatio(c.hakmem, c.best_peer)) +
        ",\n                 \"lowest_rss_peer\": " + NameOrNull(c.lowest_rss_peer) +
        ", \"hakmem_vs_lowest_rss\": " + PositiveOrNull(RssRatio(c.hakmem, c.lowest_rss_peer)) +

@@ -26,6 +26,14 @@ std::string Num(const char* fmt, double v) {
 
 std::string Ratio(double r) { return r > 0 ? Num("%.3fx", r) : "-"; }
 
+// ", 95 % low - high" after a paired ratio, marked "(differs)" when the
+// interval leaves out 1; nothing below 6 rounds (MedianInterval).
+std::string IntervalText(const Interval& i) {
+  if (!i.valid) return "";
+  const bool differs = i.low > 1 || i.high < 1;
+  return ", 95 % " + Ratio(i.low) + " - " + Ratio(i.high) + (differs ? " (differs)" : "");
+}
+
 bool HasInstructions(const Experiment& e) {
   return std::any_of(e.results.begin(), e.results.end(),
                      [](const AllocatorRuns& a) { return a.instructions.attempted; });
@@ -89,7 +97,8 @@ std::string VersusLine(const Experiment& e, const Comparison& c) {
   } else {
     s = "hakmem / best peer (" + c.best_peer->allocator.name +
         "): " + Ratio(RateRatio(c.hakmem, c.best_peer)) + " " + e.metric + " (paired by round " +
-        Ratio(PairedRateRatio(c.hakmem, c.best_peer)) + "), " +
+        Ratio(PairedRateRatio(c.hakmem, c.best_peer)) +
+        IntervalText(PairedRateInterval(c.hakmem, c.best_peer)) + "), " +
         Ratio(RssRatio(c.hakmem, c.best_peer)) + " RSS; hakmem / lowest-RSS peer (" +
         c.lowest_rss_peer->allocator.name + "): " +
         Ratio(RssRatio(c.hakmem, c.lowest_rss_peer)) + " RSS; hakmem / median peer: " +
