@@ -3,7 +3,7 @@
 (or more) sets of environment variables, interleaved (A B C, B C A, ...), medians.
 
 Usage:
-  /usr/bin/python3 tools/ab_env.py [--rounds 5] [--lib PATH] [--bin PATH] \
+  /usr/bin/python3 tools/ab_env.py [--rounds 9] [--lib PATH] [--bin PATH] \
       --variant learn0:HAKMEM_LEARN=0 --variant learn1:HAKMEM_LEARN=1 \
       [--markdown OUT.md] -- --workload=mid --threads=1 --seconds=2
 
@@ -18,11 +18,14 @@ which the hypervisor stole more than --max_steal of the machine's CPU time is ru
 again, at most twice, and the least-stolen run counts. Besides the medians, the
 table gives the median of the per-round ratios to the first variant ("paired"):
 rounds run minutes apart on a VM whose speed drifts, and a ratio within one round
-cancels the drift that a ratio of medians keeps. With 6 rounds or more it also
-gives a 95 % interval for that median (median_interval: order statistics, no
-assumption about the rounds' spread) and a verdict, > or < when the interval
-leaves out 1, ~ when it holds it: on these VMs, whose rounds move by 10 - 20 %,
-a paired 1.03x from 10 rounds is as often noise as not. Peak RSS is the child's own
+cancels the drift that a ratio of medians keeps. With 6 rounds or more (9 by
+default) it also gives an interval that holds that median with probability 95 %
+or more, and a verdict: > or < when the interval leaves out 1, ~ when it holds
+it (median_interval: order statistics of the rounds' ratios; it assumes only
+rounds independent of each other around one median, which a drift between the
+VM's fast and slow modes can break; 6 - 8 rounds give their whole range). Two
+builds of the same commit, 6 rounds of xthread_2t: paired 1.047x, interval
+0.959 - 1.071, ~. Peak RSS is the child's own
 VmHWM (self_peak_rss_kib in its result line; it agrees with the runner's wait4
 figure within a few hundred KiB). The head-to-head runner (bench/runner)
 compares allocators; this compares settings of one allocator.
@@ -49,11 +52,12 @@ def parse_variant(text):
 
 
 def median_interval(values, level=0.95):
-    """A distribution-free interval for the median of `values`: the k-th
-    smallest and the k-th largest, for the largest k at which each tail holds
-    the median with probability at most (1 - level) / 2 (a binomial count of
-    values below the median). None for fewer than 6 values, which no such
-    interval at 95 % covers."""
+    """An interval that holds the median of the distribution `values` come
+    from with probability `level` or more: the k-th smallest and the k-th
+    largest, for the largest k at which each tail misses it with probability
+    at most (1 - level) / 2 (the count of values below the median is
+    binomial, if the values are independent draws around one median). None
+    for fewer than 6 values, where no such interval reaches 95 %."""
     n = len(values)
     tail = (1 - level) / 2
     k = 0
@@ -127,7 +131,7 @@ def main():
         i = argv.index("--")
         argv, workload_args = argv[:i], argv[i + 1:]
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--lib", default=os.path.join(ROOT, "bazel-bin/preload/libhakmem.so"))
     p.add_argument("--bin", default=os.path.join(ROOT, "bazel-bin/bench/workload"))
     p.add_argument("--variant", action="append", required=True)

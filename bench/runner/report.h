@@ -116,11 +116,14 @@ double RssRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a);
 // ratio within one round cancels the VM's drift between rounds, which a ratio
 // of medians keeps.
 double PairedRateRatio(const AllocatorRuns* hakmem, const AllocatorRuns* a);
-// A 95 % interval for a median of `values`: the k-th smallest and the k-th
-// largest, for the largest k at which each tail holds the median with
-// probability at most 2.5 % (a binomial count of the values below it; no
-// assumption about their spread; tools/ab_env.py gives the same). Not valid
-// below 6 values, which no such interval covers.
+// An interval that holds the median of the distribution `values` come from
+// with probability 95 % or more: the k-th smallest and the k-th largest, for
+// the largest k at which each tail misses it with probability at most 2.5 %
+// (the count of values below the median is binomial if the values are
+// independent draws around one median; 6 - 8 values give their whole range).
+// tools/ab_env.py's median_interval gives the same (exact to about a thousand
+// values, where n choose j overflows a double). Not valid below 6 values,
+// where no such interval reaches 95 %.
 struct Interval {
   bool valid = false;
   double low = 0;
@@ -129,7 +132,8 @@ struct Interval {
 Interval MedianInterval(std::vector<double> values);
 // MedianInterval of the per-round ratios behind PairedRateRatio: with 6 rounds
 // or more, whether hakmem and a differ beyond this VM's spread (the interval
-// leaves out 1) or not.
+// leaves out 1) or not. Against the best peer, picked as the fastest of the
+// peers in these same rounds, it leans below 1.
 Interval PairedRateInterval(const AllocatorRuns* hakmem, const AllocatorRuns* a);
 // hakmem's median peak RSS over the median peer's; 0 if unknown.
 double MedianPeerRssRatio(const Comparison& c);

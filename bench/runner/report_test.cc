@@ -1,4 +1,5 @@
 // The interval the runner gives for a median of per-round ratios.
+#include <algorithm>
 #include <vector>
 
 #include "bench/runner/report.h"
@@ -42,19 +43,25 @@ AllocatorRuns RunsOf(const std::vector<double>& rates) {
   return a;
 }
 
-// Ratios are matched by round; a round either side lost is left out.
+// Ratios are matched by round, not by position; a round either side lost (or
+// a peer's rate of 0) is left out.
 TEST(PairedRateInterval, RatiosOfTheSameRound) {
   AllocatorRuns hakmem = RunsOf({11, 12, 13, 14, 15, 16, 17});
-  const AllocatorRuns peer = RunsOf({10, 10, 10, 10, 10, 10, 10});
+  AllocatorRuns peer = RunsOf({10, 10, 10, 10, 10, 10, 20});
+  std::reverse(peer.runs.begin(), peer.runs.end());  // round 7 (rate 20) first
   Interval i = PairedRateInterval(&hakmem, &peer);
   ASSERT_TRUE(i.valid);
-  EXPECT_DOUBLE_EQ(i.low, 1.1);
-  EXPECT_DOUBLE_EQ(i.high, 1.7);
+  EXPECT_DOUBLE_EQ(i.low, 0.85);  // 17 / 20, round 7
+  EXPECT_DOUBLE_EQ(i.high, 1.6);  // 16 / 10, round 6
   hakmem.runs[6].ok = false;  // six rounds left: still an interval
   i = PairedRateInterval(&hakmem, &peer);
   ASSERT_TRUE(i.valid);
+  EXPECT_DOUBLE_EQ(i.low, 1.1);
   EXPECT_DOUBLE_EQ(i.high, 1.6);
-  hakmem.runs[5].ok = false;  // five: none
+  peer.runs[1].ok = false;  // the peer's round 6: five left, none
+  EXPECT_FALSE(PairedRateInterval(&hakmem, &peer).valid);
+  peer.runs[1].ok = true;
+  peer.runs[2].rate = 0;  // round 5
   EXPECT_FALSE(PairedRateInterval(&hakmem, &peer).valid);
   EXPECT_FALSE(PairedRateInterval(nullptr, &peer).valid);
 }
