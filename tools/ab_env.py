@@ -51,15 +51,16 @@ def parse_variant(text):
     return name, env
 
 
-def median_interval(values, level=0.95):
+def median_interval(values):
     """An interval that holds the median of the distribution `values` come
-    from with probability `level` or more: the k-th smallest and the k-th
+    from with probability 95 % or more: the k-th smallest and the k-th
     largest, for the largest k at which each tail misses it with probability
-    at most (1 - level) / 2 (the count of values below the median is
-    binomial, if the values are independent draws around one median). None
-    for fewer than 6 values, where no such interval reaches 95 %."""
+    at most 2.5 % (the count of values below the median is binomial, if the
+    values are independent draws around one median; bench/runner's
+    MedianInterval is the same). None for fewer than 6 values, where no such
+    interval reaches 95 %."""
     n = len(values)
-    tail = (1 - level) / 2
+    tail = 0.025
     k = 0
     below = 0.0  # P(at most j of n values fall below the median)
     for j in range(n + 1):
