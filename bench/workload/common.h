@@ -47,6 +47,7 @@ struct Config {
   uint64_t larson_round_ops = 0;  // larson: ops a thread runs before handing over
   uint64_t phase_ms = 3000;       // phase: the unit of the phase lengths (phase.cc)
   std::string rss_trace;          // phase: write the RSS samples (rss_sampler.h) here
+  uint64_t pass_one_in = 4;       // rptest: one freed block in this many goes to another thread (0: none)
   Api api = Api::kMalloc;         // larson_sized: kSizedNew
 };
 
@@ -54,7 +55,7 @@ struct Config {
 struct Outcome {
   uint64_t ops = 0;          // the workload's ops (bench/README.md); mostly replacements
   double elapsed_s = 0;      // from the start barrier to the last thread's end
-  uint64_t handoffs = 0;     // larson: slot arrays handed to a new thread
+  uint64_t handoffs = 0;     // larson: slot arrays handed to a new thread; rptest: blocks passed on
   uint64_t errors = 0;       // corrupted tags or misaligned blocks seen
   uint64_t quiet_rss_kib = 0;  // phase: mean RSS late in the quiet phases (0: not measured)
 };

@@ -43,6 +43,9 @@ ABSL_FLAG(std::string, touch, "pages", "ends | pages | lines: what of each new b
 ABSL_FLAG(uint64_t, larson_round_ops, 0, "larson: ops before a hand-over (0: 100 x slots)");
 ABSL_FLAG(uint64_t, phase_ms, 3000, "phase: a build phase's length in ms (a cycle is 5 x this)");
 ABSL_FLAG(std::string, rss_trace, "", "phase: write the RSS sampled every 50 ms to this file");
+ABSL_FLAG(uint64_t, pass_one_in, 4,
+          "rptest: one replaced block in this many is freed by the next thread (0: none, every "
+          "thread frees only its own)");
 
 namespace hakmem_bench {
 namespace {
@@ -112,6 +115,7 @@ int Main() {
   cfg.larson_round_ops = absl::GetFlag(FLAGS_larson_round_ops);
   cfg.phase_ms = absl::GetFlag(FLAGS_phase_ms);
   cfg.rss_trace = absl::GetFlag(FLAGS_rss_trace);
+  cfg.pass_one_in = absl::GetFlag(FLAGS_pass_one_in);
   if (cfg.phase_ms < 2) return Fail("--phase_ms must be >= 2");
   if (cfg.min_size == 0) cfg.min_size = w->min_size;
   if (cfg.max_size == 0) cfg.max_size = w->max_size;

@@ -8,15 +8,17 @@
 // over 1 KiB, the mean about 510 B), so the live memory per thread stays near
 // slots x 510 B (about 2 MiB by default). One op replaces a random slot's
 // block: the old block is verified and freed, and a new one allocated and
-// touched. One in four old blocks is not freed by its thread but passed on: it
-// goes into a local batch that, when full (32 blocks), is pushed into the
-// inbox of the next thread (i + 1 mod threads; a SpscRing holding up to
-// slots / 4 blocks). After each batch a thread frees what its own inbox holds.
+// touched. One in four old blocks (--pass_one_in) is not freed by its thread
+// but passed on: it goes into a local batch that, when full (32 blocks), is
+// pushed into the inbox of the next thread (i + 1 mod threads; a SpscRing
+// holding up to slots / 4 blocks). After each batch a thread frees what its own inbox holds.
 // A batch that does not fit in a full inbox is freed locally. Which blocks are
 // passed is deterministic for the seed; when the receiver frees them is up to
 // the scheduler.
 //
-// --ops: replacements per thread.
+// --ops: replacements per thread. --pass_one_in: the share passed on (1 in 4 by
+// default; 0 passes none, so each thread frees only its own blocks: the same
+// work with no block crossing threads, docs/BENCHMARKS.md).
 #include <memory>
 #include <thread>
 #include <vector>
@@ -27,7 +29,6 @@ namespace hakmem_bench {
 namespace {
 
 constexpr double kShape = 0.5;
-constexpr uint64_t kPassOneIn = 4;  // share of frees done by another thread
 constexpr int kBatch = 32;
 
 struct Shared {
@@ -41,6 +42,7 @@ void RpThread(Shared* sh, int index, ThreadResult* result) {
   const Config& cfg = *sh->cfg;
   Rng rng(cfg.seed, static_cast<uint64_t>(index));
   uint64_t errors = 0;
+  uint64_t handoffs = 0;  // blocks pushed into the next thread's inbox
   auto fresh = [&] { return NewBlockOfSize(sh->sizes.Draw(rng), cfg.touch, &errors); };
   auto* blocks = static_cast<Block*>(calloc(cfg.slots, sizeof(Block)));
   for (size_t i = 0; i < cfg.slots; ++i) blocks[i] = fresh();
@@ -55,11 +57,12 @@ void RpThread(Shared* sh, int index, ThreadResult* result) {
   sh->ctl.WaitForGo();
   const uint64_t ops = RunOps(cfg, &sh->ctl, [&] {
     Block& slot = blocks[rng.Below(cfg.slots)];
-    if (rng.Below(kPassOneIn) == 0) {
+    if (cfg.pass_one_in != 0 && rng.Below(cfg.pass_one_in) == 0) {
       pending[n_pending++] = slot;
       if (n_pending == kBatch) {
         int k = 0;
         const uint64_t sent = out->PushUpTo(kBatch, [&] { return pending[k++]; });
+        handoffs += sent;
         for (int j = static_cast<int>(sent); j < kBatch; ++j) FreeBlock(pending[j], &errors);
         n_pending = 0;
         free_inbox();
@@ -71,6 +74,7 @@ void RpThread(Shared* sh, int index, ThreadResult* result) {
   });
   result->end = Clock::now();
   result->ops = ops;
+  result->handoffs = handoffs;
   for (int j = 0; j < n_pending; ++j) FreeBlock(pending[j], &errors);
   free_inbox();
   for (size_t i = 0; i < cfg.slots; ++i) FreeBlock(blocks[i], &errors);
