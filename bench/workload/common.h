@@ -47,7 +47,7 @@ struct Config {
   uint64_t larson_round_ops = 0;  // larson: ops a thread runs before handing over
   uint64_t phase_ms = 3000;       // phase: the unit of the phase lengths (phase.cc)
   std::string rss_trace;          // phase: write the RSS samples (rss_sampler.h) here
-  uint64_t pass_one_in = 4;       // rptest: one freed block in this many goes to another thread (0: none)
+  uint64_t pass_one_in = 4;       // rptest: 1 in this many old blocks offered on (0: none)
   Api api = Api::kMalloc;         // larson_sized: kSizedNew
 };
 

@@ -44,8 +44,8 @@ ABSL_FLAG(uint64_t, larson_round_ops, 0, "larson: ops before a hand-over (0: 100
 ABSL_FLAG(uint64_t, phase_ms, 3000, "phase: a build phase's length in ms (a cycle is 5 x this)");
 ABSL_FLAG(std::string, rss_trace, "", "phase: write the RSS sampled every 50 ms to this file");
 ABSL_FLAG(uint64_t, pass_one_in, 4,
-          "rptest: one replaced block in this many is freed by the next thread (0: none, every "
-          "thread frees only its own)");
+          "rptest: 1 in this many replaced blocks is offered to the next thread's inbox (a full "
+          "inbox: freed locally); 0: none, every thread frees only its own");
 
 namespace hakmem_bench {
 namespace {

@@ -9,16 +9,19 @@
 // slots x 510 B (about 2 MiB by default). One op replaces a random slot's
 // block: the old block is verified and freed, and a new one allocated and
 // touched. One in four old blocks (--pass_one_in) is not freed by its thread
-// but passed on: it goes into a local batch that, when full (32 blocks), is
-// pushed into the inbox of the next thread (i + 1 mod threads; a SpscRing
-// holding up to slots / 4 blocks). After each batch a thread frees what its own inbox holds.
-// A batch that does not fit in a full inbox is freed locally. Which blocks are
-// passed is deterministic for the seed; when the receiver frees them is up to
-// the scheduler.
+// but offered to the next one: it goes into a local batch that, when full (32
+// blocks), is pushed into the inbox of the next thread (i + 1 mod threads; a
+// SpscRing holding up to slots / 4 blocks, at least 32). After each batch a
+// thread frees what its own inbox holds. A batch that does not fit in a full
+// inbox is freed locally. Which blocks are offered is deterministic for the
+// seed; how many fit, and when the receiver frees them, is up to the
+// scheduler. `handoffs` counts the blocks pushed (with one thread, into its
+// own inbox).
 //
-// --ops: replacements per thread. --pass_one_in: the share passed on (1 in 4 by
-// default; 0 passes none, so each thread frees only its own blocks: the same
-// work with no block crossing threads, docs/BENCHMARKS.md).
+// --ops: replacements per thread. --pass_one_in: 1 in this many old blocks is
+// offered (4 by default); 0 offers none, so each thread frees only its own
+// blocks: the same slots and sizes drawn, no block crossing threads
+// (docs/BENCHMARKS.md).
 #include <memory>
 #include <thread>
 #include <vector>
@@ -57,7 +60,10 @@ void RpThread(Shared* sh, int index, ThreadResult* result) {
   sh->ctl.WaitForGo();
   const uint64_t ops = RunOps(cfg, &sh->ctl, [&] {
     Block& slot = blocks[rng.Below(cfg.slots)];
-    if (cfg.pass_one_in != 0 && rng.Below(cfg.pass_one_in) == 0) {
+    // Drawn even when none is passed, so that the slots and sizes drawn stay
+    // those of the default run.
+    const bool pass = rng.Below(cfg.pass_one_in != 0 ? cfg.pass_one_in : 1) == 0;
+    if (cfg.pass_one_in != 0 && pass) {
       pending[n_pending++] = slot;
       if (n_pending == kBatch) {
         int k = 0;
