@@ -28,25 +28,26 @@ fi
 # also sends align_val_t{0} to the slow path (one instruction: 37 -> 38, and
 # 38 -> 39 for the array form that jumps into the other).
 # posix_memalign is not walked: its hit is a taken branch.
-# free's own-block test compares owner - cache with a word of the cache
-# (ThreadCache::own_branch_offset_: the branch-free path for threads that
-# free others' blocks among their own): one instruction more, 32 -> 33.
+# free's own-block test compares the owner with a word of the cache
+# (ThreadCache::own_match_: the cache, or one past it to send every free down
+# the branch-free path of threads that free others' blocks among their own):
+# 33 -> 32 since 2026-12-08, when that word held an offset from the cache.
 # malloc, calloc and operator new round the request to 8 bytes for the one
 # table of Tiny and Mid bins (core/front_door.h, kBinBy8Bytes: no branch
 # between the tiers): two more, 18 -> 20, 22 -> 24, 19 -> 21.
 budgets="
 malloc 20
-free 33
-cfree 33
+free 32
+cfree 32
 calloc 24
 _Znwm 21
 _Znam 21
 _ZnwmRKSt9nothrow_t 21
 _ZnamRKSt9nothrow_t 21
-_ZdlPv 34
-_ZdaPv 34
-_ZdlPvm 34
-_ZdaPvm 34
+_ZdlPv 33
+_ZdaPv 33
+_ZdlPvm 33
+_ZdaPvm 33
 malloc_usable_size 22
 aligned_alloc 42
 memalign 49

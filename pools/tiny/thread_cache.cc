@@ -114,6 +114,7 @@ void ThreadCache::Init() {
     bins_[c].SetRoom(limit_[c]);  // empty (no count to take from before this)
   }
   initialized_ = true;
+  own_match_ = reinterpret_cast<uintptr_t>(this);  // not mixing (mixing_classes_ is 0)
   StartOver();
 }
 

@@ -238,20 +238,19 @@ class ThreadCache {
   ABSL_ATTRIBUTE_ALWAYS_INLINE void FreeInUse(const UnitEntry& unit, uint32_t at, void* p) {
     const uint64_t key = FreeKey();
     Bin& b = BinAt(at);
-    const uintptr_t from_owner =
-        reinterpret_cast<uintptr_t>(unit.slab.owner.load(std::memory_order_relaxed)) -
-        reinterpret_cast<uintptr_t>(this);  // 0: an own block
+    const uintptr_t owner =
+        reinterpret_cast<uintptr_t>(unit.slab.owner.load(std::memory_order_relaxed));
     // An own block, while others' blocks are no share of any class's frees
-    // (own_branch_offset_ 0): onto the bin; a push past the limit flushes.
-    if (ABSL_PREDICT_TRUE(from_owner == own_branch_offset_)) {
+    // (own_match_ is this cache): onto the bin; a push past the limit flushes.
+    if (ABSL_PREDICT_TRUE(owner == own_match_)) {
       if (ABSL_PREDICT_FALSE(Push(b, p, key))) FlushBin(&b);
       return;
     }
-    FreeMixed(unit, at, p, from_owner == 0);
+    FreeMixed(unit, at, p, owner == reinterpret_cast<uintptr_t>(this));
   }
   // FreeInUse for another owner's block (every block, for the placeholder: it
   // owns no slab and its bins have no room), and for every block while
-  // others' blocks are a share of some class's frees (own_branch_offset_).
+  // others' blocks are a share of some class's frees (own_match_).
   // Another owner's block stays here while the class keeps (an exchange,
   // or partners) and the bin runs low (KeepsForeignFast), else goes home
   // (FreeOthersBlock, which also takes the verdict); an own block goes onto
@@ -364,7 +363,7 @@ class ThreadCache {
   const CacheCounters& counters() const { return counters_; }
   // Whether every free takes FreeMixed (others' blocks are a share of some
   // class's frees), not free's own-block branch. For the owner (and tests).
-  bool FreesMixOwners() const { return own_branch_offset_ != 0; }
+  bool FreesMixOwners() const { return own_match_ != reinterpret_cast<uintptr_t>(this); }
   // Blocks of class c handed out (hits and misses alike), as of this cache's
   // last slow path for the class (readable from any thread).
   uint64_t allocs(int c) const { return allocs_[c].Read(); }
@@ -781,9 +780,12 @@ class ThreadCache {
   static void PutOnLocalList(Slab* slab, void* first, void* last, uint32_t n);
 
   Bin bins_[kNumClasses] = {};     // zero: no block, no room (the placeholder's)
-  // What `owner - this` is for free's own-block branch (FreeInUse): 0, or 1
-  // (no owner is) while others' blocks are a share of some class's frees
-  // (mixing_classes_), so that every free then takes FreeMixed. Where two
+  // The owner free's own-block branch takes (FreeInUse): this cache, or one
+  // past it (no owner is) while others' blocks are a share of some class's
+  // frees (mixing_classes_), so that every free then takes FreeMixed; 1 (no
+  // owner either) in the placeholders, which own no slab. Compared with the
+  // digest's owner as is: one instruction fewer than `owner - this` compared
+  // with an offset, as this was until 2026-12-08. Where two
   // threads trade blocks, each bin holds both owners' blocks in no order,
   // and a branch on the owner mispredicts on about every other free
   // (xthread: 0.58 per free under cachegrind's model; rptest_2t: an owner
@@ -792,7 +794,7 @@ class ThreadCache {
   // (AMD EPYC, Zen 5). A thread whose frees are its own (a single-threaded
   // program) keeps the branch: FreeMixed for every free cost glibc_simple
   // 10 %, this test of a word in the line after the bins nothing measurable.
-  uintptr_t own_branch_offset_ = 0;
+  uintptr_t own_match_ = 1;
   // Bit c: others' blocks came to 1 / kMixedShareDivisor of class c's
   // allocations or more in its last window (JudgeExchange, which also clears
   // it); cleared too by a refill a window after the class's last free of
@@ -802,7 +804,7 @@ class ThreadCache {
   uint64_t mixing_classes_ = 0;
   static constexpr uint32_t kMixedShareDivisor = 16;
   void NoteMixing(int c, bool mixing);
-  // mixing_classes_ and, in step with it, own_branch_offset_.
+  // mixing_classes_ and, in step with it, own_match_.
   void SetMixingClasses(uint64_t classes);
   // Held by the owner while it works on its slabs and their lists (FillBin,
   // Flush, Upkeep, Drain: slow paths only; the fast paths touch bins alone),
