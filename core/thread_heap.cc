@@ -28,6 +28,7 @@ void _IO_list_resetlock(void) __attribute__((weak));
 
 namespace hakmem {
 
+// In .data, not .bss: a cache's own_match_ starts at 1 (thread_cache.h).
 constinit Heap g_placeholder_heap{};
 constinit Heap g_exited_heap{};
 constinit Heap g_nudged_heap{};

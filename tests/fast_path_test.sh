@@ -31,7 +31,7 @@ fi
 # free's own-block test compares the owner with a word of the cache
 # (ThreadCache::own_match_: the cache, or one past it to send every free down
 # the branch-free path of threads that free others' blocks among their own):
-# 33 -> 32 since 2026-12-08, when that word held an offset from the cache.
+# 33 -> 32 on 2026-12-08 (the word had held an offset from the cache).
 # malloc, calloc and operator new round the request to 8 bytes for the one
 # table of Tiny and Mid bins (core/front_door.h, kBinBy8Bytes: no branch
 # between the tiers): two more, 18 -> 20, 22 -> 24, 19 -> 21.

@@ -782,10 +782,12 @@ class ThreadCache {
   Bin bins_[kNumClasses] = {};     // zero: no block, no room (the placeholder's)
   // The owner free's own-block branch takes (FreeInUse): this cache, or one
   // past it (no owner is) while others' blocks are a share of some class's
-  // frees (mixing_classes_), so that every free then takes FreeMixed; 1 (no
-  // owner either) in the placeholders, which own no slab. Compared with the
-  // digest's owner as is: one instruction fewer than `owner - this` compared
-  // with an offset, as this was until 2026-12-08. Where two
+  // frees (mixing_classes_), so that every free then takes FreeMixed; 1 in a
+  // cache before Init and in the placeholders, which own no slab: not 0, the
+  // owner of a released span (a late free there would push onto the
+  // placeholder's bin), which keeps the placeholders out of .bss. Compared
+  // with the digest's owner as is: one instruction fewer than `owner - this`
+  // compared with an offset, as this was until 2026-12-08. Where two
   // threads trade blocks, each bin holds both owners' blocks in no order,
   // and a branch on the owner mispredicts on about every other free
   // (xthread: 0.58 per free under cachegrind's model; rptest_2t: an owner
