@@ -114,7 +114,7 @@ void ThreadCache::Init() {
     bins_[c].SetRoom(limit_[c]);  // empty (no count to take from before this)
   }
   initialized_ = true;
-  own_match_ = reinterpret_cast<uintptr_t>(this);  // not mixing (mixing_classes_ is 0)
+  own_match_ = OwnMatch(mixing_classes_);  // SetMixingClasses(0) below writes none
   StartOver();
 }
 

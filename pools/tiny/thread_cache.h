@@ -363,7 +363,7 @@ class ThreadCache {
   const CacheCounters& counters() const { return counters_; }
   // Whether every free takes FreeMixed (others' blocks are a share of some
   // class's frees), not free's own-block branch. For the owner (and tests).
-  bool FreesMixOwners() const { return own_match_ != reinterpret_cast<uintptr_t>(this); }
+  bool FreesMixOwners() const { return own_match_ != OwnMatch(0); }
   // Blocks of class c handed out (hits and misses alike), as of this cache's
   // last slow path for the class (readable from any thread).
   uint64_t allocs(int c) const { return allocs_[c].Read(); }
@@ -797,6 +797,10 @@ class ThreadCache {
   // program) keeps the branch: FreeMixed for every free cost glibc_simple
   // 10 %, this test of a word in the line after the bins nothing measurable.
   uintptr_t own_match_ = 1;
+  // own_match_ for the mixing classes `classes` (Init, SetMixingClasses).
+  uintptr_t OwnMatch(uint64_t classes) const {
+    return reinterpret_cast<uintptr_t>(this) + (classes != 0 ? 1 : 0);
+  }
   // Bit c: others' blocks came to 1 / kMixedShareDivisor of class c's
   // allocations or more in its last window (JudgeExchange, which also clears
   // it); cleared too by a refill a window after the class's last free of

@@ -220,7 +220,7 @@ void ThreadCache::NoteMixing(int c, bool mixing) {
 void ThreadCache::SetMixingClasses(uint64_t classes) {
   if (classes == mixing_classes_) return;  // the fast path's line stays as it is
   mixing_classes_ = classes;
-  own_match_ = reinterpret_cast<uintptr_t>(this) + (classes != 0 ? 1 : 0);
+  own_match_ = OwnMatch(classes);
 }
 
 void ThreadCache::FreeMixedSlow(void* p, const UnitEntry& unit, bool own) {
